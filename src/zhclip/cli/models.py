@@ -1,0 +1,96 @@
+"""Model commands: info, convert, encode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("info", help="describe a model: architecture, parameters, embed dim, resolution")
+    p.add_argument("source", help="HF dir, hub id, zoo name, or Chinese-CLIP .pt/.pth checkpoint")
+    p.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=info)
+
+    p = subparsers.add_parser("convert", help="convert between HF directories and Chinese-CLIP .pt checkpoints")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--to", required=True, choices=["hf", "cnclip"])
+    p.add_argument("--arch", help="architecture of a .pt/.pth source (default: inferred from shapes)")
+    p.set_defaults(handler=convert)
+
+    p = subparsers.add_parser("encode", help="encode texts and images; print the cosine similarity matrix")
+    p.add_argument("--model", required=True)
+    p.add_argument("--arch")
+    p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
+    p.add_argument("--image", action="append", default=[], help="an image path (repeatable)")
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="write embeddings to this .npz file")
+    p.set_defaults(handler=encode)
+
+
+def info(args: argparse.Namespace) -> int:
+    from ..models import load
+
+    model = load(args.source, device="cpu", precision=args.precision, arch=args.arch)
+    facts = {
+        "source": model.source,
+        "architecture": model.arch,
+        "parameters": model.num_params,
+        "vision_parameters": sum(p.numel() for p in model.network.visual.parameters()),
+        "text_parameters": sum(p.numel() for p in model.network.bert.parameters()),
+        "embed_dim": model.embed_dim,
+        "image_resolution": model.image_size,
+        "context_length": model.config.context_length,
+        "vision": f"ViT width {model.config.vision.width}, {model.config.vision.layers} layers, "
+                  f"patch {model.config.vision.patch_size}",
+        "text": f"BERT hidden {model.config.text.hidden_size}, {model.config.text.layers} layers, "
+                f"{model.config.text.heads} heads",
+        "precision": model.precision,
+        "logit_scale": round(float(model.network.logit_scale.exp()), 4),
+    }
+    if args.json:
+        print(json.dumps(facts, ensure_ascii=False, indent=2))
+    else:
+        for key, value in facts.items():
+            print(f"{key:18} {value:,}" if isinstance(value, int) else f"{key:18} {value}")
+    return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    from ..models import convert as convert_model
+
+    out = convert_model(args.src, args.dst, args.to, args.arch)
+    print(f"wrote {out} ({'Hugging Face directory' if args.to == 'hf' else 'Chinese-CLIP checkpoint'})")
+    return 0
+
+
+def encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..models import load
+
+    if not args.text and not args.image:
+        raise InputError(None, "give at least one --text or --image")
+    model = load(args.model, device=args.device, precision=args.precision, arch=args.arch)
+    texts = model.encode_texts(args.text) if args.text else np.zeros((0, model.embed_dim), np.float32)
+    images = model.encode_images(args.image) if args.image else np.zeros((0, model.embed_dim), np.float32)
+    if args.out:
+        np.savez(args.out, texts=texts, images=images)
+        print(f"wrote {args.out}")
+    if len(texts) and len(images):
+        sims = model.similarity(images, texts)
+        print("cosine similarity (rows: images, columns: texts)")
+        for path, row in zip(args.image, sims, strict=True):
+            print(f"{Path(path).name:30} " + " ".join(f"{s:7.4f}" for s in row))
+    else:
+        rows = texts if len(texts) else images
+        for name, row in zip(args.text or args.image, rows, strict=True):
+            print(f"{name[:30]:30} dim={row.shape[0]} first={np.round(row[:4], 4).tolist()}")
+    return 0

@@ -1,0 +1,37 @@
+"""Typed errors. Library code raises these; only the CLI prints them and only the web layer maps them to HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ZhclipError(Exception):
+    """Base class: a user-facing problem with a message that names what is wrong."""
+
+
+class InputError(ZhclipError):
+    """Bad input: a file or field the user supplied. Carries the path (and line/field when known)."""
+
+    def __init__(self, path: str | Path | None, reason: str, *, line: int | None = None, field: str | None = None):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        self.line = line
+        self.field = field
+        where = self.path or ""
+        if line is not None:
+            where += f":{line}"
+        if field is not None:
+            where += f" (field {field!r})"
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be read or whose keys/shapes fit no known architecture."""
+
+
+class ModelNotAvailableError(ZhclipError):
+    """A model that cannot be obtained here (hub id not cached while offline, unknown name)."""
+
+
+class UnsupportedError(ZhclipError):
+    """A request this build or device cannot honour (e.g. a precision the hardware lacks)."""

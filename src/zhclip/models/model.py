@@ -1,0 +1,117 @@
+"""`ClipModel`: what `zhclip.load` returns — encode images and texts to L2-normalised numpy vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from ..errors import InputError
+from .config import ClipConfig
+from .network import ClipNetwork
+from .tokenizer import Tokenizer
+from .transform import ImageTransform, open_image
+
+ImageLike = Image.Image | str | Path
+
+
+class ClipModel:
+    def __init__(self, network: ClipNetwork, tokenizer: Tokenizer, device: torch.device, precision: str,
+                 source: str = ""):
+        self.network = network.eval()
+        self.tokenizer = tokenizer
+        self.transform = ImageTransform(network.config.vision.image_size)
+        self.device = device
+        self.precision = precision
+        self.source = source
+
+    @property
+    def config(self) -> ClipConfig:
+        return self.network.config
+
+    @property
+    def arch(self) -> str:
+        return self.config.name
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.config.vision.image_size
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.network.parameters())
+
+    def __repr__(self) -> str:
+        return (f"ClipModel(arch={self.arch!r}, embed_dim={self.embed_dim}, image_size={self.image_size}, "
+                f"precision={self.precision!r}, device={str(self.device)!r})")
+
+    # ------------------------------------------------------------ encoding
+
+    def encode_images(self, images: Iterable[ImageLike], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """L2-normalised float32 embeddings, one row per image (PIL image or path)."""
+        images = list(images)
+        if not images:
+            raise InputError(None, "encode_images got an empty list of images")
+        bar = tqdm(total=len(images), desc="images", unit="img", disable=not progress)
+        out = []
+        for chunk in _chunks(images, batch_size):
+            pixels = torch.stack([self.transform(_as_image(item)) for item in chunk])
+            out.append(self.encode_pixels(pixels))
+            bar.update(len(chunk))
+        bar.close()
+        return np.concatenate(out)
+
+    def encode_texts(self, texts: Sequence[str] | str, batch_size: int = 256) -> np.ndarray:
+        """L2-normalised float32 embeddings, one row per text."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if not texts:
+            raise InputError(None, "encode_texts got an empty list of texts")
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise InputError(None, f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+        return np.concatenate([self.encode_ids(self.tokenizer(chunk)) for chunk in _chunks(texts, batch_size)])
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        """Preprocessed pixel batch (B, 3, S, S) -> normalised embeddings."""
+        return self._finish(self.network.encode_image(pixels.to(self.device)))
+
+    @torch.inference_mode()
+    def encode_ids(self, ids: torch.Tensor) -> np.ndarray:
+        """Token id batch (B, L) -> normalised embeddings."""
+        return self._finish(self.network.encode_text(ids.to(self.device)))
+
+    @staticmethod
+    def _finish(features: torch.Tensor) -> np.ndarray:
+        return F.normalize(features.float(), dim=-1).cpu().numpy()
+
+    @staticmethod
+    def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Cosine similarity matrix between two sets of normalised embeddings (rows)."""
+        return np.atleast_2d(a) @ np.atleast_2d(b).T
+
+
+def _as_image(item: ImageLike) -> Image.Image:
+    if isinstance(item, Image.Image):
+        return item
+    if isinstance(item, str | Path):
+        return open_image(item)
+    raise InputError(None, f"expected a PIL image or a path, got {type(item).__name__}")
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    if size < 1:
+        raise InputError(None, f"batch size must be at least 1, got {size}")
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
