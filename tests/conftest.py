@@ -34,5 +34,10 @@ def tiny_checkpoints(tmp_path_factory, tiny_network) -> dict[str, Path]:
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `zhclip ARGS` as a subprocess, the way a user would."""
-    return subprocess.run([sys.executable, "-m", "zhclip", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "zhclip", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )

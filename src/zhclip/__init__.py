@@ -6,6 +6,14 @@ from .models import ClipModel, convert, known_archs, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "ClipModel", "InputError", "ModelNotAvailableError", "UnsupportedError", "ZhclipError",
-    "__version__", "convert", "known_archs", "load",
+    "CheckpointError",
+    "ClipModel",
+    "InputError",
+    "ModelNotAvailableError",
+    "UnsupportedError",
+    "ZhclipError",
+    "__version__",
+    "convert",
+    "known_archs",
+    "load",
 ]

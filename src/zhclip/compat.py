@@ -1,9 +1,9 @@
 """A `cn_clip.clip`-compatible layer, so existing Chinese-CLIP user code runs unchanged.
 
-    from zhclip.compat import load_from_name, tokenize
-    model, preprocess = load_from_name("ViT-B-16", device="cpu", download_root="./weights")
-    model.load_state_dict(torch.load("team_distill.pth"))
-    logits_per_image, logits_per_text = model.get_similarity(image, tokenize(["一只猫"]))
+from zhclip.compat import load_from_name, tokenize
+model, preprocess = load_from_name("ViT-B-16", device="cpu", download_root="./weights")
+model.load_state_dict(torch.load("team_distill.pth"))
+logits_per_image, logits_per_text = model.get_similarity(image, tokenize(["一只猫"]))
 """
 
 from __future__ import annotations
@@ -60,9 +60,14 @@ class CompatCLIP(ClipNetwork):
         return super().load_state_dict(native_state_dict(state_dict, Path("<state_dict>")), strict, assign)
 
 
-def load_from_name(name: str, device: str | torch.device = "auto", download_root: str | None = None,
-                   vision_model_name: str | None = None, text_model_name: str | None = None,
-                   input_resolution: int | None = None) -> tuple[CompatCLIP, ImageTransform]:
+def load_from_name(
+    name: str,
+    device: str | torch.device = "auto",
+    download_root: str | None = None,
+    vision_model_name: str | None = None,
+    text_model_name: str | None = None,
+    input_resolution: int | None = None,
+) -> tuple[CompatCLIP, ImageTransform]:
     """`name`: a zoo name (weights from `download_root`, else the HF hub), a checkpoint path, or a HF dir."""
     dev = resolve_device(str(device))
     source = _locate(name, download_root)

@@ -10,7 +10,7 @@ import sys
 
 from ..errors import InputError, ZhclipError
 
-COMMAND_MODULES = ["models"]
+COMMAND_MODULES = ["models", "train"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -31,16 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return args.handler(args) or 0
     except ZhclipError as exc:
         print(f"zhclip {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        print(f"zhclip {args.command}: error: {InputError(exc.filename, exc.strerror or str(exc))}",
-              file=sys.stderr)
+        print(
+            f"zhclip {args.command}: error: {InputError(exc.filename, exc.strerror or str(exc))}",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"zhclip {args.command}: interrupted", file=sys.stderr)

@@ -10,14 +10,18 @@ from ..errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("info", help="describe a model: architecture, parameters, embed dim, resolution")
+    p = subparsers.add_parser(
+        "info", help="describe a model: architecture, parameters, embed dim, resolution"
+    )
     p.add_argument("source", help="HF dir, hub id, zoo name, or Chinese-CLIP .pt/.pth checkpoint")
     p.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
     p.add_argument("--precision", default="fp32")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=info)
 
-    p = subparsers.add_parser("convert", help="convert between HF directories and Chinese-CLIP .pt checkpoints")
+    p = subparsers.add_parser(
+        "convert", help="convert between HF directories and Chinese-CLIP .pt checkpoints"
+    )
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--to", required=True, choices=["hf", "cnclip"])
@@ -49,9 +53,9 @@ def info(args: argparse.Namespace) -> int:
         "image_resolution": model.image_size,
         "context_length": model.config.context_length,
         "vision": f"ViT width {model.config.vision.width}, {model.config.vision.layers} layers, "
-                  f"patch {model.config.vision.patch_size}",
+        f"patch {model.config.vision.patch_size}",
         "text": f"BERT hidden {model.config.text.hidden_size}, {model.config.text.layers} layers, "
-                f"{model.config.text.heads} heads",
+        f"{model.config.text.heads} heads",
         "precision": model.precision,
         "logit_scale": round(float(model.network.logit_scale.exp()), 4),
     }

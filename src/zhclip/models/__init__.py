@@ -9,7 +9,22 @@ from .tokenizer import Tokenizer
 from .transform import ImageTransform, open_image
 
 __all__ = [
-    "ClipConfig", "ClipModel", "ClipNetwork", "ImageTransform", "TextConfig", "Tokenizer", "VisionConfig",
-    "Weights", "arch_config", "build_network", "convert", "known_archs", "load", "open_image", "random_model",
-    "read_weights", "save_cnclip", "save_hf",
+    "ClipConfig",
+    "ClipModel",
+    "ClipNetwork",
+    "ImageTransform",
+    "TextConfig",
+    "Tokenizer",
+    "VisionConfig",
+    "Weights",
+    "arch_config",
+    "build_network",
+    "convert",
+    "known_archs",
+    "load",
+    "open_image",
+    "random_model",
+    "read_weights",
+    "save_cnclip",
+    "save_hf",
 ]

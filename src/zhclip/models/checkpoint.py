@@ -51,7 +51,9 @@ def read_checkpoint_file(path: Path) -> dict:
             return load_file(str(path))
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/truncated/non-torch files
-        raise CheckpointError(path, f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise CheckpointError(
+            path, f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -88,7 +90,9 @@ def hf_to_native(hf: StateDict) -> StateDict:
             if rest.startswith(("self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.")):
                 qkv.setdefault(layer, {})[rest] = value
             else:
-                out[f"visual.transformer.resblocks.{layer}.{_rename(rest, _HF_BLOCK_RENAMES, reverse=True)}"] = value
+                out[
+                    f"visual.transformer.resblocks.{layer}.{_rename(rest, _HF_BLOCK_RENAMES, reverse=True)}"
+                ] = value
         else:
             out[_rename(key, _HF_VISION_RENAMES, reverse=True)] = value
     for layer, parts in qkv.items():
@@ -163,24 +167,39 @@ def _config_from_shapes(sd: StateDict) -> ClipConfig:
     grid = math.isqrt(sd["visual.positional_embedding"].shape[0] - 1)
     head_width = 80 if width == 1280 else 64
     v_layers = _count_layers(sd, "visual.transformer.resblocks.")
-    v_heads = [sd[f"visual.transformer.resblocks.{i}.attn.in_proj_weight"].shape[0] // 3 // head_width
-               for i in range(v_layers)]
+    v_heads = [
+        sd[f"visual.transformer.resblocks.{i}.attn.in_proj_weight"].shape[0] // 3 // head_width
+        for i in range(v_layers)
+    ]
     v_mlp = [sd[f"visual.transformer.resblocks.{i}.mlp.c_fc.weight"].shape[0] for i in range(v_layers)]
-    vision = VisionConfig(image_size=grid * patch, patch_size=patch, width=width, layers=v_layers,
-                          head_width=head_width, mlp_ratio=v_mlp[0] / width)
+    vision = VisionConfig(
+        image_size=grid * patch,
+        patch_size=patch,
+        width=width,
+        layers=v_layers,
+        head_width=head_width,
+        mlp_ratio=v_mlp[0] / width,
+    )
     _set_layer_overrides(vision, v_heads, v_mlp, width // head_width, int(width * vision.mlp_ratio))
 
     words = sd["bert.embeddings.word_embeddings.weight"]
     hidden = words.shape[1]
     t_layers = _count_layers(sd, "bert.encoder.layer.")
     heads = max(1, hidden // 64)
-    t_heads = [sd[f"bert.encoder.layer.{i}.attention.self.query.weight"].shape[0] // (hidden // heads)
-               for i in range(t_layers)]
+    t_heads = [
+        sd[f"bert.encoder.layer.{i}.attention.self.query.weight"].shape[0] // (hidden // heads)
+        for i in range(t_layers)
+    ]
     t_mlp = [sd[f"bert.encoder.layer.{i}.intermediate.dense.weight"].shape[0] for i in range(t_layers)]
-    text = TextConfig(vocab_size=words.shape[0], hidden_size=hidden, layers=t_layers, heads=heads,
-                      intermediate_size=t_mlp[0],
-                      max_positions=sd["bert.embeddings.position_embeddings.weight"].shape[0],
-                      type_vocab_size=sd["bert.embeddings.token_type_embeddings.weight"].shape[0])
+    text = TextConfig(
+        vocab_size=words.shape[0],
+        hidden_size=hidden,
+        layers=t_layers,
+        heads=heads,
+        intermediate_size=t_mlp[0],
+        max_positions=sd["bert.embeddings.position_embeddings.weight"].shape[0],
+        type_vocab_size=sd["bert.embeddings.token_type_embeddings.weight"].shape[0],
+    )
     _set_layer_overrides(text, t_heads, t_mlp, heads, t_mlp[0])
     return ClipConfig(embed_dim=sd["visual.proj"].shape[1], vision=vision, text=text)
 
@@ -212,8 +231,11 @@ def check_shapes(sd: StateDict, config: ClipConfig, path: Path | None) -> None:
         expected = {k: v.shape for k, v in ClipNetwork(config).state_dict().items()}
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
-    wrong = [f"{k} has shape {tuple(sd[k].shape)}, expected {tuple(s)}"
-             for k, s in expected.items() if k in sd and sd[k].shape != s]
+    wrong = [
+        f"{k} has shape {tuple(sd[k].shape)}, expected {tuple(s)}"
+        for k, s in expected.items()
+        if k in sd and sd[k].shape != s
+    ]
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
@@ -261,14 +283,23 @@ def config_from_hf(hf: dict) -> ClipConfig:
     v, t = hf["vision_config"], hf["text_config"]
     width = v.get("hidden_size", 768)
     heads = v.get("num_attention_heads", 12)
-    vision = VisionConfig(image_size=v.get("image_size", 224), patch_size=v.get("patch_size", 32), width=width,
-                          layers=v.get("num_hidden_layers", 12), head_width=width // heads,
-                          mlp_ratio=v.get("intermediate_size", 3072) / width)
-    text = TextConfig(vocab_size=t.get("vocab_size", 30522), hidden_size=t.get("hidden_size", 768),
-                      layers=t.get("num_hidden_layers", 12), heads=t.get("num_attention_heads", 12),
-                      intermediate_size=t.get("intermediate_size", 3072),
-                      max_positions=t.get("max_position_embeddings", 512),
-                      type_vocab_size=t.get("type_vocab_size", 2))
+    vision = VisionConfig(
+        image_size=v.get("image_size", 224),
+        patch_size=v.get("patch_size", 32),
+        width=width,
+        layers=v.get("num_hidden_layers", 12),
+        head_width=width // heads,
+        mlp_ratio=v.get("intermediate_size", 3072) / width,
+    )
+    text = TextConfig(
+        vocab_size=t.get("vocab_size", 30522),
+        hidden_size=t.get("hidden_size", 768),
+        layers=t.get("num_hidden_layers", 12),
+        heads=t.get("num_attention_heads", 12),
+        intermediate_size=t.get("intermediate_size", 3072),
+        max_positions=t.get("max_position_embeddings", 512),
+        type_vocab_size=t.get("type_vocab_size", 2),
+    )
     return ClipConfig(embed_dim=hf.get("projection_dim", 512), vision=vision, text=text)
 
 
@@ -279,18 +310,32 @@ def hf_config_dict(config: ClipConfig) -> dict:
     if config.vision.layer_heads or config.text.layer_heads:
         from ..errors import UnsupportedError
 
-        raise UnsupportedError("a pruned model (per-layer head/MLP sizes) has no Hugging Face config; "
-                               "save it with --to cnclip")
+        raise UnsupportedError(
+            "a pruned model (per-layer head/MLP sizes) has no Hugging Face config; save it with --to cnclip"
+        )
     v, t = config.vision, config.text
     hf = ChineseCLIPConfig(
         projection_dim=config.embed_dim,
         logit_scale_init_value=2.6592,
-        vision_config=dict(hidden_size=v.width, intermediate_size=v.mlp_dim(0), num_hidden_layers=v.layers,
-                           num_attention_heads=v.heads(0), image_size=v.image_size, patch_size=v.patch_size,
-                           hidden_act="quick_gelu", projection_dim=config.embed_dim),
-        text_config=dict(vocab_size=t.vocab_size, hidden_size=t.hidden_size, num_hidden_layers=t.layers,
-                         num_attention_heads=t.heads, intermediate_size=t.intermediate_size,
-                         max_position_embeddings=t.max_positions, type_vocab_size=t.type_vocab_size),
+        vision_config=dict(
+            hidden_size=v.width,
+            intermediate_size=v.mlp_dim(0),
+            num_hidden_layers=v.layers,
+            num_attention_heads=v.heads(0),
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+            hidden_act="quick_gelu",
+            projection_dim=config.embed_dim,
+        ),
+        text_config=dict(
+            vocab_size=t.vocab_size,
+            hidden_size=t.hidden_size,
+            num_hidden_layers=t.layers,
+            num_attention_heads=t.heads,
+            intermediate_size=t.intermediate_size,
+            max_position_embeddings=t.max_positions,
+            type_vocab_size=t.type_vocab_size,
+        ),
     )
     hf.architectures = ["ChineseCLIPModel"]
     return hf.to_dict()

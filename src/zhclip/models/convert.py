@@ -19,8 +19,16 @@ from .tokenizer import BUNDLED_VOCAB
 FORMATS = ("hf", "cnclip")
 
 
-def save_cnclip(state_dict: StateDict, config: ClipConfig, out: str | Path, *, epoch: int = 0, step: int = 0,
-                name: str | None = None, extra: dict | None = None) -> Path:
+def save_cnclip(
+    state_dict: StateDict,
+    config: ClipConfig,
+    out: str | Path,
+    *,
+    epoch: int = 0,
+    step: int = 0,
+    name: str | None = None,
+    extra: dict | None = None,
+) -> Path:
     """A Chinese-CLIP training checkpoint: `module.`-prefixed state dict plus epoch/step/name."""
     out = Path(out)
     payload = {
@@ -50,8 +58,11 @@ def save_hf(state_dict: StateDict, config: ClipConfig, out: str | Path, vocab: P
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         processor = ChineseCLIPProcessor(
             image_processor=ChineseCLIPImageProcessorPil(
-                size={"height": size, "width": size}, crop_size={"height": size, "width": size},
-                do_center_crop=False, resample=3),
+                size={"height": size, "width": size},
+                crop_size={"height": size, "width": size},
+                do_center_crop=False,
+                resample=3,
+            ),
             tokenizer=BertTokenizer(str(vocab or BUNDLED_VOCAB)),
         )
         processor.save_pretrained(str(tmp))

@@ -41,12 +41,16 @@ def read_weights(source: str | Path, arch: str | ClipConfig | None = None) -> We
         name = ZOO_HUB_IDS[name]
     if looks_like_hub_id(name):
         return _read_dir(hub_directory(name), arch, source=name)
-    raise InputError(source, "no such file or directory (nor a hub id like OFA-Sys/chinese-clip-vit-base-patch16)")
+    raise InputError(
+        source, "no such file or directory (nor a hub id like OFA-Sys/chinese-clip-vit-base-patch16)"
+    )
 
 
 def _read_dir(path: Path, arch, source: str | None = None) -> Weights:
     if not (path / "config.json").is_file():
-        raise InputError(path, "not a model directory: no config.json (expected a Hugging Face ChineseCLIPModel dir)")
+        raise InputError(
+            path, "not a model directory: no config.json (expected a Hugging Face ChineseCLIPModel dir)"
+        )
     sd, config = read_hf_dir(path)
     if arch is not None:
         config = resolve_config(sd, arch, path)
@@ -63,8 +67,9 @@ def _read_file(path: Path, arch) -> Weights:
     return Weights(sd, resolve_config(sd, arch, path), None, str(path), "cnclip")
 
 
-def build_network(weights: Weights, dtype: torch.dtype = torch.float32,
-                  network_class: type[ClipNetwork] = ClipNetwork) -> ClipNetwork:
+def build_network(
+    weights: Weights, dtype: torch.dtype = torch.float32, network_class: type[ClipNetwork] = ClipNetwork
+) -> ClipNetwork:
     with torch.device("meta"):
         network = network_class(weights.config)
     try:
@@ -74,8 +79,9 @@ def build_network(weights: Weights, dtype: torch.dtype = torch.float32,
     return network.to(dtype)
 
 
-def load(source: str | Path, device: str = "auto", precision: str = "fp32",
-         arch: str | ClipConfig | None = None) -> ClipModel:
+def load(
+    source: str | Path, device: str = "auto", precision: str = "fp32", arch: str | ClipConfig | None = None
+) -> ClipModel:
     """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms."""
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)

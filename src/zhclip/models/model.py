@@ -21,8 +21,14 @@ ImageLike = Image.Image | str | Path
 
 
 class ClipModel:
-    def __init__(self, network: ClipNetwork, tokenizer: Tokenizer, device: torch.device, precision: str,
-                 source: str = ""):
+    def __init__(
+        self,
+        network: ClipNetwork,
+        tokenizer: Tokenizer,
+        device: torch.device,
+        precision: str,
+        source: str = "",
+    ):
         self.network = network.eval()
         self.tokenizer = tokenizer
         self.transform = ImageTransform(network.config.vision.image_size)
@@ -51,12 +57,16 @@ class ClipModel:
         return sum(p.numel() for p in self.network.parameters())
 
     def __repr__(self) -> str:
-        return (f"ClipModel(arch={self.arch!r}, embed_dim={self.embed_dim}, image_size={self.image_size}, "
-                f"precision={self.precision!r}, device={str(self.device)!r})")
+        return (
+            f"ClipModel(arch={self.arch!r}, embed_dim={self.embed_dim}, image_size={self.image_size}, "
+            f"precision={self.precision!r}, device={str(self.device)!r})"
+        )
 
     # ------------------------------------------------------------ encoding
 
-    def encode_images(self, images: Iterable[ImageLike], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    def encode_images(
+        self, images: Iterable[ImageLike], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per image (PIL image or path)."""
         images = list(images)
         if not images:
@@ -80,7 +90,9 @@ class ClipModel:
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
             raise InputError(None, f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
-        return np.concatenate([self.encode_ids(self.tokenizer(chunk)) for chunk in _chunks(texts, batch_size)])
+        return np.concatenate(
+            [self.encode_ids(self.tokenizer(chunk)) for chunk in _chunks(texts, batch_size)]
+        )
 
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
