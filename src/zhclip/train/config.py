@@ -1,0 +1,127 @@
+"""Training and distillation settings as dataclasses. The CLI builds these from flags; nothing else does."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+PRECISIONS = ("fp32", "bf16", "amp")
+FEATURE_LOSSES = ("cosine", "mse")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-5
+    wd: float = 0.001
+    warmup: int = 100
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-6
+    grad_clip: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    out: Path
+    batch_size: int = 128  # per process; a step sees batch_size x accum_freq x world_size pairs
+    accum_freq: int = 1
+    epochs: int = 10
+    max_steps: int | None = None
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    precision: str = "fp32"
+    seed: int = 0
+    grad_checkpointing: bool = False
+    freeze_vision: bool = False
+    augment: bool = False
+    train_split: str = "train"
+    val_split: str = "valid"
+    val_every: int | None = None  # None: at each epoch end; 0: never; N: every N steps and at the end
+    save_every: int = 200  # steps between mid-epoch saves of epoch_latest.pt
+    log_every: int = 10
+    workers: int = 0
+    skip_bad: bool = False
+    device: str = "auto"
+    resume: Path | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        _positive(self.batch_size, "--batch-size")
+        _positive(self.accum_freq, "--accum-freq")
+        _positive(self.epochs, "--epochs")
+        _positive(self.log_every, "--log-every")
+        _positive(self.save_every, "--save-every")
+        if self.max_steps is not None:
+            _positive(self.max_steps, "--max-steps")
+        if self.val_every is not None and self.val_every < 0:
+            raise InputError(None, f"must be 0 (off) or positive, got {self.val_every}", field="--val-every")
+        if self.workers < 0:
+            raise InputError(None, f"must be 0 or more, got {self.workers}", field="--workers")
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                None,
+                f"unknown precision {self.precision!r}; use {', '.join(PRECISIONS)}",
+                field="--precision",
+            )
+        o = self.optim
+        for value, flag in ((o.lr, "--lr"), (o.eps, "--eps")):
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(None, f"must be a positive number, got {value}", field=flag)
+        if not (math.isfinite(o.wd) and o.wd >= 0):
+            raise InputError(None, f"must be 0 or more, got {o.wd}", field="--wd")
+        if o.warmup < 0:
+            raise InputError(None, f"must be 0 or more, got {o.warmup}", field="--warmup")
+        if o.grad_clip is not None and not o.grad_clip > 0:
+            raise InputError(None, f"must be positive, got {o.grad_clip}", field="--grad-clip")
+        if not Path(self.data).is_dir():
+            raise InputError(self.data, "dataset directory not found", field="--data")
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class DistillConfig:
+    """Weights of the distillation terms (0 disables one) and how the teacher is run."""
+
+    contrastive: float = 1.0
+    kl: float = 1.0
+    temperature: float = 4.0
+    feature: float = 1.0
+    feature_loss: str = "cosine"
+    interactive: float = 0.0
+    teacher_cache: bool = False
+
+    def validate(self) -> None:
+        weights = {
+            "--kd-contrastive": self.contrastive,
+            "--kd-kl": self.kl,
+            "--kd-feature": self.feature,
+            "--kd-interactive": self.interactive,
+        }
+        for flag, value in weights.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError(None, f"a loss weight must be 0 or more, got {value}", field=flag)
+        if not any(weights.values()):
+            raise InputError(None, "all loss weights are 0; nothing to train", field="--kd-*")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise InputError(None, f"must be positive, got {self.temperature}", field="--kd-temperature")
+        if self.feature_loss not in FEATURE_LOSSES:
+            raise InputError(None, f"use one of {', '.join(FEATURE_LOSSES)}", field="--kd-feature-loss")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _positive(value: int, flag: str) -> None:
+    if value < 1:
+        raise InputError(None, f"must be at least 1, got {value}", field=flag)
+
+
+def _jsonable(data):
+    if isinstance(data, dict):
+        return {k: _jsonable(v) for k, v in data.items()}
+    return str(data) if isinstance(data, Path) else data
