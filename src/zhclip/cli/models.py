@@ -57,7 +57,7 @@ def info(args: argparse.Namespace) -> int:
         "text": f"BERT hidden {model.config.text.hidden_size}, {model.config.text.layers} layers, "
         f"{model.config.text.heads} heads",
         "precision": model.precision,
-        "logit_scale": round(float(model.network.logit_scale.exp()), 4),
+        "logit_scale": round(model.network.logit_scale.detach().exp().item(), 4),
     }
     if args.json:
         print(json.dumps(facts, ensure_ascii=False, indent=2))
