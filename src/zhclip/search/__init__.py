@@ -1,0 +1,22 @@
+"""Material search: index a photo and video library, search it by Chinese text or by image.
+
+One module per step: `scan` (walk and stat) -> `decode` (hash, pixels, frames) -> `encode` (model) ->
+`store` (SQLite) -> `index` (in-memory vectors) -> `query` (search, similar, segments); `indexer` runs the
+first four as a pipeline and `dupes` finds near-duplicates.
+"""
+
+from .decode import DecodeOptions, MediaInfo
+from .encode import Encoder, ModelIdentity, model_identity
+from .errors import DecodeError, LibraryError, NotFoundError
+from .index import VectorIndex
+from .indexer import IndexOptions, IndexProgress, IndexSummary, index_library
+from .query import Query, Result, Searcher
+from .scan import DEFAULT_EXCLUDES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, scan
+from .store import FileRecord, Filters, Reader, Store
+
+__all__ = [
+    "DEFAULT_EXCLUDES", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "DecodeError", "DecodeOptions", "Encoder", "FileRecord",
+    "Filters", "IndexOptions", "IndexProgress", "IndexSummary", "LibraryError", "MediaInfo", "ModelIdentity",
+    "NotFoundError", "Query", "Reader", "Result", "Searcher", "Store", "VectorIndex", "index_library",
+    "model_identity", "scan",
+]

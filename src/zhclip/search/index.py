@@ -1,0 +1,202 @@
+"""Step 5: the vector index, held in memory and loaded once per process.
+
+Exact search is a matrix-vector product over every row. Small libraries keep a float32 matrix. Large ones
+keep float16 rows plus an int8 copy with one scale per row: a first pass over the int8 copy (half the memory
+traffic of float16) gives every row a score within a known error bound of its true score, and only rows
+whose bound reaches the k-th best are rescored exactly from float16 — the top-k is still exact.
+
+Above `approx_threshold` rows an inverted-file index is added: faiss k-means splits the rows into lists
+(stored contiguously), and a query scores only the `nprobe` lists closest to it; `nprobe` is tuned at build
+time so that recall@20 against exact search is at least `target_recall`. Scores are cosine similarities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+COARSE_MIN_ROWS = 50_000
+APPROX_THRESHOLD = 500_000
+TARGET_RECALL = 0.97
+_CHUNK = 65_536
+
+
+@dataclass
+class Hits:
+    rows: np.ndarray  # int64 row numbers into the index
+    scores: np.ndarray  # float32 cosine similarities, best first
+
+
+class VectorIndex:
+    def __init__(self, content_ids: np.ndarray, times: np.ndarray, vectors: np.ndarray,
+                 approx_threshold: int = APPROX_THRESHOLD, target_recall: float = TARGET_RECALL):
+        self.content_ids = np.asarray(content_ids, np.int64)
+        self.times = np.asarray(times, np.float32)
+        vectors = np.asarray(vectors)
+        self.dim = vectors.shape[1] if vectors.ndim == 2 else 0
+        self.lists: InvertedLists | None = None
+        if len(vectors) >= approx_threshold:
+            self.lists = InvertedLists.build(vectors)
+            perm = self.lists.permutation
+            vectors, self.content_ids, self.times = vectors[perm], self.content_ids[perm], self.times[perm]
+        big = len(vectors) >= COARSE_MIN_ROWS
+        self.matrix = torch.from_numpy(np.ascontiguousarray(vectors, np.float16 if big else np.float32))
+        self.coarse = Int8Rows.build(self.matrix) if big else None
+        self._by_content = np.argsort(self.content_ids, kind="stable")
+        if self.lists is not None:
+            self.lists.tune(self, target_recall)
+
+    def __len__(self) -> int:
+        return len(self.content_ids)
+
+    @property
+    def approximate(self) -> bool:
+        return self.lists is not None
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               exact: bool = False) -> Hits:
+        """The k best rows for a normalised query; `allowed` is a boolean mask over rows (filters)."""
+        if len(self) == 0 or k <= 0:
+            return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        q = torch.from_numpy(np.ascontiguousarray(query, np.float32))
+        mask = None if allowed is None else torch.from_numpy(np.asarray(allowed, bool))
+        if self.lists is not None and not exact:
+            rows = self.lists.candidates(q, mask)
+        elif self.coarse is not None:
+            rows = self.coarse.candidates(q, k, mask)
+        else:
+            rows = None if mask is None else torch.nonzero(mask).flatten()
+        scores = self.scores(q, rows)
+        top = torch.topk(scores, min(k, len(scores)))
+        chosen = top.indices if rows is None else rows[top.indices]
+        return Hits(chosen.numpy().astype(np.int64), top.values.clamp(-1.0, 1.0).numpy())
+
+    def scores(self, query: torch.Tensor | np.ndarray, rows: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """Exact cosine scores of `rows` (all rows when None)."""
+        q = torch.as_tensor(query, dtype=torch.float32)
+        if rows is None:
+            return self.matrix @ q.to(self.matrix.dtype) if self.coarse is None else self.matrix.float() @ q
+        return self.matrix[torch.as_tensor(rows)].float() @ q
+
+    def rows_of(self, content_id: int) -> np.ndarray:
+        """The rows of one content (one for an image, one per sampled frame for a video)."""
+        order = self._by_content
+        lo = np.searchsorted(self.content_ids, content_id, sorter=order, side="left")
+        hi = np.searchsorted(self.content_ids, content_id, sorter=order, side="right")
+        return order[lo:hi]
+
+    def vector(self, row: int) -> np.ndarray:
+        return self.matrix[row].float().numpy()
+
+
+@dataclass
+class Int8Rows:
+    """Rows quantised to int8 with a per-row scale, and a bound on the score error that causes."""
+
+    codes: torch.Tensor  # (N, D) int8
+    scales: torch.Tensor  # (N,) bfloat16
+    bound: float  # |approximate score - exact score| <= bound for any unit query
+
+    @classmethod
+    def build(cls, matrix: torch.Tensor) -> Int8Rows | None:
+        if not _int8_kernel_available():
+            return None
+        codes = torch.empty(matrix.shape, dtype=torch.int8)
+        scales = torch.empty(len(matrix), dtype=torch.bfloat16)
+        worst = 0.0
+        for start in range(0, len(matrix), _CHUNK):
+            block = matrix[start:start + _CHUNK].float()
+            scale = (block.abs().amax(dim=1) / 127).clamp_min(1e-12).bfloat16().float()
+            code = torch.round(block / scale[:, None]).clamp(-127, 127)
+            residual = (block - code * scale[:, None]).norm(dim=1).max().item()
+            codes[start:start + _CHUNK] = code.to(torch.int8)
+            scales[start:start + _CHUNK] = scale.bfloat16()
+            worst = max(worst, residual)
+        # The residual bounds the quantisation error (Cauchy-Schwarz, |q| = 1). The kernel also rounds the
+        # query and the output to bfloat16 (relative error 2^-8 each): add a margin for both.
+        return cls(codes, scales, worst + 2 ** -6)
+
+    def approximate(self, q: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], self.codes, self.scales)[0].float()
+
+    def candidates(self, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
+        """Every row whose exact score can reach the k-th best: the exact top-k is among them."""
+        approx = self.approximate(q)
+        if mask is not None:
+            approx.masked_fill_(~mask, -math.inf)
+        kth = torch.topk(approx, min(k, len(approx))).values[-1]
+        keep = approx >= kth - 2 * self.bound
+        return torch.nonzero(keep).flatten()
+
+
+def _int8_kernel_available() -> bool:
+    try:
+        torch.ops.aten._weight_int8pack_mm(torch.zeros(1, 32, dtype=torch.bfloat16),
+                                           torch.zeros(8, 32, dtype=torch.int8), torch.ones(8, dtype=torch.bfloat16))
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+    return True
+
+
+@dataclass
+class InvertedLists:
+    """faiss k-means lists over the rows; rows are reordered so that each list is one contiguous slice."""
+
+    centroids: object  # faiss.IndexFlatIP over the list centroids
+    permutation: np.ndarray  # new row order (list by list)
+    offsets: np.ndarray  # list i is rows offsets[i]:offsets[i+1]
+    nprobe: int = 16
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, seed: int = 0) -> InvertedLists:
+        import faiss
+
+        n, dim = vectors.shape
+        nlist = max(16, int(4 * math.sqrt(n)) // 16 * 16)
+        rng = np.random.default_rng(seed)
+        sample = vectors[np.sort(rng.choice(n, min(n, nlist * 40), replace=False))].astype(np.float32)
+        kmeans = faiss.Kmeans(dim, nlist, niter=12, spherical=True, seed=seed)
+        kmeans.train(sample)
+        assign = np.concatenate([kmeans.index.search(vectors[i:i + _CHUNK].astype(np.float32), 1)[1][:, 0]
+                                 for i in range(0, n, _CHUNK)])
+        permutation = np.argsort(assign, kind="stable")
+        offsets = np.searchsorted(assign[permutation], np.arange(nlist + 1))
+        return cls(kmeans.index, permutation, offsets)
+
+    @property
+    def nlist(self) -> int:
+        return len(self.offsets) - 1
+
+    def candidates(self, q: torch.Tensor, mask: torch.Tensor | None, nprobe: int | None = None) -> torch.Tensor:
+        _, lists = self.centroids.search(q.numpy()[None], nprobe or self.nprobe)
+        lists = lists[0][lists[0] >= 0]
+        starts, ends = self.offsets[lists], self.offsets[lists + 1]
+        sizes = ends - starts
+        rows = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
+        rows = torch.from_numpy(rows.astype(np.int64))
+        return rows if mask is None else rows[mask[rows]]
+
+    def tune(self, index: VectorIndex, target_recall: float, queries: int = 32, k: int = 20) -> None:
+        """Smallest power-of-two nprobe whose recall@k over sample queries (noisy rows) reaches the target."""
+        rng = np.random.default_rng(1)
+        picks = rng.choice(len(index), queries, replace=False)
+        sample = index.matrix[torch.from_numpy(picks)].float().numpy()
+        sample = sample + rng.normal(0, 1 / math.sqrt(index.dim), sample.shape).astype(np.float32)
+        sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+        truth = [set(index.search(q, k, exact=True).rows.tolist()) for q in sample]
+        self.nprobe = 1
+        while self.nprobe < self.nlist:
+            if recall(index, sample, truth, k) >= target_recall:
+                return
+            self.nprobe *= 2
+        self.nprobe = self.nlist
+
+
+def recall(index: VectorIndex, queries: np.ndarray, truth: list[set[int]], k: int) -> float:
+    """Mean share of the exact top-k found by the index's default (approximate when built) search."""
+    found = [len(set(index.search(q, k).rows.tolist()) & t) / max(1, len(t)) for q, t in zip(queries, truth,
+                                                                                             strict=True)]
+    return float(np.mean(found))

@@ -1,0 +1,253 @@
+"""The indexing pipeline: scan -> decode (worker threads) -> encode (batched) -> store (batched commits).
+
+Decoding runs ahead of encoding in a thread pool (PIL, PyAV and hashlib release the GIL), so the model is
+never idle waiting for files. Every `commit_every` seconds the finished files are committed in one
+transaction; a killed run loses only that open batch, and the next run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .decode import Decoded, DecodeOptions, decode_file
+from .encode import Encoder
+from .errors import DecodeError, LibraryError
+from .scan import DEFAULT_EXCLUDES, ScannedFile, scan
+from .store import FileState, Store
+
+log = logging.getLogger("zhclip.search")
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
+    frame_interval: float = 2.0
+    min_side: int = 64
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    commit_every: float = 2.0  # seconds between commits
+    reindex: bool = False  # allowed to replace the vectors of another model
+
+
+@dataclass
+class IndexProgress:
+    """A live view of a run, for progress bars and the server's status endpoint."""
+
+    phase: str = "scanning"  # scanning, indexing, cleaning, done
+    total: int = 0  # files that need work (new or changed)
+    done: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass
+class IndexSummary:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    reused: int = 0  # files whose content was already encoded (renamed, moved or duplicate files)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
+                f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files) "
+                f"in {self.seconds:.1f} s")
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+
+
+def index_library(db: str | Path, roots: Iterable[str | Path], encoder: Encoder,
+                  options: IndexOptions = IndexOptions(), progress: ProgressCallback | None = None) -> IndexSummary:
+    """Bring the library at `db` up to date with the media files under `roots`."""
+    started = time.monotonic()
+    roots = [Path(r).expanduser().absolute() for r in roots]
+    state = IndexProgress()
+    store = Store(db)
+    try:
+        _bind_model(store, encoder, options)
+        found = scan(roots, options.excludes)
+        summary = IndexSummary()
+        for path, reason in found.skipped:
+            _fail(summary, state, path, reason)
+        known = store.file_states()
+        todo = [f for f in found.files if not _unchanged(known.get(f.path), f)]
+        summary.unchanged = len(found.files) - len(todo)
+        state.phase, state.total = "indexing", len(todo)
+        _report(progress, state)
+        failed = _index_files(store, encoder, todo, known, options, summary, state, progress)
+        state.phase = "cleaning"
+        _report(progress, state)
+        scanned = {f.path for f in found.files}
+        gone = [p for p in known if p not in scanned and _under(p, roots)]
+        with store.transaction():
+            store.remove_files(gone + [p for p in failed if p in known])  # a file now broken loses old vectors
+            store.bump_generation()
+        summary.removed = len(gone)
+    finally:
+        store.close()
+    summary.seconds = time.monotonic() - started
+    state.phase = "done"
+    _report(progress, state)
+    return summary
+
+
+def _bind_model(store: Store, encoder: Encoder, options: IndexOptions) -> None:
+    identity = encoder.identity
+    with store.transaction():
+        meta = store.meta()
+        stored = meta.get("model_fingerprint")
+        if stored and stored != identity.fingerprint:
+            if not options.reindex:
+                raise LibraryError(store.path, f"this library was built with another model "
+                                               f"({meta.get('model_source')}, {meta.get('model_arch')}); "
+                                               "use that model, or pass --reindex to rebuild it with this one")
+            log.info("--reindex: dropping the vectors of %s", meta.get("model_source"))
+            store.clear()
+        store.set_meta(identity.as_meta())
+
+
+def _unchanged(state: FileState | None, file: ScannedFile) -> bool:
+    return state is not None and state.size == file.size and state.mtime_ns == file.mtime_ns
+
+
+def _under(path: str, roots: list[Path]) -> bool:
+    return any(path == str(r) or path.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _fail(summary: IndexSummary, state: IndexProgress, path: str, reason: str) -> None:
+    log.warning("skipping %s: %s", path, reason)
+    summary.failed.append((path, reason))
+    state.failed += 1
+
+
+def _report(progress: ProgressCallback | None, state: IndexProgress) -> None:
+    if progress is not None:
+        progress(state)
+
+
+def _index_files(store: Store, encoder: Encoder, todo: list[ScannedFile], known: dict[str, FileState],
+                 options: IndexOptions, summary: IndexSummary, state: IndexProgress,
+                 progress: ProgressCallback | None) -> set[str]:
+    """Decode, encode and commit `todo`; returns the paths that failed."""
+    contents = store.content_ids()
+    decode_options = DecodeOptions(encoder.model.image_size, options.frame_interval, options.min_side)
+    batch = _Batch(store, contents, options.commit_every)
+    failed: set[str] = set()
+    waiting: list[Decoded] = []
+    for item in _decode_ahead(todo, encoder, decode_options, contents, options.workers):
+        state.done += 1
+        if isinstance(item, tuple):
+            failed.add(item[0])
+            _fail(summary, state, *item)
+        else:
+            _count(item, known, summary)
+            (waiting if item.pixels is not None else batch.ready).append(item)
+            if sum(len(d.pixels) for d in waiting) >= encoder.batch_size:
+                batch.ready += _encode(encoder, waiting)
+                waiting = []
+        batch.maybe_commit()
+        _report(progress, state)
+    batch.ready += _encode(encoder, waiting)
+    batch.commit()
+    return failed
+
+
+def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) -> None:
+    if item.file.path in known:
+        summary.updated += 1
+    else:
+        summary.new += 1
+    if item.pixels is None:
+        summary.reused += 1
+
+
+def _encode(encoder: Encoder, items: list[Decoded]) -> list[Decoded]:
+    if not items:
+        return []
+    vectors = encoder.encode_pixels(np.concatenate([d.pixels for d in items]))
+    offsets = np.cumsum([0] + [len(d.pixels) for d in items])
+    for item, start, end in zip(items, offsets[:-1], offsets[1:], strict=True):
+        item.pixels = vectors[start:end]  # from here on the rows are vectors
+    return items
+
+
+def _decode_ahead(files: list[ScannedFile], encoder: Encoder, options: DecodeOptions, known: dict[str, int],
+                  workers: int) -> Iterator[Decoded | tuple[str, str]]:
+    """Decoded files in order, decoding up to `4 * workers` files ahead in a thread pool."""
+    to_array = encoder.to_array
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zhclip-decode") as pool:
+        pending: deque[Future] = deque()
+        queue = iter(files)
+        for file in queue:
+            pending.append(pool.submit(_decode_one, file, to_array, options, known))
+            if len(pending) >= 4 * workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            if (file := next(queue, None)) is not None:
+                pending.append(pool.submit(_decode_one, file, to_array, options, known))
+            yield result
+
+
+def _decode_one(file: ScannedFile, to_array, options: DecodeOptions,
+                known: dict[str, int]) -> Decoded | tuple[str, str]:
+    try:
+        decoded = decode_file(file, to_array, options, known)
+        st = os.stat(file.path)
+    except DecodeError as exc:
+        return file.path, exc.reason
+    except OSError as exc:
+        return file.path, f"cannot read: {exc.strerror or exc}"
+    except Exception as exc:  # a hostile file must not stop the run: report it like any other bad file
+        return file.path, f"unexpected {type(exc).__name__}: {exc}"
+    if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
+        return file.path, "changed while being indexed (it will be indexed on the next run)"
+    return decoded
+
+
+class _Batch:
+    """Finished files waiting to be committed together."""
+
+    def __init__(self, store: Store, contents: dict[str, int], every: float):
+        self.store = store
+        self.contents = contents
+        self.every = every
+        self.ready: list[Decoded] = []
+        self.last = time.monotonic()
+
+    def maybe_commit(self) -> None:
+        if self.ready and time.monotonic() - self.last >= self.every:
+            self.commit()
+
+    def commit(self) -> None:
+        with self.store.transaction():
+            for item in self.ready:
+                content_id = self.contents.get(item.hash)
+                if content_id is None:
+                    times = item.times or [None] * len(item.pixels)
+                    content_id = self.store.add_content(item.hash, item.file.kind, item.info, times, item.pixels)
+                    self.contents[item.hash] = content_id
+                self.store.put_file(item.file, content_id)
+            self.store.bump_generation()
+        self.ready = []
+        self.last = time.monotonic()

@@ -1,0 +1,197 @@
+"""Step 6: queries — text, image, "more like this", negatives, filters; video frames merged into segments."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .encode import Encoder
+from .errors import LibraryError
+from .index import APPROX_THRESHOLD, Hits, VectorIndex
+from .store import FileRecord, Filters, Reader
+
+SEGMENT_MARGIN = 0.02  # frames within this of a video's best frame score count as matching
+CANDIDATE_FACTOR = 4
+
+
+@dataclass
+class Query:
+    text: str | None = None
+    image: np.ndarray | None = None  # an already-encoded query vector (uploaded image, "similar")
+    negative: str | None = None
+    filters: Filters = field(default_factory=Filters)
+    top: int = 20
+    min_score: float | None = None
+    exclude_content: int | None = None  # "similar" leaves the query file out
+
+
+@dataclass
+class Result:
+    file_id: int
+    path: str
+    kind: str
+    score: float
+    start: float | None = None  # video segment, seconds
+    end: float | None = None
+    frame: float | None = None  # the best-matching frame of the segment
+    width: int | None = None
+    height: int | None = None
+    date: float | None = None
+    camera: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class _Hit:
+    content_id: int
+    score: float
+    start: float | None = None
+    end: float | None = None
+    frame: float | None = None
+
+
+class Searcher:
+    """Searches one library. Loads the vectors once and reloads them when an indexing run commits."""
+
+    def __init__(self, reader: Reader, encoder: Encoder, approx_threshold: int = APPROX_THRESHOLD):
+        self.reader = reader
+        self.encoder = encoder
+        self.approx_threshold = approx_threshold
+        self._index: VectorIndex | None = None
+        self._generation = -1
+        self._lock = threading.Lock()
+        _check_model(reader, encoder)
+
+    @property
+    def index(self) -> VectorIndex:
+        generation = self.reader.generation()
+        if self._index is None or generation != self._generation:
+            with self._lock:
+                if self._index is None or generation != self._generation:
+                    self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
+                    self._generation = generation
+        return self._index
+
+    # ------------------------------------------------------------ entry points
+
+    def search(self, query: Query) -> list[Result]:
+        vector = self.query_vector(query)
+        negative = self.encoder.encode_text(query.negative) if query.negative else None
+        index = self.index
+        allowed = self._allowed_rows(index, query.filters)
+        k = max(1, query.top) * CANDIDATE_FACTOR + 16
+        hits = index.search(vector, k, allowed)
+        merged = self._merge(index, vector, hits)
+        if negative is not None:
+            merged = [h for h in merged if h.score >= _score(index, negative, h)]
+        if query.exclude_content is not None:
+            merged = [h for h in merged if h.content_id != query.exclude_content]
+        if query.min_score is not None:
+            merged = [h for h in merged if h.score >= query.min_score]
+        return self._results(merged, query.filters, query.top)
+
+    def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
+        """Results like a library file (for a video: its frame nearest `at`, else its mean frame)."""
+        record = self.reader.file(file_id)
+        times, vectors = self.reader.content_vectors(record.content_id)
+        if at is not None and record.kind == "video":
+            vector = vectors[int(np.nanargmin(np.abs(times - at)))]
+        else:
+            vector = _normalise(vectors.mean(axis=0))
+        base = query or Query()
+        base.image, base.text, base.exclude_content = vector, None, record.content_id
+        return self.search(base)
+
+    def query_vector(self, query: Query) -> np.ndarray:
+        parts = []
+        if query.text:
+            parts.append(self.encoder.encode_text(query.text))
+        if query.image is not None:
+            parts.append(np.asarray(query.image, np.float32))
+        if not parts:
+            raise InputError(None, "give a text or an image to search with", field="text")
+        return _normalise(np.sum(parts, axis=0))
+
+    def encode_image_file(self, path: str | Path) -> np.ndarray:
+        from ..models import open_image
+
+        return self.encoder.encode_image(open_image(path))
+
+    # ------------------------------------------------------------ internals
+
+    def _allowed_rows(self, index: VectorIndex, filters: Filters) -> np.ndarray | None:
+        if not filters.active:
+            return None
+        return np.isin(index.content_ids, self.reader.allowed_contents(filters))
+
+    def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[_Hit]:
+        """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""
+        hits: list[_Hit] = []
+        done: set[int] = set()
+        for row, score in zip(found.rows.tolist(), found.scores.tolist(), strict=True):
+            content_id = int(index.content_ids[row])
+            if content_id in done:
+                continue
+            done.add(content_id)
+            if math.isnan(index.times[row]):
+                hits.append(_Hit(content_id, score))
+            else:
+                hits += self._segments(index, vector, content_id)
+        return sorted(hits, key=lambda h: -h.score)
+
+    def _segments(self, index: VectorIndex, vector: np.ndarray, content_id: int) -> list[_Hit]:
+        rows = index.rows_of(content_id)
+        rows = rows[np.argsort(index.times[rows])]
+        times = index.times[rows].astype(float)
+        scores = index.scores(vector, rows).numpy()
+        matching = scores >= scores.max() - SEGMENT_MARGIN
+        ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame
+        return [_Hit(content_id, float(scores[run].max()), float(times[run[0]]), float(ends[run[-1]]),
+                     float(times[run[int(np.argmax(scores[run]))]]))
+                for run in _runs(np.flatnonzero(matching))]
+
+    def _results(self, hits: list[_Hit], filters: Filters, top: int) -> list[Result]:
+        files: dict[int, list[FileRecord]] = {}
+        for record in self.reader.files_of({h.content_id for h in hits}, filters):
+            files.setdefault(record.content_id, []).append(record)
+        out: list[Result] = []
+        for hit in hits:
+            for record in files.get(hit.content_id, []):
+                end = None if hit.end is None else min(hit.end, record.duration or hit.frame)
+                out.append(Result(record.id, record.path, record.kind, hit.score, hit.start, end, hit.frame,
+                                  record.width, record.height, record.date, record.camera))
+        return out[:top]
+
+
+def _runs(indices: np.ndarray) -> list[np.ndarray]:
+    """Split sorted frame indices into runs of consecutive frames."""
+    if len(indices) == 0:
+        return []
+    return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
+
+
+def _score(index: VectorIndex, vector: np.ndarray, hit: _Hit) -> float:
+    rows = index.rows_of(hit.content_id)
+    if hit.frame is not None:
+        rows = rows[[int(np.argmin(np.abs(index.times[rows] - hit.frame)))]]
+    return float(index.scores(vector, rows).max())
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return (v / norm).astype(np.float32) if norm > 0 else v.astype(np.float32)
+
+
+def _check_model(reader: Reader, encoder: Encoder) -> None:
+    stored = reader.meta().get("model_fingerprint")
+    if stored and stored != encoder.identity.fingerprint:
+        raise LibraryError(reader.path, f"this library was indexed with another model "
+                                        f"({reader.meta().get('model_source')}); search it with that model "
+                                        "(leave out --model) or rebuild it with `zhclip index --reindex`")

@@ -1,0 +1,95 @@
+"""Step 1 of indexing: walk folders and stat the media files in them (extensions, hidden files, excludes)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".flv"})
+DEFAULT_EXCLUDES = ("*thumb*", "*cache*", "__MACOSX", "@eaDir", ".git", "*avatar*", "icons")
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    path: str  # absolute
+    size: int
+    mtime_ns: int
+    kind: str  # "image" or "video"
+
+
+@dataclass
+class ScanResult:
+    files: list[ScannedFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def media_kind(path: str | Path) -> str | None:
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    return None
+
+
+def is_excluded(name: str, excludes: Iterable[str]) -> bool:
+    """Hidden names and names matching an exclude pattern (case-insensitive glob on one path component)."""
+    lowered = name.lower()
+    return name.startswith(".") or any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in excludes)
+
+
+def scan(roots: Iterable[str | Path], excludes: Iterable[str] = DEFAULT_EXCLUDES) -> ScanResult:
+    """Every media file under `roots` (files or folders). Symbolic links are not followed."""
+    excludes = tuple(excludes)
+    result = ScanResult()
+    seen: set[str] = set()
+    for root in roots:
+        root_path = Path(root).expanduser().absolute()
+        if root_path.is_dir():
+            _walk(str(root_path), excludes, result, seen)
+        elif root_path.is_file() and not root_path.is_symlink():
+            _add(None, str(root_path), result, seen, media_kind(root_path))
+        else:
+            result.skipped.append((str(root_path), "no such file or directory"))
+    result.files.sort(key=lambda f: f.path)
+    return result
+
+
+def _walk(top: str, excludes: tuple[str, ...], result: ScanResult, seen: set[str]) -> None:
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            result.skipped.append((folder, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        for entry in entries:
+            if is_excluded(entry.name, excludes) or entry.is_symlink():
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif (kind := media_kind(entry.name)) is not None:
+                _add(entry, entry.path, result, seen, kind)
+
+
+def _add(entry: os.DirEntry | None, path: str, result: ScanResult, seen: set[str], kind: str | None) -> None:
+    if kind is None:
+        result.skipped.append((path, "not a supported image or video type"))
+        return
+    if path in seen:
+        return
+    try:
+        st = entry.stat(follow_symlinks=False) if entry is not None else os.stat(path)
+    except OSError as exc:
+        result.skipped.append((path, f"cannot stat: {exc.strerror or exc}"))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return
+    seen.add(path)
+    result.files.append(ScannedFile(path, st.st_size, st.st_mtime_ns, kind))

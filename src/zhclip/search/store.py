@@ -1,0 +1,334 @@
+"""Step 4 of indexing: the library's SQLite file. This module owns the schema, its version and migrations.
+
+Layout: `files` (one row per path) -> `contents` (one row per distinct file content, by hash) ->
+`vectors` (one row per image, or per sampled video frame with its timestamp). Identical files share one
+content row, so their vectors are computed and stored once; a renamed file keeps its content row.
+
+Concurrency: WAL journal; one writer connection (the indexer) that commits in batches inside
+`BEGIN IMMEDIATE` transactions, any number of read connections. A killed writer loses at most its open
+transaction, which SQLite rolls back: the file is always consistent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .decode import MediaInfo
+from .errors import LibraryError, NotFoundError
+from .scan import ScannedFile
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x7A68636C  # "zhcl": marks the file as a zhclip library
+BUSY_TIMEOUT_MS = 60_000
+
+# MIGRATIONS[v] takes a library from schema v-1 to v. Never edit a released step; append a new one.
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE contents (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+        width INTEGER, height INTEGER,
+        duration REAL,           -- seconds (videos)
+        taken_at REAL,           -- EXIF DateTimeOriginal, POSIX seconds
+        camera TEXT
+    );
+    CREATE TABLE vectors (
+        id INTEGER PRIMARY KEY,
+        content_id INTEGER NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+        t REAL,                  -- frame timestamp in seconds (videos), NULL for images
+        vector BLOB NOT NULL     -- float16, L2-normalised
+    );
+    CREATE INDEX vectors_content ON vectors(content_id);
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_id INTEGER NOT NULL REFERENCES contents(id),
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX files_content ON files(content_id);
+    """,
+}
+
+FILE_COLUMNS = ("f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
+                "c.taken_at, c.camera")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_id: int
+    hash: str
+    kind: str
+    width: int | None
+    height: int | None
+    duration: float | None
+    taken_at: float | None
+    camera: str | None
+
+    @property
+    def date(self) -> float:
+        """EXIF date if known, else the file's modification time (POSIX seconds)."""
+        return self.taken_at if self.taken_at is not None else self.mtime_ns / 1e9
+
+
+@dataclass(frozen=True)
+class FileState:
+    id: int
+    size: int
+    mtime_ns: int
+    content_id: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which library files a query may return."""
+
+    kind: str | None = None  # "image", "video" or None for both
+    path_contains: str | None = None
+    after: float | None = None  # POSIX seconds, on the EXIF date, else mtime
+    before: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.kind, self.path_contains, self.after, self.before))
+
+    def sql(self) -> tuple[str, list]:
+        clauses, params = ["1"], []
+        if self.kind is not None:
+            clauses.append("c.kind = ?")
+            params.append(self.kind)
+        if self.path_contains:
+            clauses.append("instr(lower(f.path), lower(?)) > 0")
+            params.append(self.path_contains)
+        date = "coalesce(c.taken_at, f.mtime_ns / 1e9)"
+        if self.after is not None:
+            clauses.append(f"{date} >= ?")
+            params.append(self.after)
+        if self.before is not None:
+            clauses.append(f"{date} < ?")
+            params.append(self.before)
+        return " AND ".join(clauses), params
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the library's settings. Read-only connections never take the write lock."""
+    path = Path(path)
+    if readonly and not path.is_file():
+        raise LibraryError(path, "no such library (create it with `zhclip index FOLDER --db PATH`)")
+    uri = f"{path.absolute().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _check_library(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise LibraryError(path, f"cannot open library: {exc}") from None
+    return conn
+
+
+def _check_library(conn: sqlite3.Connection, path: Path) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    if has_tables and app_id != APPLICATION_ID:
+        raise LibraryError(path, "not a zhclip library (an SQLite file of another program)")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise LibraryError(path, f"library schema {version} is newer than this zhclip understands "
+                                 f"({SCHEMA_VERSION}); upgrade zhclip")
+
+
+class Store:
+    """The library database. Create one per thread that writes; reads go through `Reader`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.conn = connect(self.path)
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {target}")
+            self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------ metadata
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, values: dict[str, object]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                              [(k, str(v)) for k, v in values.items()])
+
+    def bump_generation(self) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
+                          "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def clear(self) -> None:
+        """Drop every file, content and vector (for `--reindex` with another model)."""
+        for table in ("files", "vectors", "contents"):
+            self.conn.execute(f"DELETE FROM {table}")
+
+    # ------------------------------------------------------------ indexing
+
+    def file_states(self) -> dict[str, FileState]:
+        rows = self.conn.execute("SELECT path, id, size, mtime_ns, content_id FROM files")
+        return {path: FileState(*rest) for path, *rest in rows}
+
+    def content_ids(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT hash, id FROM contents"))
+
+    def add_content(self, digest: str, kind: str, info: MediaInfo, times: Sequence[float | None],
+                    vectors: np.ndarray) -> int:
+        """Insert a content row and its vectors (call inside a transaction); returns the content id."""
+        cur = self.conn.execute(
+            "INSERT INTO contents(hash, kind, width, height, duration, taken_at, camera) VALUES (?,?,?,?,?,?,?)",
+            (digest, kind, info.width, info.height, info.duration, info.taken_at, info.camera))
+        content_id = cur.lastrowid
+        blobs = np.ascontiguousarray(vectors, dtype=np.float16)
+        self.conn.executemany("INSERT INTO vectors(content_id, t, vector) VALUES (?, ?, ?)",
+                              [(content_id, t, blob.tobytes()) for t, blob in zip(times, blobs, strict=True)])
+        return content_id
+
+    def put_file(self, file: ScannedFile, content_id: int) -> None:
+        """Insert or update the row of `file.path`, pointing at `content_id` (call inside a transaction)."""
+        self.conn.execute(
+            "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
+            "content_id=excluded.content_id, indexed_at=excluded.indexed_at",
+            (file.path, file.size, file.mtime_ns, content_id, time.time()))
+
+    def remove_files(self, paths: Iterable[str]) -> int:
+        """Delete file rows, then contents no file uses any more (their vectors go with them)."""
+        removed = 0
+        for path in paths:
+            removed += self.conn.execute("DELETE FROM files WHERE path = ?", (path,)).rowcount
+        self.conn.execute("DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM files)")
+        return removed
+
+
+class Reader:
+    """Read-only queries. Thread-safe: each thread gets its own read connection."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self.conn  # noqa: B018 - open now, so a bad path fails here and not on the first query
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path, readonly=True)
+        return conn
+
+    def meta(self) -> dict[str, str]:
+        try:
+            return dict(self.conn.execute("SELECT key, value FROM meta"))
+        except sqlite3.OperationalError:  # an empty file: no schema yet
+            return {}
+
+    def generation(self) -> int:
+        """Bumped by every indexing commit (cheap; tells a server when to reload its vector index)."""
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(content ids int64, frame times float32 with NaN for images, vectors float16 (N, D))."""
+        rows = self.conn.execute("SELECT content_id, t, vector FROM vectors ORDER BY content_id, t").fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, 0), np.float16)
+        content_ids, times, blobs = zip(*rows, strict=True)
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), -1)
+        times_arr = np.array([np.nan if t is None else t for t in times], dtype=np.float32)
+        return np.array(content_ids, np.int64), times_arr, matrix
+
+    def content_vectors(self, content_id: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.conn.execute("SELECT t, vector FROM vectors WHERE content_id = ? ORDER BY t",
+                                 (content_id,)).fetchall()
+        if not rows:
+            raise NotFoundError("content", content_id)
+        times = np.array([np.nan if t is None else t for t, _ in rows], np.float32)
+        return times, np.stack([np.frombuffer(v, np.float16) for _, v in rows]).astype(np.float32)
+
+    def file(self, file_id: int) -> FileRecord:
+        row = self.conn.execute(f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
+                                "WHERE f.id = ?", (file_id,)).fetchone()
+        if row is None:
+            raise NotFoundError("file", file_id)
+        return FileRecord(*row)
+
+    def file_by_path(self, path: str) -> FileRecord:
+        row = self.conn.execute(f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
+                                "WHERE f.path = ?", (path,)).fetchone()
+        if row is None:
+            raise NotFoundError("file", path)
+        return FileRecord(*row)
+
+    def files_of(self, content_ids: Iterable[int], filters: Filters = Filters()) -> list[FileRecord]:
+        ids = sorted({int(c) for c in content_ids})
+        where, params = filters.sql()
+        out: list[FileRecord] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [FileRecord(*row) for row in self.conn.execute(
+                f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
+                f"WHERE f.content_id IN ({marks}) AND {where} ORDER BY f.path", [*chunk, *params])]
+        return out
+
+    def allowed_contents(self, filters: Filters) -> np.ndarray:
+        where, params = filters.sql()
+        rows = self.conn.execute("SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
+                                 f"WHERE {where}", params).fetchall()
+        return np.array([r[0] for r in rows], np.int64)
+
+    def counts(self) -> dict[str, int]:
+        kinds = dict(self.conn.execute(
+            "SELECT c.kind, count(*) FROM files f JOIN contents c ON c.id = f.content_id GROUP BY c.kind"))
+        return {
+            "files": sum(kinds.values()),
+            "images": kinds.get("image", 0),
+            "videos": kinds.get("video", 0),
+            "contents": self.conn.execute("SELECT count(*) FROM contents").fetchone()[0],
+            "vectors": self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0],
+        }
