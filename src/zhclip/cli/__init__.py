@@ -10,7 +10,7 @@ import sys
 
 from ..errors import InputError, ZhclipError
 
-COMMAND_MODULES = ["models", "train"]
+COMMAND_MODULES = ["models", "train", "search"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +30,9 @@ def model_identity(model: ClipModel) -> ModelIdentity:
     digest = hashlib.sha256()
     for tensor in (model.network.visual.proj, model.network.text_projection):
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
-    return ModelIdentity(digest.hexdigest()[:16], model.source, model.arch, model.embed_dim)
+    local = Path(model.source).expanduser()
+    source = str(local.absolute()) if local.exists() else model.source  # a hub id stays as it is
+    return ModelIdentity(digest.hexdigest()[:16], source, model.arch, model.embed_dim)
 
 
 class Encoder:

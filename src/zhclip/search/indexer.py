@@ -7,6 +7,7 @@ transaction; a killed run loses only that open batch, and the next run picks up 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -84,7 +85,7 @@ def index_library(db: str | Path, roots: Iterable[str | Path], encoder: Encoder,
     state = IndexProgress()
     store = Store(db)
     try:
-        _bind_model(store, encoder, options)
+        _bind_model(store, encoder, options, roots)
         found = scan(roots, options.excludes)
         summary = IndexSummary()
         for path, reason in found.skipped:
@@ -111,7 +112,7 @@ def index_library(db: str | Path, roots: Iterable[str | Path], encoder: Encoder,
     return summary
 
 
-def _bind_model(store: Store, encoder: Encoder, options: IndexOptions) -> None:
+def _bind_model(store: Store, encoder: Encoder, options: IndexOptions, roots: list[Path]) -> None:
     identity = encoder.identity
     with store.transaction():
         meta = store.meta()
@@ -123,7 +124,8 @@ def _bind_model(store: Store, encoder: Encoder, options: IndexOptions) -> None:
                                                "use that model, or pass --reindex to rebuild it with this one")
             log.info("--reindex: dropping the vectors of %s", meta.get("model_source"))
             store.clear()
-        store.set_meta(identity.as_meta())
+        roots = sorted(set(json.loads(meta.get("roots", "[]"))) | {str(r) for r in roots})
+        store.set_meta({**identity.as_meta(), "roots": json.dumps(roots, ensure_ascii=False)})
 
 
 def _unchanged(state: FileState | None, file: ScannedFile) -> bool:

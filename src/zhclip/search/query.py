@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import math
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .decode import DecodeOptions, decode_image
 from .encode import Encoder
 from .errors import LibraryError
 from .index import APPROX_THRESHOLD, Hits, VectorIndex
@@ -17,6 +20,7 @@ from .store import FileRecord, Filters, Reader
 
 SEGMENT_MARGIN = 0.02  # frames within this of a video's best frame score count as matching
 CANDIDATE_FACTOR = 4
+RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
 
 
 @dataclass
@@ -67,17 +71,24 @@ class Searcher:
         self._index: VectorIndex | None = None
         self._generation = -1
         self._lock = threading.Lock()
+        self._loaded_at = 0.0
+        self.reload_every = RELOAD_EVERY
         _check_model(reader, encoder)
 
     @property
     def index(self) -> VectorIndex:
-        generation = self.reader.generation()
-        if self._index is None or generation != self._generation:
+        """The vectors in memory; reloaded after indexing commits (at most every `reload_every` seconds)."""
+        if self._index is None or self._stale():
             with self._lock:
-                if self._index is None or generation != self._generation:
+                if self._index is None or self._stale():
+                    generation = self.reader.generation()
                     self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
-                    self._generation = generation
+                    self._generation, self._loaded_at = generation, time.monotonic()
         return self._index
+
+    def _stale(self) -> bool:
+        return (time.monotonic() - self._loaded_at >= self.reload_every
+                and self.reader.generation() != self._generation)
 
     # ------------------------------------------------------------ entry points
 
@@ -120,9 +131,17 @@ class Searcher:
         return _normalise(np.sum(parts, axis=0))
 
     def encode_image_file(self, path: str | Path) -> np.ndarray:
-        from ..models import open_image
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(path, f"cannot read image: {exc.strerror or exc}") from None
+        return self.encode_upload(data, str(path))
 
-        return self.encoder.encode_image(open_image(path))
+    def encode_upload(self, data: bytes, name: str) -> np.ndarray:
+        """An image given as bytes (upload, paste) -> its vector; pixel limits as for indexing."""
+        options = DecodeOptions(self.encoder.model.image_size, min_side=1)
+        _, pixels = decode_image(io.BytesIO(data), self.encoder.to_array, options, name)
+        return self.encoder.encode_pixels(pixels[None])[0]
 
     # ------------------------------------------------------------ internals
 

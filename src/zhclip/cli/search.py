@@ -1,0 +1,237 @@
+"""Material search commands: index, search, similar, dupes, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import InputError
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("index", help="index (or update) a library of photos and videos")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
+    _library_args(p)
+    p.add_argument("--frame-interval", type=float, default=2.0, help="seconds between sampled video frames")
+    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="skip files and folders whose name matches this glob (repeatable)")
+    p.add_argument("--no-default-excludes", action="store_true",
+                   help="do not skip thumb/cache/__MACOSX/@eaDir/.git-like folders")
+    p.add_argument("--min-size", type=int, default=64, help="skip images smaller than this many pixels a side")
+    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: up to 4)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per model forward pass")
+    p.add_argument("--reindex", action="store_true", help="rebuild a library that was indexed with another model")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=index)
+
+    p = subparsers.add_parser("search", help="search a library by Chinese text and/or an image")
+    p.add_argument("text", nargs="?", help="what to look for, e.g. 海边的日落")
+    p.add_argument("--image", help="search with an image (with text: both together)")
+    _library_args(p)
+    _query_args(p)
+    p.set_defaults(handler=search)
+
+    p = subparsers.add_parser("similar", help="files that look like a file of the library")
+    p.add_argument("path", help="a file in the library")
+    p.add_argument("--at", type=float, help="for a video: the moment (seconds) to match")
+    _library_args(p)
+    _query_args(p)
+    p.set_defaults(handler=similar)
+
+    p = subparsers.add_parser("dupes", help="groups of near-duplicate files")
+    _library_args(p)
+    p.add_argument("--threshold", type=float, default=0.95, help="cosine similarity that counts as duplicate")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=dupes)
+
+    p = subparsers.add_parser("serve", help="serve the search page and API (default http://127.0.0.1:5000)")
+    _library_args(p)
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--token", help="require this token (header `Authorization: Bearer T` or ?token=T)")
+    p.set_defaults(handler=serve)
+
+
+def _library_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="the library file (created by `zhclip index`)")
+    p.add_argument("--model", help="HF dir, hub id, zoo name or .pt checkpoint (default: the library's model)")
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
+    p.add_argument("--device", default="auto")
+
+
+def _query_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--negative", help="drop results closer to this text than to the query")
+    p.add_argument("--path-contains", help="only files whose path contains this text")
+    p.add_argument("--after", type=_date, help="only files dated on or after YYYY-MM-DD (EXIF date, else mtime)")
+    p.add_argument("--before", type=_date, help="only files dated before YYYY-MM-DD")
+    p.add_argument("--type", choices=["image", "video", "all"], default="all")
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--min-score", type=float, help="only results with at least this cosine similarity")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _date(text: str) -> float:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2024-05-01, got {text!r}") from None
+
+
+# ------------------------------------------------------------------ index
+
+
+def index(args: argparse.Namespace) -> int:
+    from ..models import load
+    from ..search import DEFAULT_EXCLUDES, Encoder, IndexOptions, Reader, index_library
+    from ..search.library import library_model_source
+
+    db = Path(args.db)
+    log_path = _log_to_file(db)
+    source = args.model or (library_model_source(Reader(db)) if db.is_file() else None)
+    if source is None:
+        raise InputError(None, "a new library needs a model: add --model (e.g. OFA-Sys/chinese-clip-vit-base-patch16, "
+                               "a local Hugging Face dir or a Chinese-CLIP .pt)", field="--model")
+    encoder = Encoder(load(source, device=args.device, precision=args.precision), batch_size=args.batch_size)
+    excludes = tuple(args.exclude) + (() if args.no_default_excludes else DEFAULT_EXCLUDES)
+    options = IndexOptions(excludes=excludes, frame_interval=args.frame_interval, min_side=args.min_size,
+                           reindex=args.reindex, **({"workers": args.workers} if args.workers else {}))
+    with _ProgressBar(enabled=not args.no_progress) as bar:
+        summary = index_library(db, args.paths, encoder, options, progress=bar.update)
+    logging.getLogger("zhclip.search").info("indexed %s: %s", db, summary.line())
+    print(f"{db}: {summary.line()}")
+    if summary.failed:
+        print(f"{len(summary.failed)} files skipped; reasons in {log_path}")
+    return 0
+
+
+def _log_to_file(db: Path) -> Path:
+    """Everything the library logs also goes to LIBRARY.log beside the database."""
+    log_path = db.with_suffix(".log")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("zhclip").addHandler(handler)
+    return log_path
+
+
+class _ProgressBar:
+    """tqdm over the files that need work: files/s and ETA, failures in the postfix."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __enter__(self) -> _ProgressBar:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        self._redirect = logging_redirect_tqdm()
+        self._redirect.__enter__()
+        return self
+
+    def update(self, state) -> None:
+        from tqdm import tqdm
+
+        if not self.enabled or state.phase == "scanning":
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=state.total, unit="file", desc="indexing", dynamic_ncols=True)
+        self.bar.n = state.done
+        self.bar.set_postfix_str(f"failed {state.failed}" if state.failed else "", refresh=False)
+        self.bar.refresh()
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self._redirect.__exit__(*exc)
+
+
+# ------------------------------------------------------------------ queries
+
+
+def _searcher(args: argparse.Namespace):
+    from ..search.library import open_searcher
+
+    return open_searcher(args.db, args.model, args.precision, args.device)
+
+
+def _query(args: argparse.Namespace):
+    from ..search import Filters, Query
+
+    filters = Filters(kind=None if args.type == "all" else args.type, path_contains=args.path_contains,
+                      after=args.after, before=args.before)
+    return Query(negative=args.negative, filters=filters, top=args.top, min_score=args.min_score)
+
+
+def search(args: argparse.Namespace) -> int:
+    if not args.text and not args.image:
+        raise InputError(None, "give a text to search for, or --image PATH")
+    searcher = _searcher(args)
+    query = _query(args)
+    query.text = args.text
+    if args.image:
+        query.image = searcher.encode_image_file(args.image)
+    _print_results(searcher.search(query), args.json)
+    return 0
+
+
+def similar(args: argparse.Namespace) -> int:
+    searcher = _searcher(args)
+    record = searcher.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
+    _print_results(searcher.similar(record.id, args.at, _query(args)), args.json)
+    return 0
+
+
+def dupes(args: argparse.Namespace) -> int:
+    from ..search.dupes import find_dupes
+
+    searcher = _searcher(args)
+    groups = find_dupes(searcher.reader, searcher.index, args.threshold)
+    if args.json:
+        print(json.dumps([[r.path for r in group] for group in groups], ensure_ascii=False, indent=2))
+        return 0
+    for n, group in enumerate(groups, 1):
+        print(f"group {n} ({len(group)} files)")
+        for record in group:
+            print(f"  {record.path}")
+    print(f"{len(groups)} groups of near-duplicates (threshold {args.threshold})")
+    return 0
+
+
+def _print_results(results, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
+        return
+    for r in results:
+        where = f"  [{_clock(r.start)}-{_clock(r.end)}]" if r.kind == "video" else ""
+        print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}")
+    if not results:
+        print("no results")
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{secs:04.1f}"
+
+
+# ------------------------------------------------------------------ serve
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..web import create_app
+    from ..web.security import check_bind
+
+    check_bind(args.host, args.token)
+    log_path = _log_to_file(Path(args.db))
+    app = create_app(_searcher(args), token=args.token)
+    print(f"serving {args.db} on http://{args.host}:{args.port}/ (log: {log_path}; Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
