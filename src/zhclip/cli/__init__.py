@@ -10,7 +10,7 @@ import sys
 
 from ..errors import InputError, ZhclipError
 
-COMMAND_MODULES = ["models", "train", "search"]
+COMMAND_MODULES = ["models", "train", "search", "demo"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
