@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ...errors import InputError
 from ..formats import SPLITS, TextRecord, encode_image_b64, write_texts, write_tsv
 from ..io import atomic_path, write_json, write_jsonl
 from .captions import SHAPE_WORDS, Caption, describe
@@ -57,8 +58,7 @@ def generate(out_dir: str | Path, train: int, valid: int, test: int, seed: int, 
              options: SynthOptions | None = None, progress: bool = False) -> list[SplitStats]:
     """Generate the three splits into `out_dir` (created if missing). Returns per-split statistics."""
     options = dataclasses.replace(options or SynthOptions(), image_size=image_size)
-    if image_size < 16:
-        raise ValueError(f"image size must be at least 16, got {image_size}")
+    _check(options, {"--train": train, "--valid": valid, "--test": test})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats = []
@@ -69,6 +69,21 @@ def generate(out_dir: str | Path, train: int, valid: int, test: int, seed: int, 
     write_json(out / "synth.json", {"seed": seed, "options": dataclasses.asdict(options),
                                     "splits": [dataclasses.asdict(s) for s in stats]})
     return stats
+
+
+def _check(options: SynthOptions, counts: dict[str, int]) -> None:
+    problems = {flag: f"must be >= 0, got {n}" for flag, n in counts.items() if n < 0}
+    if options.image_size < 16:
+        problems["--image-size"] = f"must be at least 16, got {options.image_size}"
+    if options.captions_per_image < 1:
+        problems["--captions"] = f"must be at least 1, got {options.captions_per_image}"
+    if not 0 <= options.twin_prob <= 1:
+        problems["--twin-prob"] = f"must be in [0, 1], got {options.twin_prob}"
+    if options.noise < 0:
+        problems["--noise"] = f"must be >= 0, got {options.noise}"
+    if problems:
+        flag, reason = next(iter(problems.items()))
+        raise InputError(None, reason, field=flag)
 
 
 def split_scenes(seed: int, split: str, count: int, options: SynthOptions) -> Iterator[tuple[Scene, bool]]:
