@@ -155,16 +155,20 @@ def _index_files(store: Store, encoder: Encoder, todo: list[ScannedFile], known:
     decode_options = DecodeOptions(encoder.model.image_size, options.frame_interval, options.min_side)
     batch = _Batch(store, contents, options.commit_every)
     failed: set[str] = set()
-    waiting: list[Decoded] = []
+    waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
+    this_run: set[str] = set()
     for item in _decode_ahead(todo, encoder, decode_options, contents, options.workers):
         state.done += 1
         if isinstance(item, tuple):
             failed.add(item[0])
             _fail(summary, state, *item)
         else:
+            if item.hash in this_run or item.hash in contents:
+                item.pixels = None  # same content as a file already encoded: share its vectors
+            this_run.add(item.hash)
             _count(item, known, summary)
-            (waiting if item.pixels is not None else batch.ready).append(item)
-            if sum(len(d.pixels) for d in waiting) >= encoder.batch_size:
+            waiting.append(item)
+            if sum(len(d.pixels) for d in waiting if d.pixels is not None) >= encoder.batch_size:
                 batch.ready += _encode(encoder, waiting)
                 waiting = []
         batch.maybe_commit()
@@ -184,12 +188,13 @@ def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) ->
 
 
 def _encode(encoder: Encoder, items: list[Decoded]) -> list[Decoded]:
-    if not items:
-        return []
-    vectors = encoder.encode_pixels(np.concatenate([d.pixels for d in items]))
-    offsets = np.cumsum([0] + [len(d.pixels) for d in items])
-    for item, start, end in zip(items, offsets[:-1], offsets[1:], strict=True):
-        item.pixels = vectors[start:end]  # from here on the rows are vectors
+    """Replace each item's pixel rows by their vectors, all items in one batched pass."""
+    new = [d for d in items if d.pixels is not None]
+    if new:
+        vectors = encoder.encode_pixels(np.concatenate([d.pixels for d in new]))
+        offsets = np.cumsum([0] + [len(d.pixels) for d in new])
+        for item, start, end in zip(new, offsets[:-1], offsets[1:], strict=True):
+            item.pixels = vectors[start:end]
     return items
 
 

@@ -18,7 +18,11 @@ from .errors import LibraryError
 from .index import APPROX_THRESHOLD, Hits, VectorIndex
 from .store import FileRecord, Filters, Reader
 
-SEGMENT_MARGIN = 0.02  # frames within this of a video's best frame score count as matching
+# A video frame matches when its score is within SEGMENT_MARGIN of the video's best frame, and within
+# SEGMENT_SPREAD of the way from the best down to the worst frame (so a model with compressed scores still
+# separates the matching part of a video from the rest).
+SEGMENT_MARGIN = 0.02
+SEGMENT_SPREAD = 0.25
 CANDIDATE_FACTOR = 4
 RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
 
@@ -170,7 +174,8 @@ class Searcher:
         rows = rows[np.argsort(index.times[rows])]
         times = index.times[rows].astype(float)
         scores = index.scores(vector, rows).numpy()
-        matching = scores >= scores.max() - SEGMENT_MARGIN
+        best = scores.max()
+        matching = scores >= best - min(SEGMENT_MARGIN, SEGMENT_SPREAD * (best - scores.min()))
         ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame
         return [_Hit(content_id, float(scores[run].max()), float(times[run[0]]), float(ends[run[-1]]),
                      float(times[run[int(np.argmax(scores[run]))]]))
