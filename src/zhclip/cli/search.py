@@ -25,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-size", type=int, default=64, help="skip images smaller than this many pixels a side")
     p.add_argument("--workers", type=int, default=None, help="decoding threads (default: up to 4)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model forward pass")
+    p.add_argument(
+        "--commit-every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="commit finished files this often (a killed run loses at most this much work)",
+    )
     p.add_argument("--reindex", action="store_true", help="rebuild a library that was indexed with another model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=index)
@@ -98,8 +105,14 @@ def index(args: argparse.Namespace) -> int:
                                "a local Hugging Face dir or a Chinese-CLIP .pt)", field="--model")
     encoder = Encoder(load(source, device=args.device, precision=args.precision), batch_size=args.batch_size)
     excludes = tuple(args.exclude) + (() if args.no_default_excludes else DEFAULT_EXCLUDES)
-    options = IndexOptions(excludes=excludes, frame_interval=args.frame_interval, min_side=args.min_size,
-                           reindex=args.reindex, **({"workers": args.workers} if args.workers else {}))
+    options = IndexOptions(
+        excludes=excludes,
+        frame_interval=args.frame_interval,
+        min_side=args.min_size,
+        reindex=args.reindex,
+        commit_every=args.commit_every,
+        **({"workers": args.workers} if args.workers else {}),
+    )
     with _ProgressBar(enabled=not args.no_progress) as bar:
         summary = index_library(db, args.paths, encoder, options, progress=bar.update)
     logging.getLogger("zhclip.search").info("indexed %s: %s", db, summary.line())

@@ -1,0 +1,95 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from tests.conftest import run_cli
+from zhclip.search import Reader
+
+from .media import bad_files, photo, video
+
+
+def test_index_search_similar_dupes_from_the_command_line(tmp_path, model_path):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    for i in range(3):
+        photo(lib / f"p{i}.jpg", i)
+    (lib / "p0_copy.jpg").write_bytes((lib / "p0.jpg").read_bytes())
+    video(lib / "v.mp4", ["red", "blue"])
+    bad_files(lib / "bad")
+    done = run_cli("index", lib, "--db", db, "--model", model_path, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "new 5, updated 0, unchanged 0, removed 0, failed 6" in done.stdout
+    log = db.with_suffix(".log").read_text()
+    assert f"skipping {lib / 'bad' / 'notes.jpg'}: not an image" in log
+    assert f"skipping {lib / 'bad' / 'bomb.png'}" in done.stderr
+
+    found = run_cli("search", "红色的汽车", "--db", db, "--json", "--top", "3")  # the library's own model
+    assert found.returncode == 0, found.stderr
+    results = json.loads(found.stdout)
+    assert len(results) == 3 and {"path", "score", "kind", "start", "end"} <= set(results[0])
+
+    videos = run_cli("search", "视频", "--db", db, "--type", "video")
+    assert videos.returncode == 0 and "video" in videos.stdout and "[00:" in videos.stdout
+
+    like = run_cli("similar", lib / "p0.jpg", "--db", db, "--json")
+    assert json.loads(like.stdout)[0]["path"] == str(lib / "p0_copy.jpg")
+
+    dupes = run_cli("dupes", "--db", db, "--threshold", "0.999", "--json")
+    assert sorted(map(sorted, json.loads(dupes.stdout)))[0] == sorted([str(lib / "p0.jpg"), str(lib / "p0_copy.jpg")])
+
+
+def test_user_mistakes_give_one_clear_line(tmp_path, model_path):
+    lib = tmp_path / "lib"
+    photo(lib / "a.jpg", 1)
+    no_model = run_cli("index", lib, "--db", tmp_path / "x.db")
+    assert no_model.returncode == 2 and "--model" in no_model.stderr and "Traceback" not in no_model.stderr
+    missing = run_cli("search", "猫", "--db", tmp_path / "missing.db")
+    assert missing.returncode == 2 and "no such library" in missing.stderr
+    empty_query = run_cli("search", "--db", tmp_path / "missing.db")
+    assert empty_query.returncode == 2 and "Traceback" not in empty_query.stderr
+
+
+def test_kill_9_mid_index_then_rerun_gives_a_consistent_library(tmp_path, model_path):
+    lib, db, clean_db = tmp_path / "lib", tmp_path / "lib.db", tmp_path / "clean.db"
+    for i in range(160):
+        photo(lib / f"{i // 40}" / f"p{i:03d}.jpg", i % 150, (320, 240))  # 10 duplicate contents
+    video(lib / "v.mp4", ["red", "green", "blue"])
+    cmd = [sys.executable, "-m", "zhclip", "index", str(lib), "--db", str(db), "--model", str(model_path),
+           "--no-progress", "--commit-every", "0", "--workers", "1", "--batch-size", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    committed = _wait_for_files(db, proc, at_least=20)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 20 <= committed < 161, "the kill must land mid-run"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    clean = subprocess.run(cmd[:5] + [str(clean_db)] + cmd[6:], capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert _library(db) == _library(clean_db)
+    assert Reader(db).counts() == {"files": 161, "images": 160, "videos": 1, "contents": 151, "vectors": 153}
+
+
+def _wait_for_files(db, proc, at_least: int) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            count = sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT count(*) FROM files").fetchone()[0]
+        except sqlite3.Error:
+            count = 0
+        if count >= at_least:
+            return count
+        time.sleep(0.02)
+    return -1
+
+
+def _library(db) -> dict[str, list]:
+    """path -> vectors (rounded), the part of a library that must not depend on how the run went."""
+    reader = Reader(db)
+    files = reader.files_of(r[0] for r in reader.conn.execute("SELECT id FROM contents"))
+    return {f.path: np.round(reader.content_vectors(f.content_id)[1], 3).tolist() for f in files}
