@@ -8,23 +8,15 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train", help="contrastive fine-tuning or training from scratch (torchrun-ready)"
-    )
+    p = subparsers.add_parser("train", help="contrastive fine-tuning or training from scratch (torchrun-ready)")
     start = p.add_argument_group("start from")
     start.add_argument("--model", help="weights to fine-tune: HF dir, hub id, zoo name or Chinese-CLIP .pt")
-    start.add_argument(
-        "--arch", help="train from scratch with this architecture (e.g. tiny, small, demo, ViT-B-16)"
-    )
+    start.add_argument("--arch", help="train from scratch with this architecture (e.g. tiny, small, demo, ViT-B-16)")
     _add_training_flags(p)
     p.set_defaults(handler=run_train)
 
-    p = subparsers.add_parser(
-        "distill", help="train a student against a frozen teacher (knowledge distillation)"
-    )
-    p.add_argument(
-        "--teacher", required=True, help="any loadable model; frozen; may differ in size and embed dim"
-    )
+    p = subparsers.add_parser("distill", help="train a student against a frozen teacher (knowledge distillation)")
+    p.add_argument("--teacher", required=True, help="any loadable model; frozen; may differ in size and embed dim")
     start = p.add_argument_group("student starts from")
     start.add_argument("--student", help="student weights: HF dir, hub id, zoo name or Chinese-CLIP .pt")
     start.add_argument("--arch", help="student from scratch with this architecture (e.g. tiny, small, demo)")
@@ -36,12 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="KL of teacher/student similarity distributions, both directions (default 1.0)",
     )
-    kd.add_argument(
-        "--kd-temperature", type=float, default=4.0, help="temperature of the KL term (default 4.0)"
-    )
-    kd.add_argument(
-        "--kd-feature", type=float, default=1.0, help="feature alignment, both towers (default 1.0)"
-    )
+    kd.add_argument("--kd-temperature", type=float, default=4.0, help="temperature of the KL term (default 4.0)")
+    kd.add_argument("--kd-feature", type=float, default=1.0, help="feature alignment, both towers (default 1.0)")
     kd.add_argument("--kd-feature-loss", choices=["cosine", "mse"], default="cosine")
     kd.add_argument(
         "--kd-interactive",
@@ -62,9 +50,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="dataset directory in Chinese-CLIP layout")
     p.add_argument("--out", required=True, type=Path, help="run directory, e.g. experiments/<run>")
     g = p.add_argument_group("optimisation")
-    g.add_argument(
-        "--batch-size", type=int, default=128, help="pairs per process per micro-batch (default 128)"
-    )
+    g.add_argument("--batch-size", type=int, default=128, help="pairs per process per micro-batch (default 128)")
     g.add_argument(
         "--accum-freq",
         type=int,
@@ -108,6 +94,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     r.add_argument("--skip-bad", action="store_true", help="skip unreadable records instead of failing")
     r.add_argument("--device", default="auto")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--no-hf", action="store_true", help="skip the final Hugging Face directory OUT/hf")
 
 
 def _train_config(args: argparse.Namespace):
@@ -136,6 +123,7 @@ def _train_config(args: argparse.Namespace):
         device=args.device,
         resume=args.resume,
         progress=not args.no_progress,
+        export_hf=not args.no_hf,
     )
 
 

@@ -29,8 +29,7 @@ class ModelInit:
         if (self.source is None) == (self.arch is None):
             raise InputError(
                 None,
-                f"give {self.flags[0]} (start from weights) or {self.flags[1]} "
-                "(start from scratch), exactly one",
+                f"give {self.flags[0]} (start from weights) or {self.flags[1]} (start from scratch), exactly one",
                 field=" / ".join(self.flags),
             )
         if self.arch is not None:

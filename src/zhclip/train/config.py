@@ -47,6 +47,7 @@ class TrainConfig:
     device: str = "auto"
     resume: Path | None = None
     progress: bool = True
+    export_hf: bool = True  # write OUT/hf (a Hugging Face ChineseCLIPModel directory) at the end
 
     def validate(self) -> None:
         _positive(self.batch_size, "--batch-size")

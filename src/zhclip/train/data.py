@@ -23,9 +23,7 @@ from .distributed import DistEnv
 class StepSampler(Sampler[list[int]]):
     """Yields this rank's indices for each step of one epoch, from `start_step` on."""
 
-    def __init__(
-        self, size: int, global_batch: int, env: DistEnv, seed: int, epoch: int, start_step: int = 0
-    ):
+    def __init__(self, size: int, global_batch: int, env: DistEnv, seed: int, epoch: int, start_step: int = 0):
         self.size, self.global_batch, self.env = size, global_batch, env
         self.seed, self.epoch, self.start_step = seed, epoch, start_step
 

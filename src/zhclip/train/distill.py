@@ -75,9 +75,7 @@ class OnlineTeacher:
     def __call__(self, batch: dict) -> Features:
         pixels, size = batch["pixels"], self.network.config.vision.image_size
         if pixels.shape[-1] != size:
-            pixels = F.interpolate(
-                pixels, size=(size, size), mode="bicubic", antialias=True, align_corners=False
-            )
+            pixels = F.interpolate(pixels, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
         return {
             "teacher_image": F.normalize(self.network.encode_image(pixels).float(), dim=-1),
             "teacher_text": F.normalize(self.network.encode_text(batch["ids"]).float(), dim=-1),

@@ -44,9 +44,7 @@ def setup(device: str = "auto") -> DistEnv:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if dev.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise UnsupportedError(
-                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs visible"
-            )
+            raise UnsupportedError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs visible")
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
     if not dist.is_initialized():

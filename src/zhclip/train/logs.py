@@ -67,21 +67,15 @@ class RunFiles:
     def read_metrics(self) -> list[dict]:
         if not self.metrics.is_file():
             return []
-        return [
-            json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def write_summary(self, summary: dict) -> None:
         if self.enabled:
-            self.summary.write_text(
-                json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
+            self.summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def _truncate_metrics(self, step: int) -> None:
         kept = [e for e in self.read_metrics() if e.get("step", 0) <= step]
-        self.metrics.write_text(
-            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept), encoding="utf-8"
-        )
+        self.metrics.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept), encoding="utf-8")
 
 
 def summarize(entries: list[dict], extra: dict) -> dict:

@@ -47,6 +47,8 @@ class Task:
 def fit(task: Task, cfg: TrainConfig) -> dict:
     """Train `task` as `cfg` says; return the run summary (also written to OUT/summary.json on rank 0)."""
     env = D.setup(cfg.device)
+    if not env.is_main:
+        logging.getLogger("zhclip").setLevel(logging.WARNING)
     try:
         return Trainer(task, cfg, env).run()
     finally:
@@ -80,6 +82,7 @@ class Trainer:
             "samples": 0,
         }
         self.val_enabled = self._validation_enabled()
+        self.resumed_from: Path | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -94,9 +97,7 @@ class Trainer:
         if (Path(self.cfg.data) / f"{self.cfg.val_split}_texts.jsonl").is_file():
             return True
         if self.cfg.val_every:
-            raise InputError(
-                self.cfg.data, f"no {self.cfg.val_split!r} split to validate on", field="--val-every"
-            )
+            raise InputError(self.cfg.data, f"no {self.cfg.val_split!r} split to validate on", field="--val-every")
         log.info("no %r split in %s; validation off", self.cfg.val_split, self.cfg.data)
         return False
 
@@ -139,13 +140,7 @@ class Trainer:
             )
         set_rng_state(state.rng[min(self.env.rank, len(state.rng) - 1)])
         self.step, self.position, self.run_info = state.step, state.position, state.run
-        log.info(
-            "resumed from %s at step %d (epoch %d, step %d of it)",
-            path,
-            self.step,
-            self.position.epoch + 1,
-            self.position.step_in_epoch,
-        )
+        self.resumed_from = path
 
     def _seed(self) -> None:
         import random
@@ -174,6 +169,14 @@ class Trainer:
             self.files.close()
 
     def _log_start(self) -> None:
+        if self.resumed_from:
+            log.info(
+                "resumed from %s at step %d (epoch %d, step %d of it)",
+                self.resumed_from,
+                self.step,
+                self.position.epoch + 1,
+                self.position.step_in_epoch,
+            )
         trainable = sum(p.numel() for p in self.params)
         log.info(
             "%s %s: %d pairs, %d steps (%d per epoch), global batch %d (%d x accum %d x %d processes), "
@@ -235,11 +238,7 @@ class Trainer:
                 return
 
     def _optimise(self, batch: dict) -> dict[str, torch.Tensor]:
-        batch = {
-            k: v.to(self.env.device, non_blocking=True)
-            for k, v in batch.items()
-            if isinstance(v, torch.Tensor)
-        }
+        batch = {k: v.to(self.env.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         if self.cfg.augment:
             batch["pixels"] = augment(batch["pixels"])
         self.optimizer.zero_grad(set_to_none=True)
@@ -277,9 +276,7 @@ class Trainer:
         if self.step % self.cfg.log_every == 0 or last:
             self._log_step(losses)
         every = self.cfg.val_every
-        if self.val_enabled and (
-            last or (every and self.step % every == 0) or (every is None and epoch_done)
-        ):
+        if self.val_enabled and (last or (every and self.step % every == 0) or (every is None and epoch_done)):
             self._validate()
         if epoch_done:
             self._save(f"epoch_{self.position.epoch}.pt")
@@ -325,9 +322,7 @@ class Trainer:
                 self.objective.train()
             recalls = {d: result[d]["mean_recall"] for d in ("text_to_image", "image_to_text")}
             mean = sum(recalls.values()) / 2
-            self.files.record(
-                {"kind": "val", "step": self.step, "mean_recall": mean, **recalls, "detail": result}
-            )
+            self.files.record({"kind": "val", "step": self.step, "mean_recall": mean, **recalls, "detail": result})
             log.info(
                 "step %d validation (%s): mean recall %.2f (text->image %.2f, image->text %.2f)",
                 self.step,
@@ -352,9 +347,7 @@ class Trainer:
             scheduler=self.scheduler.state_dict(),
             rng=rng,
             objective={
-                k: v.detach().cpu()
-                for k, v in self.objective.state_dict().items()
-                if not k.startswith("network.")
+                k: v.detach().cpu() for k, v in self.objective.state_dict().items() if not k.startswith("network.")
             },
             scaler=self.precision.scaler.state_dict() if self.precision.scaler else None,
             run=dict(self.run_info),
@@ -368,22 +361,17 @@ class Trainer:
         now = time.perf_counter()
         self.run_info["elapsed_s"] += now - self._started
         self._started = now
-        self.run_info["peak_memory_mb"] = max(
-            self.run_info["peak_memory_mb"], peak_memory_mb(self.env.device)
-        )
+        self.run_info["peak_memory_mb"] = max(self.run_info["peak_memory_mb"], peak_memory_mb(self.env.device))
         self.run_info["samples"] = self.step * self.global_batch
 
     def _finish(self) -> dict:
         if not self.env.is_main:
             return {}
-        from ..models.convert import save_hf
+        if self.cfg.export_hf:
+            from ..models.convert import save_hf
 
-        save_hf(
-            {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
-            self.network.config,
-            self.files.hf,
-            self.task.vocab,
-        )
+            state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+            save_hf(state, self.network.config, self.files.hf, self.task.vocab)
         entries = self.files.read_metrics()
         plot_curves(entries, self.files.curves, title=f"{self.task.kind} {self.cfg.out.name}")
         elapsed = self.run_info["elapsed_s"]
@@ -402,11 +390,9 @@ class Trainer:
                 "precision": self.cfg.precision,
                 "wall_time_s": round(elapsed, 2),
                 "samples_per_s": round(self.step * self.global_batch / elapsed, 2) if elapsed else None,
-                "peak_memory_mb": round(
-                    max(self.run_info["peak_memory_mb"], peak_memory_mb(self.env.device)), 1
-                ),
+                "peak_memory_mb": round(max(self.run_info["peak_memory_mb"], peak_memory_mb(self.env.device)), 1),
                 "checkpoint": str(self.files.checkpoints / "epoch_latest.pt"),
-                "hf_dir": str(self.files.hf),
+                "hf_dir": str(self.files.hf) if self.cfg.export_hf else None,
                 "config": self.cfg.to_dict(),
                 **self.task.meta,
             },

@@ -30,9 +30,7 @@ class Precision:
     def autocast(self):
         if self.name == "fp32":
             return nullcontext()
-        return torch.autocast(
-            self.device.type, dtype=torch.bfloat16 if self.name == "bf16" else torch.float16
-        )
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.name == "bf16" else torch.float16)
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()

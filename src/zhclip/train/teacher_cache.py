@@ -46,14 +46,12 @@ def teacher_hash(network: ClipNetwork) -> str:
     digest = hashlib.sha256(json.dumps(network.config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(network.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
 def cache_path(data: Path, split: str, network: ClipNetwork) -> Path:
-    return (
-        Path(data) / CACHE_DIR / f"{split}-{dataset_hash(data, split)[:16]}-{teacher_hash(network)[:16]}.pt"
-    )
+    return Path(data) / CACHE_DIR / f"{split}-{dataset_hash(data, split)[:16]}-{teacher_hash(network)[:16]}.pt"
 
 
 @torch.no_grad()
@@ -76,9 +74,7 @@ def build_cache(
         image_feats.append(network.encode_image(batch["pixels"].to(device)))
     text_ids = list(texts)
     text_feats = [
-        network.encode_text(
-            tokenizer([normalize_text(texts[t]) for t in text_ids[i : i + batch_size]]).to(device)
-        )
+        network.encode_text(tokenizer([normalize_text(texts[t]) for t in text_ids[i : i + batch_size]]).to(device))
         for i in range(0, len(text_ids), batch_size)
     ]
     payload = {
