@@ -54,7 +54,7 @@ def test_image_upload_and_similar(client, web_library):
 def test_thumbnail_original_with_range_and_clip(client):
     video = _video_result(client)
     vid = video["file_id"]
-    thumb = client.get(f"/api/files/{vid}/thumbnail", params={"at": video["frame"]})
+    thumb = client.get(f"/api/files/{vid}/thumbnail", params={"at": video["frame"], "size": "256"})
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(thumb.content)).size[0] <= 256
     ranged = client.get(f"/api/files/{vid}/original", headers={"Range": "bytes=10-109"})

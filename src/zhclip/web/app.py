@@ -128,7 +128,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one flat list of small endpoi
         return {**asdict(record), "name": Path(record.path).name, "date": record.date}
 
     @app.get("/api/files/{file_id}/thumbnail", summary="JPEG thumbnail", response_class=Response)
-    def thumbnail(file_id: int, size: Literal[128, 256, 512] = 256,
+    def thumbnail(file_id: int, size: Annotated[int, Query(ge=16, le=1024)] = 256,
                   at: Annotated[float | None, Query(ge=0)] = None) -> Response:
         body = media.thumbnail(searcher.reader.file(file_id), size, at)
         return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

@@ -19,6 +19,7 @@ MAX_CLIP_SECONDS = 600
 def thumbnail(record: FileRecord, size: int, at: float | None) -> bytes:
     """A JPEG no larger than size x size (videos: the frame at `at` seconds, else the first)."""
     at = None if record.kind == "image" else round(at or 0.0, 1)
+    size = next((s for s in THUMB_SIZES if s >= size), THUMB_SIZES[-1])  # a few sizes, so the cache works
     return _thumbnail(record.path, record.mtime_ns, record.kind, size, at)
 
 
