@@ -13,7 +13,7 @@ from .config import ClipConfig, arch_config
 from .hub import ZOO_HUB_IDS, hub_directory, looks_like_hub_id
 from .model import ClipModel
 from .network import ClipNetwork
-from .precision import resolve_device, resolve_precision, torch_dtype
+from .precision import apply_precision, resolve_device, resolve_precision
 from .tokenizer import Tokenizer
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -83,10 +83,15 @@ def load(
     source: str | Path, device: str = "auto", precision: str = "fp32", arch: str | ClipConfig | None = None
 ) -> ClipModel:
     """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms."""
+    from ..compress import onnx_runtime  # a `zhclip export onnx` directory runs on ONNX Runtime
+
+    if onnx_runtime.is_export_dir(source):
+        return onnx_runtime.load_export(source, device, precision)
     dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
     weights = read_weights(source, arch)
-    network = build_network(weights, torch_dtype(prec)).to(dev)
+    network = build_network(weights)
+    prec = resolve_precision(precision, dev, network)
+    network = apply_precision(network, prec, dev)
     tokenizer = Tokenizer(weights.vocab, weights.config.context_length)
     return ClipModel(network, tokenizer, dev, prec, weights.source)
 

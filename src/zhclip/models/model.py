@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from tqdm import tqdm
 
 from ..errors import InputError
@@ -20,16 +22,27 @@ from .transform import ImageTransform, open_image
 ImageLike = Image.Image | str | Path
 
 
+class Encoder(Protocol):
+    """What a ClipModel encodes with: a `ClipNetwork` (PyTorch) or another runtime (e.g. ONNX Runtime).
+    Both methods take and return torch tensors and give unnormalised embeddings."""
+
+    config: ClipConfig
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+
 class ClipModel:
     def __init__(
         self,
-        network: ClipNetwork,
+        network: Encoder,
         tokenizer: Tokenizer,
         device: torch.device,
         precision: str,
         source: str = "",
     ):
-        self.network = network.eval()
+        self.network = network.eval() if isinstance(network, nn.Module) else network
         self.tokenizer = tokenizer
         self.transform = ImageTransform(network.config.vision.image_size)
         self.device = device
@@ -54,7 +67,7 @@ class ClipModel:
 
     @property
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.network.parameters())
+        return sum(param_counts(self.config).values())
 
     def __repr__(self) -> str:
         return (
@@ -102,7 +115,7 @@ class ClipModel:
     @torch.inference_mode()
     def encode_ids(self, ids: torch.Tensor) -> np.ndarray:
         """Token id batch (B, L) -> normalised embeddings."""
-        return self._finish(self.network.encode_text(ids.to(self.device)))
+        return self._finish(self.network.encode_text(_trim_padding(ids).to(self.device)))
 
     @staticmethod
     def _finish(features: torch.Tensor) -> np.ndarray:
@@ -112,6 +125,22 @@ class ClipModel:
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Cosine similarity matrix between two sets of normalised embeddings (rows)."""
         return np.atleast_2d(a) @ np.atleast_2d(b).T
+
+
+def param_counts(config: ClipConfig) -> dict[str, int]:
+    """Parameters per tower, from the architecture (so quantized and ONNX models count like their source)."""
+    with torch.device("meta"):
+        network = ClipNetwork(config)
+    total = sum(p.numel() for p in network.parameters())
+    vision = sum(p.numel() for p in network.visual.parameters())
+    text = sum(p.numel() for p in network.bert.parameters())
+    return {"vision": vision, "text": text, "other": total - vision - text}
+
+
+def _trim_padding(ids: torch.Tensor) -> torch.Tensor:
+    """Drop the all-padding columns at the end: padded keys are masked, so the embeddings do not change."""
+    used = (ids != 0).any(dim=0).nonzero()
+    return ids[:, : int(used.max()) + 1] if len(used) else ids
 
 
 def _as_image(item: ImageLike) -> Image.Image:

@@ -1,0 +1,117 @@
+"""Run a `zhclip export onnx` directory through ONNX Runtime behind the same `ClipModel` API.
+
+This module imports onnxruntime only when a session is made, so `zhclip.load` can ask `is_export_dir`
+about any source cheaply."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, UnsupportedError
+from ..models.config import ClipConfig
+from ..models.model import ClipModel
+from ..models.precision import check_precision, resolve_device
+from ..models.tokenizer import Tokenizer
+
+MANIFEST = "zhclip_onnx.json"
+TOWERS = ("image", "text")
+ONNX_PRECISIONS = ("fp32", "fp16", "int8")
+INPUT_NAMES = {"image": "pixels", "text": "ids"}
+
+
+def tower_file(tower: str, precision: str) -> str:
+    return f"{tower}.{precision}.onnx"
+
+
+def is_export_dir(source: str | Path) -> bool:
+    return (Path(source).expanduser() / MANIFEST).is_file()
+
+
+class OnnxEncoder:
+    """The `Encoder` of a ClipModel whose towers are ONNX Runtime sessions."""
+
+    def __init__(self, config: ClipConfig, image: Path, text: Path, providers: list[str]):
+        self.config = config
+        self.files = {"image": image, "text": text}
+        self.sessions = {tower: _session(path, providers) for tower, path in self.files.items()}
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._run("image", pixels.float().numpy())
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._run("text", ids.long().numpy())
+
+    def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.sessions[tower].run(None, {INPUT_NAMES[tower]: array})[0])
+
+
+def _session(path: Path, providers: list[str]):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Idle worker threads sleep instead of spinning: the machine may be shared, and PyTorch may run beside us.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types for unreadable/invalid models
+        raise CheckpointError(path, f"ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from None
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+        ClipConfig.from_dict(manifest["config"])
+        if not any(p in manifest["files"] for p in ONNX_PRECISIONS):
+            raise ValueError(f"'files' lists none of {', '.join(ONNX_PRECISIONS)}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(path, f"not a zhclip ONNX export manifest ({type(exc).__name__}: {exc})") from None
+    return manifest
+
+
+def providers_for(device: str) -> tuple[torch.device, list[str]]:
+    """ONNX Runtime execution providers for a zhclip device string (`auto` takes CUDA only if ORT has it)."""
+    import onnxruntime as ort
+
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "auto":
+        dev = torch.device("cuda" if has_cuda else "cpu")
+    else:
+        dev = resolve_device(device)
+    if dev.type == "cuda" and not has_cuda:
+        raise UnsupportedError(
+            f"device {device!r}: this onnxruntime build has no CUDA provider "
+            f"(has {', '.join(ort.get_available_providers())}); use --device cpu"
+        )
+    return dev, (["CUDAExecutionProvider", "CPUExecutionProvider"] if dev.type == "cuda" else ["CPUExecutionProvider"])
+
+
+def encoder_for(directory: Path, manifest: dict, precision: str, providers: list[str]) -> OnnxEncoder:
+    files = manifest["files"][precision]
+    paths = {tower: directory / files[tower] for tower in TOWERS}
+    for path in paths.values():
+        if not path.is_file():
+            raise CheckpointError(path, "listed in the export manifest but missing")
+    return OnnxEncoder(ClipConfig.from_dict(manifest["config"]), paths["image"], paths["text"], providers)
+
+
+def load_export(source: str | Path, device: str = "auto", precision: str = "auto") -> ClipModel:
+    """A ClipModel over the ONNX files of `source` in `precision` (one the export holds, or `auto`)."""
+    directory = Path(source).expanduser()
+    manifest = read_manifest(directory)
+    dev, providers = providers_for(device)
+    available = [p for p in ONNX_PRECISIONS if p in manifest["files"]]
+    precision = check_precision(precision, available, f"by the ONNX export {directory}")
+    if precision == "auto":
+        from .autoselect import auto_onnx_precision
+
+        precision = auto_onnx_precision(directory, manifest, available, providers)
+    encoder = encoder_for(directory, manifest, precision, providers)
+    tokenizer = Tokenizer(directory / manifest.get("vocab", "vocab.txt"), encoder.config.context_length)
+    return ClipModel(encoder, tokenizer, dev, precision, str(directory))
