@@ -111,9 +111,12 @@ def _read_environment(path: Path) -> lmdb.Environment:
     and a handle must not cross a fork)."""
     key = str(path.resolve())
     pid, env = _ENVIRONMENTS.get(key, (-1, None))
-    if env is None or pid != os.getpid():
-        env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False)
-        _ENVIRONMENTS[key] = (os.getpid(), env)
+    if env is not None and pid == os.getpid():
+        return env
+    if env is not None:  # inherited through fork (a DataLoader worker): drop this process's copy, then reopen
+        env.close()
+    env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False)
+    _ENVIRONMENTS[key] = (os.getpid(), env)
     return env
 
 

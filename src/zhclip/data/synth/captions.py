@@ -58,8 +58,8 @@ ONLY_ONE_TEMPLATES = ("只有{QA}。", "图中只有{QA}。")
 BACKGROUND_TEMPLATES = ("{BG}上有{L}。", "在{BG}上画着{L}。", "{L}，{BG}。")
 
 # Which attributes a partial mention names, and how often.
-PARTIAL_FORMS = ((("color", "shape"), 0.35), (("shape",), 0.2), (("color",), 0.15), (("size", "shape"), 0.1),
-                 (("fill", "shape"), 0.05), (("size", "color", "shape"), 0.1), (("fill", "color", "shape"), 0.05))
+PARTIAL_FORMS = ((("color", "shape"), 0.45), (("shape",), 0.08), (("color",), 0.07), (("size", "shape"), 0.08),
+                 (("fill", "shape"), 0.04), (("size", "color", "shape"), 0.18), (("fill", "color", "shape"), 0.1))
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def _position(scene: Scene, rng: np.random.Generator) -> Caption | None:
 def _count(scene: Scene, rng: np.random.Generator) -> Caption:
     total = len(scene.objects)
     everything = Count(Desc(), total)
-    if total > 1 and rng.random() < 0.35:
+    if total > 1 and rng.random() < 0.15:
         return Caption(_pick(rng, TOTAL_TEMPLATES).format(N=NUMBER_WORDS[total]), (everything,), "count")
     obj = scene.objects[int(rng.integers(total))]
     counted = mention(scene, Desc(shape=obj.shape) if rng.random() < 0.6 else Desc(color=obj.color))

@@ -9,6 +9,7 @@ only on the arguments. In valid/test, a caption's `image_ids` are *all* images o
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ class SynthOptions:
     twin_prob: float = 0.35  # chance that an image is the binding twin of the image before it
     noise: float = 3.0  # std of Gaussian pixel noise, 0-255 scale
     jpeg_quality: int = 92
+    max_gold_fraction: float = 0.01  # valid/test: drop captions true of more images (min 3): too vague to rank
     scene: SceneConfig = DEFAULT_CONFIG
 
 
@@ -51,6 +53,7 @@ class SplitStats:
     pairs: int
     twins: int
     single_gold_texts: int
+    vague_dropped: int
     caption_kinds: dict[str, int]
 
 
@@ -106,13 +109,14 @@ def _write_split(out: Path, split: str, count: int, seed: int, options: SynthOpt
     next_ids[0] += count
     encoded = _encode_images(scenes, options, progress, desc=f"synth {split}")
     write_tsv(out / f"{split}_imgs.tsv", zip(range(first_image, first_image + count), encoded, strict=True))
-    records = _text_records(split, list(scenes), captions, first_image, next_ids)
+    records, dropped = _text_records(split, list(scenes), captions, first_image, next_ids,
+                                     max(3, math.ceil(options.max_gold_fraction * count)))
     write_texts(out / f"{split}_texts.jsonl", records)
     write_jsonl(out / f"{split}_scenes.jsonl",
                 ({"image_id": first_image + i, **s.to_dict()} for i, s in enumerate(scenes)))
     kinds = Counter(c.kind for per_image in captions for c in per_image)
     return SplitStats(split, count, len(records), sum(len(r.image_ids) for r in records), sum(twin_flags),
-                      sum(len(r.image_ids) == 1 for r in records), dict(sorted(kinds.items())))
+                      sum(len(r.image_ids) == 1 for r in records), dropped, dict(sorted(kinds.items())))
 
 
 def _encode_images(scenes: Sequence[Scene], options: SynthOptions, progress: bool, desc: str) -> Iterator[str]:
@@ -133,25 +137,27 @@ def _render_b64(scene: Scene, options: SynthOptions) -> str:
 
 
 def _text_records(split: str, scenes: list[Scene], captions: list[list[Caption]], first_image: int,
-                  next_ids: list[int]) -> list[TextRecord]:
+                  next_ids: list[int], max_gold: int) -> tuple[list[TextRecord], int]:
     """Train: one record per caption, gold = its own image. Valid/test: one record per distinct caption text,
-    gold = every image of the split the caption's facts hold for."""
+    gold = every image of the split the caption's facts hold for; captions with more than `max_gold` gold
+    images are dropped (returned: how many)."""
     records = []
     if split == "train":
         for index, per_image in enumerate(captions):
             for caption in per_image:
                 records.append(TextRecord(next_ids[1], caption.text, (first_image + index,)))
                 next_ids[1] += 1
-        return records
+        return records, 0
     table = SceneTable(scenes)
     unique: dict[str, Caption] = {}
     for caption in (c for per_image in captions for c in per_image):
         unique.setdefault(caption.text, caption)
     for text, caption in unique.items():
         gold = np.flatnonzero(all_hold(caption.facts, table)) + first_image
-        records.append(TextRecord(next_ids[1], text, tuple(int(i) for i in gold)))
-        next_ids[1] += 1
-    return records
+        if len(gold) <= max_gold:
+            records.append(TextRecord(next_ids[1], text, tuple(int(i) for i in gold)))
+            next_ids[1] += 1
+    return records, len(unique) - len(records)
 
 
 ZEROSHOT_TEMPLATES = ("{}。", "一个{}。", "图中有一个{}。", "画面里是一个{}。", "一张画着{}的图片。")
