@@ -97,7 +97,8 @@ def synth(args: argparse.Namespace) -> int:
                      progress=True)
     for s in stats:
         print(f"{s.split}: {s.images} images ({s.twins} binding twins), {s.texts} texts, {s.pairs} pairs, "
-              f"{s.pairs / max(s.texts, 1):.2f} gold images per text, {s.single_gold_texts} texts with one gold")
+              f"{s.pairs / max(s.texts, 1):.2f} gold images per text, {s.single_gold_texts} texts with one gold"
+              + (f", {s.vague_dropped} too-vague captions left out" if s.vague_dropped else ""))
     if args.zeroshot_per_class:
         path = generate_zeroshot(f"{args.out_dir}/zeroshot", args.zeroshot_per_class, args.seed, args.image_size,
                                  options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -17,8 +16,6 @@ from .formats import SplitPaths, read_texts
 from .images import ImageSource, open_images
 from .io import BadRecords
 from .lmdb_store import LmdbPairs
-
-logger = logging.getLogger(__name__)
 
 
 def normalize_text(text: str) -> str:

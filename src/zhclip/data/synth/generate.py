@@ -45,6 +45,12 @@ class SynthOptions:
     scene: SceneConfig = DEFAULT_CONFIG
 
 
+@dataclass
+class _NextIds:
+    image: int = 1
+    text: int = 1
+
+
 @dataclass(frozen=True)
 class SplitStats:
     split: str
@@ -65,7 +71,7 @@ def generate(out_dir: str | Path, train: int, valid: int, test: int, seed: int, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats = []
-    next_ids = [1, 1]  # image id, text id: unique across the splits
+    next_ids = _NextIds()  # ids are unique across the splits
     for split, count in zip(SPLITS, (train, valid, test), strict=True):
         if count > 0:
             stats.append(_write_split(out, split, count, seed, options, next_ids, progress))
@@ -100,13 +106,13 @@ def split_scenes(seed: int, split: str, count: int, options: SynthOptions) -> It
         yield scene, twin is not None
 
 
-def _write_split(out: Path, split: str, count: int, seed: int, options: SynthOptions, next_ids: list[int],
+def _write_split(out: Path, split: str, count: int, seed: int, options: SynthOptions, next_ids: _NextIds,
                  progress: bool) -> SplitStats:
     scenes, twin_flags = zip(*split_scenes(seed, split, count, options), strict=True)
     captions = [describe(scene, np.random.default_rng([seed, SPLIT_CODES[split], index, 1]),
                          options.captions_per_image) for index, scene in enumerate(scenes)]
-    first_image = next_ids[0]
-    next_ids[0] += count
+    first_image = next_ids.image
+    next_ids.image += count
     encoded = _encode_images(scenes, options, progress, desc=f"synth {split}")
     write_tsv(out / f"{split}_imgs.tsv", zip(range(first_image, first_image + count), encoded, strict=True))
     records, dropped = _text_records(split, list(scenes), captions, first_image, next_ids,
@@ -137,7 +143,7 @@ def _render_b64(scene: Scene, options: SynthOptions) -> str:
 
 
 def _text_records(split: str, scenes: list[Scene], captions: list[list[Caption]], first_image: int,
-                  next_ids: list[int], max_gold: int) -> tuple[list[TextRecord], int]:
+                  next_ids: _NextIds, max_gold: int) -> tuple[list[TextRecord], int]:
     """Train: one record per caption, gold = its own image. Valid/test: one record per distinct caption text,
     gold = every image of the split the caption's facts hold for; captions with more than `max_gold` gold
     images are dropped (returned: how many)."""
@@ -145,8 +151,8 @@ def _text_records(split: str, scenes: list[Scene], captions: list[list[Caption]]
     if split == "train":
         for index, per_image in enumerate(captions):
             for caption in per_image:
-                records.append(TextRecord(next_ids[1], caption.text, (first_image + index,)))
-                next_ids[1] += 1
+                records.append(TextRecord(next_ids.text, caption.text, (first_image + index,)))
+                next_ids.text += 1
         return records, 0
     table = SceneTable(scenes)
     unique: dict[str, Caption] = {}
@@ -155,8 +161,8 @@ def _text_records(split: str, scenes: list[Scene], captions: list[list[Caption]]
     for text, caption in unique.items():
         gold = np.flatnonzero(all_hold(caption.facts, table)) + first_image
         if len(gold) <= max_gold:
-            records.append(TextRecord(next_ids[1], text, tuple(int(i) for i in gold)))
-            next_ids[1] += 1
+            records.append(TextRecord(next_ids.text, text, tuple(int(i) for i in gold)))
+            next_ids.text += 1
     return records, len(unique) - len(records)
 
 
