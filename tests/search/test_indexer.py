@@ -113,7 +113,10 @@ def test_another_model_is_refused_unless_reindex(tmp_path, index, encoder):
         index_library(db, [lib], other)
     summary = index_library(db, [lib], other, IndexOptions(reindex=True))
     assert summary.new == 1
-    assert Reader(db).meta()["model_fingerprint"] == model_identity(other.model).fingerprint
+    assert model_identity(other.model).matches(Reader(db).meta())
+    assert not model_identity(encoder.model).matches(Reader(db).meta())
+    same_in_bf16 = zhclip.load(encoder.model.source, device="cpu", precision="bf16")
+    assert model_identity(same_in_bf16).matches({**model_identity(encoder.model).as_meta(), "model_arch": "tiny"})
 
 
 def test_schema_version_and_foreign_file_refused(tmp_path, index):

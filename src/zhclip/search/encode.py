@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,23 +16,36 @@ from ..models import ClipModel
 class ModelIdentity:
     """What a library records about the model its vectors came from."""
 
-    fingerprint: str  # a hash of the projection weights: the same weights give the same fingerprint
+    signature: tuple[float, ...]  # a corner of both projection matrices: tells models apart, in any precision
     source: str
     arch: str
     embed_dim: int
 
     def as_meta(self) -> dict[str, object]:
-        return {"model_fingerprint": self.fingerprint, "model_source": self.source, "model_arch": self.arch,
-                "embed_dim": self.embed_dim}
+        return {"model_signature": json.dumps(self.signature), "model_source": self.source,
+                "model_arch": self.arch, "embed_dim": self.embed_dim}
+
+    def matches(self, meta: dict[str, str]) -> bool:
+        """Whether a library's recorded model is this one (bf16/int8 copies of the same weights count)."""
+        if "model_signature" not in meta:
+            return True  # a new library
+        stored = json.loads(meta["model_signature"])
+        if meta.get("model_arch") != self.arch or len(stored) != len(self.signature):
+            return False
+        return bool(np.allclose(stored, self.signature, rtol=0.02, atol=2e-3))
 
 
 def model_identity(model: ClipModel) -> ModelIdentity:
-    digest = hashlib.sha256()
-    for tensor in (model.network.visual.proj, model.network.text_projection):
-        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    network = model.network
+    try:
+        corners = [t.detach().float()[:4, :4].flatten().tolist() for t in (network.visual.proj,
+                                                                          network.text_projection)]
+    except AttributeError:  # a runtime without PyTorch weights (ONNX): the architecture must do
+        corners = []
     local = Path(model.source).expanduser()
     source = str(local.absolute()) if local.exists() else model.source  # a hub id stays as it is
-    return ModelIdentity(digest.hexdigest()[:16], source, model.arch, model.embed_dim)
+    signature = tuple(round(x, 6) for corner in corners for x in corner)
+    return ModelIdentity(signature, source, model.arch, model.embed_dim)
 
 
 class Encoder:

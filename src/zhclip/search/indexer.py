@@ -116,8 +116,7 @@ def _bind_model(store: Store, encoder: Encoder, options: IndexOptions, roots: li
     identity = encoder.identity
     with store.transaction():
         meta = store.meta()
-        stored = meta.get("model_fingerprint")
-        if stored and stored != identity.fingerprint:
+        if not identity.matches(meta):
             if not options.reindex:
                 raise LibraryError(store.path, f"this library was built with another model "
                                                f"({meta.get('model_source')}, {meta.get('model_arch')}); "

@@ -35,7 +35,7 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     top: int = 20
     min_score: float | None = None
-    exclude_content: int | None = None  # "similar" leaves the query file out
+    exclude_file: int | None = None  # "similar" leaves the query file out (its duplicates stay)
 
 
 @dataclass
@@ -106,11 +106,9 @@ class Searcher:
         merged = self._merge(index, vector, hits)
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
-        if query.exclude_content is not None:
-            merged = [h for h in merged if h.content_id != query.exclude_content]
         if query.min_score is not None:
             merged = [h for h in merged if h.score >= query.min_score]
-        return self._results(merged, query.filters, query.top)
+        return self._results(merged, query.filters, query.top, query.exclude_file)
 
     def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
         """Results like a library file (for a video: its frame nearest `at`, else its mean frame)."""
@@ -121,7 +119,7 @@ class Searcher:
         else:
             vector = _normalise(vectors.mean(axis=0))
         base = query or Query()
-        base.image, base.text, base.exclude_content = vector, None, record.content_id
+        base.image, base.text, base.exclude_file = vector, None, record.id
         return self.search(base)
 
     def query_vector(self, query: Query) -> np.ndarray:
@@ -181,13 +179,15 @@ class Searcher:
                      float(times[run[int(np.argmax(scores[run]))]]))
                 for run in _runs(np.flatnonzero(matching))]
 
-    def _results(self, hits: list[_Hit], filters: Filters, top: int) -> list[Result]:
+    def _results(self, hits: list[_Hit], filters: Filters, top: int, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
         for record in self.reader.files_of({h.content_id for h in hits}, filters):
             files.setdefault(record.content_id, []).append(record)
         out: list[Result] = []
         for hit in hits:
             for record in files.get(hit.content_id, []):
+                if record.id == exclude_file:
+                    continue
                 end = None if hit.end is None else min(hit.end, record.duration or hit.frame)
                 out.append(Result(record.id, record.path, record.kind, hit.score, hit.start, end, hit.frame,
                                   record.width, record.height, record.date, record.camera))
@@ -214,8 +214,7 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 
 
 def _check_model(reader: Reader, encoder: Encoder) -> None:
-    stored = reader.meta().get("model_fingerprint")
-    if stored and stored != encoder.identity.fingerprint:
+    if not encoder.identity.matches(reader.meta()):
         raise LibraryError(reader.path, f"this library was indexed with another model "
                                         f"({reader.meta().get('model_source')}); search it with that model "
                                         "(leave out --model) or rebuild it with `zhclip index --reindex`")
