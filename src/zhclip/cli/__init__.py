@@ -10,7 +10,7 @@ import sys
 
 from ..errors import InputError, ZhclipError
 
-COMMAND_MODULES = ["models", "train", "search", "demo", "data", "evaluate"]
+COMMAND_MODULES = ["models", "train", "search", "demo", "data", "evaluate", "compress"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

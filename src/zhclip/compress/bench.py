@@ -1,0 +1,214 @@
+"""`zhclip bench encode`: encoding speed, memory, size and fidelity of every precision/runtime, each path in a
+fresh process, with the fp32 PyTorch path measured in the same run as the baseline (ratios per round)."""
+
+from __future__ import annotations
+
+import io
+import resource
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError, ZhclipError
+from ..models.config import arch_config
+from ..models.convert import save_cnclip
+from ..models.factory import load, random_model, read_weights
+from ..models.precision import supported_precisions
+from .calibration import Batch, synthetic_batch
+from .measure import mean_cosine, median, percentile, timings
+from .onnx_runtime import ONNX_PRECISIONS, TOWERS, is_export_dir, read_manifest
+
+QUERY = "一只在草地上奔跑的小狗"
+TEXT_BATCH = 64
+FIDELITY_ROWS = 8
+
+
+@dataclass
+class BenchSettings:
+    quick: bool = False
+    rounds: int = 2
+
+    @property
+    def runs(self) -> dict[str, int]:
+        if self.quick:
+            return {"image1": 3, "image32": 1, "query": 10, "text_batch": 1}
+        return {"image1": 10, "image32": 3, "query": 50, "text_batch": 3}
+
+
+@dataclass
+class BenchPath:
+    name: str  # "torch fp32", "onnx int8", ...
+    source: str
+    precision: str
+    rounds: list[dict] = field(default_factory=list)
+
+
+def available_paths(onnx: bool = True) -> list[str]:
+    """Path names this machine can run: PyTorch precisions on the CPU, and ONNX Runtime ones."""
+    names = [f"torch-{p}" for p in supported_precisions(torch.device("cpu"))]
+    return names + ([f"onnx-{p}" for p in ONNX_PRECISIONS] if onnx else [])
+
+
+def bench_encode(
+    model: str | None, paths: list[str], settings: BenchSettings, random_arch: str | None = None,
+    baseline: str | None = None, onnx_dir: str | None = None,
+) -> dict:
+    """Measure every path in `paths` (names from `available_paths`) plus the torch-fp32 baseline."""
+    unknown = sorted(set(paths) - set(available_paths()))
+    if unknown:
+        raise InputError(None, f"unknown path {unknown[0]!r}; available here: {', '.join(available_paths())}",
+                         field="--precision")
+    if (model is None) == (random_arch is None):
+        raise InputError(None, "give --model or --random-arch, exactly one", field="--model")
+    if model is not None and is_export_dir(model):
+        raise InputError(model, "the baseline runs on PyTorch: give the source model as --model and this "
+                         "export as --onnx", field="--model")
+    with tempfile.TemporaryDirectory(prefix="zhclip-bench-") as work:
+        source = model or _random_checkpoint(random_arch, Path(work))
+        onnx_source = onnx_dir or _export_if_needed(source, paths, Path(work))
+        runs = [BenchPath("baseline torch fp32", baseline or source, "fp32")]
+        runs += [BenchPath(name.replace("-", " "), onnx_source if name.startswith("onnx") else source,
+                           name.split("-")[1]) for name in paths]
+        probe = synthetic_batch(32, image_size_of(source), seed=1)
+        for _ in range(settings.rounds):
+            for run in runs:
+                run.rounds.append(_in_fresh_process(run, probe, settings))
+    return summarize(runs, model or f"random weights ({random_arch})")
+
+
+def image_size_of(source: str) -> int:
+    return read_weights(source).config.vision.image_size
+
+
+def _random_checkpoint(arch: str, work: Path) -> str:
+    network = random_model(arch_config(arch), seed=0)
+    return str(save_cnclip(network.state_dict(), network.config, work / f"random-{arch}.pt"))
+
+
+def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
+    precisions = [name.split("-")[1] for name in paths if name.startswith("onnx-")]
+    if not precisions:
+        return None
+    from .onnx_export import export_onnx
+
+    return str(export_onnx(source, work / "onnx", precisions))
+
+
+def _in_fresh_process(run: BenchPath, probe: Batch, settings: BenchSettings) -> dict:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(measure_path, run.source, run.precision, probe, settings.runs).result()
+
+
+def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]) -> dict:
+    """Run in a child process: load one path and time it. Errors come back as {"error": message}."""
+    try:
+        model = load(source, device="cpu", precision=precision)
+    except ZhclipError as exc:
+        return {"error": str(exc)}
+    _reset_peak_memory()
+    query = model.tokenizer([QUERY])
+    texts = probe.ids[:TEXT_BATCH].repeat(-(-TEXT_BATCH // len(probe)), 1)[:TEXT_BATCH]
+    image1 = timings(lambda: model.encode_pixels(probe.pixels[:1]), runs["image1"])
+    image32 = timings(lambda: model.encode_pixels(probe.pixels[:32]), runs["image32"], warmup=int(runs["image32"] > 1))
+    query_s = timings(lambda: model.encode_ids(query), runs["query"], warmup=2)
+    batch_s = timings(lambda: model.encode_ids(texts), runs["text_batch"])
+    return {
+        "image_b1_per_s": 1 / median(image1),
+        "image_b32_per_s": len(probe.pixels[:32]) / median(image32),
+        "query_p50_ms": 1000 * percentile(query_s, 50),
+        "query_p95_ms": 1000 * percentile(query_s, 95),
+        "texts_per_s": len(texts) / median(batch_s),
+        "peak_mb": _peak_memory_mb(),
+        "size_mb": _size_mb(source, precision, model),
+        "image_embeddings": model.encode_pixels(probe.pixels[:FIDELITY_ROWS]),
+        "text_embeddings": model.encode_ids(probe.ids[:FIDELITY_ROWS]),
+    }
+
+
+def _size_mb(source: str, precision: str, model) -> float:
+    """Bytes of the weights as this path stores them: its ONNX files, or the serialized state dict."""
+    if is_export_dir(source):
+        files = read_manifest(Path(source))["files"][precision]
+        return sum((Path(source) / files[t]).stat().st_size for t in TOWERS) / 2**20
+    buffer = io.BytesIO()
+    torch.save(model.network.state_dict(), buffer)
+    return buffer.tell() / 2**20
+
+
+def _reset_peak_memory() -> None:
+    """Start the peak-RSS count after loading (Linux `clear_refs`), so peak memory means while encoding."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_memory_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- summary
+
+SPEED_KEYS = ("image_b1_per_s", "image_b32_per_s", "texts_per_s")
+LATENCY_KEYS = ("query_p50_ms", "query_p95_ms")
+
+
+def summarize(runs: list[BenchPath], weights: str) -> dict:
+    """Median over rounds of each metric, and of each round's ratio to the same round's baseline."""
+    baseline = runs[0]
+    rows = []
+    for run in runs:
+        errors = [r["error"] for r in run.rounds if "error" in r]
+        if errors:
+            rows.append({"path": run.name, "error": errors[0]})
+            continue
+        row = {"path": run.name}
+        for key in (*SPEED_KEYS, *LATENCY_KEYS, "peak_mb", "size_mb"):
+            row[key] = median([r[key] for r in run.rounds])
+        for key in (*SPEED_KEYS, *LATENCY_KEYS):
+            ratios = [_ratio(key, r[key], b[key]) for r, b in zip(run.rounds, baseline.rounds, strict=True)]
+            row[f"{key}_x"] = median(ratios)
+        first, ref = run.rounds[0], baseline.rounds[0]
+        row["fidelity"] = min(mean_cosine(first[k], ref[k]) for k in ("image_embeddings", "text_embeddings"))
+        rows.append(row)
+    return {"weights": weights, "rounds": len(baseline.rounds), "rows": rows}
+
+
+def _ratio(key: str, value: float, base: float) -> float:
+    """Speed-up over the baseline: higher is better for rates, so latencies are inverted."""
+    return base / value if key in LATENCY_KEYS else value / base
+
+
+def format_table(result: dict) -> str:
+    header = ["path", "img/s b1", "img/s b32", "text p50 ms", "text p95 ms", "texts/s b64", "peak MB", "size MB",
+              "cos vs fp32"]
+    lines = [header]
+    for row in result["rows"]:
+        if "error" in row:
+            lines.append([row["path"], f"unavailable: {row['error']}"])
+            continue
+        lines.append([
+            row["path"],
+            *(f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
+              for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")),
+            f"{row['peak_mb']:.0f}", f"{row['size_mb']:.1f}", f"{row['fidelity']:.5f}",
+        ])
+    return _markdown(lines)
+
+
+def _markdown(lines: list[list[str]]) -> str:
+    width = max(len(line) for line in lines)
+    lines = [line + [""] * (width - len(line)) for line in lines]
+    out = ["| " + " | ".join(line) + " |" for line in lines]
+    out.insert(1, "|" + "---|" * width)
+    return "\n".join(out)
