@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from zhclip.data import BadRecords, TextRecord, read_texts, write_texts, write_tsv
-from zhclip.data.formats import decode_image_b64, iter_tsv
+from zhclip.data.formats import decode_image_b64, encode_image_b64, iter_tsv
 from zhclip.data.images import TsvImages
 from zhclip.data.io import write_jsonl
 from zhclip.errors import InputError
@@ -27,6 +30,17 @@ def test_tsv_and_jsonl_round_trip(tmp_path):
     assert [(r.text_id, r.text, r.image_ids) for r in read_texts(tmp_path / "x_texts.jsonl")] == \
         [(1, "红色的方块", (7,)), (2, "两个“蓝色”方块", (3, 7))]
     assert "红色" in (tmp_path / "x_texts.jsonl").read_text(encoding="utf-8")  # readable, not \\u escapes
+
+
+def test_tsv_images_load_safely_from_many_threads(tmp_path):
+    """Decoding threads share one file handle per process (a race here once returned the wrong line)."""
+    rng = np.random.default_rng(0)
+    noise = {i: rng.integers(0, 256, size=(48, 48, 3), dtype=np.uint8) for i in range(60)}  # long tsv lines
+    write_tsv(tmp_path / "test_imgs.tsv", [(i, encode_image_b64(Image.fromarray(a), "PNG")) for i, a in noise.items()])
+    images = TsvImages(tmp_path / "test_imgs.tsv")
+    with ThreadPoolExecutor(8) as pool:
+        loaded = list(pool.map(lambda i: np.asarray(images.load(i)), list(noise) * 4))
+    assert all(np.array_equal(a, noise[i]) for a, i in zip(loaded, list(noise) * 4, strict=True))
 
 
 def test_tsv_index_seeks_lines_and_accepts_urlsafe_base64(tmp_path):

@@ -6,6 +6,7 @@ seeks to its line. Both sources are picklable and reopen their files lazily in e
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -52,6 +53,7 @@ class TsvImages:
         self._sorted_ids = self._ids[self._order]
         self._file: BinaryIO | None = None
         self._pid = -1
+        self._lock = threading.Lock()
 
     @property
     def ids(self) -> np.ndarray:
@@ -75,11 +77,12 @@ class TsvImages:
         pos = self._position(image_id)
         if pos is None:
             raise InputError(self.path, f"no image with id {image_id}")
-        handle = self._handle()
-        handle.seek(int(self._offsets[pos]))
         line = int(self._lines[pos])
-        row = parse_tsv_line(handle.readline(), self.path, line)
-        return decode_image_b64(row.b64, self.path, line=line)
+        with self._lock:  # one handle per process, shared by decoding threads: seek + read together
+            handle = self._handle()
+            handle.seek(int(self._offsets[pos]))
+            raw = handle.readline()
+        return decode_image_b64(parse_tsv_line(raw, self.path, line).b64, self.path, line=line)
 
     def _handle(self) -> BinaryIO:
         if self._file is None or self._pid != os.getpid():
@@ -88,7 +91,10 @@ class TsvImages:
         return self._file
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_file": None, "_pid": -1}
+        return {**self.__dict__, "_file": None, "_pid": -1, "_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
 
 class LmdbImages:
