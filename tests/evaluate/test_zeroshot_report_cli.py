@@ -117,6 +117,10 @@ def test_cli_synth_eval_report_end_to_end(tmp_path, tiny_checkpoints, capsys):
     row = next(line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| tiny |"))
     assert f"| {t2i['r1']:.2f} | {t2i['r5']:.2f} | {t2i['r10']:.2f} | {t2i['mean_recall']:.2f} |" in row
     assert f"{summary['params'] / 1e6:.2f}" in row
+    top1 = json.loads((runs / "tiny-hf/zeroshot/zeroshot_metrics.json").read_text())["top1"]
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    assert "synth/zeroshot top-1" in next(line for line in lines if line.startswith("| Model |"))
+    assert f"| {top1:.2f} |" in next(line for line in lines if line.startswith("| tiny-hf |"))
     assert (tmp_path / "report.png").is_file()
 
     assert main(["eval", "retrieval", "--model", str(tiny_checkpoints["pt"]), "--data", str(tmp_path / "nowhere"),

@@ -100,7 +100,7 @@ def comparison_table(retrieval: list[RetrievalResult], zeroshot: list[ZeroshotRe
     zs_datasets = _unique([z.metrics["dataset"] for z in zeroshot])
     header = ["Model", "Params (M)", "Size (MB)", "Images/s", "Texts/s"]
     header += [f"{d} {DIRECTION_LABELS[k]} {m}" for d in datasets for k in DIRECTIONS for m in RECALL_LABELS]
-    header += [f"{d} zero-shot {m}" for d in zs_datasets for m in ("top-1", "top-5")]
+    header += [f"{d} {m}" for d in zs_datasets for m in ("top-1", "top-5")]
     rows = [header]
     for model in models:
         runs = {r.dataset: r for r in retrieval if r.model == model}
@@ -162,7 +162,7 @@ def _panel(ax: Any, dataset: str, kind: str, retrieval: list[RetrievalResult], z
     if kind == "zero-shot":
         bars = {z.metrics["model"]: [z.metrics["top1"], z.metrics["top5"]] for z in zeroshot
                 if z.metrics["dataset"] == dataset}
-        metrics, title = ["top-1", "top-5"], f"{dataset} zero-shot"
+        metrics, title = ["top-1", "top-5"], f"{dataset} (zero-shot)"
     else:
         bars = {r.model: [r.recall[kind].as_dict()[key] for key in RECALL_KEYS]
                 for r in retrieval if r.dataset == dataset}
@@ -170,9 +170,10 @@ def _panel(ax: Any, dataset: str, kind: str, retrieval: list[RetrievalResult], z
     width = 0.8 / max(len(bars), 1)
     for i, (model, values) in enumerate(bars.items()):
         positions = [m + (i - (len(bars) - 1) / 2) * width for m in range(len(metrics))]
-        ax.bar(positions, values, width, label=model)
+        ax.bar_label(ax.bar(positions, values, width, label=model), fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(metrics)), metrics)
-    ax.set_ylim(0, 100)
+    highest = max((v for values in bars.values() for v in values), default=0.0)
+    ax.set_ylim(0, min(100.0, highest * 1.25 + 1))  # small numbers stay readable
     ax.set_title(title)
     ax.set_ylabel("%")
     ax.legend(fontsize="small")

@@ -139,4 +139,5 @@ def _write_outputs(out: Path, data_dir: Path, model: ClipModel, name: str | None
     rows = ({"image": str(path.relative_to(data_dir)), "label": label, "top5": row.tolist()}
             for (path, label), row in zip(items, top, strict=True))
     write_jsonl(out / PREDICTIONS_FILE, rows)
-    write_json(out / METRICS_FILE, {**model_facts(model, name), "dataset": data_dir.resolve().name, **result})
+    dataset = "/".join(data_dir.resolve().parts[-2:])  # e.g. synth/zeroshot, datasets/cifar10
+    write_json(out / METRICS_FILE, {**model_facts(model, name), "dataset": dataset, **result})
