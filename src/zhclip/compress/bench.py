@@ -3,7 +3,6 @@ fresh process, with the fp32 PyTorch path measured in the same run as the baseli
 
 from __future__ import annotations
 
-import io
 import resource
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +19,7 @@ from ..models.factory import load, random_model, read_weights
 from ..models.precision import supported_precisions
 from .calibration import Batch, synthetic_batch
 from .measure import mean_cosine, median, percentile, timings
-from .onnx_runtime import ONNX_PRECISIONS, TOWERS, is_export_dir, read_manifest
+from .onnx_runtime import ONNX_PRECISIONS, is_export_dir
 
 QUERY = "一只在草地上奔跑的小狗"
 TEXT_BATCH = 64
@@ -123,20 +122,10 @@ def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]
         "query_p95_ms": 1000 * percentile(query_s, 95),
         "texts_per_s": len(texts) / median(batch_s),
         "peak_mb": _peak_memory_mb(),
-        "size_mb": _size_mb(source, precision, model),
+        "size_mb": model.weight_bytes / 2**20,
         "image_embeddings": model.encode_pixels(probe.pixels[:FIDELITY_ROWS]),
         "text_embeddings": model.encode_ids(probe.ids[:FIDELITY_ROWS]),
     }
-
-
-def _size_mb(source: str, precision: str, model) -> float:
-    """Bytes of the weights as this path stores them: its ONNX files, or the serialized state dict."""
-    if is_export_dir(source):
-        files = read_manifest(Path(source))["files"][precision]
-        return sum((Path(source) / files[t]).stat().st_size for t in TOWERS) / 2**20
-    buffer = io.BytesIO()
-    torch.save(model.network.state_dict(), buffer)
-    return buffer.tell() / 2**20
 
 
 def _reset_peak_memory() -> None:

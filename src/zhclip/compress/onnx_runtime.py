@@ -39,6 +39,10 @@ class OnnxEncoder:
         self.files = {"image": image, "text": text}
         self.sessions = {tower: _session(path, providers) for tower, path in self.files.items()}
 
+    @property
+    def weight_bytes(self) -> int:
+        return sum(path.stat().st_size for path in self.files.values())
+
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._run("image", pixels.float().numpy())
 

@@ -156,7 +156,7 @@ def _write_outputs(out: Path, split: str, model: ClipModel, paths: SplitPaths, n
 
 def model_facts(model: ClipModel, name: str | None = None) -> dict[str, Any]:
     """What a report says about a model: its name, architecture, parameter count and weight size."""
-    size = sum(p.numel() * p.element_size() for p in model.network.parameters())
+    size = model.weight_bytes
     return {"model": name or default_model_name(model.source), "model_source": model.source, "arch": model.arch,
             "params": model.num_params, "size_mb": round(size / 2**20, 2), "embed_dim": model.embed_dim,
             "image_size": model.image_size, "precision": model.precision, "device": str(model.device)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -68,6 +69,15 @@ class ClipModel:
     @property
     def num_params(self) -> int:
         return sum(param_counts(self.config).values())
+
+    @property
+    def weight_bytes(self) -> int:
+        """Size of the weights as this model holds them (quantized or ONNX files included)."""
+        if isinstance(self.network, nn.Module):
+            buffer = io.BytesIO()
+            torch.save(self.network.state_dict(), buffer)
+            return buffer.tell()
+        return self.network.weight_bytes
 
     def __repr__(self) -> str:
         return (

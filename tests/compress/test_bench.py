@@ -1,0 +1,29 @@
+"""`zhclip bench encode --quick`: every requested path in the table, ratios against the same-run baseline."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli
+
+
+def test_bench_quick_runs_and_reports_ratios(tmp_path, tiny_checkpoints, tiny_onnx):
+    out = tmp_path / "bench.json"
+    result = run_cli("bench", "encode", "--model", tiny_checkpoints["pt"], "--onnx", tiny_onnx, "--quick",
+                     "--precision", "int8,onnx-int8", "--json", out)
+    assert result.returncode == 0, result.stderr
+    rows = {row["path"]: row for row in json.loads(out.read_text())["rows"]}
+    assert list(rows) == ["baseline torch fp32", "torch int8", "onnx int8"]
+    base = rows["baseline torch fp32"]
+    assert base["image_b32_per_s_x"] == 1.0 and base["fidelity"] > 0.9999
+    for row in rows.values():
+        assert row["image_b1_per_s"] > 0 and row["query_p50_ms"] > 0 and row["peak_mb"] > 0
+        assert row["fidelity"] >= 0.99
+    assert rows["onnx int8"]["size_mb"] < 0.3 * base["size_mb"]
+    assert "| onnx int8 |" in result.stdout and "(1.00x)" in result.stdout
+
+
+def test_bench_rejects_unknown_path(tiny_checkpoints):
+    result = run_cli("bench", "encode", "--model", tiny_checkpoints["pt"], "--precision", "fp64", "--quick")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'torch-fp64'" in result.stderr and "onnx-int8" in result.stderr
