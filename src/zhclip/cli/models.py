@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..models.model import param_counts
+from .compress import add_precision_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", help="HF dir, hub id, zoo name, or Chinese-CLIP .pt/.pth checkpoint")
     p.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
-    p.add_argument("--precision", default="fp32")
+    add_precision_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=info)
 
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch")
     p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
     p.add_argument("--image", action="append", default=[], help="an image path (repeatable)")
-    p.add_argument("--precision", default="fp32")
+    add_precision_argument(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="write embeddings to this .npz file")
     p.set_defaults(handler=encode)
@@ -47,8 +49,8 @@ def info(args: argparse.Namespace) -> int:
         "source": model.source,
         "architecture": model.arch,
         "parameters": model.num_params,
-        "vision_parameters": sum(p.numel() for p in model.network.visual.parameters()),
-        "text_parameters": sum(p.numel() for p in model.network.bert.parameters()),
+        "vision_parameters": param_counts(model.config)["vision"],
+        "text_parameters": param_counts(model.config)["text"],
         "embed_dim": model.embed_dim,
         "image_resolution": model.image_size,
         "context_length": model.config.context_length,

@@ -16,7 +16,6 @@ from torch import nn
 
 from ..data.io import atomic_path, write_json
 from ..errors import InputError
-from ..models.config import ClipConfig
 from ..models.factory import build_network, read_weights
 from ..models.model import param_counts
 from ..models.network import ClipNetwork
@@ -61,11 +60,12 @@ def export_onnx(
                 for leftover in tmp.glob(tower_file(tower, "fp32") + "*"):
                     leftover.unlink()
         shutil.copyfile(weights.vocab or BUNDLED_VOCAB, tmp / "vocab.txt")
-        write_json(tmp / MANIFEST, _manifest(network.config, precisions, weights.source))
+        write_json(tmp / MANIFEST, _manifest(network, precisions, weights.source))
     return Path(out_dir)
 
 
-def _manifest(config: ClipConfig, precisions: Sequence[str], source: str) -> dict:
+def _manifest(network: ClipNetwork, precisions: Sequence[str], source: str) -> dict:
+    config = network.config
     return {
         "format": "zhclip-onnx",
         "version": 1,
@@ -73,6 +73,7 @@ def _manifest(config: ClipConfig, precisions: Sequence[str], source: str) -> dic
         "opset": OPSET,
         "config": config.to_dict(),
         "parameters": sum(param_counts(config).values()),
+        "logit_scale": float(network.logit_scale),
         "files": {p: {tower: tower_file(tower, p) for tower in TOWERS} for p in ONNX_PRECISIONS if p in precisions},
         "vocab": "vocab.txt",
     }

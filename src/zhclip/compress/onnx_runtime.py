@@ -34,8 +34,9 @@ def is_export_dir(source: str | Path) -> bool:
 class OnnxEncoder:
     """The `Encoder` of a ClipModel whose towers are ONNX Runtime sessions."""
 
-    def __init__(self, config: ClipConfig, image: Path, text: Path, providers: list[str]):
+    def __init__(self, config: ClipConfig, image: Path, text: Path, providers: list[str], logit_scale: float):
         self.config = config
+        self.logit_scale = torch.tensor(logit_scale)
         self.files = {"image": image, "text": text}
         self.sessions = {tower: _session(path, providers) for tower, path in self.files.items()}
 
@@ -72,6 +73,7 @@ def read_manifest(directory: Path) -> dict:
     try:
         manifest = json.loads(path.read_text())
         ClipConfig.from_dict(manifest["config"])
+        float(manifest["logit_scale"])
         if not any(p in manifest["files"] for p in ONNX_PRECISIONS):
             raise ValueError(f"'files' lists none of {', '.join(ONNX_PRECISIONS)}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -102,7 +104,8 @@ def encoder_for(directory: Path, manifest: dict, precision: str, providers: list
     for path in paths.values():
         if not path.is_file():
             raise CheckpointError(path, "listed in the export manifest but missing")
-    return OnnxEncoder(ClipConfig.from_dict(manifest["config"]), paths["image"], paths["text"], providers)
+    config = ClipConfig.from_dict(manifest["config"])
+    return OnnxEncoder(config, paths["image"], paths["text"], providers, manifest["logit_scale"])
 
 
 def load_export(source: str | Path, device: str = "auto", precision: str = "auto") -> ClipModel:
