@@ -64,7 +64,7 @@ class VectorIndex:
         q = torch.from_numpy(np.ascontiguousarray(query, np.float32))
         mask = None if allowed is None else torch.from_numpy(np.asarray(allowed, bool))
         if self.lists is not None and not exact:
-            rows = self.lists.candidates(q, mask)
+            rows = self.lists.shortlist(self, q, 2 * k, mask)
         elif self.coarse is not None:
             rows = self.coarse.candidates(q, k, mask)
         else:
@@ -80,6 +80,12 @@ class VectorIndex:
         if rows is None:
             return self.matrix @ q.to(self.matrix.dtype) if self.coarse is None else self.matrix.float() @ q
         return self.matrix[torch.as_tensor(rows)].float() @ q
+
+    def first_pass(self, q: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Cheap scores of `rows`: from the int8 copy when there is one."""
+        if self.coarse is None:
+            return self.scores(q, rows)
+        return self.coarse.approximate(q, rows)
 
     def rows_of(self, content_id: int) -> np.ndarray:
         """The rows of one content (one for an image, one per sampled frame for a video)."""
@@ -119,8 +125,9 @@ class Int8Rows:
         # query and the output to bfloat16 (relative error 2^-8 each): add a margin for both.
         return cls(codes, scales, worst + 2 ** -6)
 
-    def approximate(self, q: torch.Tensor) -> torch.Tensor:
-        return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], self.codes, self.scales)[0].float()
+    def approximate(self, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        codes, scales = (self.codes, self.scales) if rows is None else (self.codes[rows], self.scales[rows])
+        return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], codes, scales)[0].float()
 
     def candidates(self, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
         """Every row whose exact score can reach the k-th best: the exact top-k is among them."""
@@ -155,7 +162,7 @@ class InvertedLists:
         import faiss
 
         n, dim = vectors.shape
-        nlist = max(16, int(4 * math.sqrt(n)) // 16 * 16)
+        nlist = max(16, int(math.sqrt(n)))
         rng = np.random.default_rng(seed)
         sample = vectors[np.sort(rng.choice(n, min(n, nlist * 40), replace=False))].astype(np.float32)
         kmeans = faiss.Kmeans(dim, nlist, niter=12, spherical=True, seed=seed)
@@ -170,14 +177,15 @@ class InvertedLists:
     def nlist(self) -> int:
         return len(self.offsets) - 1
 
-    def candidates(self, q: torch.Tensor, mask: torch.Tensor | None, nprobe: int | None = None) -> torch.Tensor:
-        _, lists = self.centroids.search(q.numpy()[None], nprobe or self.nprobe)
+    def shortlist(self, index: VectorIndex, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
+        """The k best rows (first-pass scores) of the `nprobe` lists nearest to q."""
+        _, lists = self.centroids.search(q.numpy()[None], self.nprobe)
         lists = lists[0][lists[0] >= 0]
-        starts, ends = self.offsets[lists], self.offsets[lists + 1]
-        sizes = ends - starts
-        rows = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
-        rows = torch.from_numpy(rows.astype(np.int64))
-        return rows if mask is None else rows[mask[rows]]
+        rows = torch.cat([torch.arange(int(self.offsets[i]), int(self.offsets[i + 1])) for i in lists])
+        if mask is not None:
+            rows = rows[mask[rows]]
+        scores = index.first_pass(q, rows)
+        return rows[torch.topk(scores, min(k, len(scores))).indices]
 
     def tune(self, index: VectorIndex, target_recall: float, queries: int = 32, k: int = 20) -> None:
         """Smallest power-of-two nprobe whose recall@k over sample queries (noisy rows) reaches the target."""

@@ -273,14 +273,23 @@ class Reader:
         return int(row[0]) if row else 0
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(content ids int64, frame times float32 with NaN for images, vectors float16 (N, D))."""
-        rows = self.conn.execute("SELECT content_id, t, vector FROM vectors ORDER BY content_id, t").fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, 0), np.float16)
-        content_ids, times, blobs = zip(*rows, strict=True)
-        matrix = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(rows), -1)
-        times_arr = np.array([np.nan if t is None else t for t in times], dtype=np.float32)
-        return np.array(content_ids, np.int64), times_arr, matrix
+        """(content ids int64, frame times float32 with NaN for images, vectors float16 (N, D)).
+        Read in chunks straight into the arrays, so loading needs little more memory than the result."""
+        count, dim = self.conn.execute("SELECT count(*), max(length(vector)) / 2 FROM vectors").fetchone()
+        content_ids = np.empty(count, np.int64)
+        times = np.empty(count, np.float32)
+        matrix = np.empty((count, dim or 0), np.float16)
+        cursor = self.conn.execute("SELECT content_id, coalesce(t, 'nan'), vector FROM vectors ORDER BY id")
+        start = 0
+        while rows := cursor.fetchmany(65_536):
+            end = min(start + len(rows), count)  # rows committed since the count are left for the next load
+            ids, ts, blobs = zip(*rows[: end - start], strict=True)
+            content_ids[start:end], times[start:end] = ids, ts
+            matrix[start:end] = np.frombuffer(b"".join(blobs), np.float16).reshape(end - start, dim)
+            start = end
+            if start == count:
+                break
+        return content_ids[:start], times[:start], matrix[:start]
 
     def content_vectors(self, content_id: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self.conn.execute("SELECT t, vector FROM vectors WHERE content_id = ? ORDER BY t",

@@ -1,0 +1,104 @@
+"""Indexing speed on 1920x1080 JPEGs with the full ViT-B-16 architecture (random weights): zhclip's
+pipeline vs a MaterialSearch-style baseline (transformers ChineseCLIPModel fp32, full-size decode, batch 4)
+on the same files in the same run, and the cosine similarity of the embeddings to the baseline's.
+
+    .venv/bin/python benchmarks/search_index.py [--images 24] [--precisions auto fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_common import table  # noqa: E402
+from search_http import CACHE, vit_b16_checkpoint  # noqa: E402
+
+SIZE = (1920, 1080)
+
+
+def photos(n: int) -> list[Path]:
+    """n rendered scenes saved as 1920x1080 JPEGs (quality 90), cached in the temp folder."""
+    from zhclip.data.synth import render_scene, sample_scene
+
+    folder = CACHE / "jpeg-1080p"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(n):
+        scene = sample_scene(rng)
+        path = folder / f"photo_{i:04d}.jpg"
+        if not path.is_file():
+            render_scene(scene, SIZE, noise=0.03).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray]:
+    """MaterialSearch's way: PIL full decode, the HF processor, ChineseCLIPModel fp32, 4 images a batch."""
+    from transformers import ChineseCLIPModel, ChineseCLIPProcessor
+
+    model = ChineseCLIPModel.from_pretrained(hf_dir).eval()
+    processor = ChineseCLIPProcessor.from_pretrained(hf_dir)
+    out = []
+    started = time.perf_counter()
+    for i in range(0, len(paths), 4):
+        images = [Image.open(p).convert("RGB") for p in paths[i:i + 4]]
+        inputs = processor(images=images, return_tensors="pt")
+        with torch.no_grad():
+            features = model.get_image_features(pixel_values=inputs["pixel_values"])
+        features = getattr(features, "pooler_output", features)
+        out.append(torch.nn.functional.normalize(features, dim=-1).numpy())
+    return time.perf_counter() - started, np.concatenate(out)
+
+
+def zhclip_index(paths: list[Path], checkpoint: Path, precision: str) -> tuple[float, np.ndarray, str]:
+    import zhclip
+    from zhclip.search import Encoder, IndexOptions, Reader, index_library
+
+    model = zhclip.load(checkpoint, device="cpu", precision=precision)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        db = Path(tmp) / "library.db"
+        summary = index_library(db, [paths[0].parent], Encoder(model), IndexOptions())
+        assert summary.new == len(paths) and not summary.failed, summary.line()
+        reader = Reader(db)
+        vectors = np.stack([reader.content_vectors(reader.file_by_path(str(p)).content_id)[1][0] for p in paths])
+    return summary.seconds, vectors, model.precision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--precisions", nargs="+", default=["auto", "fp32"])
+    args = parser.parse_args()
+    import zhclip
+    from zhclip.models import save_hf
+
+    paths = photos(args.images)
+    checkpoint = vit_b16_checkpoint()
+    hf_dir = CACHE / "vit-b-16-random-hf"
+    if not (hf_dir / "config.json").is_file():
+        network = zhclip.load(checkpoint, device="cpu", precision="fp32").network
+        save_hf(network.state_dict(), network.config, hf_dir)
+    base_s, base_vectors = baseline(paths, hf_dir)
+    rows = [["MaterialSearch-style (transformers fp32, full decode, batch 4)", "fp32",
+             f"{len(paths) / base_s:.2f}", "1.00x", "1.0000", "1.0000"]]
+    for precision in args.precisions:
+        seconds, vectors, resolved = zhclip_index(paths, checkpoint, precision)
+        cosine = np.sum(vectors * base_vectors, axis=1)
+        rows.append([f"zhclip index (precision={precision})", resolved, f"{len(paths) / seconds:.2f}",
+                     f"{base_s / seconds:.2f}x", f"{cosine.min():.4f}", f"{cosine.mean():.4f}"])
+    print(f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights), CPU, torch threads "
+          f"{torch.get_num_threads()}")
+    print(table(["pipeline", "precision", "images/s", "vs baseline", "min cosine", "mean cosine"], rows))
+
+
+if __name__ == "__main__":
+    main()
