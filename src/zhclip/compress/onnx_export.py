@@ -73,7 +73,7 @@ def _manifest(network: ClipNetwork, precisions: Sequence[str], source: str) -> d
         "opset": OPSET,
         "config": config.to_dict(),
         "parameters": sum(param_counts(config).values()),
-        "logit_scale": float(network.logit_scale),
+        "logit_scale": float(network.logit_scale.detach()),
         "files": {p: {tower: tower_file(tower, p) for tower in TOWERS} for p in ONNX_PRECISIONS if p in precisions},
         "vocab": "vocab.txt",
     }
