@@ -122,3 +122,6 @@ def test_rebuild_replaces_the_old_lmdb(tmp_path):
 def test_missing_split_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="no images for split 'test'"):
         _dataset(tmp_path)
+    with pytest.raises(InputError, match="test_imgs.tsv: no such file"):
+        build_lmdb(tmp_path, "test")
+    assert not any(tmp_path.iterdir())  # nothing created

@@ -63,6 +63,10 @@ def build_lmdb(dataset_dir: str | Path, split: str, bad: BadRecords | None = Non
     paths = SplitPaths(Path(dataset_dir), split)
     bad = bad or BadRecords()
     skipped_before = bad.count
+    for source in (paths.imgs_tsv, paths.texts_jsonl):
+        if not source.is_file():
+            raise InputError(source, f"no such file (split {split!r} needs both {paths.imgs_tsv.name} and "
+                                     f"{paths.texts_jsonl.name})")
     paths.lmdb_imgs.parent.parent.mkdir(parents=True, exist_ok=True)
     for old in (paths.lmdb_imgs, paths.lmdb_pairs):
         _close_environment(old)
