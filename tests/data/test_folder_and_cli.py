@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image
 
 from zhclip.cli import main
 from zhclip.data import BadRecords, read_texts
 from zhclip.data.folder import from_folder
 from zhclip.data.images import TsvImages
+from zhclip.errors import InputError
 
 from ..conftest import run_cli
 
@@ -24,6 +26,11 @@ def test_from_folder_splits_merges_and_reports_bad_rows(tmp_path):
     rows = ["image,caption"] + [f"p{i}.png,第{i}张照片" for i in range(10)] + ["p0.png,蓝色的照片", "p1.png,蓝色的照片",
                                                                           "missing.png,没有这张", "broken.jpg,坏图"]
     (tmp_path / "captions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    without_missing = tmp_path / "no_missing.csv"
+    without_missing.write_text("\n".join(r for r in rows if "missing" not in r) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="broken.jpg: cannot decode"):
+        from_folder(tmp_path / "photos", without_missing, tmp_path / "out", (0.6, 0.2, 0.2), seed=1)
+    assert list((tmp_path / "out").iterdir()) == []  # splits written before the failure were not kept
     bad = BadRecords(skip=True)
     stats = from_folder(tmp_path / "photos", tmp_path / "captions.csv", tmp_path / "out", (0.6, 0.2, 0.2), seed=1,
                         bad=bad)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..models.transform import open_image
 from .formats import SPLITS, TextRecord, encode_image_b64, write_texts, write_tsv
-from .io import BadRecords, iter_json_lines
+from .io import BadRecords, iter_json_lines, staged_directory
 
 IMAGE_COLUMNS = ("image", "file", "path", "filename")
 TEXT_COLUMNS = ("caption", "text")
@@ -91,18 +91,19 @@ def from_folder(images_dir: str | Path, captions: str | Path, out_dir: str | Pat
     paths = sorted(by_image)
     image_ids = {p: i for i, p in enumerate(paths, start=1)}
     assignment = _assign_splits(len(paths), ratios, seed)
-    out.mkdir(parents=True, exist_ok=True)
     stats, next_text = [], 1
-    for code, split in enumerate(SPLITS):
-        members = [p for p, s in zip(paths, assignment, strict=True) if s == code]
-        if not members:
-            continue
-        good = _write_images(out / f"{split}_imgs.tsv", images_dir, members, image_ids, bad, max_side, progress)
-        records = _merge_captions([(image_ids[p], t) for p in good for t in by_image[p]], next_text)
-        next_text += len(records)
-        write_texts(out / f"{split}_texts.jsonl", records)
-        stats.append(FolderStats(split, len(good), len(records)))
-    write_tsv(out / "image_paths.tsv", ((image_ids[p], p.encode("utf-8")) for p in paths))
+    with staged_directory(out) as staging:  # a failure part-way leaves `out` as it was
+        for code, split in enumerate(SPLITS):
+            members = [p for p, s in zip(paths, assignment, strict=True) if s == code]
+            if not members:
+                continue
+            good = _write_images(staging / f"{split}_imgs.tsv", images_dir, members, image_ids, bad, max_side,
+                                 progress)
+            records = _merge_captions([(image_ids[p], t) for p in good for t in by_image[p]], next_text)
+            next_text += len(records)
+            write_texts(staging / f"{split}_texts.jsonl", records)
+            stats.append(FolderStats(split, len(good), len(records)))
+        write_tsv(staging / "image_paths.tsv", ((image_ids[p], p.encode("utf-8")) for p in paths))
     return stats
 
 

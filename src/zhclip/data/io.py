@@ -40,6 +40,25 @@ def atomic_path(out: str | Path, directory: bool = False) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextmanager
+def staged_directory(out: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder inside `out` (created if missing); on success its files move into `out`
+    (replacing same-named ones), on error they are discarded. For outputs made of several files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / f".staging.{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    try:
+        yield staging
+        for item in staging.iterdir():
+            target = out / item.name
+            if item.is_dir() and target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_jsonl(out: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write one JSON object per line (UTF-8, Chinese kept readable), atomically. Returns the row count."""
     count = 0

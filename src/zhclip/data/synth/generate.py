@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ...errors import InputError
 from ..formats import SPLITS, TextRecord, encode_image_b64, write_texts, write_tsv
-from ..io import atomic_path, write_json, write_jsonl
+from ..io import atomic_path, staged_directory, write_json, write_jsonl
 from .captions import SHAPE_WORDS, Caption, describe
 from .facts import SceneTable, all_hold
 from .render import render_scene
@@ -68,15 +68,14 @@ def generate(out_dir: str | Path, train: int, valid: int, test: int, seed: int, 
     """Generate the three splits into `out_dir` (created if missing). Returns per-split statistics."""
     options = dataclasses.replace(options or SynthOptions(), image_size=image_size)
     _check(options, {"--train": train, "--valid": valid, "--test": test})
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stats = []
     next_ids = _NextIds()  # ids are unique across the splits
-    for split, count in zip(SPLITS, (train, valid, test), strict=True):
-        if count > 0:
-            stats.append(_write_split(out, split, count, seed, options, next_ids, progress))
-    write_json(out / "synth.json", {"seed": seed, "options": dataclasses.asdict(options),
-                                    "splits": [dataclasses.asdict(s) for s in stats]})
+    with staged_directory(out_dir) as staging:  # an interrupted run leaves `out_dir` as it was
+        for split, count in zip(SPLITS, (train, valid, test), strict=True):
+            if count > 0:
+                stats.append(_write_split(staging, split, count, seed, options, next_ids, progress))
+        write_json(staging / "synth.json", {"seed": seed, "options": dataclasses.asdict(options),
+                                            "splits": [dataclasses.asdict(s) for s in stats]})
     return stats
 
 
