@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 
@@ -25,6 +26,10 @@ class InputError(ZhclipError):
         if field is not None:
             where += f" (field {field!r})"
         super().__init__(f"{where}: {reason}" if where else reason)
+
+    def __reduce__(self):
+        # Keep path/line/field when the error crosses a process boundary (worker pools, DataLoader workers).
+        return (partial(type(self), line=self.line, field=self.field), (self.path, self.reason))
 
 
 class CheckpointError(InputError):
