@@ -102,7 +102,10 @@ def compare(reference: dict[str, Entry], other: dict[str, Entry], atol: float = 
 
 
 def integrity(db: Path) -> str:
-    """'ok', or what SQLite's integrity and foreign key checks found."""
+    """'ok', or what SQLite's integrity and foreign key checks found ('ok' too when there is no file yet:
+    a run killed before it created the library left nothing to check)."""
+    if not db.exists():
+        return "ok"
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         problems = [r[0] for r in conn.execute("PRAGMA integrity_check")] + [

@@ -108,7 +108,7 @@ def _raw(host: str, head: bytes, body_parts, timeout: float = 15) -> bytes:
         return answer
 
 
-PART_HEAD = b'--zz\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+PART_HEAD = b'--zz\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\n\r\n'
 
 
 def _upload_head(host: str, length: str) -> bytes:
