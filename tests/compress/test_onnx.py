@@ -85,3 +85,13 @@ def test_unknown_export_precision_is_a_user_error(tmp_path, tiny_checkpoints):
     assert result.returncode == 2 and "--precision" in result.stderr and "fp8" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_info_describes_an_export(tiny_onnx, reference):
+    from tests.conftest import run_cli
+
+    result = run_cli("info", tiny_onnx, "--precision", "int8", "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["parameters"] == reference.num_params and facts["precision"] == "int8"
+    assert facts["logit_scale"] == round(float(reference.network.logit_scale.exp()), 4)
