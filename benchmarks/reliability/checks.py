@@ -18,6 +18,7 @@ import numpy as np
 from tests.search.media import photo
 
 from .corpus import INDEXED, make_corpus, outcomes
+from .environment import logged
 from .faults import kill_loop, run_to_end, zhclip_process
 from .fuzz import fuzz
 from .library import compare, fill_synthetic, integrity, mixed_library, mutate, snapshot
@@ -78,7 +79,8 @@ def check_fuzz(settings: Settings) -> Row:
     index_library(db, [lib], encoder, IndexOptions(commit_every=0))
     reader = Reader(db)
     ids = [row[0] for row in reader.conn.execute("SELECT id FROM files")]
-    result = fuzz(create_app(Searcher(reader, encoder)), ids, settings.fuzz_examples)
+    with logged("zhclip.web"):  # the server logs each 500 with its traceback; the row reports them
+        result = fuzz(create_app(Searcher(reader, encoder)), ids, settings.fuzz_examples)
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(result.statuses.items()))
     note = f"schemathesis, {settings.fuzz_examples} valid + {settings.fuzz_examples} invalid cases per operation; "
     note += f"statuses {statuses}" + (f"; first problem: {result.problems[0]}" if result.problems else "")

@@ -11,7 +11,7 @@ from benchmarks.reliability.load import LoadResult, hammer, keep_rescanning, ser
 
 from tests.search.media import photo
 
-ITEMS = 20_000
+ITEMS = 10_000
 
 
 def test_concurrent_queries_during_rescans(tmp_path, encoder):
@@ -28,7 +28,7 @@ def test_concurrent_queries_during_rescans(tmp_path, encoder):
         )
         driver.start()
         try:
-            hammer(host, clients=8, seconds=8, max_requests=5000, file_ids=ITEMS, result=result)
+            hammer(host, clients=8, seconds=5, max_requests=3000, file_ids=ITEMS, result=result)
         finally:
             stop.set()
             driver.join(90)
