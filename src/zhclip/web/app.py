@@ -82,12 +82,12 @@ def _date(text: str | None, field: str) -> float | None:
         raise errors.InputError(None, f"expected a date like 2024-05-01, got {text!r}", field=field) from None
 
 
-def _results(searcher: Searcher, results) -> dict:
+def _results(results) -> dict:
     return {"results": [{**r.as_dict(), "name": Path(r.path).name} for r in results],
             "count": len(results)}
 
 
-def _routes(app: FastAPI) -> None:  # noqa: C901 - one flat list of small endpoints
+def _routes(app: FastAPI) -> None:
     searcher: Searcher = app.state.searcher
 
     @app.get("/", include_in_schema=False)
@@ -102,7 +102,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one flat list of small endpoi
                min_score: Annotated[float | None, Query(ge=-1, le=1)] = None) -> dict:
         query = SearchQuery(text=q, negative=negative or None, top=top, min_score=min_score,
                             filters=_filters(kind, path_contains, after, before))
-        return _results(searcher, searcher.search(query))
+        return _results(searcher.search(query))
 
     @app.post("/api/search/image", summary="Search by an uploaded image (optionally with text)")
     def search_image(image: Annotated[UploadFile, File()],
@@ -114,13 +114,13 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one flat list of small endpoi
         vector = searcher.encode_upload(_read_upload(image), image.filename or "upload")
         query = SearchQuery(text=q or None, image=vector, negative=negative or None, top=top,
                             filters=_filters(kind, path_contains, after, before))
-        return _results(searcher, searcher.search(query))
+        return _results(searcher.search(query))
 
     @app.get("/api/similar/{file_id}", summary="More like a library file")
     def similar(file_id: int, at: Annotated[float | None, Query(ge=0)] = None, kind: Kind = "all",
                 top: Annotated[int, Query(ge=1, le=500)] = 40) -> dict:
         query = SearchQuery(top=top, filters=_filters(kind, None, None, None))
-        return _results(searcher, searcher.similar(file_id, at, query))
+        return _results(searcher.similar(file_id, at, query))
 
     @app.get("/api/files/{file_id}", summary="Facts about a library file")
     def file_info(file_id: int) -> dict:
