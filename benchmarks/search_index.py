@@ -2,7 +2,7 @@
 pipeline vs a MaterialSearch-style baseline (transformers ChineseCLIPModel fp32, full-size decode, batch 4)
 on the same files in the same run, and the cosine similarity of the embeddings to the baseline's.
 
-    .venv/bin/python benchmarks/search_index.py [--images 24] [--precisions auto fp32]
+    .venv/bin/python benchmarks/search_index.py [--images 24] [--precisions auto fp32] [--onnx EXPORT_DIR]
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, np.concatenate(out)
 
 
-def zhclip_index(paths: list[Path], checkpoint: Path, precision: str) -> tuple[float, np.ndarray, str]:
+def zhclip_index(paths: list[Path], source: Path, precision: str) -> tuple[float, np.ndarray, str]:
     import zhclip
     from zhclip.search import Encoder, IndexOptions, Reader, index_library
 
-    model = zhclip.load(checkpoint, device="cpu", precision=precision)
+    model = zhclip.load(source, device="cpu", precision=precision)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         db = Path(tmp) / "library.db"
         summary = index_library(db, [paths[0].parent], Encoder(model), IndexOptions())
@@ -77,6 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--precisions", nargs="+", default=["auto", "fp32"])
+    parser.add_argument("--onnx", type=Path, help="also index with this `zhclip export onnx` directory of the same "
+                                                  "weights (e.g. exported with --precision int8)")
     args = parser.parse_args()
     import zhclip
     from zhclip.models import save_hf
@@ -90,11 +92,14 @@ def main() -> None:
     base_s, base_vectors = baseline(paths, hf_dir)
     rows = [["MaterialSearch-style (transformers fp32, full decode, batch 4)", "fp32",
              f"{len(paths) / base_s:.2f}", "1.00x", "1.0000", "1.0000"]]
-    for precision in args.precisions:
-        seconds, vectors, resolved = zhclip_index(paths, checkpoint, precision)
+    runs = [(f"zhclip index (precision={p})", checkpoint, p) for p in args.precisions]
+    if args.onnx:
+        runs.append(("zhclip index (ONNX Runtime export, precision=auto)", args.onnx, "auto"))
+    for label, source, precision in runs:
+        seconds, vectors, resolved = zhclip_index(paths, source, precision)
         cosine = np.sum(vectors * base_vectors, axis=1)
-        rows.append([f"zhclip index (precision={precision})", resolved, f"{len(paths) / seconds:.2f}",
-                     f"{base_s / seconds:.2f}x", f"{cosine.min():.4f}", f"{cosine.mean():.4f}"])
+        rows.append([label, resolved, f"{len(paths) / seconds:.2f}", f"{base_s / seconds:.2f}x",
+                     f"{cosine.min():.4f}", f"{cosine.mean():.4f}"])
     print(f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights), CPU, torch threads "
           f"{torch.get_num_threads()}")
     print(table(["pipeline", "precision", "images/s", "vs baseline", "min cosine", "mean cosine"], rows))
