@@ -50,17 +50,48 @@ def main() -> None:
     if not onnx_dir.is_dir():
         zhclip("export", "onnx", args.model, onnx_dir)
     if not pruned_dir.is_dir():
-        zhclip("compress", "prune", args.model, "--ratio", "0.3", "--out", pruned_dir, "--data", args.data,
-               "--recover", "--recover-steps", args.recover_steps)
-    paths = [("torch fp32", args.model, "fp32", "fp32"), ("torch bf16", args.model, "bf16", "bf16"),
-             ("torch int8", args.model, "int8", "int8"), ("onnx fp32", onnx_dir, "fp32", "fp32"),
-             ("onnx fp16", onnx_dir, "fp16", "fp16"), ("onnx int8", onnx_dir, "int8", "int8"),
-             ("pruned 30% + recovered, fp32", pruned_dir / "model.pt", "fp32", "pruned")]
+        zhclip(
+            "compress",
+            "prune",
+            args.model,
+            "--ratio",
+            "0.3",
+            "--out",
+            pruned_dir,
+            "--data",
+            args.data,
+            "--recover",
+            "--recover-steps",
+            args.recover_steps,
+        )
+    paths = [
+        ("torch fp32", args.model, "fp32", "fp32"),
+        ("torch bf16", args.model, "bf16", "bf16"),
+        ("torch int8", args.model, "int8", "int8"),
+        ("onnx fp32", onnx_dir, "fp32", "fp32"),
+        ("onnx fp16", onnx_dir, "fp16", "fp16"),
+        ("onnx int8", onnx_dir, "int8", "int8"),
+        ("pruned 30% + recovered, fp32", pruned_dir / "model.pt", "fp32", "pruned"),
+    ]
     rows = []
     for label, model, precision, bar in paths:
         out = args.out / "eval" / label.replace(" ", "_").replace("%", "").replace(",", "").replace("+", "")
-        zhclip("eval", "retrieval", "--model", model, "--precision", precision, "--data", args.data,
-               "--split", args.split, "--device", "cpu", "--out", out)
+        zhclip(
+            "eval",
+            "retrieval",
+            "--model",
+            model,
+            "--precision",
+            precision,
+            "--data",
+            args.data,
+            "--split",
+            args.split,
+            "--device",
+            "cpu",
+            "--out",
+            out,
+        )
         rows.append((label, *mean_recalls(out, args.split), bar))
     write_table(rows, args)
 
@@ -75,8 +106,10 @@ def write_table(rows: list[tuple[str, float, float, str]], args: argparse.Namesp
     ]
     for label, t2i, i2t, bar in rows:
         loss = base - (t2i + i2t) / 2
-        lines.append(f"| {label} | {t2i:.2f} | {i2t:.2f} | {(t2i + i2t) / 2:.2f} | {loss:+.2f} | {BARS[bar]:.1f} | "
-                     f"{'yes' if loss <= BARS[bar] else 'NO'} |")
+        lines.append(
+            f"| {label} | {t2i:.2f} | {i2t:.2f} | {(t2i + i2t) / 2:.2f} | {loss:+.2f} | {BARS[bar]:.1f} | "
+            f"{'yes' if loss <= BARS[bar] else 'NO'} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     (args.out / "encode_accuracy.md").write_text(text)

@@ -21,8 +21,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def zhclip(*args: object) -> str:
     print("$ zhclip " + " ".join(map(str, args)), flush=True)
-    result = subprocess.run([sys.executable, "-m", "zhclip", *map(str, args)], check=True, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "zhclip", *map(str, args)], check=True, capture_output=True, text=True
+    )
     print(result.stdout, flush=True)
     return f"$ zhclip {' '.join(map(str, args))}\n{result.stdout}"
 
@@ -48,8 +49,22 @@ def main() -> None:
     pruned = args.out / "pruned"
     if not pruned.is_dir():
         log.append(zhclip("compress", "prune", model, "--ratio", "0.3", "--out", pruned, "--calibration", "16"))
-    log.append(zhclip("bench", "encode", "--model", pruned / "model.pt", "--baseline", model, "--precision",
-                      "fp32,int8,onnx-int8", "--rounds", args.rounds, "--json", args.out / "pruned.json"))
+    log.append(
+        zhclip(
+            "bench",
+            "encode",
+            "--model",
+            pruned / "model.pt",
+            "--baseline",
+            model,
+            "--precision",
+            "fp32,int8,onnx-int8",
+            "--rounds",
+            args.rounds,
+            "--json",
+            args.out / "pruned.json",
+        )
+    )
     (args.out / "encode_speed.md").write_text("```\n" + "\n".join(log) + "```\n")
     RESULTS.mkdir(exist_ok=True)
     shutil.copyfile(args.out / "encode_speed.md", RESULTS / "encode_speed.md")

@@ -9,8 +9,19 @@ from tests.conftest import run_cli
 
 def test_bench_quick_runs_and_reports_ratios(tmp_path, tiny_checkpoints, tiny_onnx):
     out = tmp_path / "bench.json"
-    result = run_cli("bench", "encode", "--model", tiny_checkpoints["pt"], "--onnx", tiny_onnx, "--quick",
-                     "--precision", "onnx-int8", "--json", out)
+    result = run_cli(
+        "bench",
+        "encode",
+        "--model",
+        tiny_checkpoints["pt"],
+        "--onnx",
+        tiny_onnx,
+        "--quick",
+        "--precision",
+        "onnx-int8",
+        "--json",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     rows = {row["path"]: row for row in json.loads(out.read_text())["rows"]}
     assert list(rows) == ["baseline torch fp32", "onnx int8"]

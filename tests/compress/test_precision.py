@@ -51,15 +51,19 @@ def test_padding_is_trimmed_without_changing_embeddings(reference):
 def test_unsupported_precision_names_supported_ones(tiny_checkpoints):
     with pytest.raises(zhclip.UnsupportedError, match="supported here: fp32, bf16, int8, auto"):
         zhclip.load(tiny_checkpoints["pt"], device="cpu", precision="fp16")
-    result = run_cli("encode", "--model", tiny_checkpoints["pt"], "--text", "猫", "--precision", "fp8", "--device",
-                     "cpu")
+    result = run_cli(
+        "encode", "--model", tiny_checkpoints["pt"], "--text", "猫", "--precision", "fp8", "--device", "cpu"
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "'fp8'" in result.stderr and "supported here: fp32, bf16, int8, auto" in result.stderr
 
 
 def test_auto_picks_fastest_path_that_keeps_fidelity(monkeypatch, tiny_network, isolated_cache):
-    canned = {"fp32": {"speedup": 1.0, "fidelity": 1.0}, "bf16": {"speedup": 0.5, "fidelity": 0.9999},
-              "int8": {"speedup": 3.0, "fidelity": 0.95}}
+    canned = {
+        "fp32": {"speedup": 1.0, "fidelity": 1.0},
+        "bf16": {"speedup": 0.5, "fidelity": 0.9999},
+        "int8": {"speedup": 3.0, "fidelity": 0.95},
+    }
     monkeypatch.setattr(autoselect, "measure_candidates", lambda candidates, probe: canned)
     assert autoselect.auto_precision(tiny_network, torch.device("cpu")) == "fp32"  # int8 misses the bar
     canned["int8"]["fidelity"] = 0.995

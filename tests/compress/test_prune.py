@@ -67,8 +67,7 @@ def test_saved_pruned_model_loads_and_round_trips(tmp_path, tiny_network, calibr
 
 def test_cli_prune_writes_model_and_report(tmp_path, tiny_checkpoints):
     out = tmp_path / "pruned"
-    result = run_cli("compress", "prune", tiny_checkpoints["hf"], "--ratio", "0.5", "--out", out,
-                     "--calibration", "4")
+    result = run_cli("compress", "prune", tiny_checkpoints["hf"], "--ratio", "0.5", "--out", out, "--calibration", "4")
     assert result.returncode == 0, result.stderr
     assert "parameters" in result.stdout and "image_flops" in result.stdout
     report = json.loads((out / "prune.json").read_text())

@@ -14,10 +14,12 @@ from ..models.precision import PRECISION_CHOICES
 def add_precision_argument(parser: argparse.ArgumentParser, default: str = "fp32") -> None:
     """`--precision` for a command that encodes (validated against the device when the model loads)."""
     parser.add_argument(
-        "--precision", default=default, metavar="{" + ",".join(PRECISION_CHOICES) + "}",
+        "--precision",
+        default=default,
+        metavar="{" + ",".join(PRECISION_CHOICES) + "}",
         help=f"numeric precision (default {default}): fp32; bf16; fp16 (GPU); int8 (CPU, dynamic quantization); "
-             "auto = the fastest that keeps embeddings within cosine 0.99 of fp32, measured once per machine "
-             "and architecture. An ONNX export directory offers the precisions it was exported in.",
+        "auto = the fastest that keeps embeddings within cosine 0.99 of fp32, measured once per machine "
+        "and architecture. An ONNX export directory offers the precisions it was exported in.",
     )
 
 
@@ -33,8 +35,11 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
     e = formats.add_parser("onnx", help="image and text towers as ONNX files with a dynamic batch axis")
     e.add_argument("model", help="HF dir, hub id, zoo name or Chinese-CLIP .pt/.pth checkpoint")
     e.add_argument("out_dir", type=Path, help="directory to write (zhclip.load(OUT_DIR) runs it)")
-    e.add_argument("--precision", default="fp32,fp16,int8",
-                   help="comma-separated ONNX precisions to write: fp32, fp16, int8 (default all)")
+    e.add_argument(
+        "--precision",
+        default="fp32,fp16,int8",
+        help="comma-separated ONNX precisions to write: fp32, fp16, int8 (default all)",
+    )
     e.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
     e.set_defaults(handler=run_export)
 
@@ -46,8 +51,12 @@ def _register_prune(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("model", help="HF dir, hub id, zoo name or Chinese-CLIP .pt/.pth checkpoint")
     c.add_argument("--out", required=True, type=Path, help="directory to write: model.pt and prune.json")
     c.add_argument("--ratio", type=float, default=0.3, help="share of heads and MLP neurons removed per layer")
-    c.add_argument("--data", type=Path, help="dataset (Chinese-CLIP layout) to calibrate on and to recover with; "
-                                             "default: synthetic scenes for calibration")
+    c.add_argument(
+        "--data",
+        type=Path,
+        help="dataset (Chinese-CLIP layout) to calibrate on and to recover with; "
+        "default: synthetic scenes for calibration",
+    )
     c.add_argument("--calibration", type=int, default=32, help="image-text pairs that score importance")
     c.add_argument("--recover", action="store_true", help="distil the pruned model from the unpruned one on --data")
     c.add_argument("--recover-steps", type=int, default=300)
@@ -64,8 +73,11 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     b = kinds.add_parser("encode", help="encoding speed, memory, size and fidelity of every precision/runtime")
     b.add_argument("--model", help="the model to measure (PyTorch source: HF dir, .pt, hub id)")
     b.add_argument("--random-arch", help="measure random weights of this architecture instead (e.g. ViT-B-16)")
-    b.add_argument("--precision", help="comma-separated paths, e.g. fp32,bf16,int8,onnx-fp32,onnx-fp16,onnx-int8 "
-                                        "(default: all this machine runs); the torch fp32 baseline always runs")
+    b.add_argument(
+        "--precision",
+        help="comma-separated paths, e.g. fp32,bf16,int8,onnx-fp32,onnx-fp16,onnx-int8 "
+        "(default: all this machine runs); the torch fp32 baseline always runs",
+    )
     b.add_argument("--baseline", help="another model whose torch fp32 run is the baseline (e.g. the unpruned one)")
     b.add_argument("--onnx", help="an existing `zhclip export onnx` directory of --model (skips the export)")
     b.add_argument("--rounds", type=int, help="rounds over all paths; medians are reported (default 2, quick 1)")
@@ -92,8 +104,9 @@ def run_prune(args: argparse.Namespace) -> int:
     recover = None
     if args.recover:
         recover = RecoverOptions(steps=args.recover_steps, batch_size=args.recover_batch_size, lr=args.recover_lr)
-    options = PruneOptions(ratio=args.ratio, data=args.data, calibration=args.calibration, recover=recover,
-                           seed=args.seed)
+    options = PruneOptions(
+        ratio=args.ratio, data=args.data, calibration=args.calibration, recover=recover, seed=args.seed
+    )
     report = prune_model(args.model, args.out, options, arch=args.arch)
     before, after, cut = report["before"], report["after"], report["reduction"]
     print(f"{'':18} {'before':>15} {'after':>15} {'reduction':>10}")
@@ -113,9 +126,14 @@ def run_bench(args: argparse.Namespace) -> int:
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 2)
     if rounds < 1:
         raise InputError(None, f"must be at least 1, got {rounds}", field="--rounds")
-    result = bench_encode(args.model, paths,
-                          BenchSettings(quick=args.quick, rounds=rounds), random_arch=args.random_arch,
-                          baseline=args.baseline, onnx_dir=args.onnx)
+    result = bench_encode(
+        args.model,
+        paths,
+        BenchSettings(quick=args.quick, rounds=rounds),
+        random_arch=args.random_arch,
+        baseline=args.baseline,
+        onnx_dir=args.onnx,
+    )
     print(f"weights: {result['weights']}; {rounds} round(s), medians; (Nx) = ratio to the baseline of the same round")
     print(format_table(result))
     if args.json:

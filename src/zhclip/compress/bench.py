@@ -35,7 +35,7 @@ class BenchSettings:
     def runs(self) -> dict[str, int]:
         if self.quick:
             return {"image1": 3, "image32": 1, "query": 10, "text_batch": 1}
-        return {"image1": 10, "image32": 3, "query": 50, "text_batch": 3}
+        return {"image1": 5, "image32": 2, "query": 30, "text_batch": 2}
 
 
 @dataclass
@@ -53,25 +53,35 @@ def available_paths(onnx: bool = True) -> list[str]:
 
 
 def bench_encode(
-    model: str | None, paths: list[str], settings: BenchSettings, random_arch: str | None = None,
-    baseline: str | None = None, onnx_dir: str | None = None,
+    model: str | None,
+    paths: list[str],
+    settings: BenchSettings,
+    random_arch: str | None = None,
+    baseline: str | None = None,
+    onnx_dir: str | None = None,
 ) -> dict:
     """Measure every path in `paths` (names from `available_paths`) plus the torch-fp32 baseline."""
     unknown = sorted(set(paths) - set(available_paths()))
     if unknown:
-        raise InputError(None, f"unknown path {unknown[0]!r}; available here: {', '.join(available_paths())}",
-                         field="--precision")
+        raise InputError(
+            None, f"unknown path {unknown[0]!r}; available here: {', '.join(available_paths())}", field="--precision"
+        )
     if (model is None) == (random_arch is None):
         raise InputError(None, "give --model or --random-arch, exactly one", field="--model")
     if model is not None and is_export_dir(model):
-        raise InputError(model, "the baseline runs on PyTorch: give the source model as --model and this "
-                         "export as --onnx", field="--model")
+        raise InputError(
+            model,
+            "the baseline runs on PyTorch: give the source model as --model and this export as --onnx",
+            field="--model",
+        )
     with tempfile.TemporaryDirectory(prefix="zhclip-bench-") as work:
         source = model or _random_checkpoint(random_arch, Path(work))
         onnx_source = onnx_dir or _export_if_needed(source, paths, Path(work))
         runs = [BenchPath("baseline torch fp32", baseline or source, "fp32")]
-        runs += [BenchPath(name.replace("-", " "), onnx_source if name.startswith("onnx") else source,
-                           name.split("-")[1]) for name in paths]
+        runs += [
+            BenchPath(name.replace("-", " "), onnx_source if name.startswith("onnx") else source, name.split("-")[1])
+            for name in paths
+        ]
         probe = synthetic_batch(32, image_size_of(source), seed=1)
         for _ in range(settings.rounds):
             for run in runs:
@@ -179,19 +189,34 @@ def _ratio(key: str, value: float, base: float) -> float:
 
 
 def format_table(result: dict) -> str:
-    header = ["path", "img/s b1", "img/s b32", "text p50 ms", "text p95 ms", "texts/s b64", "peak MB", "size MB",
-              "cos vs fp32"]
+    header = [
+        "path",
+        "img/s b1",
+        "img/s b32",
+        "text p50 ms",
+        "text p95 ms",
+        "texts/s b64",
+        "peak MB",
+        "size MB",
+        "cos vs fp32",
+    ]
     lines = [header]
     for row in result["rows"]:
         if "error" in row:
             lines.append([row["path"], f"unavailable: {row['error']}"])
             continue
-        lines.append([
-            row["path"],
-            *(f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
-              for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")),
-            f"{row['peak_mb']:.0f}", f"{row['size_mb']:.1f}", f"{row['fidelity']:.5f}",
-        ])
+        lines.append(
+            [
+                row["path"],
+                *(
+                    f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
+                    for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")
+                ),
+                f"{row['peak_mb']:.0f}",
+                f"{row['size_mb']:.1f}",
+                f"{row['fidelity']:.5f}",
+            ]
+        )
     return _markdown(lines)
 
 

@@ -40,8 +40,9 @@ def synthetic_batch(count: int, image_size: int, tokenizer: Tokenizer | None = N
     return _batch(images, texts, image_size, tokenizer)
 
 
-def dataset_batch(data: str | Path, count: int, image_size: int, tokenizer: Tokenizer | None = None,
-                  split: str = "train") -> Batch:
+def dataset_batch(
+    data: str | Path, count: int, image_size: int, tokenizer: Tokenizer | None = None, split: str = "train"
+) -> Batch:
     """The first `count` images of a Chinese-CLIP layout dataset split, each with its first caption."""
     from ..data import SplitPaths, open_images, read_texts
 

@@ -45,7 +45,8 @@ def export_onnx(
     unknown = [p for p in precisions if p not in ONNX_PRECISIONS]
     if unknown or not precisions:
         raise InputError(
-            None, f"unknown ONNX precision {unknown[0] if unknown else '(none)'!r}; use {', '.join(ONNX_PRECISIONS)}",
+            None,
+            f"unknown ONNX precision {unknown[0] if unknown else '(none)'!r}; use {', '.join(ONNX_PRECISIONS)}",
             field="--precision",
         )
     weights = read_weights(source, arch)
@@ -89,8 +90,16 @@ def export_tower(network: ClipNetwork, tower: str, out: Path) -> None:
         axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", max=network.config.text.max_positions)}
     with torch.no_grad(), _quiet():
         torch.onnx.export(
-            _Tower(network, tower).eval(), (example,), str(out), input_names=[name], output_names=["features"],
-            dynamic_shapes={"x": axes}, opset_version=OPSET, dynamo=True, optimize=True, verbose=False,
+            _Tower(network, tower).eval(),
+            (example,),
+            str(out),
+            input_names=[name],
+            output_names=["features"],
+            dynamic_shapes={"x": axes},
+            opset_version=OPSET,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
             external_data=_needs_external_data(network, tower),
         )
 

@@ -40,8 +40,12 @@ def layer_slots(config: ClipConfig) -> Iterator[tuple[str, int, str, Slot]]:
     """(tower, layer, kind, slot) for every layer; kind is "heads" or "mlp"; keys relative to the layer."""
     v, t = config.vision, config.text
     for i in range(v.layers):
-        yield "vision", i, "heads", Slot("attn.out_proj", ("attn.in_proj_weight", "attn.in_proj_bias"),
-                                         v.head_width, stacked=3)
+        yield (
+            "vision",
+            i,
+            "heads",
+            Slot("attn.out_proj", ("attn.in_proj_weight", "attn.in_proj_bias"), v.head_width, stacked=3),
+        )
         yield "vision", i, "mlp", Slot("mlp.c_proj", ("mlp.c_fc.weight", "mlp.c_fc.bias"), 1)
     qkv = tuple(f"attention.self.{p}.{k}" for p in ("query", "key", "value") for k in ("weight", "bias"))
     for i in range(t.layers):

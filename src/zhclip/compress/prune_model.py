@@ -77,8 +77,14 @@ def _recover(student: Path, teacher: str, options: PruneOptions, run_dir: Path):
 
     rec = options.recover
     cfg = TrainConfig(
-        data=Path(options.data), out=run_dir, batch_size=rec.batch_size, max_steps=rec.steps,
-        optim=OptimConfig(lr=rec.lr, warmup=rec.warmup), seed=options.seed, val_every=0, progress=False,
+        data=Path(options.data),
+        out=run_dir,
+        batch_size=rec.batch_size,
+        max_steps=rec.steps,
+        optim=OptimConfig(lr=rec.lr, warmup=rec.warmup),
+        seed=options.seed,
+        val_every=0,
+        progress=False,
         export_hf=False,  # a pruned model has no Hugging Face config
     )
     summary = distill(ModelInit(source=str(student), flags=("--model", "--arch")), teacher, cfg, DistillConfig())
@@ -90,8 +96,11 @@ def _report(before: ClipConfig, after: ClipConfig, options: PruneOptions, source
     sizes = {}
     for name, config in (("before", before), ("after", after)):
         params = param_counts(config)
-        sizes[name] = {"parameters": sum(params.values()), **{f"{k}_parameters": v for k, v in params.items()},
-                       **{f"{k}_flops": v for k, v in count_flops(config).items()}}
+        sizes[name] = {
+            "parameters": sum(params.values()),
+            **{f"{k}_parameters": v for k, v in params.items()},
+            **{f"{k}_flops": v for k, v in count_flops(config).items()},
+        }
     return {
         "source": source,
         "model": MODEL_FILE,
@@ -100,6 +109,10 @@ def _report(before: ClipConfig, after: ClipConfig, options: PruneOptions, source
         "recovered": asdict(options.recover) if recovered else None,
         "reduction": {k: round(1 - sizes["after"][k] / sizes["before"][k], 4) for k in sizes["before"]},
         **sizes,
-        "layers": {"vision_heads": after.vision.layer_heads, "vision_mlp": after.vision.layer_mlp_dims,
-                   "text_heads": after.text.layer_heads, "text_mlp": after.text.layer_mlp_dims},
+        "layers": {
+            "vision_heads": after.vision.layer_heads,
+            "vision_mlp": after.vision.layer_mlp_dims,
+            "text_heads": after.text.layer_heads,
+            "text_mlp": after.text.layer_mlp_dims,
+        },
     }
