@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_common import clustered_vectors, ms, queries_near, table  # noqa: E402
 
-from zhclip.search.index import VectorIndex  # noqa: E402
+from zhclip.search.index import VectorIndex, recall  # noqa: E402
 
 K = 20
 
@@ -40,10 +40,9 @@ def main() -> None:
     exact = [index.search(q, K, exact=True) for q in queries]
     rows.append(["zhclip exact (int8 pass + exact rescoring)",
                  f"{ms(timed_each(lambda q: index.search(q, K, exact=True), queries)):.1f}", "1.000"])
-    found = [index.search(q, K) for q in queries]
-    recall = np.mean([len(set(f.rows) & set(e.rows)) / K for f, e in zip(found, exact, strict=True)])
+    found = recall(index, queries, [set(e.rows.tolist()) for e in exact], K)
     rows.append([f"zhclip approximate (IVF {index.lists.nlist} lists, nprobe {index.lists.nprobe})",
-                 f"{ms(timed_each(lambda q: index.search(q, K), queries)):.1f}", f"{recall:.3f}"])
+                 f"{ms(timed_each(lambda q: index.search(q, K), queries)):.1f}", f"{found:.3f}"])
     check_exact(vectors, queries[:5], [index.content_ids[e.rows] for e in exact[:5]])
     print(f"{args.rows:,} x {args.dim} float16 vectors (clustered), {args.queries} queries, top-{K}, "
           f"torch threads {torch.get_num_threads()}; index build {build:.1f} s")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from datetime import datetime
 from pathlib import Path
 
 from ..errors import InputError
@@ -83,10 +82,12 @@ def _query_args(p: argparse.ArgumentParser) -> None:
 
 
 def _date(text: str) -> float:
+    from ..search.store import parse_day
+
     try:
-        return datetime.strptime(text, "%Y-%m-%d").timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2024-05-01, got {text!r}") from None
+        return parse_day(text, "date")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
 
 
 # ------------------------------------------------------------------ index

@@ -17,10 +17,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .decode import MediaInfo
 from .errors import LibraryError, NotFoundError
 from .scan import ScannedFile
@@ -123,6 +125,14 @@ class Filters:
             clauses.append(f"{date} < ?")
             params.append(self.before)
         return " AND ".join(clauses), params
+
+
+def parse_day(text: str, field: str) -> float:
+    """'2024-05-01' -> POSIX seconds at local midnight (the unit of `Filters.after/before`)."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise InputError(None, f"expected a date like 2024-05-01, got {text!r}", field=field) from None
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:

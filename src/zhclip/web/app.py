@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -22,6 +21,7 @@ from ..search import Query as SearchQuery
 from ..search.indexer import index_library
 from ..search.library import library_roots
 from ..search.query import Searcher
+from ..search.store import parse_day
 from . import errors, media
 from .errors import BusyError, TooLargeError
 from .security import TOKEN_COOKIE, AuthError, ForbiddenError, host_allowed, origin_allowed, token_ok
@@ -74,12 +74,7 @@ def _filters(kind: Kind, path_contains: str | None, after: str | None, before: s
 
 
 def _date(text: str | None, field: str) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").timestamp()
-    except ValueError:
-        raise errors.InputError(None, f"expected a date like 2024-05-01, got {text!r}", field=field) from None
+    return parse_day(text, field) if text else None
 
 
 def _results(results) -> dict:
