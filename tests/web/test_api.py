@@ -49,6 +49,8 @@ def test_image_upload_and_similar(client, web_library):
     bomb = io.BytesIO()
     Image.new("1", (20_000, 20_000)).save(bomb, "PNG")
     assert "pixels" in _error(client.post("/api/search/image", files={"image": ("b.png", bomb.getvalue())}), 422)
+    huge = b"\xff\xd8" + bytes(25 << 20)
+    assert "MiB" in _error(client.post("/api/search/image", files={"image": ("h.jpg", huge)}), 413)
 
 
 def test_thumbnail_original_with_range_and_clip(client):

@@ -54,12 +54,14 @@ def _guard(app: FastAPI, token: str | None) -> None:
                 raise ForbiddenError(f"host {host!r} is not served; open http://127.0.0.1 instead")
             if request.method not in ("GET", "HEAD") and not origin_allowed(request.headers.get("origin"), host):
                 raise ForbiddenError("cross-site requests are refused")
+            if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES + (1 << 20):
+                raise TooLargeError(None, f"request body over {MAX_UPLOAD_BYTES >> 20} MiB")
             from_query = False
             if token:
                 ok, from_query = token_ok(token, request.headers, request.cookies, request.query_params)
                 if not ok:
                     raise AuthError("a token is required: `Authorization: Bearer TOKEN` or ?token=TOKEN")
-        except (AuthError, ForbiddenError) as exc:
+        except (AuthError, ForbiddenError, TooLargeError) as exc:
             return errors.error_response(errors.status_of(exc), str(exc))
         response = await call_next(request)
         if from_query:
