@@ -27,7 +27,7 @@ def clustered_vectors(n: int, dim: int, seed: int, clusters: int = 2000, spread:
         m = min(CHUNK, n - start)
         noise = rng.standard_normal((m, dim)).astype(np.float32)
         block = centres[rng.integers(0, clusters, m)] + spread * noise / np.linalg.norm(noise, axis=1, keepdims=True)
-        out[start:start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
 
@@ -62,8 +62,12 @@ def serve(db: Path, model: Path, port: int, timeout: float = 1200) -> subprocess
     """`zhclip serve` in a subprocess, returned once its index is loaded (first /api/status answered)."""
     import httpx
 
-    proc = subprocess.Popen([sys.executable, "-m", "zhclip", "serve", "--db", str(db), "--model", str(model),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zhclip", "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -69,10 +69,16 @@ def served_latency(vectors: np.ndarray, label: str, queries: int = 60) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"zhclip serve on {len(vectors):,} vectors ({status['arch']}, approximate index: "
-          f"{status['approximate_index']}); ready in {up:.0f} s")
-    print(table(["library", "text queries", "p50 ms", "p99 ms", "server RSS MiB", "peak RSS MiB"],
-                [[label, queries, f"{ms(latencies):.1f}", f"{ms(latencies, 99):.1f}", f"{rss:.0f}", f"{peak:.0f}"]]))
+    print(
+        f"zhclip serve on {len(vectors):,} vectors ({status['arch']}, approximate index: "
+        f"{status['approximate_index']}); ready in {up:.0f} s"
+    )
+    print(
+        table(
+            ["library", "text queries", "p50 ms", "p99 ms", "server RSS MiB", "peak RSS MiB"],
+            [[label, queries, f"{ms(latencies):.1f}", f"{ms(latencies, 99):.1f}", f"{rss:.0f}", f"{peak:.0f}"]],
+        )
+    )
 
 
 def main() -> None:

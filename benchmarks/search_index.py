@@ -50,7 +50,7 @@ def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray]:
     out = []
     started = time.perf_counter()
     for i in range(0, len(paths), 4):
-        images = [Image.open(p).convert("RGB") for p in paths[i:i + 4]]
+        images = [Image.open(p).convert("RGB") for p in paths[i : i + 4]]
         inputs = processor(images=images, return_tensors="pt")
         with torch.no_grad():
             features = model.get_image_features(pixel_values=inputs["pixel_values"])
@@ -77,8 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--precisions", nargs="+", default=["auto", "fp32"])
-    parser.add_argument("--onnx", type=Path, help="also index with this `zhclip export onnx` directory of the same "
-                                                  "weights (e.g. exported with --precision int8)")
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        help="also index with this `zhclip export onnx` directory of the same "
+        "weights (e.g. exported with --precision int8)",
+    )
     args = parser.parse_args()
     import zhclip
     from zhclip.models import save_hf
@@ -90,18 +94,36 @@ def main() -> None:
         network = zhclip.load(checkpoint, device="cpu", precision="fp32").network
         save_hf(network.state_dict(), network.config, hf_dir)
     base_s, base_vectors = baseline(paths, hf_dir)
-    rows = [["MaterialSearch-style (transformers fp32, full decode, batch 4)", "fp32",
-             f"{len(paths) / base_s:.2f}", "1.00x", "1.0000", "1.0000"]]
+    rows = [
+        [
+            "MaterialSearch-style (transformers fp32, full decode, batch 4)",
+            "fp32",
+            f"{len(paths) / base_s:.2f}",
+            "1.00x",
+            "1.0000",
+            "1.0000",
+        ]
+    ]
     runs = [(f"zhclip index (precision={p})", checkpoint, p) for p in args.precisions]
     if args.onnx:
         runs.append(("zhclip index (ONNX Runtime export, precision=auto)", args.onnx, "auto"))
     for label, source, precision in runs:
         seconds, vectors, resolved = zhclip_index(paths, source, precision)
         cosine = np.sum(vectors * base_vectors, axis=1)
-        rows.append([label, resolved, f"{len(paths) / seconds:.2f}", f"{base_s / seconds:.2f}x",
-                     f"{cosine.min():.4f}", f"{cosine.mean():.4f}"])
-    print(f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights), CPU, torch threads "
-          f"{torch.get_num_threads()}")
+        rows.append(
+            [
+                label,
+                resolved,
+                f"{len(paths) / seconds:.2f}",
+                f"{base_s / seconds:.2f}x",
+                f"{cosine.min():.4f}",
+                f"{cosine.mean():.4f}",
+            ]
+        )
+    print(
+        f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights), CPU, torch threads "
+        f"{torch.get_num_threads()}"
+    )
     print(table(["pipeline", "precision", "images/s", "vs baseline", "min cosine", "mean cosine"], rows))
 
 

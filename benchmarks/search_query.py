@@ -38,14 +38,26 @@ def main() -> None:
     index = VectorIndex(np.arange(args.rows), np.full(args.rows, np.nan, np.float32), vectors, approx_threshold=1)
     build = time.perf_counter() - started
     exact = [index.search(q, K, exact=True) for q in queries]
-    rows.append(["zhclip exact (int8 pass + exact rescoring)",
-                 f"{ms(timed_each(lambda q: index.search(q, K, exact=True), queries)):.1f}", "1.000"])
+    rows.append(
+        [
+            "zhclip exact (int8 pass + exact rescoring)",
+            f"{ms(timed_each(lambda q: index.search(q, K, exact=True), queries)):.1f}",
+            "1.000",
+        ]
+    )
     found = recall(index, queries, [set(e.rows.tolist()) for e in exact], K)
-    rows.append([f"zhclip approximate (IVF {index.lists.nlist} lists, nprobe {index.lists.nprobe})",
-                 f"{ms(timed_each(lambda q: index.search(q, K), queries)):.1f}", f"{found:.3f}"])
+    rows.append(
+        [
+            f"zhclip approximate (IVF {index.lists.nlist} lists, nprobe {index.lists.nprobe})",
+            f"{ms(timed_each(lambda q: index.search(q, K), queries)):.1f}",
+            f"{found:.3f}",
+        ]
+    )
     check_exact(vectors, queries[:5], [index.content_ids[e.rows] for e in exact[:5]])
-    print(f"{args.rows:,} x {args.dim} float16 vectors (clustered), {args.queries} queries, top-{K}, "
-          f"torch threads {torch.get_num_threads()}; index build {build:.1f} s")
+    print(
+        f"{args.rows:,} x {args.dim} float16 vectors (clustered), {args.queries} queries, top-{K}, "
+        f"torch threads {torch.get_num_threads()}; index build {build:.1f} s"
+    )
     print(table(["method", "p50 ms", "recall@20 vs exact"], rows))
     base = min(float(r[1]) for r in rows[:2])
     print(f"exact speed-up vs the faster baseline: {base / float(rows[2][1]):.2f}x")
@@ -82,17 +94,20 @@ def baseline_numpy(vectors: np.ndarray, queries: np.ndarray) -> list:
 
 def baseline_torch_bf16(vectors: np.ndarray, queries: np.ndarray) -> list:
     matrix = torch.from_numpy(vectors).bfloat16()
-    result = ["torch bf16 matmul + topk",
-              f"{ms(timed_each(lambda q: torch.topk(matrix @ torch.from_numpy(q).bfloat16(), K), queries)):.1f}",
-              "~1 (bf16 rounding)"]
+    result = [
+        "torch bf16 matmul + topk",
+        f"{ms(timed_each(lambda q: torch.topk(matrix @ torch.from_numpy(q).bfloat16(), K), queries)):.1f}",
+        "~1 (bf16 rounding)",
+    ]
     return result
 
 
 def check_exact(vectors: np.ndarray, queries: np.ndarray, found: list[np.ndarray]) -> None:
     """zhclip's exact top-20 (original row ids) must be the float32 brute-force top-20 of the stored vectors."""
     for q, ids in zip(queries, found, strict=True):
-        scores = np.concatenate([vectors[i:i + 100_000].astype(np.float32) @ q
-                                 for i in range(0, len(vectors), 100_000)])
+        scores = np.concatenate(
+            [vectors[i : i + 100_000].astype(np.float32) @ q for i in range(0, len(vectors), 100_000)]
+        )
         kth = np.sort(scores)[-K]
         assert np.all(scores[ids] >= kth - 1e-6), "exact search missed a top-20 row"
 

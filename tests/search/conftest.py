@@ -23,6 +23,7 @@ def encoder(model_path) -> Encoder:
 @pytest.fixture
 def index(encoder):
     """index(db, *roots, **options) -> summary, with fast test options."""
+
     def run(db: Path, *roots: Path, **options):
         return index_library(db, roots, encoder, IndexOptions(**{**FAST.__dict__, **options}))
 

@@ -28,8 +28,9 @@ def solid(path: Path, color: str, size: tuple[int, int] = (160, 120)) -> Path:
     return path
 
 
-def video(path: Path, colors: list[str], seconds_each: float = 2.0, fps: int = 10,
-          size: tuple[int, int] = (128, 96)) -> Path:
+def video(
+    path: Path, colors: list[str], seconds_each: float = 2.0, fps: int = 10, size: tuple[int, int] = (128, 96)
+) -> Path:
     """An H.264 MP4 showing each colour in turn for `seconds_each`, with a moving white bar."""
     import av
 
@@ -44,7 +45,7 @@ def video(path: Path, colors: list[str], seconds_each: float = 2.0, fps: int = 1
                 frame = np.empty((size[1], size[0], 3), np.uint8)
                 frame[:] = COLORS[color]
                 x = (n * 3) % (size[0] - 10)
-                frame[:10, x:x + 10] = 255
+                frame[:10, x : x + 10] = 255
                 n += 1
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
@@ -53,6 +54,7 @@ def video(path: Path, colors: list[str], seconds_each: float = 2.0, fps: int = 1
 
 def png_bomb(path: Path, width: int = 40_000, height: int = 40_000) -> Path:
     """A tiny PNG whose header claims a huge image (a decompression bomb as far as any decoder can tell)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -73,5 +75,11 @@ def bad_files(folder: Path) -> dict[str, str]:
     png_bomb(folder / "bomb.png")
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     solid(folder / "tiny.png", "red", (20, 20))
-    return {"zero.jpg": "empty", "truncated.jpg": "truncated", "notes.jpg": "not an image", "bomb.png": "bomb",
-            "broken.mp4": "video", "tiny.png": "smaller"}
+    return {
+        "zero.jpg": "empty",
+        "truncated.jpg": "truncated",
+        "notes.jpg": "not an image",
+        "bomb.png": "bomb",
+        "broken.mp4": "video",
+        "tiny.png": "smaller",
+    }

@@ -50,9 +50,11 @@ def test_index_search_similar_dupes_from_the_command_line(tmp_path, model_path):
 def test_user_mistakes_give_one_clear_line(tmp_path, model_path, capsys):
     lib = tmp_path / "lib"
     photo(lib / "a.jpg", 1)
-    for argv, words in [(["index", str(lib), "--db", str(tmp_path / "x.db")], "--model"),
-                        (["search", "猫", "--db", str(tmp_path / "missing.db")], "no such library"),
-                        (["search", "--db", str(tmp_path / "x.db")], "give a text")]:
+    for argv, words in [
+        (["index", str(lib), "--db", str(tmp_path / "x.db")], "--model"),
+        (["search", "猫", "--db", str(tmp_path / "missing.db")], "no such library"),
+        (["search", "--db", str(tmp_path / "x.db")], "give a text"),
+    ]:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -63,8 +65,25 @@ def test_kill_9_mid_index_then_rerun_gives_a_consistent_library(tmp_path, model_
     for i in range(100):
         photo(lib / f"{i // 25}" / f"p{i:03d}.jpg", i % 90, (320, 240))  # 10 duplicate contents
     video(lib / "v.mp4", ["red", "green", "blue"])
-    cmd = [sys.executable, "-m", "zhclip", "index", str(lib), "--db", str(db), "--model", str(model_path),
-           "--no-progress", "--commit-every", "0", "--workers", "1", "--batch-size", "4", *FP32]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zhclip",
+        "index",
+        str(lib),
+        "--db",
+        str(db),
+        "--model",
+        str(model_path),
+        "--no-progress",
+        "--commit-every",
+        "0",
+        "--workers",
+        "1",
+        "--batch-size",
+        "4",
+        *FP32,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     committed = _wait_for_files(db, proc, at_least=20)
     os.kill(proc.pid, signal.SIGKILL)

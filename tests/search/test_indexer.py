@@ -14,8 +14,10 @@ from .media import bad_files, photo, video
 
 def _vectors_by_path(db):
     reader = Reader(db)
-    return {f.path: reader.content_vectors(f.content_id)[1] for f in
-            reader.files_of([r[0] for r in reader.conn.execute("SELECT id FROM contents")])}
+    return {
+        f.path: reader.content_vectors(f.content_id)[1]
+        for f in reader.files_of([r[0] for r in reader.conn.execute("SELECT id FROM contents")])
+    }
 
 
 def test_incremental_rescan_update_delete_rename_and_duplicates(tmp_path, index):

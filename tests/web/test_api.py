@@ -33,8 +33,16 @@ def test_search_status_and_openapi(client):
     status = client.get("/api/status").json()
     assert status["counts"]["files"] == 8 and status["indexing"]["running"] is False
     spec = client.get("/openapi.json").json()
-    for path in ("/api/search", "/api/search/image", "/api/similar/{file_id}", "/api/files/{file_id}/thumbnail",
-                 "/api/files/{file_id}/original", "/api/files/{file_id}/clip", "/api/status", "/api/rescan"):
+    for path in (
+        "/api/search",
+        "/api/search/image",
+        "/api/similar/{file_id}",
+        "/api/files/{file_id}/thumbnail",
+        "/api/files/{file_id}/original",
+        "/api/files/{file_id}/clip",
+        "/api/status",
+        "/api/rescan",
+    ):
         assert path in spec["paths"], path
 
 
@@ -68,11 +76,21 @@ def test_thumbnail_original_with_range_and_clip(client):
     _error(client.get(f"/api/files/{vid}/clip", params={"start": 4, "end": 2}), 400)
 
 
-@pytest.mark.parametrize("url", [
-    "/api/files/999999", "/api/files/999999/original", "/api/files/999999/thumbnail", "/api/similar/424242",
-    "/api/files/..%2F..%2Fetc%2Fpasswd/original", "/api/files/%2Fetc%2Fpasswd/original",
-    "/static/..%2F..%2F..%2Fsearch%2Fstore.py", "/static/../app.py", "/static/", "/etc/passwd",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/files/999999",
+        "/api/files/999999/original",
+        "/api/files/999999/thumbnail",
+        "/api/similar/424242",
+        "/api/files/..%2F..%2Fetc%2Fpasswd/original",
+        "/api/files/%2Fetc%2Fpasswd/original",
+        "/static/..%2F..%2F..%2Fsearch%2Fstore.py",
+        "/static/../app.py",
+        "/static/",
+        "/etc/passwd",
+    ],
+)
 def test_unknown_ids_and_traversal_get_404_json(client, url):
     response = client.get(url)
     assert response.status_code in (404, 422), (url, response.status_code)
@@ -90,7 +108,7 @@ def test_hostile_file_name_is_returned_as_data(client):
     results = client.get("/api/search", params={"q": "照片", "top": 20}).json()["results"]
     assert HOSTILE_NAME in {r["name"] for r in results}
     page = client.get("/").text
-    assert "innerHTML" not in client.get("/static/app.js").text and "<script src=\"/static/app.js\">" in page
+    assert "innerHTML" not in client.get("/static/app.js").text and '<script src="/static/app.js">' in page
 
 
 def test_token_auth_host_and_origin_checks(searcher):

@@ -18,12 +18,24 @@ from .conftest import HOSTILE_NAME
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 CHROMEDRIVER = shutil.which("chromedriver")
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+    "--window-size=1280,900",
+)
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                                reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)",
+)
 
 
 def _free_port() -> int:
@@ -36,9 +48,25 @@ def _free_port() -> int:
 def server(web_library):
     lib, db, model = web_library
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "zhclip", "serve", "--db", str(db), "--model", str(model),
-                             "--precision", "fp32", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zhclip",
+            "serve",
+            "--db",
+            str(db),
+            "--model",
+            str(model),
+            "--precision",
+            "fp32",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_up(url + "api/status", proc)
@@ -103,11 +131,15 @@ def test_page_searches_shows_results_and_plays_a_video(server, browser):
     assert _wait(browser, "return [...document.querySelectorAll('.card img')].filter(i => i.naturalWidth > 0).length")
 
     browser.execute_script("document.querySelector('.card[data-kind=video] .thumb').click()")
-    start = browser.execute_script("return parseFloat(document.querySelector('.card[data-kind=video] .segment')"
-                                   ".textContent.split(':')[1]) || 0")
-    played = _wait(browser, "const v = document.querySelector('#viewer video');"
-                            "return v && !v.error && v.readyState >= 2 && !v.paused && v.currentTime > 0 "
-                            "&& [v.currentTime, v.duration];")
+    start = browser.execute_script(
+        "return parseFloat(document.querySelector('.card[data-kind=video] .segment').textContent.split(':')[1]) || 0"
+    )
+    played = _wait(
+        browser,
+        "const v = document.querySelector('#viewer video');"
+        "return v && !v.error && v.readyState >= 2 && !v.paused && v.currentTime > 0 "
+        "&& [v.currentTime, v.duration];",
+    )
     assert played[0] >= start and played[1] > 5
     shot = os.environ.get("ZHCLIP_SCREENSHOT")
     if shot:

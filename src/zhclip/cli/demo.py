@@ -36,8 +36,10 @@ def demo(args: argparse.Namespace) -> int:
         source = str(folder / "random_tiny.pt")
         net = random_model("tiny", seed=0)
         save_cnclip(net.state_dict(), net.config, source)
-        print(f"   note: the demo model {DEMO_MODEL} is not in this checkout; using a RANDOM tiny model, "
-              "so the rankings below are meaningless")
+        print(
+            f"   note: the demo model {DEMO_MODEL} is not in this checkout; using a RANDOM tiny model, "
+            "so the rankings below are meaningless"
+        )
     db = folder / "library.db"
     _log_to_file(db)
     print(f"2/4 indexing with {source} …")

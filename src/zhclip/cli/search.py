@@ -17,10 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
     _library_args(p)
     p.add_argument("--frame-interval", type=float, default=2.0, help="seconds between sampled video frames")
-    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
-                   help="skip files and folders whose name matches this glob (repeatable)")
-    p.add_argument("--no-default-excludes", action="store_true",
-                   help="do not skip thumb/cache/__MACOSX/@eaDir/.git-like folders")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="skip files and folders whose name matches this glob (repeatable)",
+    )
+    p.add_argument(
+        "--no-default-excludes", action="store_true", help="do not skip thumb/cache/__MACOSX/@eaDir/.git-like folders"
+    )
     p.add_argument("--min-size", type=int, default=64, help="skip images smaller than this many pixels a side")
     p.add_argument("--workers", type=int, default=None, help="decoding threads (default: up to 4)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model forward pass")
@@ -102,8 +108,12 @@ def index(args: argparse.Namespace) -> int:
     log_path = _log_to_file(db)
     source = args.model or (library_model_source(Reader(db)) if db.is_file() else None)
     if source is None:
-        raise InputError(None, "a new library needs a model: add --model (e.g. OFA-Sys/chinese-clip-vit-base-patch16, "
-                               "a local Hugging Face dir or a Chinese-CLIP .pt)", field="--model")
+        raise InputError(
+            None,
+            "a new library needs a model: add --model (e.g. OFA-Sys/chinese-clip-vit-base-patch16, "
+            "a local Hugging Face dir or a Chinese-CLIP .pt)",
+            field="--model",
+        )
     encoder = Encoder(load(source, device=args.device, precision=args.precision), batch_size=args.batch_size)
     excludes = tuple(args.exclude) + (() if args.no_default_excludes else DEFAULT_EXCLUDES)
     options = IndexOptions(
@@ -176,8 +186,12 @@ def _searcher(args: argparse.Namespace):
 def _query(args: argparse.Namespace):
     from ..search import Filters, Query
 
-    filters = Filters(kind=None if args.type == "all" else args.type, path_contains=args.path_contains,
-                      after=args.after, before=args.before)
+    filters = Filters(
+        kind=None if args.type == "all" else args.type,
+        path_contains=args.path_contains,
+        after=args.after,
+        before=args.before,
+    )
     return Query(negative=args.negative, filters=filters, top=args.top, min_score=args.min_score)
 
 

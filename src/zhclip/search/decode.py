@@ -68,8 +68,9 @@ class Decoded:
     pixels: np.ndarray | None = None  # (rows, 3, S, S) float32
 
 
-def decode_file(file: ScannedFile, to_array: ToArray, options: DecodeOptions,
-                known_hashes: Container[str] = frozenset()) -> Decoded:
+def decode_file(
+    file: ScannedFile, to_array: ToArray, options: DecodeOptions, known_hashes: Container[str] = frozenset()
+) -> Decoded:
     """Hash `file`; decode it unless its hash is in `known_hashes` (content already encoded)."""
     if file.kind == "image":
         data = _read_image_bytes(file.path, options.max_image_bytes)
@@ -112,8 +113,9 @@ def _read_image_bytes(path: str, limit: int) -> bytes:
 # ------------------------------------------------------------------ images
 
 
-def decode_image(source: str | Path | io.BytesIO, to_array: ToArray, options: DecodeOptions,
-                 name: str | Path) -> tuple[MediaInfo, np.ndarray]:
+def decode_image(
+    source: str | Path | io.BytesIO, to_array: ToArray, options: DecodeOptions, name: str | Path
+) -> tuple[MediaInfo, np.ndarray]:
     """(facts, pixels (3, S, S)). Size limits are checked from the header, before decoding pixels."""
     try:
         with Image.open(source) as img:
@@ -136,8 +138,9 @@ def decode_image(source: str | Path | io.BytesIO, to_array: ToArray, options: De
 
 def _check_size(name: str | Path, width: int, height: int, options: DecodeOptions) -> None:
     if width * height > options.max_pixels:
-        raise DecodeError(name, f"{width}x{height} is more than the limit of {options.max_pixels:,} pixels "
-                                "(decompression bomb?)")
+        raise DecodeError(
+            name, f"{width}x{height} is more than the limit of {options.max_pixels:,} pixels (decompression bomb?)"
+        )
     if min(width, height) < options.min_side:
         raise DecodeError(name, f"{width}x{height} is smaller than the minimum {options.min_side}x{options.min_side}")
 
@@ -161,8 +164,9 @@ def _exif_camera(exif: Image.Exif) -> str | None:
 # ------------------------------------------------------------------ videos
 
 
-def decode_video(path: str | Path, to_array: ToArray,
-                 options: DecodeOptions) -> tuple[MediaInfo, list[float], np.ndarray]:
+def decode_video(
+    path: str | Path, to_array: ToArray, options: DecodeOptions
+) -> tuple[MediaInfo, list[float], np.ndarray]:
     """(facts, frame timestamps, pixels (frames, 3, S, S)): one frame every `frame_interval` seconds."""
     import av
 
@@ -200,15 +204,15 @@ def _video_duration(container, stream) -> float | None:
 
 def _sample_frames(container, stream, duration: float | None, options: DecodeOptions) -> Iterator:
     """Seek to each sample time and decode forward to the first frame at or after it."""
-    interval = options.frame_interval if duration is None else max(options.frame_interval,
-                                                                    duration / options.max_frames)
+    interval = (
+        options.frame_interval if duration is None else max(options.frame_interval, duration / options.max_frames)
+    )
     count = options.max_frames if duration is None else math.ceil(duration / interval)
     last = -math.inf
     for i in range(max(1, count)):
         target = i * interval
         container.seek(int(target / stream.time_base), stream=stream, backward=True)
-        frame = next((f for f in container.decode(stream) if f.time is not None and f.time >= target - 1e-3),
-                     None)
+        frame = next((f for f in container.decode(stream) if f.time is not None and f.time >= target - 1e-3), None)
         if frame is None:
             return
         if frame.time > last:

@@ -27,8 +27,9 @@ class DemoLibrary:
         return self.folder / "captions.json"
 
 
-def make_demo_library(folder: str | Path, photos: int = 48, videos: int = 4, seconds: float = 8.0,
-                      seed: int = 0) -> DemoLibrary:
+def make_demo_library(
+    folder: str | Path, photos: int = 48, videos: int = 4, seconds: float = 8.0, seed: int = 0
+) -> DemoLibrary:
     """Render the demo files into `folder` (kept if already there: the same seed gives the same files)."""
     library = DemoLibrary(Path(folder))
     if library.manifest.is_file():

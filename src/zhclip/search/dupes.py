@@ -30,14 +30,13 @@ def find_dupes(reader: Reader, index: VectorIndex, threshold: float = 0.95) -> l
 def _content_vectors(index: VectorIndex) -> tuple[np.ndarray, torch.Tensor]:
     """One normalised vector per content (videos: the mean of their frames)."""
     content_ids, inverse = np.unique(index.content_ids, return_inverse=True)
-    sums = torch.zeros(len(content_ids), index.dim).index_add_(0, torch.from_numpy(inverse),
-                                                               index.matrix.float())
+    sums = torch.zeros(len(content_ids), index.dim).index_add_(0, torch.from_numpy(inverse), index.matrix.float())
     return content_ids, torch.nn.functional.normalize(sums, dim=1)
 
 
 def _close_pairs(vectors: torch.Tensor, threshold: float):
     for start in range(0, len(vectors), BLOCK):
-        sims = vectors[start:start + BLOCK] @ vectors.T
+        sims = vectors[start : start + BLOCK] @ vectors.T
         rows, cols = torch.nonzero(sims >= threshold, as_tuple=True)
         rows = rows + start
         keep = cols > rows

@@ -22,8 +22,12 @@ class ModelIdentity:
     embed_dim: int
 
     def as_meta(self) -> dict[str, object]:
-        return {"model_signature": json.dumps(self.signature), "model_source": self.source,
-                "model_arch": self.arch, "embed_dim": self.embed_dim}
+        return {
+            "model_signature": json.dumps(self.signature),
+            "model_source": self.source,
+            "model_arch": self.arch,
+            "embed_dim": self.embed_dim,
+        }
 
     def matches(self, meta: dict[str, str]) -> bool:
         """Whether a library's recorded model is this one (bf16/int8 copies of the same weights count)."""
@@ -38,8 +42,9 @@ class ModelIdentity:
 def model_identity(model: ClipModel) -> ModelIdentity:
     network = model.network
     try:
-        corners = [t.detach().float()[:4, :4].flatten().tolist() for t in (network.visual.proj,
-                                                                          network.text_projection)]
+        corners = [
+            t.detach().float()[:4, :4].flatten().tolist() for t in (network.visual.proj, network.text_projection)
+        ]
     except AttributeError:  # a runtime without PyTorch weights (ONNX): the architecture must do
         corners = []
     local = Path(model.source).expanduser()
@@ -62,8 +67,10 @@ class Encoder:
 
     def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) float32 -> (N, D) float32, in batches of `batch_size`."""
-        chunks = [self.model.encode_pixels(torch.from_numpy(pixels[i:i + self.batch_size]))
-                  for i in range(0, len(pixels), self.batch_size)]
+        chunks = [
+            self.model.encode_pixels(torch.from_numpy(pixels[i : i + self.batch_size]))
+            for i in range(0, len(pixels), self.batch_size)
+        ]
         return np.concatenate(chunks)
 
     def encode_text(self, text: str) -> np.ndarray:

@@ -31,8 +31,14 @@ class Hits:
 
 
 class VectorIndex:
-    def __init__(self, content_ids: np.ndarray, times: np.ndarray, vectors: np.ndarray,
-                 approx_threshold: int = APPROX_THRESHOLD, target_recall: float = TARGET_RECALL):
+    def __init__(
+        self,
+        content_ids: np.ndarray,
+        times: np.ndarray,
+        vectors: np.ndarray,
+        approx_threshold: int = APPROX_THRESHOLD,
+        target_recall: float = TARGET_RECALL,
+    ):
         self.content_ids = np.asarray(content_ids, np.int64)
         self.times = np.asarray(times, np.float32)
         vectors = np.asarray(vectors)
@@ -56,8 +62,7 @@ class VectorIndex:
     def approximate(self) -> bool:
         return self.lists is not None
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               exact: bool = False) -> Hits:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False) -> Hits:
         """The k best rows for a normalised query; `allowed` is a boolean mask over rows (filters)."""
         if len(self) == 0 or k <= 0:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -114,16 +119,16 @@ class Int8Rows:
         scales = torch.empty(len(matrix), dtype=torch.bfloat16)
         worst = 0.0
         for start in range(0, len(matrix), _CHUNK):
-            block = matrix[start:start + _CHUNK].float()
+            block = matrix[start : start + _CHUNK].float()
             scale = (block.abs().amax(dim=1) / 127).clamp_min(1e-12).bfloat16().float()
             code = torch.round(block / scale[:, None]).clamp(-127, 127)
             residual = (block - code * scale[:, None]).norm(dim=1).max().item()
-            codes[start:start + _CHUNK] = code.to(torch.int8)
-            scales[start:start + _CHUNK] = scale.bfloat16()
+            codes[start : start + _CHUNK] = code.to(torch.int8)
+            scales[start : start + _CHUNK] = scale.bfloat16()
             worst = max(worst, residual)
         # The residual bounds the quantisation error (Cauchy-Schwarz, |q| = 1). The kernel also rounds the
         # query and the output to bfloat16 (relative error 2^-8 each): add a margin for both.
-        return cls(codes, scales, worst + 2 ** -6)
+        return cls(codes, scales, worst + 2**-6)
 
     def approximate(self, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         codes, scales = (self.codes, self.scales) if rows is None else (self.codes[rows], self.scales[rows])
@@ -141,8 +146,11 @@ class Int8Rows:
 
 def _int8_kernel_available() -> bool:
     try:
-        torch.ops.aten._weight_int8pack_mm(torch.zeros(1, 32, dtype=torch.bfloat16),
-                                           torch.zeros(8, 32, dtype=torch.int8), torch.ones(8, dtype=torch.bfloat16))
+        torch.ops.aten._weight_int8pack_mm(
+            torch.zeros(1, 32, dtype=torch.bfloat16),
+            torch.zeros(8, 32, dtype=torch.int8),
+            torch.ones(8, dtype=torch.bfloat16),
+        )
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
     return True
@@ -167,8 +175,9 @@ class InvertedLists:
         sample = vectors[np.sort(rng.choice(n, min(n, nlist * 40), replace=False))].astype(np.float32)
         kmeans = faiss.Kmeans(dim, nlist, niter=12, spherical=True, seed=seed)
         kmeans.train(sample)
-        assign = np.concatenate([kmeans.index.search(vectors[i:i + _CHUNK].astype(np.float32), 1)[1][:, 0]
-                                 for i in range(0, n, _CHUNK)])
+        assign = np.concatenate(
+            [kmeans.index.search(vectors[i : i + _CHUNK].astype(np.float32), 1)[1][:, 0] for i in range(0, n, _CHUNK)]
+        )
         permutation = np.argsort(assign, kind="stable")
         offsets = np.searchsorted(assign[permutation], np.arange(nlist + 1))
         return cls(kmeans.index, permutation, offsets)
@@ -205,6 +214,7 @@ class InvertedLists:
 
 def recall(index: VectorIndex, queries: np.ndarray, truth: list[set[int]], k: int) -> float:
     """Mean share of the exact top-k found by the index's default (approximate when built) search."""
-    found = [len(set(index.search(q, k).rows.tolist()) & t) / max(1, len(t)) for q, t in zip(queries, truth,
-                                                                                             strict=True)]
+    found = [
+        len(set(index.search(q, k).rows.tolist()) & t) / max(1, len(t)) for q, t in zip(queries, truth, strict=True)
+    ]
     return float(np.mean(found))

@@ -69,16 +69,23 @@ class IndexSummary:
     seconds: float = 0.0
 
     def line(self) -> str:
-        return (f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
-                f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files) "
-                f"in {self.seconds:.1f} s")
+        return (
+            f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
+            f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files) "
+            f"in {self.seconds:.1f} s"
+        )
 
 
 ProgressCallback = Callable[[IndexProgress], None]
 
 
-def index_library(db: str | Path, roots: Iterable[str | Path], encoder: Encoder,
-                  options: IndexOptions = IndexOptions(), progress: ProgressCallback | None = None) -> IndexSummary:
+def index_library(
+    db: str | Path,
+    roots: Iterable[str | Path],
+    encoder: Encoder,
+    options: IndexOptions = IndexOptions(),
+    progress: ProgressCallback | None = None,
+) -> IndexSummary:
     """Bring the library at `db` up to date with the media files under `roots`."""
     started = time.monotonic()
     roots = [Path(r).expanduser().absolute() for r in roots]
@@ -118,9 +125,12 @@ def _bind_model(store: Store, encoder: Encoder, options: IndexOptions, roots: li
         meta = store.meta()
         if not identity.matches(meta):
             if not options.reindex:
-                raise LibraryError(store.path, f"this library was built with another model "
-                                               f"({meta.get('model_source')}, {meta.get('model_arch')}); "
-                                               "use that model, or pass --reindex to rebuild it with this one")
+                raise LibraryError(
+                    store.path,
+                    f"this library was built with another model "
+                    f"({meta.get('model_source')}, {meta.get('model_arch')}); "
+                    "use that model, or pass --reindex to rebuild it with this one",
+                )
             log.info("--reindex: dropping the vectors of %s", meta.get("model_source"))
             store.clear()
         roots = sorted(set(json.loads(meta.get("roots", "[]"))) | {str(r) for r in roots})
@@ -146,9 +156,16 @@ def _report(progress: ProgressCallback | None, state: IndexProgress) -> None:
         progress(state)
 
 
-def _index_files(store: Store, encoder: Encoder, todo: list[ScannedFile], known: dict[str, FileState],
-                 options: IndexOptions, summary: IndexSummary, state: IndexProgress,
-                 progress: ProgressCallback | None) -> set[str]:
+def _index_files(
+    store: Store,
+    encoder: Encoder,
+    todo: list[ScannedFile],
+    known: dict[str, FileState],
+    options: IndexOptions,
+    summary: IndexSummary,
+    state: IndexProgress,
+    progress: ProgressCallback | None,
+) -> set[str]:
     """Decode, encode and commit `todo`; returns the paths that failed."""
     contents = store.content_ids()
     decode_options = DecodeOptions(encoder.model.image_size, options.frame_interval, options.min_side)
@@ -197,8 +214,9 @@ def _encode(encoder: Encoder, items: list[Decoded]) -> list[Decoded]:
     return items
 
 
-def _decode_ahead(files: list[ScannedFile], encoder: Encoder, options: DecodeOptions, known: dict[str, int],
-                  workers: int) -> Iterator[Decoded | tuple[str, str]]:
+def _decode_ahead(
+    files: list[ScannedFile], encoder: Encoder, options: DecodeOptions, known: dict[str, int], workers: int
+) -> Iterator[Decoded | tuple[str, str]]:
     """Decoded files in order, decoding up to `4 * workers` files ahead in a thread pool."""
     to_array = encoder.to_array
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zhclip-decode") as pool:
@@ -215,8 +233,9 @@ def _decode_ahead(files: list[ScannedFile], encoder: Encoder, options: DecodeOpt
             yield result
 
 
-def _decode_one(file: ScannedFile, to_array, options: DecodeOptions,
-                known: dict[str, int]) -> Decoded | tuple[str, str]:
+def _decode_one(
+    file: ScannedFile, to_array, options: DecodeOptions, known: dict[str, int]
+) -> Decoded | tuple[str, str]:
     try:
         decoded = decode_file(file, to_array, options, known)
         st = os.stat(file.path)

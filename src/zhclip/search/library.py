@@ -15,8 +15,10 @@ from .store import Reader
 def library_model_source(reader: Reader) -> str:
     source = reader.meta().get("model_source")
     if not source:
-        raise LibraryError(reader.path, "the library has no model yet: index some files first "
-                                        "(`zhclip index FOLDER --db PATH --model M`)")
+        raise LibraryError(
+            reader.path,
+            "the library has no model yet: index some files first (`zhclip index FOLDER --db PATH --model M`)",
+        )
     return source
 
 
@@ -24,8 +26,13 @@ def library_roots(reader: Reader) -> list[str]:
     return json.loads(reader.meta().get("roots", "[]"))
 
 
-def open_searcher(db: str | Path, model: str | None = None, precision: str = "auto", device: str = "auto",
-                  approx_threshold: int | None = None) -> Searcher:
+def open_searcher(
+    db: str | Path,
+    model: str | None = None,
+    precision: str = "auto",
+    device: str = "auto",
+    approx_threshold: int | None = None,
+) -> Searcher:
     """A searcher over `db` with `model` (default: the model the library was indexed with)."""
     reader = Reader(db)
     encoder = Encoder(load(model or library_model_source(reader), device=device, precision=precision))

@@ -91,8 +91,7 @@ class Searcher:
         return self._index
 
     def _stale(self) -> bool:
-        return (time.monotonic() - self._loaded_at >= self.reload_every
-                and self.reader.generation() != self._generation)
+        return time.monotonic() - self._loaded_at >= self.reload_every and self.reader.generation() != self._generation
 
     # ------------------------------------------------------------ entry points
 
@@ -175,9 +174,16 @@ class Searcher:
         best = scores.max()
         matching = scores >= best - min(SEGMENT_MARGIN, SEGMENT_SPREAD * (best - scores.min()))
         ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame
-        return [_Hit(content_id, float(scores[run].max()), float(times[run[0]]), float(ends[run[-1]]),
-                     float(times[run[int(np.argmax(scores[run]))]]))
-                for run in _runs(np.flatnonzero(matching))]
+        return [
+            _Hit(
+                content_id,
+                float(scores[run].max()),
+                float(times[run[0]]),
+                float(ends[run[-1]]),
+                float(times[run[int(np.argmax(scores[run]))]]),
+            )
+            for run in _runs(np.flatnonzero(matching))
+        ]
 
     def _results(self, hits: list[_Hit], filters: Filters, top: int, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
@@ -189,8 +195,21 @@ class Searcher:
                 if record.id == exclude_file:
                     continue
                 end = None if hit.end is None else min(hit.end, record.duration or hit.frame)
-                out.append(Result(record.id, record.path, record.kind, hit.score, hit.start, end, hit.frame,
-                                  record.width, record.height, record.date, record.camera))
+                out.append(
+                    Result(
+                        record.id,
+                        record.path,
+                        record.kind,
+                        hit.score,
+                        hit.start,
+                        end,
+                        hit.frame,
+                        record.width,
+                        record.height,
+                        record.date,
+                        record.camera,
+                    )
+                )
         return out[:top]
 
 
@@ -215,6 +234,9 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 
 def _check_model(reader: Reader, encoder: Encoder) -> None:
     if not encoder.identity.matches(reader.meta()):
-        raise LibraryError(reader.path, f"this library was indexed with another model "
-                                        f"({reader.meta().get('model_source')}); search it with that model "
-                                        "(leave out --model) or rebuild it with `zhclip index --reindex`")
+        raise LibraryError(
+            reader.path,
+            f"this library was indexed with another model "
+            f"({reader.meta().get('model_source')}); search it with that model "
+            "(leave out --model) or rebuild it with `zhclip index --reindex`",
+        )

@@ -63,8 +63,10 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 
-FILE_COLUMNS = ("f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
-                "c.taken_at, c.camera")
+FILE_COLUMNS = (
+    "f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
+    "c.taken_at, c.camera"
+)
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,9 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         raise LibraryError(path, "no such library (create it with `zhclip index FOLDER --db PATH`)")
     uri = f"{path.absolute().as_uri()}?mode={'ro' if readonly else 'rwc'}"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -162,8 +165,9 @@ def _check_library(conn: sqlite3.Connection, path: Path) -> None:
         raise LibraryError(path, "not a zhclip library (an SQLite file of another program)")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise LibraryError(path, f"library schema {version} is newer than this zhclip understands "
-                                 f"({SCHEMA_VERSION}); upgrade zhclip")
+        raise LibraryError(
+            path, f"library schema {version} is newer than this zhclip understands ({SCHEMA_VERSION}); upgrade zhclip"
+        )
 
 
 class Store:
@@ -210,12 +214,15 @@ class Store:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
     def set_meta(self, values: dict[str, object]) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                              [(k, str(v)) for k, v in values.items()])
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(k, str(v)) for k, v in values.items()]
+        )
 
     def bump_generation(self) -> None:
-        self.conn.execute("INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
-                          "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
     def clear(self) -> None:
         """Drop every file, content and vector (for `--reindex` with another model)."""
@@ -231,16 +238,20 @@ class Store:
     def content_ids(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT hash, id FROM contents"))
 
-    def add_content(self, digest: str, kind: str, info: MediaInfo, times: Sequence[float | None],
-                    vectors: np.ndarray) -> int:
+    def add_content(
+        self, digest: str, kind: str, info: MediaInfo, times: Sequence[float | None], vectors: np.ndarray
+    ) -> int:
         """Insert a content row and its vectors (call inside a transaction); returns the content id."""
         cur = self.conn.execute(
             "INSERT INTO contents(hash, kind, width, height, duration, taken_at, camera) VALUES (?,?,?,?,?,?,?)",
-            (digest, kind, info.width, info.height, info.duration, info.taken_at, info.camera))
+            (digest, kind, info.width, info.height, info.duration, info.taken_at, info.camera),
+        )
         content_id = cur.lastrowid
         blobs = np.ascontiguousarray(vectors, dtype=np.float16)
-        self.conn.executemany("INSERT INTO vectors(content_id, t, vector) VALUES (?, ?, ?)",
-                              [(content_id, t, blob.tobytes()) for t, blob in zip(times, blobs, strict=True)])
+        self.conn.executemany(
+            "INSERT INTO vectors(content_id, t, vector) VALUES (?, ?, ?)",
+            [(content_id, t, blob.tobytes()) for t, blob in zip(times, blobs, strict=True)],
+        )
         return content_id
 
     def put_file(self, file: ScannedFile, content_id: int) -> None:
@@ -249,7 +260,8 @@ class Store:
             "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (?,?,?,?,?) "
             "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
             "content_id=excluded.content_id, indexed_at=excluded.indexed_at",
-            (file.path, file.size, file.mtime_ns, content_id, time.time()))
+            (file.path, file.size, file.mtime_ns, content_id, time.time()),
+        )
 
     def remove_files(self, paths: Iterable[str]) -> int:
         """Delete file rows, then contents no file uses any more (their vectors go with them)."""
@@ -309,23 +321,26 @@ class Reader:
         return content_ids[:start], times[:start], matrix[:start]
 
     def content_vectors(self, content_id: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.conn.execute("SELECT t, vector FROM vectors WHERE content_id = ? ORDER BY t",
-                                 (content_id,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT t, vector FROM vectors WHERE content_id = ? ORDER BY t", (content_id,)
+        ).fetchall()
         if not rows:
             raise NotFoundError("content", content_id)
         times = np.array([np.nan if t is None else t for t, _ in rows], np.float32)
         return times, np.stack([np.frombuffer(v, np.float16) for _, v in rows]).astype(np.float32)
 
     def file(self, file_id: int) -> FileRecord:
-        row = self.conn.execute(f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
-                                "WHERE f.id = ?", (file_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?", (file_id,)
+        ).fetchone()
         if row is None:
             raise NotFoundError("file", file_id)
         return FileRecord(*row)
 
     def file_by_path(self, path: str) -> FileRecord:
-        row = self.conn.execute(f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
-                                "WHERE f.path = ?", (path,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.path = ?", (path,)
+        ).fetchone()
         if row is None:
             raise NotFoundError("file", path)
         return FileRecord(*row)
@@ -335,22 +350,31 @@ class Reader:
         where, params = filters.sql()
         out: list[FileRecord] = []
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            out += [FileRecord(*row) for row in self.conn.execute(
-                f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
-                f"WHERE f.content_id IN ({marks}) AND {where} ORDER BY f.path", [*chunk, *params])]
+            out += [
+                FileRecord(*row)
+                for row in self.conn.execute(
+                    f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
+                    f"WHERE f.content_id IN ({marks}) AND {where} ORDER BY f.path",
+                    [*chunk, *params],
+                )
+            ]
         return out
 
     def allowed_contents(self, filters: Filters) -> np.ndarray:
         where, params = filters.sql()
-        rows = self.conn.execute("SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
-                                 f"WHERE {where}", params).fetchall()
+        rows = self.conn.execute(
+            f"SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id WHERE {where}", params
+        ).fetchall()
         return np.array([r[0] for r in rows], np.int64)
 
     def counts(self) -> dict[str, int]:
-        kinds = dict(self.conn.execute(
-            "SELECT c.kind, count(*) FROM files f JOIN contents c ON c.id = f.content_id GROUP BY c.kind"))
+        kinds = dict(
+            self.conn.execute(
+                "SELECT c.kind, count(*) FROM files f JOIN contents c ON c.id = f.content_id GROUP BY c.kind"
+            )
+        )
         return {
             "files": sum(kinds.values()),
             "images": kinds.get("image", 0),

@@ -34,8 +34,11 @@ Kind = Literal["all", "image", "video"]
 
 
 def create_app(searcher: Searcher, token: str | None = None) -> FastAPI:
-    app = FastAPI(title="zhclip material search", version=__version__,
-                  description="Search a photo and video library by Chinese text or by image.")
+    app = FastAPI(
+        title="zhclip material search",
+        version=__version__,
+        description="Search a photo and video library by Chinese text or by image.",
+    )
     app.state.searcher = searcher
     app.state.rescan = Rescan(searcher)
     errors.install(app)
@@ -71,8 +74,12 @@ def _guard(app: FastAPI, token: str | None) -> None:
 
 
 def _filters(kind: Kind, path_contains: str | None, after: str | None, before: str | None) -> Filters:
-    return Filters(kind=None if kind == "all" else kind, path_contains=path_contains or None,
-                   after=_date(after, "after"), before=_date(before, "before"))
+    return Filters(
+        kind=None if kind == "all" else kind,
+        path_contains=path_contains or None,
+        after=_date(after, "after"),
+        before=_date(before, "before"),
+    )
 
 
 def _date(text: str | None, field: str) -> float | None:
@@ -80,8 +87,7 @@ def _date(text: str | None, field: str) -> float | None:
 
 
 def _results(results) -> dict:
-    return {"results": [{**r.as_dict(), "name": Path(r.path).name} for r in results],
-            "count": len(results)}
+    return {"results": [{**r.as_dict(), "name": Path(r.path).name} for r in results], "count": len(results)}
 
 
 def _routes(app: FastAPI) -> None:
@@ -92,30 +98,53 @@ def _routes(app: FastAPI) -> None:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     @app.get("/api/search", summary="Search by text")
-    def search(q: Annotated[str, Query(min_length=1, max_length=500)],
-               negative: Annotated[str | None, Query(max_length=500)] = None,
-               kind: Kind = "all", path_contains: str | None = None, after: str | None = None,
-               before: str | None = None, top: Annotated[int, Query(ge=1, le=500)] = 40,
-               min_score: Annotated[float | None, Query(ge=-1, le=1)] = None) -> dict:
-        query = SearchQuery(text=q, negative=negative or None, top=top, min_score=min_score,
-                            filters=_filters(kind, path_contains, after, before))
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=500)],
+        negative: Annotated[str | None, Query(max_length=500)] = None,
+        kind: Kind = "all",
+        path_contains: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        top: Annotated[int, Query(ge=1, le=500)] = 40,
+        min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
+    ) -> dict:
+        query = SearchQuery(
+            text=q,
+            negative=negative or None,
+            top=top,
+            min_score=min_score,
+            filters=_filters(kind, path_contains, after, before),
+        )
         return _results(searcher.search(query))
 
     @app.post("/api/search/image", summary="Search by an uploaded image (optionally with text)")
-    def search_image(image: Annotated[UploadFile, File()],
-                     q: Annotated[str | None, Form(max_length=500)] = None,
-                     negative: Annotated[str | None, Form(max_length=500)] = None,
-                     kind: Annotated[Kind, Form()] = "all", path_contains: Annotated[str | None, Form()] = None,
-                     after: Annotated[str | None, Form()] = None, before: Annotated[str | None, Form()] = None,
-                     top: Annotated[int, Form(ge=1, le=500)] = 40) -> dict:
+    def search_image(
+        image: Annotated[UploadFile, File()],
+        q: Annotated[str | None, Form(max_length=500)] = None,
+        negative: Annotated[str | None, Form(max_length=500)] = None,
+        kind: Annotated[Kind, Form()] = "all",
+        path_contains: Annotated[str | None, Form()] = None,
+        after: Annotated[str | None, Form()] = None,
+        before: Annotated[str | None, Form()] = None,
+        top: Annotated[int, Form(ge=1, le=500)] = 40,
+    ) -> dict:
         vector = searcher.encode_upload(_read_upload(image), image.filename or "upload")
-        query = SearchQuery(text=q or None, image=vector, negative=negative or None, top=top,
-                            filters=_filters(kind, path_contains, after, before))
+        query = SearchQuery(
+            text=q or None,
+            image=vector,
+            negative=negative or None,
+            top=top,
+            filters=_filters(kind, path_contains, after, before),
+        )
         return _results(searcher.search(query))
 
     @app.get("/api/similar/{file_id}", summary="More like a library file")
-    def similar(file_id: int, at: Annotated[float | None, Query(ge=0)] = None, kind: Kind = "all",
-                top: Annotated[int, Query(ge=1, le=500)] = 40) -> dict:
+    def similar(
+        file_id: int,
+        at: Annotated[float | None, Query(ge=0)] = None,
+        kind: Kind = "all",
+        top: Annotated[int, Query(ge=1, le=500)] = 40,
+    ) -> dict:
         query = SearchQuery(top=top, filters=_filters(kind, None, None, None))
         return _results(searcher.similar(file_id, at, query))
 
@@ -125,19 +154,27 @@ def _routes(app: FastAPI) -> None:
         return {**asdict(record), "name": Path(record.path).name, "date": record.date}
 
     @app.get("/api/files/{file_id}/thumbnail", summary="JPEG thumbnail", response_class=Response)
-    def thumbnail(file_id: int, size: Annotated[int, Query(ge=16, le=1024)] = 256,
-                  at: Annotated[float | None, Query(ge=0)] = None) -> Response:
+    def thumbnail(
+        file_id: int, size: Annotated[int, Query(ge=16, le=1024)] = 256, at: Annotated[float | None, Query(ge=0)] = None
+    ) -> Response:
         body = media.thumbnail(searcher.reader.file(file_id), size, at)
         return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
-    @app.get("/api/files/{file_id}/original", summary="The file itself (videos support Range requests)",
-             response_class=FileResponse)
+    @app.get(
+        "/api/files/{file_id}/original",
+        summary="The file itself (videos support Range requests)",
+        response_class=FileResponse,
+    )
     def original(file_id: int) -> FileResponse:
         record = searcher.reader.file(file_id)
         if not Path(record.path).is_file():
             raise errors.NotFoundError("file on disk", file_id)
-        return FileResponse(record.path, media_type=_media_type(record.path), filename=Path(record.path).name,
-                            content_disposition_type="inline")
+        return FileResponse(
+            record.path,
+            media_type=_media_type(record.path),
+            filename=Path(record.path).name,
+            content_disposition_type="inline",
+        )
 
     @app.get("/api/files/{file_id}/clip", summary="Download a video segment as MP4", response_class=Response)
     def clip(file_id: int, start: Annotated[float, Query(ge=0)], end: Annotated[float, Query(gt=0)]) -> Response:
@@ -145,17 +182,24 @@ def _routes(app: FastAPI) -> None:
             raise errors.InputError(None, "end must be after start", field="end")
         record = searcher.reader.file(file_id)
         name = f"{Path(record.path).stem}_{start:.0f}-{end:.0f}s.mp4"
-        return Response(media.clip(record, start, end), media_type="video/mp4",
-                        headers={"Content-Disposition": _attachment(name)})
+        return Response(
+            media.clip(record, start, end), media_type="video/mp4", headers={"Content-Disposition": _attachment(name)}
+        )
 
     @app.get("/api/status", summary="Library counts, model, and indexing progress")
     def status() -> dict:
-        return {"library": str(searcher.reader.path), "counts": searcher.reader.counts(),
-                "model": searcher.encoder.identity.source, "arch": searcher.encoder.identity.arch,
-                "approximate_index": searcher.index.approximate, "indexing": app.state.rescan.status()}
+        return {
+            "library": str(searcher.reader.path),
+            "counts": searcher.reader.counts(),
+            "model": searcher.encoder.identity.source,
+            "arch": searcher.encoder.identity.arch,
+            "approximate_index": searcher.index.approximate,
+            "indexing": app.state.rescan.status(),
+        }
 
-    @app.post("/api/rescan", summary="Index the library's folders again (new, changed and deleted files)",
-              status_code=202)
+    @app.post(
+        "/api/rescan", summary="Index the library's folders again (new, changed and deleted files)", status_code=202
+    )
     def rescan() -> dict:
         app.state.rescan.start()
         return {"started": True, "indexing": app.state.rescan.status()}
@@ -206,8 +250,9 @@ class Rescan:
 
     def _run(self, roots: list[str]) -> None:
         try:
-            summary = index_library(self.searcher.reader.path, roots, self.searcher.encoder, IndexOptions(),
-                                    progress=self._track)
+            summary = index_library(
+                self.searcher.reader.path, roots, self.searcher.encoder, IndexOptions(), progress=self._track
+            )
             self.summary = summary.line()
         except Exception as exc:  # reported through /api/status; the server keeps serving
             log.exception("rescan failed")
@@ -221,6 +266,14 @@ class Rescan:
         running = self._thread is not None and self._thread.is_alive()
         if p is None:
             return {"running": False, "summary": self.summary, "error": self.error}
-        return {"running": running, "phase": p.phase, "total": p.total, "done": p.done, "failed": p.failed,
-                "files_per_s": round(p.rate, 2), "eta_s": None if p.eta is None else round(p.eta, 1),
-                "summary": self.summary, "error": self.error}
+        return {
+            "running": running,
+            "phase": p.phase,
+            "total": p.total,
+            "done": p.done,
+            "failed": p.failed,
+            "files_per_s": round(p.rate, 2),
+            "eta_s": None if p.eta is None else round(p.eta, 1),
+            "summary": self.summary,
+            "error": self.error,
+        }

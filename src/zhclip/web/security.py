@@ -31,9 +31,13 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, token: str | None) -> None:
     """Refuse to serve a library beyond this machine without a token."""
     if not is_loopback(host) and not token:
-        raise InputError(None, f"--host {host} makes your library reachable from other machines; "
-                               "add --token SECRET (clients send `Authorization: Bearer SECRET`), "
-                               "or bind to 127.0.0.1", field="--host")
+        raise InputError(
+            None,
+            f"--host {host} makes your library reachable from other machines; "
+            "add --token SECRET (clients send `Authorization: Bearer SECRET`), "
+            "or bind to 127.0.0.1",
+            field="--host",
+        )
 
 
 def token_ok(expected: str, headers, cookies, query) -> tuple[bool, bool]:
