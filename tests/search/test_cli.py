@@ -94,7 +94,10 @@ def test_kill_9_mid_index_then_rerun_gives_a_consistent_library(tmp_path, model_
     clean = subprocess.run(cmd[:6] + [str(clean_db)] + cmd[7:], capture_output=True, text=True, timeout=300)
     assert clean.returncode == 0, clean.stderr
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert _library(db) == _library(clean_db)
+    resumed, clean = _library(db), _library(clean_db)
+    assert resumed.keys() == clean.keys()
+    for path, vectors in resumed.items():  # batches differ between the runs: allow float rounding
+        np.testing.assert_allclose(vectors, clean[path], atol=2e-3, err_msg=path)
     assert Reader(db).counts() == {"files": 101, "images": 100, "videos": 1, "contents": 91, "vectors": 93}
 
 
@@ -111,8 +114,8 @@ def _wait_for_files(db, proc, at_least: int) -> int:
     return -1
 
 
-def _library(db) -> dict[str, list]:
-    """path -> vectors (rounded), the part of a library that must not depend on how the run went."""
+def _library(db) -> dict[str, np.ndarray]:
+    """path -> vectors, the part of a library that must not depend on how the run went."""
     reader = Reader(db)
     files = reader.files_of(r[0] for r in reader.conn.execute("SELECT id FROM contents"))
-    return {f.path: np.round(reader.content_vectors(f.content_id)[1], 3).tolist() for f in files}
+    return {f.path: reader.content_vectors(f.content_id)[1] for f in files}
