@@ -77,7 +77,7 @@ def _damage(kind: str, data: bytes, path: Path) -> bytes:
         "zero-byte",
         "random",
         "text",
-        pytest.param("bit-flip", marks=pytest.mark.xfail(strict=True, reason="bug: torch.load skips zip CRCs")),
+        "bit-flip",
     ],
 )
 def test_damaged_checkpoint_is_a_clear_error(checkpoint, tmp_path, kind):

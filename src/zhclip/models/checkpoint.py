@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zipfile
 from pathlib import Path
 
 import torch
@@ -49,11 +50,28 @@ def read_checkpoint_file(path: Path) -> dict:
             from safetensors.torch import load_file
 
             return load_file(str(path))
+        damaged = _damaged_member(path)
+        if damaged:
+            raise CheckpointError(
+                path, f"damaged checkpoint: {damaged} fails its CRC check (a disk, copy or download error); "
+                "use another copy"
+            )
         return torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as exc:  # torch raises many types for corrupt/truncated/non-torch files
         raise CheckpointError(
             path, f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})"
         ) from None
+
+
+def _damaged_member(path: Path) -> str | None:
+    """The first member of a zip checkpoint (torch's format) whose CRC does not match, if any. torch.load
+    does not check CRCs, so a flipped bit in tensor data would otherwise load silently."""
+    if not zipfile.is_zipfile(path):
+        return None  # legacy pickle checkpoints carry no checksums
+    with zipfile.ZipFile(path) as archive:
+        return archive.testzip()
 
 
 def _first_line(exc: Exception) -> str:
