@@ -47,7 +47,6 @@ def test_odd_file_is_indexed_or_skipped_with_a_logged_reason(case, good_library,
     assert again.new == again.updated == again.removed == 0, "a second run finds nothing new to do"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 16-bit grey images are clipped to 8 bits, so they index as white")
 def test_grey_16bit_png_is_decoded_like_its_8bit_version(tmp_path, encoder):
     """16-bit greys span 0..65535; squeezing them into 8 bits by clipping makes every photo white."""
     make_corpus(tmp_path, tuple(c for c in CASES if c.name == "grey-16bit.png"))
@@ -94,3 +93,13 @@ def test_file_size_bomb_is_refused_without_reading_it(tmp_path, encoder):
     finally:
         tracemalloc.stop()
     assert peak < 32 << 20, f"{peak >> 20} MiB allocated to refuse a file by its size"
+
+
+@pytest.mark.parametrize(("mode", "top"), [("I;16", 65535), ("I", 65535), ("F", 1.0), ("I", 255)])
+def test_deep_single_channel_modes_keep_their_mid_tones(mode, top):
+    from zhclip.models.transform import to_rgb
+
+    ramp = np.linspace(0, top, 64 * 64).reshape(64, 64)
+    image = Image.fromarray(ramp.astype(np.uint16 if mode == "I;16" else np.float32 if mode == "F" else np.int32))
+    assert image.mode == mode
+    assert abs(np.asarray(to_rgb(image)).mean() - 127.5) < 2, "a ramp from black to white stays one"

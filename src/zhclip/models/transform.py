@@ -27,6 +27,20 @@ def open_image(path: str | Path) -> Image.Image:
         raise InputError(path, f"cannot decode image: {exc}") from None
 
 
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # 16/32-bit integer and float single-channel
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB. Single-channel images deeper than 8 bits are scaled into 0..255 first: PIL's own
+    conversion clips them, which turns a 16-bit photo (0..65535) almost entirely white."""
+    if image.mode in WIDE_MODES:
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") else float(values.max(initial=0.0))
+        scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), top)
+        image = Image.fromarray(np.clip(values * (255.0 / scale), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
 class ImageTransform:
     """PIL image -> float tensor (3, size, size). Picklable, so DataLoader workers can use it."""
 
@@ -37,7 +51,7 @@ class ImageTransform:
         return torch.from_numpy(self.to_array(image))
 
     def to_array(self, image: Image.Image) -> np.ndarray:
-        rgb = image.convert("RGB").resize((self.size, self.size), Image.Resampling.BICUBIC)
+        rgb = to_rgb(image).resize((self.size, self.size), Image.Resampling.BICUBIC)
         arr = (np.asarray(rgb, dtype=np.float32) / 255.0 - MEAN) / STD
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
