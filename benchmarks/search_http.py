@@ -85,7 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    served_latency(clustered_vectors(args.rows, 512, seed=0), f"{args.rows // 1000}k")
+    label = f"{args.rows // 1_000_000}M" if args.rows >= 1_000_000 else f"{args.rows // 1000}k"
+    served_latency(clustered_vectors(args.rows, 512, seed=0), label)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,11 @@ class VectorIndex:
         if len(vectors) >= approx_threshold:
             self.lists = InvertedLists.build(vectors)
             perm = self.lists.permutation
-            vectors, self.content_ids, self.times = vectors[perm], self.content_ids[perm], self.times[perm]
+            self.content_ids, self.times = self.content_ids[perm], self.times[perm]
+            if vectors.flags.writeable:  # in place: the caller's copy is the index's, not a third one
+                vectors[:] = vectors[perm]
+            else:
+                vectors = vectors[perm]
         big = len(vectors) >= COARSE_MIN_ROWS
         self.matrix = torch.from_numpy(np.ascontiguousarray(vectors, np.float16 if big else np.float32))
         self.coarse = Int8Rows.build(self.matrix) if big else None
