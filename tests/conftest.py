@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
+from zhclip.cli import main
 from zhclip.models import random_model, save_cnclip, save_hf
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -41,3 +43,22 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
         cwd=cwd,
         timeout=timeout,
     )
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """`zhclip ARGS` in-process: fast; `run_cli` covers the real subprocess path."""
+
+    def run(*args) -> CliResult:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

@@ -21,9 +21,7 @@ def test_available_models_match_chinese_clip():
 def test_user_snippet_with_local_checkpoint(tiny_checkpoints, tmp_path):
     shutil.copy(tiny_checkpoints["pth"], tmp_path / "team_distill.pth")
     # The user's code, as written for cn_clip:
-    model, preprocess = compat.load_from_name(
-        str(tiny_checkpoints["pt"]), device="cpu", download_root=str(tmp_path)
-    )
+    model, preprocess = compat.load_from_name(str(tiny_checkpoints["pt"]), device="cpu", download_root=str(tmp_path))
     model.load_state_dict(torch.load(tmp_path / "team_distill.pth"))
     model.eval()
     image = preprocess(Image.new("RGB", (100, 60), (200, 30, 30))).unsqueeze(0)
@@ -41,12 +39,8 @@ def test_user_snippet_with_local_checkpoint(tiny_checkpoints, tmp_path):
     np.testing.assert_allclose(
         text_features.numpy(), ours.encode_texts(["皮卡丘", "杰尼龟", "妙蛙种子", "小火龙"]), atol=1e-5
     )
-    expected = (
-        100 * ours.encode_images([Image.new("RGB", (100, 60), (200, 30, 30))]) @ text_features.numpy().T
-    )
-    np.testing.assert_allclose(
-        logits_per_image.numpy() / model.logit_scale.exp().item() * 100, expected, atol=1e-3
-    )
+    expected = 100 * ours.encode_images([Image.new("RGB", (100, 60), (200, 30, 30))]) @ text_features.numpy().T
+    np.testing.assert_allclose(logits_per_image.numpy() / model.logit_scale.exp().item() * 100, expected, atol=1e-3)
 
 
 def test_zoo_name_uses_download_root(tiny_checkpoints, tmp_path):

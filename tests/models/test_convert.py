@@ -22,27 +22,25 @@ def assert_same_tensors(a: dict, b: dict) -> None:
 def test_pt_to_hf_to_pt_is_bit_exact(tiny_checkpoints, tmp_path):
     assert run_cli("convert", tiny_checkpoints["pt"], tmp_path / "hf", "--to", "hf").returncode == 0
     assert run_cli("convert", tmp_path / "hf", tmp_path / "back.pt", "--to", "cnclip").returncode == 0
-    assert_same_tensors(
-        read_weights(tiny_checkpoints["pt"]).state_dict, read_weights(tmp_path / "back.pt").state_dict
-    )
+    assert_same_tensors(read_weights(tiny_checkpoints["pt"]).state_dict, read_weights(tmp_path / "back.pt").state_dict)
     raw = torch.load(tmp_path / "back.pt", weights_only=True)
     assert {"epoch", "step", "name", "state_dict"} <= raw.keys()
     assert all(k.startswith("module.") for k in raw["state_dict"])
 
 
-def test_hf_to_pt_to_hf_is_bit_exact(tiny_checkpoints, tmp_path):
-    assert run_cli("convert", tiny_checkpoints["hf"], tmp_path / "x.pt", "--to", "cnclip").returncode == 0
-    assert run_cli("convert", tmp_path / "x.pt", tmp_path / "hf2", "--to", "hf").returncode == 0
+def test_hf_to_pt_to_hf_is_bit_exact(tiny_checkpoints, tmp_path, cli):
+    assert cli("convert", tiny_checkpoints["hf"], tmp_path / "x.pt", "--to", "cnclip").returncode == 0
+    assert cli("convert", tmp_path / "x.pt", tmp_path / "hf2", "--to", "hf").returncode == 0
     assert_same_tensors(
         load_file(tiny_checkpoints["hf"] / "model.safetensors"),
         load_file(tmp_path / "hf2" / "model.safetensors"),
     )
 
 
-def test_half_precision_source_keeps_its_dtype(tiny_network, tmp_path):
+def test_half_precision_source_keeps_its_dtype(tiny_network, tmp_path, cli):
     half = {k: v.half() for k, v in tiny_network.state_dict().items()}
     save_cnclip(half, tiny_network.config, tmp_path / "half.pt")
-    assert run_cli("convert", tmp_path / "half.pt", tmp_path / "hf", "--to", "hf").returncode == 0
+    assert cli("convert", tmp_path / "half.pt", tmp_path / "hf", "--to", "hf").returncode == 0
     assert_same_tensors(half, read_weights(tmp_path / "hf").state_dict)
 
 
@@ -54,10 +52,8 @@ def test_hf_output_loads_in_transformers_with_square_resize(tiny_checkpoints, tm
     assert (tiny_checkpoints["hf"] / "vocab.txt").read_text().count("\n") == 21128
 
 
-def test_convert_with_explicit_arch(tiny_checkpoints, tmp_path):
-    result = run_cli(
-        "convert", tiny_checkpoints["pth"], tmp_path / "o.pt", "--to", "cnclip", "--arch", "tiny"
-    )
+def test_convert_with_explicit_arch(tiny_checkpoints, tmp_path, cli):
+    result = cli("convert", tiny_checkpoints["pth"], tmp_path / "o.pt", "--to", "cnclip", "--arch", "tiny")
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout
 

@@ -24,59 +24,57 @@ def test_missing_file(tmp_path):
     assert_user_error(run_cli("info", tmp_path / "nope.pt"), "nope.pt", "no such file")
 
 
-def test_not_a_checkpoint(tmp_path):
+def test_not_a_checkpoint(tmp_path, cli):
     (tmp_path / "notes.pt").write_text("hello")
-    assert_user_error(run_cli("info", tmp_path / "notes.pt"), "notes.pt", "not a readable checkpoint")
+    assert_user_error(cli("info", tmp_path / "notes.pt"), "notes.pt", "not a readable checkpoint")
 
 
-def test_truncated_checkpoint(tiny_checkpoints, tmp_path):
+def test_truncated_checkpoint(tiny_checkpoints, tmp_path, cli):
     data = tiny_checkpoints["pt"].read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    assert_user_error(run_cli("info", tmp_path / "cut.pt"), "cut.pt", "not a readable checkpoint")
+    assert_user_error(cli("info", tmp_path / "cut.pt"), "cut.pt", "not a readable checkpoint")
 
 
-def test_keys_that_fit_no_architecture(tmp_path):
+def test_keys_that_fit_no_architecture(tmp_path, cli):
     torch.save({"encoder.weight": torch.zeros(3, 3)}, tmp_path / "other.pth")
-    assert_user_error(run_cli("info", tmp_path / "other.pth"), "other.pth", "not a Chinese-CLIP checkpoint")
+    assert_user_error(cli("info", tmp_path / "other.pth"), "other.pth", "not a Chinese-CLIP checkpoint")
 
 
-def test_shapes_that_do_not_fit_the_given_arch(tiny_checkpoints):
+def test_shapes_that_do_not_fit_the_given_arch(tiny_checkpoints, cli):
     assert_user_error(
-        run_cli("info", tiny_checkpoints["pt"], "--arch", "ViT-B-16"),
+        cli("info", tiny_checkpoints["pt"], "--arch", "ViT-B-16"),
         "tiny.pt",
         "does not fit architecture 'ViT-B-16'",
         "shape",
     )
 
 
-def test_unknown_arch(tiny_checkpoints):
-    assert_user_error(
-        run_cli("info", tiny_checkpoints["pt"], "--arch", "ViT-X"), "unknown architecture 'ViT-X'"
-    )
+def test_unknown_arch(tiny_checkpoints, cli):
+    assert_user_error(cli("info", tiny_checkpoints["pt"], "--arch", "ViT-X"), "unknown architecture 'ViT-X'")
 
 
-def test_directory_that_is_not_a_model(tmp_path):
-    assert_user_error(run_cli("info", tmp_path), str(tmp_path), "no config.json")
+def test_directory_that_is_not_a_model(tmp_path, cli):
+    assert_user_error(cli("info", tmp_path), str(tmp_path), "no config.json")
 
 
-def test_hf_dir_with_broken_config(tiny_checkpoints, tmp_path):
+def test_hf_dir_with_broken_config(tiny_checkpoints, tmp_path, cli):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    assert_user_error(run_cli("info", broken), "config.json", "not a ChineseCLIPModel config")
+    assert_user_error(cli("info", broken), "config.json", "not a ChineseCLIPModel config")
 
 
-def test_unreadable_image(tiny_checkpoints, tmp_path):
+def test_unreadable_image(tiny_checkpoints, tmp_path, cli):
     (tmp_path / "fake.jpg").write_text("not an image")
     assert_user_error(
-        run_cli("encode", "--model", tiny_checkpoints["pt"], "--image", tmp_path / "fake.jpg"),
+        cli("encode", "--model", tiny_checkpoints["pt"], "--image", tmp_path / "fake.jpg"),
         "fake.jpg",
         "cannot decode image",
     )
 
 
-def test_empty_inputs(tiny_checkpoints):
-    assert_user_error(run_cli("encode", "--model", tiny_checkpoints["pt"]), "--text or --image")
+def test_empty_inputs(tiny_checkpoints, cli):
+    assert_user_error(cli("encode", "--model", tiny_checkpoints["pt"]), "--text or --image")
     model = zhclip.load(tiny_checkpoints["pt"])
     with pytest.raises(InputError, match="empty list of texts"):
         model.encode_texts([])
@@ -84,8 +82,8 @@ def test_empty_inputs(tiny_checkpoints):
         model.encode_images([])
 
 
-def test_unsupported_precision(tiny_checkpoints):
-    assert_user_error(run_cli("info", tiny_checkpoints["pt"], "--precision", "fp16"), "supported here")
+def test_unsupported_precision(tiny_checkpoints, cli):
+    assert_user_error(cli("info", tiny_checkpoints["pt"], "--precision", "fp16"), "supported here")
 
 
 def test_hub_id_offline_says_how_to_supply_a_directory(tmp_path):
@@ -105,22 +103,20 @@ def test_hub_id_offline_says_how_to_supply_a_directory(tmp_path):
     )
 
 
-def test_info_prints_the_facts(tiny_checkpoints):
-    result = run_cli("info", tiny_checkpoints["hf"], "--json")
+def test_info_prints_the_facts(tiny_checkpoints, cli):
+    result = cli("info", tiny_checkpoints["hf"], "--json")
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     assert facts["architecture"] == "tiny" and facts["embed_dim"] == 64 and facts["image_resolution"] == 64
-    assert facts["parameters"] == sum(
-        v.numel() for v in zhclip.load(tiny_checkpoints["pt"]).network.parameters()
-    )
+    assert facts["parameters"] == sum(v.numel() for v in zhclip.load(tiny_checkpoints["pt"]).network.parameters())
     assert facts["precision"] == "fp32"
 
 
-def test_encode_prints_similarities(tiny_checkpoints, tmp_path):
+def test_encode_prints_similarities(tiny_checkpoints, tmp_path, cli):
     from PIL import Image
 
     Image.new("RGB", (50, 50), "red").save(tmp_path / "red.png")
-    result = run_cli(
+    result = cli(
         "encode",
         "--model",
         tiny_checkpoints["pt"],

@@ -18,8 +18,7 @@ TEXTS = ["一只红色的猫坐在沙发上", "蓝色方形在红色圆形的左
 def images() -> list[Image.Image]:
     rng = np.random.default_rng(7)
     return [
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-        for h, w in [(80, 120), (64, 64), (33, 90)]
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in [(80, 120), (64, 64), (33, 90)]
     ]
 
 
@@ -52,9 +51,7 @@ def test_matches_transformers_chinese_clip_forward(tiny_checkpoints, images):
             token_type_ids=inputs["token_type_ids"],
         )
         image = hf.get_image_features(pixel_values=inputs["pixel_values"])
-    text, image = (
-        getattr(t, "pooler_output", t) for t in (text, image)
-    )  # transformers may return an output object
+    text, image = (getattr(t, "pooler_output", t) for t in (text, image))  # transformers may return an output object
     text = torch.nn.functional.normalize(text, dim=-1).numpy()
     image = torch.nn.functional.normalize(image, dim=-1).numpy()
     assert torch.equal(inputs["input_ids"], ours.tokenizer(TEXTS))
@@ -81,9 +78,7 @@ def test_image_paths_and_pil_agree(tmp_path, tiny_checkpoints, images):
 def test_batching_does_not_change_results(tiny_checkpoints, images):
     model = zhclip.load(tiny_checkpoints["pt"], device="cpu")
     np.testing.assert_allclose(model.encode_texts(TEXTS, batch_size=1), model.encode_texts(TEXTS), atol=1e-5)
-    np.testing.assert_allclose(
-        model.encode_images(images, batch_size=2), model.encode_images(images), atol=1e-5
-    )
+    np.testing.assert_allclose(model.encode_images(images, batch_size=2), model.encode_images(images), atol=1e-5)
 
 
 def test_architecture_inferred_from_shapes_or_given(tiny_checkpoints, tmp_path):

@@ -48,8 +48,7 @@ def test_hf_conversion_matches_transformers(vit_b16_pt, tmp_path):
         ref_img = hf.get_image_features(pixel_values=pixels)
         ref_txt = hf.get_text_features(input_ids=ids, attention_mask=(ids != 0).long())
     ref_img, ref_txt = (
-        torch.nn.functional.normalize(getattr(t, "pooler_output", t), dim=-1).numpy()
-        for t in (ref_img, ref_txt)
+        torch.nn.functional.normalize(getattr(t, "pooler_output", t), dim=-1).numpy() for t in (ref_img, ref_txt)
     )
     for model in (ours, from_hf_dir):
         assert np.abs(model.encode_images([image]) - ref_img).max() < 1e-5

@@ -52,9 +52,7 @@ def test_matches_reference_on_arbitrary_text(text):
 def test_transform_matches_hf_processor():
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (97, 151, 3), dtype=np.uint8))
-    processor = ChineseCLIPImageProcessorPil(
-        size={"height": 224, "width": 224}, do_center_crop=False, resample=3
-    )
+    processor = ChineseCLIPImageProcessorPil(size={"height": 224, "width": 224}, do_center_crop=False, resample=3)
     expected = processor(images=[image], return_tensors="pt")["pixel_values"][0]
     ours = image_transform(224)(image)
     assert ours.shape == (3, 224, 224)
