@@ -1,3 +1,5 @@
+import os
+
 from zhclip.search.scan import scan
 
 from .media import photo
@@ -23,3 +25,11 @@ def test_scan_finds_media_and_skips_hidden_excluded_and_other_files(tmp_path):
 def test_scan_reports_missing_roots(tmp_path):
     result = scan([tmp_path / "nope"])
     assert result.skipped == [(str(tmp_path / "nope"), "no such file or directory")]
+
+
+def test_scan_skips_names_that_are_not_utf8(tmp_path):
+    photo(tmp_path / "中文 名字.jpg", 1)
+    os.rename(photo(tmp_path / "x.jpg", 2), os.fsencode(tmp_path) + b"/\xff\xfe.jpg")
+    result = scan([tmp_path])
+    assert [os.path.basename(f.path) for f in result.files] == ["中文 名字.jpg"]
+    assert [reason for _, reason in result.skipped] == ["file name is not valid UTF-8; rename it"]

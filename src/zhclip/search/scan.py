@@ -85,6 +85,11 @@ def _add(entry: os.DirEntry | None, path: str, result: ScanResult, seen: set[str
     if path in seen:
         return
     try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        result.skipped.append((path.encode("utf-8", "replace").decode(), "file name is not valid UTF-8; rename it"))
+        return
+    try:
         st = entry.stat(follow_symlinks=False) if entry is not None else os.stat(path)
     except OSError as exc:
         result.skipped.append((path, f"cannot stat: {exc.strerror or exc}"))
