@@ -133,7 +133,6 @@ def test_indexing_into_a_read_only_folder_is_one_clear_error(small_tmpfs, tmp_pa
     assert code == 2 and "read-only" in err.lower() and "Traceback" not in err, err
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a full disk ends indexing in a raw sqlite3 traceback")
 def test_database_on_a_full_disk(small_tmpfs, tmp_path, model_path, encoder, capsys):
     folder = small_tmpfs("library", "200k")
     lib = tmp_path / "photos"
