@@ -103,9 +103,6 @@ class VectorIndex:
         hi = np.searchsorted(self.content_ids, content_id, sorter=order, side="right")
         return order[lo:hi]
 
-    def vector(self, row: int) -> np.ndarray:
-        return self.matrix[row].float().numpy()
-
 
 @dataclass
 class Int8Rows:
