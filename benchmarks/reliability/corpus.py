@@ -220,4 +220,10 @@ def outcomes(made: dict[str, Case], indexed: set[str], failed: list[tuple[str, s
 
 
 def _under(path: str, top: str) -> bool:
-    return path == top or path.startswith(top + os.sep)
+    """`path` is `top` or inside it; undecodable bytes (surrogates) match whatever a report put there."""
+    path, top = _comparable(path), _comparable(top)
+    return path == top or path.startswith(top + os.sep.encode())
+
+
+def _comparable(path: str) -> bytes:
+    return path.encode("utf-8", "replace")
