@@ -105,7 +105,7 @@ def index(args: argparse.Namespace) -> int:
     from ..search.library import library_model_source
 
     db = Path(args.db)
-    log_path = _log_to_file(db)
+    log_file = _log_to_file(db)
     source = args.model or (library_model_source(Reader(db)) if db.is_file() else None)
     if source is None:
         raise InputError(
@@ -126,21 +126,21 @@ def index(args: argparse.Namespace) -> int:
     )
     with _ProgressBar(enabled=not args.no_progress) as bar:
         summary = index_library(db, args.paths, encoder, options, progress=bar.update)
-    logging.getLogger("zhclip.search").info("indexed %s: %s", db, summary.line())
-    print(f"{db}: {summary.line()}")
+    line = f"{db}: {summary.line()}"
+    print(line)
+    log_file.handle(logging.makeLogRecord({"msg": line, "levelname": "INFO", "levelno": logging.INFO}))
     if summary.failed:
-        print(f"{len(summary.failed)} files skipped; reasons in {log_path}")
+        print(f"{len(summary.failed)} files skipped; reasons in {log_file.baseFilename}")
     return 0
 
 
-def _log_to_file(db: Path) -> Path:
+def _log_to_file(db: Path) -> logging.FileHandler:
     """Everything the library logs also goes to LIBRARY.log beside the database."""
-    log_path = db.with_suffix(".log")
     db.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler = logging.FileHandler(db.with_suffix(".log"), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("zhclip").addHandler(handler)
-    return log_path
+    return handler
 
 
 class _ProgressBar:
@@ -258,8 +258,11 @@ def serve(args: argparse.Namespace) -> int:
     from ..web.security import check_bind
 
     check_bind(args.host, args.token)
-    log_path = _log_to_file(Path(args.db))
+    log_file = _log_to_file(Path(args.db))
     app = create_app(_searcher(args), token=args.token)
-    print(f"serving {args.db} on http://{args.host}:{args.port}/ (log: {log_path}; Ctrl-C to stop)", flush=True)
+    print(
+        f"serving {args.db} on http://{args.host}:{args.port}/ (log: {log_file.baseFilename}; Ctrl-C to stop)",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
