@@ -272,6 +272,16 @@ class Store:
         return removed
 
 
+SQLITE_INTEGERS = range(-(2**63), 2**63)
+
+
+def _row_id(value: int, what: str) -> int:
+    """`value` as a row id; a number SQLite cannot even hold names nothing in the library."""
+    if value not in SQLITE_INTEGERS:
+        raise NotFoundError(what, value)
+    return value
+
+
 class Reader:
     """Read-only queries. Thread-safe: each thread gets its own read connection."""
 
@@ -322,7 +332,7 @@ class Reader:
 
     def content_vectors(self, content_id: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self.conn.execute(
-            "SELECT t, vector FROM vectors WHERE content_id = ? ORDER BY t", (content_id,)
+            "SELECT t, vector FROM vectors WHERE content_id = ? ORDER BY t", (_row_id(content_id, "content"),)
         ).fetchall()
         if not rows:
             raise NotFoundError("content", content_id)
@@ -331,7 +341,8 @@ class Reader:
 
     def file(self, file_id: int) -> FileRecord:
         row = self.conn.execute(
-            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?", (file_id,)
+            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?",
+            (_row_id(file_id, "file"),),
         ).fetchone()
         if row is None:
             raise NotFoundError("file", file_id)
