@@ -31,6 +31,13 @@ MAX_UPLOAD_BYTES = 20 << 20
 log = logging.getLogger("zhclip.web")
 
 Kind = Literal["all", "image", "video"]
+MAX_SECONDS = 7 * 24 * 3600.0  # a moment in a video: a week is past the end of any video
+
+
+def _seconds(**bounds):
+    """A query parameter in seconds into a video: finite and at most a week, so that no value, however
+    large, reaches PyAV's integer timestamps (a 422 instead of an OverflowError)."""
+    return Query(le=MAX_SECONDS, allow_inf_nan=False, **bounds)
 
 
 def create_app(searcher: Searcher, token: str | None = None) -> FastAPI:
@@ -141,7 +148,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/api/similar/{file_id}", summary="More like a library file")
     def similar(
         file_id: int,
-        at: Annotated[float | None, Query(ge=0)] = None,
+        at: Annotated[float | None, _seconds(ge=0)] = None,
         kind: Kind = "all",
         top: Annotated[int, Query(ge=1, le=500)] = 40,
     ) -> dict:
@@ -155,7 +162,9 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/api/files/{file_id}/thumbnail", summary="JPEG thumbnail", response_class=Response)
     def thumbnail(
-        file_id: int, size: Annotated[int, Query(ge=16, le=1024)] = 256, at: Annotated[float | None, Query(ge=0)] = None
+        file_id: int,
+        size: Annotated[int, Query(ge=16, le=1024)] = 256,
+        at: Annotated[float | None, _seconds(ge=0)] = None,
     ) -> Response:
         body = media.thumbnail(searcher.reader.file(file_id), size, at)
         return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
@@ -177,7 +186,9 @@ def _routes(app: FastAPI) -> None:
         )
 
     @app.get("/api/files/{file_id}/clip", summary="Download a video segment as MP4", response_class=Response)
-    def clip(file_id: int, start: Annotated[float, Query(ge=0)], end: Annotated[float, Query(gt=0)]) -> Response:
+    def clip(
+        file_id: int, start: Annotated[float, _seconds(ge=0)], end: Annotated[float, _seconds(gt=0)]
+    ) -> Response:
         if end <= start:
             raise errors.InputError(None, "end must be after start", field="end")
         record = searcher.reader.file(file_id)
