@@ -24,7 +24,15 @@ from ..search.query import Searcher
 from ..search.store import parse_day
 from . import errors, media
 from .errors import BusyError, TooLargeError
-from .security import TOKEN_COOKIE, AuthError, ForbiddenError, host_allowed, origin_allowed, token_ok
+from .security import (
+    TOKEN_COOKIE,
+    AuthError,
+    ForbiddenError,
+    cookie_value,
+    host_allowed,
+    origin_allowed,
+    token_ok,
+)
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 20 << 20
@@ -75,7 +83,7 @@ def _guard(app: FastAPI, token: str | None) -> None:
             return errors.error_response(errors.status_of(exc), str(exc))
         response = await call_next(request)
         if from_query:
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+            response.set_cookie(TOKEN_COOKIE, cookie_value(token), httponly=True, samesite="strict")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 

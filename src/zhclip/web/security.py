@@ -41,14 +41,26 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def token_ok(expected: str, headers, cookies, query) -> tuple[bool, bool]:
-    """(authorised, came from the query string: the page then keeps it in a cookie)."""
+    """(authorised, came from the query string: the page then keeps it in a cookie). Compared as bytes,
+    so any token works: headers as sent (HTTP headers are Latin-1), query strings as UTF-8, and the cookie
+    holds a digest of the token (ASCII, and not the secret itself)."""
+    secret = expected.encode()
     bearer = headers.get("authorization", "")
-    candidates = [bearer[7:] if bearer.lower().startswith("bearer ") else None, cookies.get(TOKEN_COOKIE)]
-    if any(c and hmac.compare_digest(c, expected) for c in candidates):
+    from_header = bearer[7:].encode("latin-1", "replace") if bearer.lower().startswith("bearer ") else b""
+    if _same(from_header, secret) or _same(cookies.get(TOKEN_COOKIE, "").encode(), cookie_value(expected).encode()):
         return True, False
-    given = query.get("token")
-    ok = bool(given) and hmac.compare_digest(given, expected)
+    ok = _same(query.get("token", "").encode("utf-8", "surrogateescape"), secret)
     return ok, ok
+
+
+def cookie_value(token: str) -> str:
+    """What the page's cookie holds for `token`."""
+    return hmac.new(token.encode(), b"zhclip page cookie", "sha256").hexdigest()
+
+
+def _same(given: bytes, expected: bytes) -> bool:
+    """Constant-time comparison (of bytes: on str, hmac raises TypeError for anything but ASCII)."""
+    return bool(given) and hmac.compare_digest(given, expected)
 
 
 def host_allowed(host_header: str, token: str | None) -> bool:
