@@ -11,6 +11,7 @@ from benchmarks.reliability.environment import logged
 from benchmarks.reliability.library import snapshot
 from PIL import Image
 
+from tests.search.media import photo
 from zhclip.search import DecodeError, DecodeOptions, IndexOptions, index_library
 from zhclip.search.decode import decode_file, decode_image
 from zhclip.search.scan import ScannedFile
@@ -18,18 +19,9 @@ from zhclip.search.scan import ScannedFile
 from .conftest import assert_intact
 
 FAST = IndexOptions(workers=2, commit_every=0.0)
-KNOWN_BUGS = {
-    "loop.jpg": "bug: symbolic links are skipped without a logged reason",
-    "outside.jpg": "bug: symbolic links are skipped without a logged reason",
-}
 
 
-def _param(case):
-    marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case.name])] if case.name in KNOWN_BUGS else []
-    return pytest.param(case, id=case.name.encode("ascii", "backslashreplace").decode(), marks=marks)
-
-
-@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name.encode("ascii", "backslashreplace").decode())
 def test_odd_file_is_indexed_or_skipped_with_a_logged_reason(case, good_library, library_copy, encoder, tmp_path):
     good, _ = good_library
     made = make_corpus(tmp_path / "odd", (case,))
@@ -102,3 +94,16 @@ def test_deep_single_channel_modes_keep_their_mid_tones(mode, top):
     image = Image.fromarray(ramp.astype(np.uint16 if mode == "I;16" else np.float32 if mode == "F" else np.int32))
     assert image.mode == mode
     assert abs(np.asarray(to_rgb(image)).mean() - 127.5) < 2, "a ramp from black to white stays one"
+
+
+def test_links_are_reported_not_followed(tmp_path, encoder):
+    lib, elsewhere = tmp_path / "lib", tmp_path / "elsewhere"
+    photo(elsewhere / "a.jpg", 1)
+    photo(lib / "real.jpg", 2)
+    (lib / "album").symlink_to(elsewhere)  # a folder link
+    (lib / "notes.txt").symlink_to(elsewhere / "a.jpg")  # not media by its name: left out quietly
+    (tmp_path / "root-link.jpg").symlink_to(lib / "real.jpg")  # a link given as a root
+    summary = index_library(tmp_path / "lib.db", [lib, tmp_path / "root-link.jpg"], encoder, FAST)
+    reasons = dict(summary.failed)
+    assert set(reasons) == {str(lib / "album"), str(tmp_path / "root-link.jpg")}
+    assert all("symbolic link" in r for r in reasons.values()) and summary.new == 1

@@ -52,7 +52,9 @@ def scan(roots: Iterable[str | Path], excludes: Iterable[str] = DEFAULT_EXCLUDES
         root_path = Path(root).expanduser().absolute()
         if root_path.is_dir():
             _walk(str(root_path), excludes, result, seen)
-        elif root_path.is_file() and not root_path.is_symlink():
+        elif root_path.is_symlink():
+            _skip_link(str(root_path), result)
+        elif root_path.is_file():
             _add(None, str(root_path), result, seen, media_kind(root_path))
         else:
             result.skipped.append((str(root_path), "no such file or directory"))
@@ -70,12 +72,25 @@ def _walk(top: str, excludes: tuple[str, ...], result: ScanResult, seen: set[str
             result.skipped.append((folder, f"cannot list folder: {exc.strerror or exc}"))
             continue
         for entry in entries:
-            if is_excluded(entry.name, excludes) or entry.is_symlink():
+            if is_excluded(entry.name, excludes):
+                continue
+            if entry.is_symlink():
+                _skip_link(entry.path, result)
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
             elif (kind := media_kind(entry.name)) is not None:
                 _add(entry, entry.path, result, seen, kind)
+
+
+LINK_REASON = "symbolic link, not followed (index the file or folder it points to instead)"
+
+
+def _skip_link(path: str, result: ScanResult) -> None:
+    """Links are never followed (a loop, or a way out of the library). Those that look like media or lead to
+    a folder are reported, so that nothing the user may expect is left out silently."""
+    if media_kind(path) is not None or os.path.isdir(path):  # isdir follows the link; a loop is False
+        result.skipped.append((path, LINK_REASON))
 
 
 def _add(entry: os.DirEntry | None, path: str, result: ScanResult, seen: set[str], kind: str | None) -> None:
