@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,15 +99,19 @@ def hash_file(path: str | Path) -> str:
 
 
 def _read_image_bytes(path: str, limit: int) -> bytes:
+    """The file's bytes; a file over `limit` is refused by its size, before a byte is read."""
+    too_big = DecodeError(path, f"image file is larger than the limit of {limit >> 20} MiB")
     try:
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            if os.fstat(fh.fileno()).st_size > limit:
+                raise too_big
+            data = fh.read(limit + 1)  # the file may have grown since
     except OSError as exc:
         raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from None
     if not data:
         raise DecodeError(path, "empty file (0 bytes)")
     if len(data) > limit:
-        raise DecodeError(path, f"image file is larger than the limit of {limit >> 20} MiB")
+        raise too_big
     return data
 
 
