@@ -196,7 +196,7 @@ def decode_video(
             raise DecodeError(path, f"cannot decode video: {exc}") from None
     if not arrays:
         raise DecodeError(path, "no decodable video frames")
-    return MediaInfo(width, height, duration or times[-1]), times, np.stack(arrays)
+    return MediaInfo(width, height, max(duration or 0.0, times[-1])), times, np.stack(arrays)
 
 
 def _video_duration(container, stream) -> float | None:
@@ -208,13 +208,14 @@ def _video_duration(container, stream) -> float | None:
 
 
 def _sample_frames(container, stream, duration: float | None, options: DecodeOptions) -> Iterator:
-    """Seek to each sample time and decode forward to the first frame at or after it."""
+    """Seek to each sample time and decode forward to the first frame at or after it, until no frame is
+    left. The header's duration only spreads the samples of long videos: it can be short of the real end
+    (variable frame rate, damaged or streamed files), so it is never where sampling stops."""
     interval = (
         options.frame_interval if duration is None else max(options.frame_interval, duration / options.max_frames)
     )
-    count = options.max_frames if duration is None else math.ceil(duration / interval)
     last = -math.inf
-    for i in range(max(1, count)):
+    for i in range(options.max_frames):
         target = i * interval
         container.seek(int(target / stream.time_base), stream=stream, backward=True)
         frame = next((f for f in container.decode(stream) if f.time is not None and f.time >= target - 1e-3), None)
