@@ -22,7 +22,7 @@ import numpy as np
 from .decode import Decoded, DecodeOptions, decode_file
 from .encode import Encoder
 from .errors import DecodeError, LibraryError
-from .scan import DEFAULT_EXCLUDES, ScannedFile, scan
+from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .store import FileState, Store
 
 log = logging.getLogger("zhclip.search")
@@ -105,8 +105,7 @@ def index_library(
         failed = _index_files(store, encoder, todo, known, options, summary, state, progress)
         state.phase = "cleaning"
         _report(progress, state)
-        scanned = {f.path for f in found.files}
-        gone = [p for p in known if p not in scanned and _under(p, roots)]
+        gone = _gone(known, found, roots)
         with store.transaction():
             store.remove_files(gone + [p for p in failed if p in known])  # a file now broken loses old vectors
             store.bump_generation()
@@ -141,7 +140,22 @@ def _unchanged(state: FileState | None, file: ScannedFile) -> bool:
     return state is not None and state.size == file.size and state.mtime_ns == file.mtime_ns
 
 
-def _under(path: str, roots: list[Path]) -> bool:
+def _gone(known: dict[str, FileState], found: ScanResult, roots: list[Path]) -> list[str]:
+    """Library files no longer on disk. Files under what the scan could not look at (a missing root, a
+    folder it may not list) stay: an unplugged drive or a permission slip must not empty the library."""
+    scanned = {f.path for f in found.files}
+    missing = [p for p in known if p not in scanned and _under(p, roots)]
+    kept = [p for p in missing if _under(p, found.unavailable)]
+    if kept:
+        log.warning(
+            "kept %d library files under %s: it cannot be read now (unplugged? permissions?)",
+            len(kept),
+            ", ".join(found.unavailable[:3]),
+        )
+    return [p for p in missing if not _under(p, found.unavailable)]
+
+
+def _under(path: str, roots: list[Path] | list[str]) -> bool:
     return any(path == str(r) or path.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
 
 

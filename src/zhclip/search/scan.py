@@ -26,6 +26,11 @@ class ScannedFile:
 class ScanResult:
     files: list[ScannedFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    unavailable: list[str] = field(default_factory=list)  # could not be looked at: what is known under it stays
+
+    def cannot_read(self, path: str, reason: str) -> None:
+        self.skipped.append((path, reason))
+        self.unavailable.append(path)
 
 
 def media_kind(path: str | Path) -> str | None:
@@ -57,7 +62,7 @@ def scan(roots: Iterable[str | Path], excludes: Iterable[str] = DEFAULT_EXCLUDES
         elif root_path.is_file():
             _add(None, str(root_path), result, seen, media_kind(root_path))
         else:
-            result.skipped.append((str(root_path), "no such file or directory"))
+            result.cannot_read(str(root_path), "no such file or directory")
     result.files.sort(key=lambda f: f.path)
     return result
 
@@ -69,7 +74,7 @@ def _walk(top: str, excludes: tuple[str, ...], result: ScanResult, seen: set[str
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
-            result.skipped.append((folder, f"cannot list folder: {exc.strerror or exc}"))
+            result.cannot_read(folder, f"cannot list folder: {exc.strerror or exc}")
             continue
         for entry in entries:
             if is_excluded(entry.name, excludes):
@@ -107,7 +112,7 @@ def _add(entry: os.DirEntry | None, path: str, result: ScanResult, seen: set[str
     try:
         st = entry.stat(follow_symlinks=False) if entry is not None else os.stat(path)
     except OSError as exc:
-        result.skipped.append((path, f"cannot stat: {exc.strerror or exc}"))
+        result.cannot_read(path, f"cannot stat: {exc.strerror or exc}")
         return
     if not stat.S_ISREG(st.st_mode):
         return
