@@ -109,7 +109,6 @@ def test_read_only_library_folder_is_indexed(small_tmpfs, tmp_path, encoder):
     assert summary.new == 4 and not summary.failed
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a WAL library on a read-only folder cannot be opened for searching")
 def test_library_on_a_read_only_folder_can_be_searched(small_tmpfs, encoder):
     folder = small_tmpfs("library", "8m")
     _photos(folder / "photos", 3)

@@ -11,6 +11,7 @@ transaction, which SQLite rolls back: the file is always consistent.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -143,6 +144,8 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly and not path.is_file():
         raise LibraryError(path, "no such library (create it with `zhclip index FOLDER --db PATH`)")
     uri = f"{path.absolute().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+    if readonly and read_only_storage(path):
+        uri += "&immutable=1"  # no -shm file can be made there, and nothing can change the library anyway
     try:
         conn = sqlite3.connect(
             uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -156,6 +159,14 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise LibraryError(path, f"cannot open library: {exc}") from None
     return conn
+
+
+def read_only_storage(path: Path) -> bool:
+    """Whether the folder of `path` is on a read-only filesystem (a read-only mount, disc or snapshot)."""
+    try:
+        return bool(os.statvfs(path.absolute().parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _check_library(conn: sqlite3.Connection, path: Path) -> None:
