@@ -128,19 +128,29 @@ def index(args: argparse.Namespace) -> int:
         summary = index_library(db, args.paths, encoder, options, progress=bar.update)
     line = f"{db}: {summary.line()}"
     print(line)
-    log_file.handle(logging.makeLogRecord({"msg": line, "levelname": "INFO", "levelno": logging.INFO}))
+    if log_file is not None:
+        log_file.handle(logging.makeLogRecord({"msg": line, "levelname": "INFO", "levelno": logging.INFO}))
     if summary.failed:
-        print(f"{len(summary.failed)} files skipped; reasons in {log_file.baseFilename}")
+        print(f"{len(summary.failed)} files skipped; reasons in {_where(log_file)}")
     return 0
 
 
-def _log_to_file(db: Path) -> logging.FileHandler:
-    """Everything the library logs also goes to LIBRARY.log beside the database."""
-    db.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(db.with_suffix(".log"), encoding="utf-8")
+def _log_to_file(db: Path) -> logging.FileHandler | None:
+    """Everything the library logs also goes to LIBRARY.log beside the database; None where that cannot be
+    written (a library on a read-only disk can still be searched and served; indexing it fails clearly)."""
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(db.with_suffix(".log"), encoding="utf-8")
+    except OSError as exc:
+        logging.getLogger("zhclip").warning("no log file beside %s (%s): the terminal only", db, exc.strerror or exc)
+        return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("zhclip").addHandler(handler)
     return handler
+
+
+def _where(log_file: logging.FileHandler | None) -> str:
+    return log_file.baseFilename if log_file is not None else "the messages above"
 
 
 class _ProgressBar:
@@ -261,7 +271,7 @@ def serve(args: argparse.Namespace) -> int:
     log_file = _log_to_file(Path(args.db))
     app = create_app(_searcher(args), token=args.token)
     print(
-        f"serving {args.db} on http://{args.host}:{args.port}/ (log: {log_file.baseFilename}; Ctrl-C to stop)",
+        f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -143,6 +143,8 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     path = Path(path)
     if readonly and not path.is_file():
         raise LibraryError(path, "no such library (create it with `zhclip index FOLDER --db PATH`)")
+    if not readonly and read_only_storage(path):
+        raise LibraryError(path, "its folder is on read-only storage; index into a library in a writable folder")
     uri = f"{path.absolute().as_uri()}?mode={'ro' if readonly else 'rwc'}"
     if readonly and read_only_storage(path):
         uri += "&immutable=1"  # no -shm file can be made there, and nothing can change the library anyway
