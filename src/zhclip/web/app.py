@@ -21,7 +21,7 @@ from ..search import Query as SearchQuery
 from ..search.indexer import index_library
 from ..search.library import library_roots
 from ..search.query import Searcher
-from ..search.store import parse_day
+from ..search.store import FileRecord, parse_day
 from . import errors, media
 from .errors import BusyError, TooLargeError
 from .security import (
@@ -30,6 +30,7 @@ from .security import (
     ForbiddenError,
     cookie_value,
     host_allowed,
+    inside_library,
     origin_allowed,
     token_ok,
 )
@@ -174,7 +175,7 @@ def _routes(app: FastAPI) -> None:
         size: Annotated[int, Query(ge=16, le=1024)] = 256,
         at: Annotated[float | None, _seconds(ge=0)] = None,
     ) -> Response:
-        body = media.thumbnail(searcher.reader.file(file_id), size, at)
+        body = media.thumbnail(_on_disk(searcher, file_id), size, at)
         return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get(
@@ -183,9 +184,7 @@ def _routes(app: FastAPI) -> None:
         response_class=FileResponse,
     )
     def original(file_id: int) -> FileResponse:
-        record = searcher.reader.file(file_id)
-        if not Path(record.path).is_file():
-            raise errors.NotFoundError("file on disk", file_id)
+        record = _on_disk(searcher, file_id)
         return FileResponse(
             record.path,
             media_type=_media_type(record.path),
@@ -194,12 +193,10 @@ def _routes(app: FastAPI) -> None:
         )
 
     @app.get("/api/files/{file_id}/clip", summary="Download a video segment as MP4", response_class=Response)
-    def clip(
-        file_id: int, start: Annotated[float, _seconds(ge=0)], end: Annotated[float, _seconds(gt=0)]
-    ) -> Response:
+    def clip(file_id: int, start: Annotated[float, _seconds(ge=0)], end: Annotated[float, _seconds(gt=0)]) -> Response:
         if end <= start:
             raise errors.InputError(None, "end must be after start", field="end")
-        record = searcher.reader.file(file_id)
+        record = _on_disk(searcher, file_id)
         name = f"{Path(record.path).stem}_{start:.0f}-{end:.0f}s.mp4"
         return Response(
             media.clip(record, start, end), media_type="video/mp4", headers={"Content-Disposition": _attachment(name)}
@@ -222,6 +219,16 @@ def _routes(app: FastAPI) -> None:
     def rescan() -> dict:
         app.state.rescan.start()
         return {"started": True, "indexing": app.state.rescan.status()}
+
+
+def _on_disk(searcher: Searcher, file_id: int) -> FileRecord:
+    """A library file the server may read: still a regular file inside the library's folders. A path that
+    became a symbolic link, or lies under a folder that became one, could lead anywhere: not served."""
+    record = searcher.reader.file(file_id)
+    if not inside_library(record.path, library_roots(searcher.reader)):
+        log.warning("not serving %s: no longer a regular file inside the library's folders", record.path)
+        raise errors.NotFoundError("file on disk", file_id)
+    return record
 
 
 def _read_upload(upload: UploadFile) -> bytes:

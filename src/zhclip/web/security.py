@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 
 from ..errors import InputError
 
@@ -61,6 +62,15 @@ def cookie_value(token: str) -> str:
 def _same(given: bytes, expected: bytes) -> bool:
     """Constant-time comparison (of bytes: on str, hmac raises TypeError for anything but ASCII)."""
     return bool(given) and hmac.compare_digest(given, expected)
+
+
+def inside_library(path: str, roots: list[str]) -> bool:
+    """`path` is a regular file, not a link, whose real location (every folder link resolved) lies inside
+    one of the library's `roots` (resolved too)."""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    real = os.path.realpath(path)
+    return any(real == top or real.startswith(top.rstrip(os.sep) + os.sep) for top in map(os.path.realpath, roots))
 
 
 def host_allowed(host_header: str, token: str | None) -> bool:
