@@ -58,6 +58,7 @@ def create_app(searcher: Searcher, token: str | None = None) -> FastAPI:
     app.state.searcher = searcher
     app.state.rescan = Rescan(searcher)
     errors.install(app)
+    app.add_middleware(BodyLimit, limit=MAX_UPLOAD_BYTES + (1 << 20))  # an upload and its form fields
     _guard(app, token)
     _routes(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -73,20 +74,51 @@ def _guard(app: FastAPI, token: str | None) -> None:
                 raise ForbiddenError(f"host {host!r} is not served; open http://127.0.0.1 instead")
             if request.method not in ("GET", "HEAD") and not origin_allowed(request.headers.get("origin"), host):
                 raise ForbiddenError("cross-site requests are refused")
-            if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES + (1 << 20):
-                raise TooLargeError(None, f"request body over {MAX_UPLOAD_BYTES >> 20} MiB")
             from_query = False
             if token:
                 ok, from_query = token_ok(token, request.headers, request.cookies, request.query_params)
                 if not ok:
                     raise AuthError("a token is required: `Authorization: Bearer TOKEN` or ?token=TOKEN")
-        except (AuthError, ForbiddenError, TooLargeError) as exc:
+        except (AuthError, ForbiddenError) as exc:
             return errors.error_response(errors.status_of(exc), str(exc))
         response = await call_next(request)
         if from_query:
             response.set_cookie(TOKEN_COOKIE, cookie_value(token), httponly=True, samesite="strict")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+
+class BodyLimit:
+    """Request bodies over `limit` bytes are refused (413): by their Content-Length before a byte is read,
+    and as they arrive when they come in chunks without one (the form parser would spool them to disk)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+        self.message = f"request body over {limit >> 20} MiB"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await errors.error_response(413, self.message)(scope, receive, send)
+        state = {"seen": 0, "started": False, "refused": False}
+
+        async def counted():
+            message = await receive()
+            state["seen"] += len(message.get("body", b""))
+            if state["seen"] > self.limit and not state["started"]:
+                state["refused"] = True  # answer now: the app would call a broken-off body a bad request (400)
+                await errors.error_response(413, self.message)(scope, receive, send)
+                raise TooLargeError(None, self.message)
+            return message
+
+        async def send_unless_refused(message) -> None:
+            state["started"] = True
+            if not state["refused"]:
+                await send(message)
+
+        await self.app(scope, counted, send_unless_refused)
 
 
 def _filters(kind: Kind, path_contains: str | None, after: str | None, before: str | None) -> Filters:
