@@ -9,6 +9,7 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from benchmarks.reliability.corpus import CASES, make_corpus
 from benchmarks.reliability.load import request, serving
@@ -267,3 +268,11 @@ def test_library_indexed_through_a_linked_folder_is_still_served(tmp_path, encod
     index_library(db, [tmp_path / "linked"], encoder, IndexOptions(commit_every=0))
     response = client_for(db, encoder).get(f"/api/files/{_id(db, tmp_path / 'linked' / 'a.jpg')}/original")
     assert response.status_code == 200 and response.content == (tmp_path / "real" / "a.jpg").read_bytes()
+
+
+def test_thumbnail_of_a_16bit_grey_photo_keeps_its_tones(tmp_path, encoder):
+    (path,) = make_corpus(tmp_path / "lib", tuple(c for c in CASES if c.name == "grey-16bit.png"))
+    index_library(tmp_path / "lib.db", [tmp_path / "lib"], encoder, IndexOptions(commit_every=0))
+    response = client_for(tmp_path / "lib.db", encoder).get(f"/api/files/{_id(tmp_path / 'lib.db', path)}/thumbnail")
+    grey = np.asarray(Image.open(io.BytesIO(response.content)).convert("L"), np.float32)
+    assert abs(grey.mean() - 127.5) < 8, "a black-to-white ramp, not a white square"

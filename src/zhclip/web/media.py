@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from ..models.transform import to_rgb
 from ..search.errors import DecodeError
 from ..search.store import FileRecord
 
@@ -25,10 +26,10 @@ def thumbnail(record: FileRecord, size: int, at: float | None) -> bytes:
 
 @lru_cache(maxsize=1024)
 def _thumbnail(path: str, mtime_ns: int, kind: str, size: int, at: float | None) -> bytes:
-    image = _video_frame(path, at or 0.0) if kind == "video" else _image(path, size)
+    image = to_rgb(_video_frame(path, at or 0.0) if kind == "video" else _image(path, size))
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.convert("RGB").save(out, "JPEG", quality=82)
+    image.save(out, "JPEG", quality=82)
     return out.getvalue()
 
 
