@@ -5,6 +5,7 @@ without faults ends. Fast versions: forked children (no interpreter start-up); t
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -71,7 +72,13 @@ def test_sigkill_training_mid_epoch_then_resume_completes(tmp_path, toy_data):  
         return "ok" if not latest.exists() or load_training(latest).step >= 0 else "unreadable checkpoint"
 
     stats = kill_loop(
-        start, kills=3, window=(1.0, 4.0), deadline=time.monotonic() + 120, rng=np.random.default_rng(3), check=check
+        start,
+        kills=3,
+        window=(1.0, 4.0),
+        deadline=time.monotonic() + 120,
+        rng=np.random.default_rng(3),
+        check=check,
+        between=lambda n: shutil.rmtree(out),  # a run that finished starts over, so every kill hits a live run
     )
     assert stats.kills == stats.survived == 3 and not stats.failures, stats
     assert run_to_end(start, timeout=180) == 0
