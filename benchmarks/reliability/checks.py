@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -216,6 +217,7 @@ def check_train_kills(settings: Settings) -> Row:
         time.monotonic() + 30 * full + 300,
         np.random.default_rng(21),
         check=readable,
+        between=lambda n: shutil.rmtree(out),  # a run that finished starts over: every kill hits a live run
     )
     final = run_to_end(start, 900)
     logged = [json.loads(line)["step"] for line in (out / "logs" / "metrics.jsonl").read_text().splitlines()]
