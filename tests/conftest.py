@@ -62,3 +62,9 @@ def cli(capsys):
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _auto_precision_cache(tmp_path_factory):
+    """`precision="auto"` caches its measurements here (and in CLI subprocesses), not in ~/.cache/zhclip."""
+    os.environ["ZHCLIP_CACHE_DIR"] = str(tmp_path_factory.mktemp("zhclip-cache"))
