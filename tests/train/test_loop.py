@@ -130,3 +130,50 @@ def test_config_and_data_errors(toy_data, tmp_path):
     empty = write_toy_dataset(tmp_path / "empty", {"train": 0})
     with pytest.raises(InputError, match="no usable image-text pairs|no valid"):
         train(ModelInit(arch="tiny"), _cfg(empty, tmp_path / "a"))
+
+
+def test_tiny_training_reduces_loss_and_raises_recall(tmp_path):
+    """Memorise a small synth split: 16 images x 2 captions, the whole split in every step."""
+    from zhclip.cli import main
+    from zhclip.evaluate.retrieval import evaluate_retrieval
+    from zhclip.models import ClipModel
+
+    data = tmp_path / "synth"
+    argv = [
+        "data",
+        "synth",
+        str(data),
+        "--train",
+        "16",
+        "--valid",
+        "0",
+        "--test",
+        "0",
+        "--captions",
+        "2",
+        "--max-objects",
+        "1",
+    ]
+    assert main(argv) == 0
+    untrained = ClipModel(random_model("tiny", seed=0), Tokenizer(), torch.device("cpu"), "fp32")
+    before = evaluate_retrieval(untrained, data, "train")
+    cfg = _cfg(
+        data,
+        tmp_path / "run",
+        batch_size=32,
+        max_steps=40,
+        init_logit_scale=5.0,
+        val_every=40,
+        val_split="train",
+        save_epochs=0,
+        save_every=1000,
+        export_hf=False,
+        optim=OptimConfig(lr=1e-3, warmup=3, wd=0.0),
+    )
+    train(ModelInit(arch="tiny"), cfg)
+    losses = _losses(tmp_path / "run")
+    assert losses[-1] < losses[0] - 0.3, losses
+    val = [json.loads(x) for x in (tmp_path / "run" / "logs" / "metrics.jsonl").read_text().splitlines()][-1]
+    for direction in ("text_to_image", "image_to_text"):
+        gain = val["detail"][direction]["mean_recall"] - before[direction]["mean_recall"]
+        assert gain > 10, (direction, before, val)

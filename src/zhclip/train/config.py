@@ -36,11 +36,13 @@ class TrainConfig:
     seed: int = 0
     grad_checkpointing: bool = False
     freeze_vision: bool = False
+    init_logit_scale: float | None = None  # start the logit scale at this value (e.g. 5 from scratch); None: keep
     augment: bool = False
     train_split: str = "train"
     val_split: str = "valid"
     val_every: int | None = None  # None: at each epoch end; 0: never; N: every N steps and at the end
     save_every: int = 200  # steps between mid-epoch saves of epoch_latest.pt
+    save_epochs: int = 1  # epochs between epoch_N.pt files; 0: only epoch_latest.pt
     log_every: int = 10
     workers: int = 0
     skip_bad: bool = False
@@ -57,6 +59,8 @@ class TrainConfig:
         _positive(self.save_every, "--save-every")
         if self.max_steps is not None:
             _positive(self.max_steps, "--max-steps")
+        if self.save_epochs < 0:
+            raise InputError(None, f"must be 0 (never) or positive, got {self.save_epochs}", field="--save-epochs")
         if self.val_every is not None and self.val_every < 0:
             raise InputError(None, f"must be 0 (off) or positive, got {self.val_every}", field="--val-every")
         if self.workers < 0:
@@ -75,6 +79,8 @@ class TrainConfig:
             raise InputError(None, f"must be 0 or more, got {o.wd}", field="--wd")
         if o.warmup < 0:
             raise InputError(None, f"must be 0 or more, got {o.warmup}", field="--warmup")
+        if self.init_logit_scale is not None and not 1 <= self.init_logit_scale <= 100:
+            raise InputError(None, f"must be in [1, 100], got {self.init_logit_scale}", field="--init-logit-scale")
         if o.grad_clip is not None and not o.grad_clip > 0:
             raise InputError(None, f"must be positive, got {o.grad_clip}", field="--grad-clip")
         if not Path(self.data).is_dir():

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import CheckpointError, InputError, ZhclipError
+from ..models.model import _trim_padding as trim_padding
 from ..models.tokenizer import Tokenizer
 from . import distributed as D
 from .checkpoint import Position, TrainingState, load_training, rng_state, save_training, set_rng_state
@@ -90,6 +91,9 @@ class Trainer:
         if self.cfg.freeze_vision:
             self.network.visual.requires_grad_(False)
         self.network.set_grad_checkpointing(self.cfg.grad_checkpointing)
+        if self.cfg.init_logit_scale is not None:  # a checkpoint's scale replaces it on --resume
+            with torch.no_grad():
+                self.network.logit_scale.fill_(math.log(self.cfg.init_logit_scale))
 
     def _validation_enabled(self) -> bool:
         if self.cfg.val_every == 0:
@@ -239,6 +243,7 @@ class Trainer:
 
     def _optimise(self, batch: dict) -> dict[str, torch.Tensor]:
         batch = {k: v.to(self.env.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        batch["ids"] = trim_padding(batch["ids"])  # exact: padded keys are masked anyway
         if self.cfg.augment:
             batch["pixels"] = augment(batch["pixels"])
         self.optimizer.zero_grad(set_to_none=True)
@@ -278,7 +283,8 @@ class Trainer:
         every = self.cfg.val_every
         if self.val_enabled and (last or (every and self.step % every == 0) or (every is None and epoch_done)):
             self._validate()
-        if epoch_done:
+        epochs = self.cfg.save_epochs
+        if epoch_done and epochs and self.position.epoch % epochs == 0:
             self._save(f"epoch_{self.position.epoch}.pt")
         elif last or self.step % self.cfg.save_every == 0:
             self._save("epoch_latest.pt")
