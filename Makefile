@@ -28,8 +28,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/zhclip demo
 
+# Slow measurements (never part of `make test`); each prints ratios against a baseline of the same run.
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(VENV)/bin/zhclip bench encode --random-arch ViT-B-16 --rounds 2
+	$(PY) -m benchmarks.search_query
+	$(PY) -m benchmarks.search_index
 
 # Long reliability/security checks (fuzzing, load, SIGKILL loops, hostile files); prints one summary table.
 # RELIABILITY_ARGS=--quick for a shorter run.
