@@ -60,15 +60,15 @@ ABLATION: dict[str, tuple[str, ...]] = {
 PLANS = {
     "full": Plan(
         synth=(3000, 300, 500),
-        teachers=(Model("teacher-demo", "demo", 900, 1e-3), Model("teacher-small", "small", 600, 5e-4)),
-        student=Model("student-tiny", "tiny", 300, 1e-3),
+        teachers=(Model("teacher-demo", "demo", 1000, 2e-3, 128), Model("teacher-small", "small", 600, 1e-3, 128)),
+        student=Model("student-tiny", "tiny", 300, 2e-3, 128),
         seeds=(0, 1, 2),
         ablation_seeds=(0, 1, 2),
     ),
     "quick": Plan(
         synth=(300, 60, 100),
-        teachers=(Model("teacher-demo", "demo", 30, 1e-3, 32),),
-        student=Model("student-tiny", "tiny", 20, 1e-3, 32),
+        teachers=(Model("teacher-demo", "demo", 30, 2e-3, 32),),
+        student=Model("student-tiny", "tiny", 20, 2e-3, 32),
         seeds=(0,),
         ablation_seeds=(0,),
         warmup=5,
@@ -133,30 +133,22 @@ class Experiment:
         self.runner.zhclip("lmdb", "data", "lmdb", self.data)
 
     def _common(self, model: Model, seed: int) -> list[object]:
-        return [
-            "--data",
-            self.data,
-            "--batch-size",
-            model.batch,
-            "--max-steps",
-            model.steps,
-            "--lr",
-            model.lr,
-            "--warmup",
-            self.plan.warmup,
-            "--wd",
-            0.1,
-            "--seed",
-            seed,
-            "--val-every",
-            max(1, model.steps // 3),
-            "--log-every",
-            10,
-            "--save-every",
-            100,
-            "--no-progress",
-            "--no-hf",
-        ]
+        # --init-logit-scale 5: from scratch, the default 1/0.07 first collapses all embeddings (long plateau).
+        flags = {
+            "--data": self.data,
+            "--batch-size": model.batch,
+            "--max-steps": model.steps,
+            "--lr": model.lr,
+            "--warmup": self.plan.warmup,
+            "--wd": 0.1,
+            "--init-logit-scale": 5,
+            "--seed": seed,
+            "--val-every": max(1, model.steps // 2),
+            "--log-every": 10,
+            "--save-every": 100,
+            "--save-epochs": 0,
+        }
+        return [*(x for pair in flags.items() for x in pair), "--no-progress", "--no-hf"]
 
     def train(self, model: Model, seed: int) -> Path:
         name = f"{model.name}-s{seed}"
