@@ -81,11 +81,16 @@ def test_accumulation_equals_one_big_batch(toy_data, tmp_path, no_dropout_init):
 
 
 class _Exploding(ContrastiveObjective):
+    """NaN loss from the 5th training forward on (eval-mode forwards, the save-time probe, are left alone)."""
+
+    calls = 0
+
     def forward(self, features, targets):
         losses = super().forward(features, targets)
-        if self.training and getattr(self, "calls", 0) >= 4:
-            losses["contrastive"] = losses["contrastive"] * float("nan")
-        self.calls = getattr(self, "calls", 0) + 1
+        if self.training:
+            self.calls += 1
+            if self.calls >= 5:
+                losses["contrastive"] = losses["contrastive"] * float("nan")
         return losses
 
 
@@ -94,6 +99,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(toy_data, tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"not finite at step 5.*last good checkpoint kept"):
         fit(task, _cfg(toy_data, tmp_path / "nan"))
     assert load_training(tmp_path / "nan" / "checkpoints" / "epoch_latest.pt").step == 4
+
+
+def test_update_that_blows_up_the_weights_is_not_saved(toy_data, tmp_path):
+    """With lr 1e10 the first loss is finite but the update is not: no checkpoint may hold those weights."""
+    cfg = _cfg(toy_data, tmp_path / "boom", save_every=1, optim=OptimConfig(lr=1e10, warmup=1))
+    with pytest.raises(TrainingDivergedError, match="not finite"):
+        train(ModelInit(arch="tiny"), cfg)
+    latest = tmp_path / "boom" / "checkpoints" / "epoch_latest.pt"
+    assert not latest.exists() or all(v.isfinite().all() for v in load_training(latest).network.values())
 
 
 def test_resume_errors(toy_data, tmp_path):

@@ -21,11 +21,11 @@ from . import distributed as D
 from .checkpoint import Position, TrainingState, load_training, rng_state, save_training, set_rng_state
 from .config import TrainConfig
 from .curves import plot_curves
-from .data import StepSampler, augment, check_size, loader, open_pairs
+from .data import StepSampler, augment, check_size, loader, micro_batches, open_pairs
 from .logs import RunFiles, peak_memory_mb, summarize
 from .objectives import ContrastiveObjective
 from .optim import build_optimizer, build_scheduler
-from .step import Precision, compute_gradients
+from .step import Precision, compute_gradients, probe_loss
 
 log = logging.getLogger("zhclip.train")
 
@@ -246,6 +246,7 @@ class Trainer:
         batch["ids"] = trim_padding(batch["ids"])  # exact: padded keys are masked anyway
         if self.cfg.augment:
             batch["pixels"] = augment(batch["pixels"])
+        self._last_batch = batch
         self.optimizer.zero_grad(set_to_none=True)
         losses = compute_gradients(self.objective, batch, self.cfg.accum_freq, self.env, self.precision)
         if not D.all_finite(losses["total"], self.env):
@@ -340,6 +341,12 @@ class Trainer:
         D.barrier(self.env)
 
     def _save(self, name: str) -> None:
+        """Save, if the weights still give a finite loss (an update can blow up after a finite loss)."""
+        probe = probe_loss(
+            self.objective, micro_batches(self._last_batch, self.cfg.accum_freq)[0], self.env, self.precision
+        )
+        if not D.all_finite(probe, self.env):
+            self._diverged({"loss after the update": probe})
         rng = D.all_gather_object(rng_state(), self.env)
         if not self.env.is_main:
             return

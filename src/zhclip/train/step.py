@@ -53,6 +53,18 @@ def compute_gradients(
     return {**{k: v.detach() for k, v in losses.items()}, "total": total.detach()}
 
 
+@torch.no_grad()
+def probe_loss(objective: ContrastiveObjective, batch: dict, env: DistEnv, precision: Precision) -> torch.Tensor:
+    """The total loss of the current weights on `batch`, in eval mode (no dropout, so no RNG is drawn)."""
+    objective.eval()
+    try:
+        with precision.autocast():
+            targets = _gathered(objective.targets(batch), env)
+            return sum(objective(_gathered(objective.features(batch), env), targets).values())
+    finally:
+        objective.train()
+
+
 def _cached_step(
     objective: ContrastiveObjective, parts: list[dict], targets: Features, env: DistEnv, precision: Precision
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
