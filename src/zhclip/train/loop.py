@@ -107,10 +107,12 @@ class Trainer:
 
     def _resume_path(self) -> Path:
         path = Path(self.cfg.resume)
-        if str(path) == "latest":
+        latest = str(path) == "latest"
+        if latest:
             path = self.files.checkpoints / "epoch_latest.pt"
-            if not path.is_file():
-                raise InputError(path, "no checkpoint to resume from in this run directory", field="--resume")
+        if not path.is_file():
+            reason = "no checkpoint to resume from in this run directory" if latest else "no such checkpoint file"
+            raise InputError(path, reason, field="--resume")
         return path
 
     def _restore(self) -> None:
