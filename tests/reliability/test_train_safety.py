@@ -112,15 +112,38 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, toy
     assert train(ModelInit(arch="tiny"), _config(toy_data, out, resume=True))["steps"] == 6
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the checkpoint saved right after the step that blew up is called good")
-def test_exploding_weights_keep_a_checkpoint_that_still_works(tmp_path, toy_data):  # noqa: F811
+def test_update_that_blows_up_keeps_a_checkpoint_that_still_works(tmp_path, toy_data, monkeypatch):  # noqa: F811
+    """Step 4's loss is finite but its gradients are not, so the weights after it are garbage: the run must stop
+    and the checkpoint it keeps must be step 3's, which still encodes."""
     out = tmp_path / "run"
+    real = loop_module.compute_gradients
+    calls = []
+
+    def infinite_gradients_at_step_4(objective, *args, **kwargs):
+        losses = real(objective, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 4:
+            for parameter in objective.parameters():
+                if parameter.grad is not None:
+                    parameter.grad.fill_(float("inf"))
+        return losses
+
+    monkeypatch.setattr(loop_module, "compute_gradients", infinite_gradients_at_step_4)
     with pytest.raises(TrainingDivergedError, match="last good checkpoint kept"):
-        train(ModelInit(arch="tiny"), _config(toy_data, out, lr=1e10))
-    model = zhclip.load(out / "checkpoints" / "epoch_latest.pt", device="cpu")
+        train(ModelInit(arch="tiny"), _config(toy_data, out))
+    latest = out / "checkpoints" / "epoch_latest.pt"
+    assert load_training(latest).step == 3
+    model = zhclip.load(latest, device="cpu")
     pixels = torch.rand(4, 3, model.image_size, model.image_size)
     features = [np.asarray(model.encode_pixels(pixels)), np.asarray(model.encode_texts(["红色的方块"]))]
     assert all(np.isfinite(f).all() for f in features), "the kept checkpoint gives finite features"
+
+
+def test_first_update_that_blows_up_saves_nothing(tmp_path, toy_data):  # noqa: F811
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match="no checkpoint was saved yet"):
+        train(ModelInit(arch="tiny"), _config(toy_data, out, lr=1e10))
+    assert not list((out / "checkpoints").glob("*.pt"))
 
 
 def test_missing_run_directory_checkpoint_is_a_clear_error(tmp_path, toy_data):  # noqa: F811
