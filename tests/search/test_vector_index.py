@@ -27,6 +27,35 @@ def test_exact_search_with_int8_first_pass_matches_brute_force():
         np.testing.assert_allclose(hits.scores, np.sort(full @ q)[::-1][:20], atol=1e-5)
 
 
+def _coarse_index(vectors):
+    index = VectorIndex(np.arange(len(vectors)), np.full(len(vectors), np.nan), vectors, approx_threshold=10**9)
+    assert index.coarse is not None
+    return index
+
+
+def test_int8_first_pass_with_filters_is_exact_and_never_leaks_rows():
+    vectors = _clustered(60_000, 64, 50, seed=5).astype(np.float16)
+    index, full = _coarse_index(vectors), vectors.astype(np.float32)
+    rng = np.random.default_rng(6)
+    q = _unit(rng.standard_normal(64))
+    for allowed_count in (5, 3_000):  # fewer allowed rows than k, and many
+        allowed = np.zeros(len(vectors), bool)
+        allowed[rng.choice(len(vectors), allowed_count, replace=False)] = True
+        hits = index.search(q, 20, allowed)
+        truth = np.flatnonzero(allowed)[np.argsort(-(full[allowed] @ q), kind="stable")[:20]]
+        assert allowed[hits.rows].all() and set(hits.rows.tolist()) == set(truth.tolist())
+
+
+def test_int8_first_pass_exact_when_thousands_of_rows_tie():
+    """More rows inside the error window than the shortlist holds: the full comparison must take over."""
+    vectors = _clustered(60_000, 64, 50, seed=7).astype(np.float16)
+    vectors[:5_000] = vectors[0]  # 5,000 copies of one photo
+    index, full = _coarse_index(vectors), vectors.astype(np.float32)
+    q = full[0] + 0.01 * _unit(np.random.default_rng(8).standard_normal(64))
+    hits = index.search(_unit(q), 20)
+    np.testing.assert_allclose(hits.scores, np.sort(full @ _unit(q))[::-1][:20], atol=1e-5)
+
+
 def test_filters_restrict_rows():
     vectors = _clustered(500, 16, 5, seed=2)
     index = VectorIndex(np.arange(500), np.full(500, np.nan), vectors)

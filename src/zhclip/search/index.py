@@ -22,6 +22,7 @@ COARSE_MIN_ROWS = 50_000
 APPROX_THRESHOLD = 500_000
 TARGET_RECALL = 0.97
 _CHUNK = 65_536
+SHORTLIST = 1024
 
 
 @dataclass
@@ -94,7 +95,7 @@ class VectorIndex:
         """Cheap scores of `rows`: from the int8 copy when there is one."""
         if self.coarse is None:
             return self.scores(q, rows)
-        return self.coarse.approximate(q, rows)
+        return self.coarse.approximate(q, rows).float()
 
     def rows_of(self, content_id: int) -> np.ndarray:
         """The rows of one content (one for an image, one per sampled frame for a video)."""
@@ -132,17 +133,25 @@ class Int8Rows:
         return cls(codes, scales, worst + 2**-6)
 
     def approximate(self, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """bfloat16 scores (converting a million of them to float32 costs as much as a third of the pass)."""
         codes, scales = (self.codes, self.scales) if rows is None else (self.codes[rows], self.scales[rows])
-        return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], codes, scales)[0].float()
+        return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], codes, scales)[0]
 
     def candidates(self, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
         """Every row whose exact score can reach the k-th best: the exact top-k is among them."""
         approx = self.approximate(q)
         if mask is not None:
             approx.masked_fill_(~mask, -math.inf)
-        kth = torch.topk(approx, min(k, len(approx))).values[-1]
-        keep = approx >= kth - 2 * self.bound
-        return torch.nonzero(keep).flatten()
+        # A top-SHORTLIST is much cheaper than comparing and gathering over every row; it holds all candidates
+        # unless more than SHORTLIST rows lie within the error window.
+        top = torch.topk(approx, min(max(k, SHORTLIST), len(approx)))
+        values = top.values.float()
+        threshold = values[min(k, len(values)) - 1].item() - 2 * self.bound
+        if len(values) == len(approx) or values[-1].item() < threshold:
+            rows = top.indices[values >= threshold]
+        else:
+            rows = torch.nonzero(approx.float() >= threshold).flatten()
+        return rows if mask is None else rows[mask[rows]]  # with fewer than k allowed rows, threshold is -inf
 
 
 def _int8_kernel_available() -> bool:
