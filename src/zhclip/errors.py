@@ -13,9 +13,7 @@ class ZhclipError(Exception):
 class InputError(ZhclipError):
     """Bad input: a file or field the user supplied. Carries the path (and line/field when known)."""
 
-    def __init__(
-        self, path: str | Path | None, reason: str, *, line: int | None = None, field: str | None = None
-    ):
+    def __init__(self, path: str | Path | None, reason: str, *, line: int | None = None, field: str | None = None):
         self.path = None if path is None else str(path)
         self.reason = reason
         self.line = line

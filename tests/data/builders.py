@@ -16,8 +16,14 @@ def png_b64(color: tuple[int, int, int], size: int = 8) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def write_split(root: Path, split: str, images: dict[int, tuple[int, int, int]], texts: list[dict],
-                extra_tsv_lines: list[str] = (), extra_jsonl_lines: list[str] = ()) -> Path:
+def write_split(
+    root: Path,
+    split: str,
+    images: dict[int, tuple[int, int, int]],
+    texts: list[dict],
+    extra_tsv_lines: list[str] = (),
+    extra_jsonl_lines: list[str] = (),
+) -> Path:
     """`{split}_imgs.tsv` with one solid-colour PNG per image id, and `{split}_texts.jsonl`."""
     root.mkdir(parents=True, exist_ok=True)
     lines = [f"{image_id}\t{png_b64(color)}" for image_id, color in images.items()] + list(extra_tsv_lines)

@@ -16,8 +16,10 @@ from zhclip.models import ImageTransform, Tokenizer
 from .builders import write_split
 
 IMAGES = {i: (20 * i, 255 - 20 * i, 7 * i) for i in range(1, 7)}
-TEXTS = [{"text_id": 100 + i, "text": f"第{i}张图，“颜色”", "image_ids": [i] + ([i + 1] if i % 2 else [])}
-         for i in range(1, 6)]
+TEXTS = [
+    {"text_id": 100 + i, "text": f"第{i}张图，“颜色”", "image_ids": [i] + ([i + 1] if i % 2 else [])}
+    for i in range(1, 6)
+]
 
 
 @pytest.fixture

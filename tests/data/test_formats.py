@@ -27,8 +27,10 @@ def test_tsv_and_jsonl_round_trip(tmp_path):
     rows = list(iter_tsv(tmp_path / "x_imgs.tsv"))
     assert [(r.image_id, r.line) for r in rows] == [(7, 1), (3, 2)]
     assert decode_image_b64(rows[1].b64, "x").getpixel((0, 0)) == (0, 0, 255)
-    assert [(r.text_id, r.text, r.image_ids) for r in read_texts(tmp_path / "x_texts.jsonl")] == \
-        [(1, "红色的方块", (7,)), (2, "两个“蓝色”方块", (3, 7))]
+    assert [(r.text_id, r.text, r.image_ids) for r in read_texts(tmp_path / "x_texts.jsonl")] == [
+        (1, "红色的方块", (7,)),
+        (2, "两个“蓝色”方块", (3, 7)),
+    ]
     assert "红色" in (tmp_path / "x_texts.jsonl").read_text(encoding="utf-8")  # readable, not \\u escapes
 
 
@@ -53,14 +55,17 @@ def test_tsv_index_seeks_lines_and_accepts_urlsafe_base64(tmp_path):
     assert images.load(5).getpixel((3, 3)) == (1, 2, 3)
 
 
-@pytest.mark.parametrize("line, field, reason", [
-    ('{"text": "a", "image_ids": [1]}', "text_id", "missing field"),
-    ('{"text_id": "1", "text": "a", "image_ids": [1]}', "text_id", "must be an integer"),
-    ('{"text_id": 1, "text": 5, "image_ids": [1]}', "text", "must be a string"),
-    ('{"text_id": 1, "text": "a", "image_ids": []}', "image_ids", "non-empty list"),
-    ('{"text_id": 1, "text": "a", "image_ids": ["1"]}', "image_ids", "non-empty list"),
-    ('{"text_id": 1, "text": "a", "image_ids": [1]', None, "not a JSON line"),
-])
+@pytest.mark.parametrize(
+    "line, field, reason",
+    [
+        ('{"text": "a", "image_ids": [1]}', "text_id", "missing field"),
+        ('{"text_id": "1", "text": "a", "image_ids": [1]}', "text_id", "must be an integer"),
+        ('{"text_id": 1, "text": 5, "image_ids": [1]}', "text", "must be a string"),
+        ('{"text_id": 1, "text": "a", "image_ids": []}', "image_ids", "non-empty list"),
+        ('{"text_id": 1, "text": "a", "image_ids": ["1"]}', "image_ids", "non-empty list"),
+        ('{"text_id": 1, "text": "a", "image_ids": [1]', None, "not a JSON line"),
+    ],
+)
 def test_bad_jsonl_line_names_file_line_and_field(tmp_path, line, field, reason):
     path = tmp_path / "t_texts.jsonl"
     path.write_text('{"text_id": 0, "text": "好", "image_ids": [1]}\n\n' + line + "\n")
@@ -71,10 +76,13 @@ def test_bad_jsonl_line_names_file_line_and_field(tmp_path, line, field, reason)
     assert f"{path}:3" in str(err.value)
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("12", "found 1 column"),
-    ("abc\tAAAA", "is not an integer"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("12", "found 1 column"),
+        ("abc\tAAAA", "is not an integer"),
+    ],
+)
 def test_bad_tsv_line_is_reported_with_line(tmp_path, line, reason):
     write_split(tmp_path, "test", {1: (0, 0, 0)}, [], extra_tsv_lines=[line])
     with pytest.raises(InputError, match=reason) as err:
@@ -96,8 +104,10 @@ def test_undecodable_images_name_their_line(tmp_path):
 
 def test_skip_bad_skips_and_counts(tmp_path):
     path = tmp_path / "t_texts.jsonl"
-    path.write_text('{"text_id": 0, "text": "a", "image_ids": [1]}\nnot json\n{"text": "b"}\n'
-                    '{"text_id": 3, "text": "c", "image_ids": [2]}\n')
+    path.write_text(
+        '{"text_id": 0, "text": "a", "image_ids": [1]}\nnot json\n{"text": "b"}\n'
+        '{"text_id": 3, "text": "c", "image_ids": [2]}\n'
+    )
     bad = BadRecords(skip=True)
     assert [r.text_id for r in read_texts(path, bad)] == [0, 3]
     assert bad.count == 2 and [e.line for e in bad.errors] == [2, 3]

@@ -16,9 +16,11 @@ from zhclip.models import ImageTransform, Tokenizer
 from .builders import png_b64, write_split
 
 IMAGES = {11: (255, 0, 0), 12: (0, 255, 0), 13: (0, 0, 255)}
-TEXTS = [{"text_id": 1, "text": "红色", "image_ids": [11]},
-         {"text_id": 2, "text": "绿色或红色", "image_ids": [12, 11]},
-         {"text_id": 3, "text": "蓝色", "image_ids": [13]}]
+TEXTS = [
+    {"text_id": 1, "text": "红色", "image_ids": [11]},
+    {"text_id": 2, "text": "绿色或红色", "image_ids": [12, 11]},
+    {"text_id": 3, "text": "蓝色", "image_ids": [13]},
+]
 
 
 def _raw(path) -> dict[bytes, bytes]:
@@ -44,7 +46,11 @@ def test_keys_match_chinese_clip_layout(tmp_path):
     pairs = _raw(tmp_path / "lmdb/test/pairs")
     assert pairs.pop(b"num_samples") == b"4"
     assert {k: pickle.loads(v) for k, v in pairs.items()} == {
-        b"0": (11, 1, "红色"), b"1": (12, 2, "绿色或红色"), b"2": (11, 2, "绿色或红色"), b"3": (13, 3, "蓝色")}
+        b"0": (11, 1, "红色"),
+        b"1": (12, 2, "绿色或红色"),
+        b"2": (11, 2, "绿色或红色"),
+        b"3": (13, 3, "蓝色"),
+    }
     assert sorted(p.name for p in (tmp_path / "lmdb").iterdir()) == ["test"]  # no temp dirs left
 
 
@@ -53,9 +59,13 @@ def test_lmdb_built_by_chinese_clip_script_loads(tmp_path):
     jsonl or tsv left: PairDataset reads pairs and images from it."""
     (tmp_path / "lmdb/valid").mkdir(parents=True)
     for name, entries, count_key in (
-            ("imgs", [(str(i), png_b64(c).encode()) for i, c in IMAGES.items()], b"num_images"),
-            ("pairs", [(str(k), pickle.dumps(p)) for k, p in enumerate([(11, 1, "红色"), (13, 3, "蓝色")])],
-             b"num_samples")):
+        ("imgs", [(str(i), png_b64(c).encode()) for i, c in IMAGES.items()], b"num_images"),
+        (
+            "pairs",
+            [(str(k), pickle.dumps(p)) for k, p in enumerate([(11, 1, "红色"), (13, 3, "蓝色")])],
+            b"num_samples",
+        ),
+    ):
         env = lmdb.open(str(tmp_path / "lmdb/valid" / name), map_size=1024**3)
         txn = env.begin(write=True)
         for key, value in entries:
@@ -92,10 +102,14 @@ def test_round_trip_tsv_lmdb_reader(tmp_path):
 
 
 def test_bad_records_fail_by_default_and_are_counted_when_skipped(tmp_path):
-    write_split(tmp_path, "test", IMAGES, TEXTS,
-                extra_tsv_lines=["14\tnot-base64!", "15\t" + png_b64((0, 0, 0))[:-40]],
-                extra_jsonl_lines=['{"text_id": 4, "text": "缺图"}',
-                                   '{"text_id": 5, "text": "不存在", "image_ids": [99]}'])
+    write_split(
+        tmp_path,
+        "test",
+        IMAGES,
+        TEXTS,
+        extra_tsv_lines=["14\tnot-base64!", "15\t" + png_b64((0, 0, 0))[:-40]],
+        extra_jsonl_lines=['{"text_id": 4, "text": "缺图"}', '{"text_id": 5, "text": "不存在", "image_ids": [99]}'],
+    )
     with pytest.raises(InputError) as err:
         build_lmdb(tmp_path, "test")
     assert err.value.line == 4 and "base64" in err.value.reason
@@ -105,7 +119,11 @@ def test_bad_records_fail_by_default_and_are_counted_when_skipped(tmp_path):
     stats = build_lmdb(tmp_path, "test", bad)
     assert (stats.num_images, stats.num_pairs, stats.skipped) == (3, 4, 4)
     assert [(e.path.rsplit("/", 1)[1], e.line) for e in bad.errors] == [
-        ("test_imgs.tsv", 4), ("test_imgs.tsv", 5), ("test_texts.jsonl", 4), ("test_texts.jsonl", 5)]
+        ("test_imgs.tsv", 4),
+        ("test_imgs.tsv", 5),
+        ("test_texts.jsonl", 4),
+        ("test_texts.jsonl", 5),
+    ]
     assert "image id(s) [99]" in str(bad.errors[-1])
 
 

@@ -105,8 +105,14 @@ def _check_words(text: str, scene: Scene) -> None:
         size = "large" if "大" in what else "small" if "小" in what else None
         fill = "outline" if "空心" in what else "solid" if "实心" in what else None
         if shape or color:
-            matching = [o for o in scene.objects if shape in (None, o.shape) and color in (None, o.color)
-                        and size in (None, o.size) and fill in (None, o.fill)]
+            matching = [
+                o
+                for o in scene.objects
+                if shape in (None, o.shape)
+                and color in (None, o.color)
+                and size in (None, o.size)
+                and fill in (None, o.fill)
+            ]
             assert len(matching) == _NUMBER_TO_INT[number], (text, scene)
 
 
@@ -119,14 +125,23 @@ def test_binding_twin_needs_attribute_binding():
     table = SceneTable([scene, twin])
     both = (Exists(Desc(shape="circle", color="red")), Exists(Desc(shape="square", color="blue")))
     assert all_hold(both, table).tolist() == [True, False]  # 红色圆形和蓝色方形 is not true of its twin
-    bag_of_words = (Exists(Desc(color="red")), Exists(Desc(color="blue")), Exists(Desc(shape="circle")),
-                    Exists(Desc(shape="square")))
+    bag_of_words = (
+        Exists(Desc(color="red")),
+        Exists(Desc(color="blue")),
+        Exists(Desc(shape="circle")),
+        Exists(Desc(shape="square")),
+    )
     assert all_hold(bag_of_words, table).tolist() == [True, True]  # unbound attributes cannot tell them apart
 
 
 def test_render_matches_scene_at_any_size():
-    scene = Scene((SceneObject("square", "red", "large", "solid", 0.25, 0.5),
-                   SceneObject("circle", "blue", "small", "outline", 0.75, 0.5)), background="white")
+    scene = Scene(
+        (
+            SceneObject("square", "red", "large", "solid", 0.25, 0.5),
+            SceneObject("circle", "blue", "small", "outline", 0.75, 0.5),
+        ),
+        background="white",
+    )
     for size in ((96, 96), (1920, 1080)):
         image = render_scene(scene, size)
         assert image.size == size

@@ -29,22 +29,34 @@ def test_known_answer_with_multi_gold():
     recall = compute_recall(gold, predictions)
     assert (recall.r1, recall.r5, recall.r10) == (20.0, 60.0, 80.0)
     assert recall.mean_recall == (0.2 + 0.6 + 0.8) / 3.0 * 100  # same arithmetic, same float
-    assert recall.score_json() == {"success": True, "score": recall.mean_recall, "scoreJson": {
-        "score": recall.mean_recall, "mean_recall": recall.mean_recall, "r1": 20.0, "r5": 60.0, "r10": 80.0}}
+    assert recall.score_json() == {
+        "success": True,
+        "score": recall.mean_recall,
+        "scoreJson": {
+            "score": recall.mean_recall,
+            "mean_recall": recall.mean_recall,
+            "r1": 20.0,
+            "r5": 60.0,
+            "r10": 80.0,
+        },
+    }
 
 
 def test_invert_gold_keeps_first_seen_order():
     assert invert_gold({7: [1, 2], 8: [2], 9: [3, 1]}) == {1: [7, 9], 2: [7, 8], 3: [9]}
 
 
-@pytest.mark.parametrize("row, reason", [
-    ({"text_id": 1, "image_ids": TOP[:9]}, "has 9 predicted image_ids, need 10"),
-    ({"text_id": 1, "image_ids": TOP[:9] + [100]}, "duplicate ids"),
-    ({"text_id": 1, "image_ids": TOP[:9] + ["109"]}, "non-integer id '109' at rank 10"),
-    ({"text_id": "1", "image_ids": TOP}, "must be an integer (not string)"),
-    ({"text": 1, "image_ids": TOP}, "a line without text_id"),
-    ({"text_id": 1, "image_ids": "100"}, "missing or not a list"),
-])
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        ({"text_id": 1, "image_ids": TOP[:9]}, "has 9 predicted image_ids, need 10"),
+        ({"text_id": 1, "image_ids": TOP[:9] + [100]}, "duplicate ids"),
+        ({"text_id": 1, "image_ids": TOP[:9] + ["109"]}, "non-integer id '109' at rank 10"),
+        ({"text_id": "1", "image_ids": TOP}, "must be an integer (not string)"),
+        ({"text": 1, "image_ids": TOP}, "a line without text_id"),
+        ({"text_id": 1, "image_ids": "100"}, "missing or not a list"),
+    ],
+)
 def test_validation_errors_name_the_line(tmp_path, row, reason):
     path = tmp_path / "pred.jsonl"
     path.write_text(json.dumps({"text_id": 2, "image_ids": TOP}) + "\n" + json.dumps(row) + "\n")
@@ -63,8 +75,10 @@ def test_every_gold_query_needs_a_prediction_extra_ones_are_ignored(tmp_path):
 
 def test_score_files_and_cli_error_json(tmp_path, capsys):
     gold = tmp_path / "test_texts.jsonl"
-    gold.write_text('{"text_id": 1, "text": "甲", "image_ids": [101]}\n'
-                    '{"text_id": 2, "text": "乙", "image_ids": [7]}\n', encoding="utf-8")
+    gold.write_text(
+        '{"text_id": 1, "text": "甲", "image_ids": [101]}\n{"text_id": 2, "text": "乙", "image_ids": [7]}\n',
+        encoding="utf-8",
+    )
     predictions = tmp_path / "test_predictions.jsonl"
     predictions.write_text("".join(json.dumps({"text_id": q, "image_ids": TOP}) + "\n" for q in (1, 2)))
     assert score_files(gold, predictions, TEXT_TO_IMAGE).r5 == 50.0

@@ -16,9 +16,20 @@ from zhclip.evaluate.retrieval import evaluate_retrieval, output_files
 from ..data.builders import write_split
 
 # Solid-colour images; the stub model's feature is the colour direction, so similarities are known exactly.
-IMAGES = {1: (255, 0, 0), 2: (0, 255, 0), 3: (0, 0, 255), 4: (128, 0, 0), 5: (200, 200, 0), 6: (0, 200, 200),
-          7: (200, 0, 200), 8: (100, 100, 100), 9: (255, 100, 0), 10: (0, 100, 255), 11: (100, 0, 255),
-          12: (50, 255, 50)}
+IMAGES = {
+    1: (255, 0, 0),
+    2: (0, 255, 0),
+    3: (0, 0, 255),
+    4: (128, 0, 0),
+    5: (200, 200, 0),
+    6: (0, 200, 200),
+    7: (200, 0, 200),
+    8: (100, 100, 100),
+    9: (255, 100, 0),
+    10: (0, 100, 255),
+    11: (100, 0, 255),
+    12: (50, 255, 50),
+}
 TEXTS = [  # query colour -> gold; rank of the first gold image worked out by hand
     (1, "255,0,0", [4]),  # 1 and 4 tie at 1.0; the tie goes to image 1 (first in the tsv): rank 2
     (2, "255,0,0", [1]),  # rank 1
@@ -55,17 +66,24 @@ class ColourModel:
 
 @pytest.fixture
 def colours(tmp_path):
-    return write_split(tmp_path / "colours", "test", IMAGES,
-                       [{"text_id": t, "text": text, "image_ids": gold} for t, text, gold in TEXTS])
+    return write_split(
+        tmp_path / "colours",
+        "test",
+        IMAGES,
+        [{"text_id": t, "text": text, "image_ids": gold} for t, text, gold in TEXTS],
+    )
 
 
 def test_known_answers_both_directions(colours, tmp_path):
     result = evaluate_retrieval(ColourModel(), colours, "test", batch_size=5)
     assert result["num_texts"] == 10 and result["num_images"] == 12
     hits = {1: 5, 5: 7, 10: 9}  # from the ranks above
-    assert result["text_to_image"] == {"r1": hits[1] * 1.0 / 10 * 100, "r5": hits[5] * 1.0 / 10 * 100,
-                                       "r10": hits[10] * 1.0 / 10 * 100,
-                                       "mean_recall": (0.5 + 0.7 + 0.9) / 3.0 * 100}
+    assert result["text_to_image"] == {
+        "r1": hits[1] * 1.0 / 10 * 100,
+        "r5": hits[5] * 1.0 / 10 * 100,
+        "r10": hits[10] * 1.0 / 10 * 100,
+        "mean_recall": (0.5 + 0.7 + 0.9) / 3.0 * 100,
+    }
     # Image->text, against a brute-force stable sort over the exact cosine matrix.
     image_vectors = np.array([IMAGES[i] for i in IMAGES], dtype=np.float32)
     text_vectors = np.array([[float(x) for x in text.split(",")] for _, text, _ in TEXTS], dtype=np.float32)
@@ -73,8 +91,10 @@ def test_known_answers_both_directions(colours, tmp_path):
     text_vectors /= np.linalg.norm(text_vectors, axis=1, keepdims=True)
     scores = image_vectors @ text_vectors.T
     text_ids = [t for t, _, _ in TEXTS]
-    predictions = {image_id: [text_ids[j] for j, _ in sorted(enumerate(row), key=lambda x: x[1], reverse=True)[:10]]
-                   for image_id, row in zip(IMAGES, scores.tolist(), strict=True)}
+    predictions = {
+        image_id: [text_ids[j] for j, _ in sorted(enumerate(row), key=lambda x: x[1], reverse=True)[:10]]
+        for image_id, row in zip(IMAGES, scores.tolist(), strict=True)
+    }
     expected = compute_recall(invert_gold({t: g for t, _, g in TEXTS}), predictions)
     assert result["image_to_text"] == expected.as_dict()
 
@@ -106,8 +126,14 @@ def test_output_files_in_chinese_clip_formats(colours, tmp_path, tiny_checkpoint
 
 
 def test_dangling_ids_and_undecodable_images(colours):
-    write_split(colours, "test", IMAGES, [{"text_id": t, "text": x, "image_ids": g} for t, x, g in TEXTS]
-                + [{"text_id": 11, "text": "1,1,1", "image_ids": [404]}], extra_tsv_lines=["13\tAAAA"])
+    write_split(
+        colours,
+        "test",
+        IMAGES,
+        [{"text_id": t, "text": x, "image_ids": g} for t, x, g in TEXTS]
+        + [{"text_id": 11, "text": "1,1,1", "image_ids": [404]}],
+        extra_tsv_lines=["13\tAAAA"],
+    )
     with pytest.raises(InputError, match=r"image id\(s\) \[404\]") as err:
         evaluate_retrieval(ColourModel(), colours)
     assert err.value.line == 11
@@ -117,7 +143,11 @@ def test_dangling_ids_and_undecodable_images(colours):
 
 
 def test_too_small_for_top10(tmp_path):
-    root = write_split(tmp_path, "valid", {i: (i, 0, 0) for i in range(1, 6)},
-                       [{"text_id": i, "text": "1,0,0", "image_ids": [i]} for i in range(1, 6)])
+    root = write_split(
+        tmp_path,
+        "valid",
+        {i: (i, 0, 0) for i in range(1, 6)},
+        [{"text_id": i, "text": "1,0,0", "image_ids": [i]} for i in range(1, 6)],
+    )
     with pytest.raises(InputError, match="needs at least 10"):
         evaluate_retrieval(ColourModel(), root, "valid")

@@ -11,8 +11,9 @@ from zhclip.evaluate.topk import chunked_topk, topk_stable
 
 def _reference(scores: np.ndarray, k: int) -> np.ndarray:
     # Python's sorted(..., reverse=True) is stable, exactly as make_topk_predictions.py uses it.
-    return np.array([[i for i, _ in sorted(enumerate(row.tolist()), key=lambda x: x[1], reverse=True)[:k]]
-                     for row in scores])
+    return np.array(
+        [[i for i, _ in sorted(enumerate(row.tolist()), key=lambda x: x[1], reverse=True)[:k]] for row in scores]
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -23,8 +24,14 @@ def test_topk_stable_matches_python_sorted_with_many_ties(rows, cols, k, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 25), st.integers(1, 60), st.integers(1, 10), st.integers(1, 7), st.integers(1, 9),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 25),
+    st.integers(1, 60),
+    st.integers(1, 10),
+    st.integers(1, 7),
+    st.integers(1, 9),
+    st.integers(0, 2**32 - 1),
+)
 def test_blocked_search_equals_full_search(queries, gallery, k, query_block, gallery_block, seed):
     rng = np.random.default_rng(seed)
     # Small integer features: exact products, and many exact ties across gallery blocks.

@@ -63,7 +63,7 @@ def test_classifier_is_mean_of_normalised_prompt_embeddings():
             return torch.tensor([[1.0, 0.0, 0.0] if "甲" in t else [0.0, 3.0, 0.0] for t in texts])
 
     weights = classifier(Scaled(), ["x"], ["甲{}", "乙{}"])
-    np.testing.assert_allclose(weights, [[2 ** -0.5, 2 ** -0.5, 0.0]], rtol=1e-6)  # not pulled toward 3x
+    np.testing.assert_allclose(weights, [[2**-0.5, 2**-0.5, 0.0]], rtol=1e-6)  # not pulled toward 3x
 
 
 def test_report_reads_every_number_from_metrics_files(tmp_path):
@@ -71,13 +71,29 @@ def test_report_reads_every_number_from_metrics_files(tmp_path):
         run = tmp_path / "experiments" / name
         run.mkdir(parents=True)
         for direction, value in (("t2i", r1), ("i2t", r1 + 1)):
-            (run / f"test_{direction}_metrics.json").write_text(json.dumps(
-                {"success": True, "score": 50.0, "scoreJson": {"score": 50.0, "mean_recall": 50.0, "r1": value,
-                                                                "r5": 60.0, "r10": 70.0}}))
-        (run / "retrieval_summary.json").write_text(json.dumps({
-            "model": name, "params": 1_610_881, "size_mb": 6.15, "image_per_s": 200.0, "text_per_s": 300.0,
-            "dataset": "synth", "split": "test",
-            "files": {"t2i_metrics": "test_t2i_metrics.json", "i2t_metrics": "test_i2t_metrics.json"}}))
+            (run / f"test_{direction}_metrics.json").write_text(
+                json.dumps(
+                    {
+                        "success": True,
+                        "score": 50.0,
+                        "scoreJson": {"score": 50.0, "mean_recall": 50.0, "r1": value, "r5": 60.0, "r10": 70.0},
+                    }
+                )
+            )
+        (run / "retrieval_summary.json").write_text(
+            json.dumps(
+                {
+                    "model": name,
+                    "params": 1_610_881,
+                    "size_mb": 6.15,
+                    "image_per_s": 200.0,
+                    "text_per_s": 300.0,
+                    "dataset": "synth",
+                    "split": "test",
+                    "files": {"t2i_metrics": "test_t2i_metrics.json", "i2t_metrics": "test_i2t_metrics.json"},
+                }
+            )
+        )
     written = write_report([tmp_path / "experiments"], tmp_path / "report.md")
     header, small, tiny = written.table
     assert header[:6] == ["Model", "Params (M)", "Size (MB)", "Images/s", "Texts/s", "synth/test T→I R@1"]
@@ -87,8 +103,9 @@ def test_report_reads_every_number_from_metrics_files(tmp_path):
     assert "| tiny | 1.61 |" in text and "![recall chart](report.png)" in text
     assert written.chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    (tmp_path / "experiments/tiny/test_t2i_metrics.json").write_text(json.dumps({"success": False,
-                                                                                 "errorMsg": "bad predictions"}))
+    (tmp_path / "experiments/tiny/test_t2i_metrics.json").write_text(
+        json.dumps({"success": False, "errorMsg": "bad predictions"})
+    )
     with pytest.raises(InputError, match="evaluation failed: bad predictions"):
         write_report([tmp_path / "experiments"], tmp_path / "report.md")
 
@@ -96,20 +113,68 @@ def test_report_reads_every_number_from_metrics_files(tmp_path):
 def test_cli_synth_eval_report_end_to_end(tmp_path, tiny_checkpoints, capsys):
     """synth and zero-shot run in-process; eval retrieval and report run as a user runs them."""
     data, runs = tmp_path / "synth", tmp_path / "experiments"
-    assert main(["data", "synth", str(data), "--train", "10", "--valid", "0", "--test", "40", "--seed", "3",
-                 "--image-size", "64", "--zeroshot-per-class", "2"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                str(data),
+                "--train",
+                "10",
+                "--valid",
+                "0",
+                "--test",
+                "40",
+                "--seed",
+                "3",
+                "--image-size",
+                "64",
+                "--zeroshot-per-class",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert re.search(r"test: 40 images \(\d+ binding twins\), \d+ texts", capsys.readouterr().out)
 
-    evaluated = run_cli("eval", "retrieval", "--model", tiny_checkpoints["pt"], "--data", data, "--split", "test",
-                        "--out", runs / "tiny/synth_test", "--name", "tiny")
+    evaluated = run_cli(
+        "eval",
+        "retrieval",
+        "--model",
+        tiny_checkpoints["pt"],
+        "--data",
+        data,
+        "--split",
+        "test",
+        "--out",
+        runs / "tiny/synth_test",
+        "--name",
+        "tiny",
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     assert "text_to_image  R@1" in evaluated.stdout and "it/s" not in evaluated.stdout  # bars go to stderr
     summary = json.loads((runs / "tiny/synth_test/retrieval_summary.json").read_text())
     t2i = json.loads((runs / "tiny/synth_test/test_t2i_metrics.json").read_text())["scoreJson"]
 
-    assert main(["eval", "zeroshot", "--model", str(tiny_checkpoints["hf"]), "--data", str(data / "zeroshot"),
-                 "--labels", str(data / "zeroshot/label_cn.txt"), "--out", str(runs / "tiny-hf/zeroshot"),
-                 "--name", "tiny-hf"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "zeroshot",
+                "--model",
+                str(tiny_checkpoints["hf"]),
+                "--data",
+                str(data / "zeroshot"),
+                "--labels",
+                str(data / "zeroshot/label_cn.txt"),
+                "--out",
+                str(runs / "tiny-hf/zeroshot"),
+                "--name",
+                "tiny-hf",
+            ]
+        )
+        == 0
+    )
     assert "14 images, 7 classes, 5 templates" in capsys.readouterr().out  # the dataset's own templates.txt
 
     report = run_cli("report", runs, "--out", tmp_path / "report.md")
@@ -123,7 +188,20 @@ def test_cli_synth_eval_report_end_to_end(tmp_path, tiny_checkpoints, capsys):
     assert f"| {top1:.2f} |" in next(line for line in lines if line.startswith("| tiny-hf |"))
     assert (tmp_path / "report.png").is_file()
 
-    assert main(["eval", "retrieval", "--model", str(tiny_checkpoints["pt"]), "--data", str(tmp_path / "nowhere"),
-                 "--out", str(tmp_path / "never")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "retrieval",
+                "--model",
+                str(tiny_checkpoints["pt"]),
+                "--data",
+                str(tmp_path / "nowhere"),
+                "--out",
+                str(tmp_path / "never"),
+            ]
+        )
+        == 2
+    )
     assert "nowhere: no images for split 'test'" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()

@@ -16,8 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="datasets: LMDB build, import a folder, synthetic benchmark")
     commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
 
-    p = commands.add_parser("lmdb", help="build lmdb/<split>/{imgs,pairs} from the tsv/jsonl files "
-                                         "(same keys as Chinese-CLIP's build_lmdb_dataset.py)")
+    p = commands.add_parser(
+        "lmdb",
+        help="build lmdb/<split>/{imgs,pairs} from the tsv/jsonl files "
+        "(same keys as Chinese-CLIP's build_lmdb_dataset.py)",
+    )
     p.add_argument("dataset_dir")
     p.add_argument("--splits", default="train,valid,test", help="comma-separated (default: %(default)s)")
     _add_skip_bad(p)
@@ -42,11 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--captions", type=int, default=5, help="captions per image (default: %(default)s)")
     p.add_argument("--max-objects", type=int, choices=(1, 2, 3), default=3)
-    p.add_argument("--twin-prob", type=float, default=0.35,
-                   help="chance an image is the binding twin of the previous one (default: %(default)s)")
+    p.add_argument(
+        "--twin-prob",
+        type=float,
+        default=0.35,
+        help="chance an image is the binding twin of the previous one (default: %(default)s)",
+    )
     p.add_argument("--noise", type=float, default=3.0, help="pixel noise std, 0-255 (default: %(default)s)")
-    p.add_argument("--zeroshot-per-class", type=int, default=0,
-                   help="also write OUT_DIR/zeroshot: a shape-classification image folder with N images per class")
+    p.add_argument(
+        "--zeroshot-per-class",
+        type=int,
+        default=0,
+        help="also write OUT_DIR/zeroshot: a shape-classification image folder with N images per class",
+    )
     p.set_defaults(handler=synth)
 
 
@@ -65,8 +76,10 @@ def lmdb(args: argparse.Namespace) -> int:
     bad = BadRecords(args.skip_bad)
     for split in _splits(args.splits):
         stats = build_lmdb(args.dataset_dir, split, bad, progress=True)
-        print(f"{split}: {stats.num_images} images, {stats.num_pairs} pairs -> "
-              f"{args.dataset_dir}/lmdb/{split} ({stats.skipped} skipped)")
+        print(
+            f"{split}: {stats.num_images} images, {stats.num_pairs} pairs -> "
+            f"{args.dataset_dir}/lmdb/{split} ({stats.skipped} skipped)"
+        )
     _report_skipped(bad)
     return 0
 
@@ -76,8 +89,16 @@ def from_folder(args: argparse.Namespace) -> int:
     from ..data.folder import from_folder as convert
 
     bad = BadRecords(args.skip_bad)
-    stats = convert(args.images_dir, args.captions, args.out_dir, _floats(args.split_ratio), args.seed, bad,
-                    args.max_side, progress=True)
+    stats = convert(
+        args.images_dir,
+        args.captions,
+        args.out_dir,
+        _floats(args.split_ratio),
+        args.seed,
+        bad,
+        args.max_side,
+        progress=True,
+    )
     for s in stats:
         print(f"{s.split}: {s.images} images, {s.texts} texts")
     _report_skipped(bad)
@@ -90,18 +111,26 @@ def synth(args: argparse.Namespace) -> int:
     from ..data.synth import DEFAULT_CONFIG, SynthOptions, generate, generate_zeroshot
 
     weights = DEFAULT_CONFIG.object_count_weights[: args.max_objects]
-    options = SynthOptions(captions_per_image=args.captions, twin_prob=args.twin_prob, noise=args.noise,
-                           scene=dataclasses.replace(DEFAULT_CONFIG, object_count_weights=weights))
+    options = SynthOptions(
+        captions_per_image=args.captions,
+        twin_prob=args.twin_prob,
+        noise=args.noise,
+        scene=dataclasses.replace(DEFAULT_CONFIG, object_count_weights=weights),
+    )
     start = time.perf_counter()
-    stats = generate(args.out_dir, args.train, args.valid, args.test, args.seed, args.image_size, options,
-                     progress=True)
+    stats = generate(
+        args.out_dir, args.train, args.valid, args.test, args.seed, args.image_size, options, progress=True
+    )
     for s in stats:
-        print(f"{s.split}: {s.images} images ({s.twins} binding twins), {s.texts} texts, {s.pairs} pairs, "
-              f"{s.pairs / max(s.texts, 1):.2f} gold images per text, {s.single_gold_texts} texts with one gold"
-              + (f", {s.vague_dropped} too-vague captions left out" if s.vague_dropped else ""))
+        print(
+            f"{s.split}: {s.images} images ({s.twins} binding twins), {s.texts} texts, {s.pairs} pairs, "
+            f"{s.pairs / max(s.texts, 1):.2f} gold images per text, {s.single_gold_texts} texts with one gold"
+            + (f", {s.vague_dropped} too-vague captions left out" if s.vague_dropped else "")
+        )
     if args.zeroshot_per_class:
-        path = generate_zeroshot(f"{args.out_dir}/zeroshot", args.zeroshot_per_class, args.seed, args.image_size,
-                                 options)
+        path = generate_zeroshot(
+            f"{args.out_dir}/zeroshot", args.zeroshot_per_class, args.seed, args.image_size, options
+        )
         print(f"zero-shot set: {path} ({args.zeroshot_per_class} images per class)")
     print(f"wrote {args.out_dir} in {time.perf_counter() - start:.1f}s")
     return 0

@@ -29,8 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_model(p)
     p.add_argument("--data", required=True, help="folder with <class index>/ subfolders (or test/<index>/)")
     p.add_argument("--labels", required=True, help="label_cn.txt: one class name per line")
-    p.add_argument("--templates", help="'default', or a file with one template per line using {} "
-                                       "(default: DATA/templates.txt if present, else the default set)")
+    p.add_argument(
+        "--templates",
+        help="'default', or a file with one template per line using {} "
+        "(default: DATA/templates.txt if present, else the default set)",
+    )
     p.add_argument("--out", help="output directory (default: zeroshot_predictions/<name>)")
     p.set_defaults(handler=zeroshot)
 
@@ -72,10 +75,13 @@ def retrieval(args: argparse.Namespace) -> int:
     name = args.name or default_model_name(model.source)
     out = Path(args.out or f"experiments/{name}/eval/{Path(args.data).resolve().name}_{args.split}")
     start = time.perf_counter()
-    result = evaluate_retrieval(model, args.data, args.split, out, args.batch_size, progress=True,
-                                skip_bad=args.skip_bad, name=name)
-    print(f"{name} on {args.data} ({args.split}): {result['num_texts']} texts, {result['num_images']} images, "
-          f"{time.perf_counter() - start:.1f}s")
+    result = evaluate_retrieval(
+        model, args.data, args.split, out, args.batch_size, progress=True, skip_bad=args.skip_bad, name=name
+    )
+    print(
+        f"{name} on {args.data} ({args.split}): {result['num_texts']} texts, {result['num_images']} images, "
+        f"{time.perf_counter() - start:.1f}s"
+    )
     for label in ("text_to_image", "image_to_text"):
         r = result[label]
         print(f"  {label:14} R@1 {r['r1']:6.2f}  R@5 {r['r5']:6.2f}  R@10 {r['r10']:6.2f}  MR {r['mean_recall']:6.2f}")
@@ -92,10 +98,21 @@ def zeroshot(args: argparse.Namespace) -> int:
     model = _load(args)
     name = args.name or default_model_name(model.source)
     out = Path(args.out or f"zeroshot_predictions/{name}")
-    result = evaluate_zeroshot(model, args.data, args.labels, args.templates, out, args.batch_size, progress=True,
-                               skip_bad=args.skip_bad, name=name)
-    print(f"{name} zero-shot on {args.data}: {result['num_images']} images, {result['num_classes']} classes, "
-          f"{result['num_templates']} templates")
+    result = evaluate_zeroshot(
+        model,
+        args.data,
+        args.labels,
+        args.templates,
+        out,
+        args.batch_size,
+        progress=True,
+        skip_bad=args.skip_bad,
+        name=name,
+    )
+    print(
+        f"{name} zero-shot on {args.data}: {result['num_images']} images, {result['num_classes']} classes, "
+        f"{result['num_templates']} templates"
+    )
     print(f"  top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}")
     if result["skipped"]:
         print(f"  skipped {result['skipped']} bad image(s)")

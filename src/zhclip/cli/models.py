@@ -12,18 +12,14 @@ from .compress import add_precision_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "info", help="describe a model: architecture, parameters, embed dim, resolution"
-    )
+    p = subparsers.add_parser("info", help="describe a model: architecture, parameters, embed dim, resolution")
     p.add_argument("source", help="HF dir, hub id, zoo name, or Chinese-CLIP .pt/.pth checkpoint")
     p.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
     add_precision_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=info)
 
-    p = subparsers.add_parser(
-        "convert", help="convert between HF directories and Chinese-CLIP .pt checkpoints"
-    )
+    p = subparsers.add_parser("convert", help="convert between HF directories and Chinese-CLIP .pt checkpoints")
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--to", required=True, choices=["hf", "cnclip"])

@@ -7,7 +7,20 @@ from .io import BadRecords
 from .lmdb_store import LmdbPairs, LmdbStats, build_lmdb
 
 __all__ = [
-    "SPLITS", "BadRecords", "ImageSource", "LmdbImages", "LmdbPairs", "LmdbStats", "PairDataset", "SplitPaths",
-    "TextRecord", "TsvImages", "build_lmdb", "normalize_text", "open_images", "read_texts", "write_texts",
+    "SPLITS",
+    "BadRecords",
+    "ImageSource",
+    "LmdbImages",
+    "LmdbPairs",
+    "LmdbStats",
+    "PairDataset",
+    "SplitPaths",
+    "TextRecord",
+    "TsvImages",
+    "build_lmdb",
+    "normalize_text",
+    "open_images",
+    "read_texts",
+    "write_texts",
     "write_tsv",
 ]

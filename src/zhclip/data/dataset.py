@@ -40,8 +40,11 @@ class JsonlPairs:
         for record in read_texts(path, bad):
             missing = [i for i in record.image_ids if i not in images]
             if missing:
-                bad.handle(InputError(path, f"image id(s) {missing} not in {images.path.name}", line=record.line,
-                                      field="image_ids"))
+                bad.handle(
+                    InputError(
+                        path, f"image id(s) {missing} not in {images.path.name}", line=record.line, field="image_ids"
+                    )
+                )
                 continue
             image_ids.extend(record.image_ids)
             text_ids.extend([record.text_id] * len(record.image_ids))
@@ -67,8 +70,14 @@ class PairDataset(Dataset):
     `skip_bad=True` are left out and counted in `num_skipped`. An image that fails to decode in
     `__getitem__` raises, or with `skip_bad=True` is replaced by the next good pair."""
 
-    def __init__(self, dataset_dir: str | Path, split: str, image_transform: Callable[[Image.Image], torch.Tensor],
-                 tokenizer: Callable[[list[str]], torch.Tensor], skip_bad: bool = False):
+    def __init__(
+        self,
+        dataset_dir: str | Path,
+        split: str,
+        image_transform: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[[list[str]], torch.Tensor],
+        skip_bad: bool = False,
+    ):
         self.paths = SplitPaths(Path(dataset_dir), split)
         self.bad = BadRecords(skip_bad)
         self.images = open_images(dataset_dir, split, self.bad)

@@ -55,8 +55,12 @@ def _csv_captions(path: Path, bad: BadRecords) -> Iterator[tuple[int, str, str]]
         image_col = next((c for c in IMAGE_COLUMNS if c in columns), None)
         text_col = next((c for c in TEXT_COLUMNS if c in columns), None)
         if image_col is None or text_col is None:
-            raise InputError(path, f"header {columns} needs an image column ({'/'.join(IMAGE_COLUMNS)}) and a "
-                                   f"caption column ({'/'.join(TEXT_COLUMNS)})", line=1)
+            raise InputError(
+                path,
+                f"header {columns} needs an image column ({'/'.join(IMAGE_COLUMNS)}) and a "
+                f"caption column ({'/'.join(TEXT_COLUMNS)})",
+                line=1,
+            )
         for row in reader:
             image, text = (row.get(image_col) or "").strip(), (row.get(text_col) or "").strip()
             if not image or not text:
@@ -69,18 +73,27 @@ def _jsonl_captions(path: Path, bad: BadRecords) -> Iterator[tuple[int, str, str
     for line, obj in iter_json_lines(path, bad):
         image = obj.get("image") if isinstance(obj, dict) else None
         texts = obj.get("captions", [obj.get("caption", obj.get("text"))]) if isinstance(obj, dict) else None
-        if not isinstance(image, str) or not isinstance(texts, list) or not all(
-                isinstance(t, str) and t.strip() for t in texts):
-            bad.handle(InputError(path, 'expected {"image": str, "caption": str} or "captions": [str, ...]',
-                                  line=line))
+        if (
+            not isinstance(image, str)
+            or not isinstance(texts, list)
+            or not all(isinstance(t, str) and t.strip() for t in texts)
+        ):
+            bad.handle(InputError(path, 'expected {"image": str, "caption": str} or "captions": [str, ...]', line=line))
             continue
         for text in texts:
             yield line, image, text.strip()
 
 
-def from_folder(images_dir: str | Path, captions: str | Path, out_dir: str | Path,
-                split_ratio: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, bad: BadRecords | None = None,
-                max_side: int | None = None, progress: bool = False) -> list[FolderStats]:
+def from_folder(
+    images_dir: str | Path,
+    captions: str | Path,
+    out_dir: str | Path,
+    split_ratio: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    bad: BadRecords | None = None,
+    max_side: int | None = None,
+    progress: bool = False,
+) -> list[FolderStats]:
     """Write `{split}_imgs.tsv`, `{split}_texts.jsonl` and `image_paths.tsv` into `out_dir`."""
     images_dir, out = Path(images_dir), Path(out_dir)
     if not images_dir.is_dir():
@@ -97,8 +110,7 @@ def from_folder(images_dir: str | Path, captions: str | Path, out_dir: str | Pat
             members = [p for p, s in zip(paths, assignment, strict=True) if s == code]
             if not members:
                 continue
-            good = _write_images(staging / f"{split}_imgs.tsv", images_dir, members, image_ids, bad, max_side,
-                                 progress)
+            good = _write_images(staging / f"{split}_imgs.tsv", images_dir, members, image_ids, bad, max_side, progress)
             records = _merge_captions([(image_ids[p], t) for p in good for t in by_image[p]], next_text)
             next_text += len(records)
             write_texts(staging / f"{split}_texts.jsonl", records)
@@ -110,8 +122,9 @@ def from_folder(images_dir: str | Path, captions: str | Path, out_dir: str | Pat
 def _ratios(split_ratio: Sequence[float]) -> np.ndarray:
     ratios = np.asarray(split_ratio, dtype=float)
     if len(ratios) != len(SPLITS) or (ratios < 0).any() or ratios.sum() <= 0:
-        raise InputError(None, f"need three non-negative ratios (train,valid,test), got {list(split_ratio)}",
-                         field="--split-ratio")
+        raise InputError(
+            None, f"need three non-negative ratios (train,valid,test), got {list(split_ratio)}", field="--split-ratio"
+        )
     return ratios / ratios.sum()
 
 
@@ -137,8 +150,15 @@ def _assign_splits(count: int, ratios: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def _write_images(out: Path, images_dir: Path, members: list[str], image_ids: dict[str, int], bad: BadRecords,
-                  max_side: int | None, progress: bool) -> list[str]:
+def _write_images(
+    out: Path,
+    images_dir: Path,
+    members: list[str],
+    image_ids: dict[str, int],
+    bad: BadRecords,
+    max_side: int | None,
+    progress: bool,
+) -> list[str]:
     """Check each image decodes, store its bytes (or, with `max_side`, a downscaled JPEG). Returns the good ones."""
     good: list[str] = []
 

@@ -125,8 +125,7 @@ def parse_tsv_line(raw: bytes, path: str | Path, line: int, offset: int = 0) -> 
     try:
         image_id = int(parts[0])
     except ValueError:
-        raise InputError(path, f"image id {parts[0][:40]!r} is not an integer", line=line,
-                         field="image_id") from None
+        raise InputError(path, f"image id {parts[0][:40]!r} is not an integer", line=line, field="image_id") from None
     return TsvLine(image_id, parts[1], line, offset)
 
 
@@ -136,8 +135,9 @@ def decode_b64(b64: bytes | str) -> bytes:
     return base64.b64decode(data.translate(_URLSAFE_TO_STANDARD), validate=True)
 
 
-def decode_image_b64(b64: bytes | str, path: str | Path, *, line: int | None = None,
-                     what: str = "image") -> Image.Image:
+def decode_image_b64(
+    b64: bytes | str, path: str | Path, *, line: int | None = None, what: str = "image"
+) -> Image.Image:
     """Decode one stored image; any failure is an InputError naming the file and line (or `what`, e.g. a key)."""
     try:
         data = decode_b64(b64)

@@ -42,8 +42,14 @@ class TsvImages:
         offsets = []
         for row in iter_tsv(self.path, bad):
             if row.image_id in seen:
-                bad.handle(InputError(self.path, f"image id {row.image_id} repeats line {seen[row.image_id]}",
-                                      line=row.line, field="image_id"))
+                bad.handle(
+                    InputError(
+                        self.path,
+                        f"image id {row.image_id} repeats line {seen[row.image_id]}",
+                        line=row.line,
+                        field="image_id",
+                    )
+                )
                 continue
             seen[row.image_id] = row.line
             offsets.append((row.image_id, row.offset, row.line))
@@ -136,5 +142,6 @@ def open_images(dataset_dir: str | Path, split: str, bad: BadRecords | None = No
         return LmdbImages(paths.lmdb_imgs)
     if paths.imgs_tsv.is_file():
         return TsvImages(paths.imgs_tsv, bad)
-    raise InputError(dataset_dir, f"no images for split {split!r}: neither {paths.imgs_tsv.name} "
-                                  f"nor lmdb/{split}/imgs exists")
+    raise InputError(
+        dataset_dir, f"no images for split {split!r}: neither {paths.imgs_tsv.name} nor lmdb/{split}/imgs exists"
+    )

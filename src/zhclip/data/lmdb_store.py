@@ -56,8 +56,7 @@ class _Writer:
         self.env.close()
 
 
-def build_lmdb(dataset_dir: str | Path, split: str, bad: BadRecords | None = None,
-               progress: bool = False) -> LmdbStats:
+def build_lmdb(dataset_dir: str | Path, split: str, bad: BadRecords | None = None, progress: bool = False) -> LmdbStats:
     """Build `lmdb/<split>/{imgs,pairs}` from the split's tsv and jsonl. Every image is decoded once to check it;
     pairs whose image id is not in the tsv are bad records. The result appears atomically."""
     paths = SplitPaths(Path(dataset_dir), split)
@@ -65,8 +64,9 @@ def build_lmdb(dataset_dir: str | Path, split: str, bad: BadRecords | None = Non
     skipped_before = bad.count
     for source in (paths.imgs_tsv, paths.texts_jsonl):
         if not source.is_file():
-            raise InputError(source, f"no such file (split {split!r} needs both {paths.imgs_tsv.name} and "
-                                     f"{paths.texts_jsonl.name})")
+            raise InputError(
+                source, f"no such file (split {split!r} needs both {paths.imgs_tsv.name} and {paths.texts_jsonl.name})"
+            )
     paths.lmdb_imgs.parent.parent.mkdir(parents=True, exist_ok=True)
     for old in (paths.lmdb_imgs, paths.lmdb_pairs):
         _close_environment(old)
@@ -98,8 +98,11 @@ def _write_pairs(out: Path, jsonl: Path, image_ids: set[int], bad: BadRecords, p
     for record in tqdm(read_texts(jsonl, bad), desc=f"{jsonl.name}", unit="text", disable=not progress):
         missing = [i for i in record.image_ids if i not in image_ids]
         if missing:
-            bad.handle(InputError(jsonl, f"image id(s) {missing} not in the split's images", line=record.line,
-                                  field="image_ids"))
+            bad.handle(
+                InputError(
+                    jsonl, f"image id(s) {missing} not in the split's images", line=record.line, field="image_ids"
+                )
+            )
             continue
         for image_id in record.image_ids:
             writer.put(str(writer.count), pickle.dumps((image_id, record.text_id, record.text), PICKLE_PROTOCOL))
@@ -168,6 +171,7 @@ class LmdbPairs:
         try:
             image_id, text_id, text = pickle.loads(raw)
         except (pickle.UnpicklingError, ValueError, TypeError, EOFError) as exc:
-            raise InputError(self.reader.path,
-                             f"pair {index} is not a pickled (image_id, text_id, text): {exc}") from None
+            raise InputError(
+                self.reader.path, f"pair {index} is not a pickled (image_id, text_id, text): {exc}"
+            ) from None
         return int(image_id), int(text_id), str(text)

@@ -34,8 +34,9 @@ class Features:
         return len(self.ids) / self.seconds if self.seconds > 0 else float("nan")
 
 
-def image_features(model: ClipModel, images: ImageSource, batch_size: int = 64, bad: BadRecords | None = None,
-                   progress: bool = False) -> Features:
+def image_features(
+    model: ClipModel, images: ImageSource, batch_size: int = 64, bad: BadRecords | None = None, progress: bool = False
+) -> Features:
     """Encode every image of the source in its own order. Decoding and resizing run in a thread pool, one
     batch ahead of the model. An image that does not decode is a bad record (raised, or skipped)."""
     bad = bad or BadRecords()
@@ -52,8 +53,9 @@ def image_features(model: ClipModel, images: ImageSource, batch_size: int = 64, 
     return _features(ids, vectors, model.embed_dim, time.perf_counter() - start)
 
 
-def _pixel_batches(model: ClipModel, images: ImageSource, batch_size: int, bad: BadRecords,
-                   pool: ThreadPoolExecutor) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+def _pixel_batches(
+    model: ClipModel, images: ImageSource, batch_size: int, bad: BadRecords, pool: ThreadPoolExecutor
+) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
     def prepare(image_id: int) -> torch.Tensor | InputError:
         try:
             return model.transform(images.load(image_id))
@@ -72,8 +74,9 @@ def _pixel_batches(model: ClipModel, images: ImageSource, batch_size: int, bad: 
         yield _good(*pending, bad)
 
 
-def _good(chunk: list[int], results: Iterator[torch.Tensor | InputError],
-          bad: BadRecords) -> tuple[list[int], list[torch.Tensor]]:
+def _good(
+    chunk: list[int], results: Iterator[torch.Tensor | InputError], bad: BadRecords
+) -> tuple[list[int], list[torch.Tensor]]:
     ids, pixels = [], []
     for image_id, result in zip(chunk, results, strict=True):
         if isinstance(result, InputError):
@@ -84,8 +87,9 @@ def _good(chunk: list[int], results: Iterator[torch.Tensor | InputError],
     return ids, pixels
 
 
-def text_features(model: ClipModel, texts: Sequence[TextRecord], batch_size: int = 64,
-                  progress: bool = False) -> Features:
+def text_features(
+    model: ClipModel, texts: Sequence[TextRecord], batch_size: int = 64, progress: bool = False
+) -> Features:
     """Encode texts with Chinese-CLIP's text preprocessing, in the given order."""
     start = time.perf_counter()
     vectors = []

@@ -44,9 +44,17 @@ class Recall:
         return {"r1": self.r1, "r5": self.r5, "r10": self.r10, "mean_recall": self.mean_recall}
 
     def score_json(self) -> dict[str, Any]:
-        return {"success": True, "score": self.mean_recall,
-                "scoreJson": {"score": self.mean_recall, "mean_recall": self.mean_recall, "r1": self.r1,
-                              "r5": self.r5, "r10": self.r10}}
+        return {
+            "success": True,
+            "score": self.mean_recall,
+            "scoreJson": {
+                "score": self.mean_recall,
+                "mean_recall": self.mean_recall,
+                "r1": self.r1,
+                "r5": self.r5,
+                "r10": self.r10,
+            },
+        }
 
 
 def error_json(message: str) -> dict[str, Any]:
@@ -91,8 +99,12 @@ def read_gold(path: str | Path, direction: Direction) -> dict[int, list[int]]:
     return gold
 
 
-def validate_predictions(rows: Iterable[tuple[int | None, Any]], gold: Mapping[int, Any], direction: Direction,
-                         path: str | Path | None = None) -> dict[int, list[int]]:
+def validate_predictions(
+    rows: Iterable[tuple[int | None, Any]],
+    gold: Mapping[int, Any],
+    direction: Direction,
+    path: str | Path | None = None,
+) -> dict[int, list[int]]:
     """Chinese-CLIP's checks on top-10 predictions, row by row (line number, parsed object). Raises InputError."""
     predictions: dict[int, list[int]] = {}
     query_key, items_key = direction.query_key, direction.items_key
@@ -101,22 +113,31 @@ def validate_predictions(rows: Iterable[tuple[int | None, Any]], gold: Mapping[i
             raise InputError(path, f"a line without {query_key}", line=line)
         query = obj[query_key]
         if not isinstance(query, int):
-            raise InputError(path, f"{query_key} {query!r} must be an integer (not string)", line=line,
-                             field=query_key)
+            raise InputError(path, f"{query_key} {query!r} must be an integer (not string)", line=line, field=query_key)
         predicted = obj.get(items_key)
         if not isinstance(predicted, list):
-            raise InputError(path, f"{items_key} of {query_key} {query} missing or not a list", line=line,
-                             field=items_key)
+            raise InputError(
+                path, f"{items_key} of {query_key} {query} missing or not a list", line=line, field=items_key
+            )
         if len(predicted) != NUM_K:
-            raise InputError(path, f"{query_key} {query} has {len(predicted)} predicted {items_key}, "
-                                   f"need {NUM_K}", line=line, field=items_key)
+            raise InputError(
+                path,
+                f"{query_key} {query} has {len(predicted)} predicted {items_key}, need {NUM_K}",
+                line=line,
+                field=items_key,
+            )
         for rank, item in enumerate(predicted, start=1):
             if not isinstance(item, int):
-                raise InputError(path, f"{query_key} {query} has a non-integer id {item!r} at rank {rank}",
-                                 line=line, field=items_key)
+                raise InputError(
+                    path,
+                    f"{query_key} {query} has a non-integer id {item!r} at rank {rank}",
+                    line=line,
+                    field=items_key,
+                )
         if len(set(predicted)) != NUM_K:
-            raise InputError(path, f"{query_key} {query} has duplicate ids in its top {NUM_K}", line=line,
-                             field=items_key)
+            raise InputError(
+                path, f"{query_key} {query} has duplicate ids in its top {NUM_K}", line=line, field=items_key
+            )
         predictions[query] = predicted
     missing = [q for q in gold if q not in predictions]
     if missing:

@@ -64,8 +64,12 @@ def _retrieval_result(path: Path) -> RetrievalResult:
     summary = _read_json(path)
     try:
         files = summary["files"]
-        recall = {name: recall_from_json(_read_json(path.parent / files[f"{name}_metrics"]),
-                                         path.parent / files[f"{name}_metrics"]) for name in DIRECTIONS}
+        recall = {
+            name: recall_from_json(
+                _read_json(path.parent / files[f"{name}_metrics"]), path.parent / files[f"{name}_metrics"]
+            )
+            for name in DIRECTIONS
+        }
     except (KeyError, TypeError) as exc:
         raise InputError(path, f"not a zhclip retrieval summary: missing {exc}") from None
     return RetrievalResult(summary, recall, path)
@@ -84,8 +88,10 @@ def _check_unique(keys: list[tuple[str, str, Path]]) -> None:
     seen: dict[tuple[str, str], Path] = {}
     for model, dataset, source in keys:
         if (model, dataset) in seen:
-            raise InputError(source, f"model {model!r} on {dataset!r} also in {seen[model, dataset]}; "
-                                     "evaluate with different --name values")
+            raise InputError(
+                source,
+                f"model {model!r} on {dataset!r} also in {seen[model, dataset]}; evaluate with different --name values",
+            )
         seen[model, dataset] = source
 
 
@@ -106,8 +112,13 @@ def comparison_table(retrieval: list[RetrievalResult], zeroshot: list[ZeroshotRe
         runs = {r.dataset: r for r in retrieval if r.model == model}
         shots = {z.metrics["dataset"]: z.metrics for z in zeroshot if z.metrics["model"] == model}
         facts = next(iter(runs.values())).summary if runs else next(iter(shots.values()))
-        row = [model, f"{facts['params'] / 1e6:.2f}", f"{facts['size_mb']:.1f}",
-               _number(facts.get("image_per_s"), 1), _number(facts.get("text_per_s"), 1)]
+        row = [
+            model,
+            f"{facts['params'] / 1e6:.2f}",
+            f"{facts['size_mb']:.1f}",
+            _number(facts.get("image_per_s"), 1),
+            _number(facts.get("text_per_s"), 1),
+        ]
         for dataset in datasets:
             for direction in DIRECTIONS:
                 recall = runs[dataset].recall[direction].as_dict() if dataset in runs else {}
@@ -160,12 +171,16 @@ def render_chart(retrieval: list[RetrievalResult], zeroshot: list[ZeroshotResult
 
 def _panel(ax: Any, dataset: str, kind: str, retrieval: list[RetrievalResult], zeroshot: list[ZeroshotResult]) -> None:
     if kind == "zero-shot":
-        bars = {z.metrics["model"]: [z.metrics["top1"], z.metrics["top5"]] for z in zeroshot
-                if z.metrics["dataset"] == dataset}
+        bars = {
+            z.metrics["model"]: [z.metrics["top1"], z.metrics["top5"]]
+            for z in zeroshot
+            if z.metrics["dataset"] == dataset
+        }
         metrics, title = ["top-1", "top-5"], f"{dataset} (zero-shot)"
     else:
-        bars = {r.model: [r.recall[kind].as_dict()[key] for key in RECALL_KEYS]
-                for r in retrieval if r.dataset == dataset}
+        bars = {
+            r.model: [r.recall[kind].as_dict()[key] for key in RECALL_KEYS] for r in retrieval if r.dataset == dataset
+        }
         metrics, title = list(RECALL_LABELS), f"{dataset} {DIRECTION_LABELS[kind]}"
     width = 0.8 / max(len(bars), 1)
     for i, (model, values) in enumerate(bars.items()):
@@ -193,16 +208,24 @@ def write_report(run_dirs: list[str | Path], out: str | Path) -> WrittenReport:
     table = comparison_table(retrieval, zeroshot)
     chart = render_chart(retrieval, zeroshot, out.with_suffix(".png"))
     sources = [r.source for r in retrieval] + [z.source for z in zeroshot]
-    text = "\n".join([
-        "# zhclip evaluation report", "",
-        "Recall in % (Chinese-CLIP's definition: a query is a hit at K when any gold item is in its top K; "
-        "MR = mean of R@1, R@5, R@10). Size = weight bytes at the evaluated precision; Images/s and "
-        "Texts/s = feature extraction throughput (decode, preprocess, encode) on the device of the run.", "",
-        markdown_table(table), "",
-        f"![recall chart]({chart.name})", "",
-        "Read from:", "",
-        *[f"- `{path}`" for path in sources], "",
-    ])
+    text = "\n".join(
+        [
+            "# zhclip evaluation report",
+            "",
+            "Recall in % (Chinese-CLIP's definition: a query is a hit at K when any gold item is in its top K; "
+            "MR = mean of R@1, R@5, R@10). Size = weight bytes at the evaluated precision; Images/s and "
+            "Texts/s = feature extraction throughput (decode, preprocess, encode) on the device of the run.",
+            "",
+            markdown_table(table),
+            "",
+            f"![recall chart]({chart.name})",
+            "",
+            "Read from:",
+            "",
+            *[f"- `{path}`" for path in sources],
+            "",
+        ]
+    )
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return WrittenReport(out, chart, table)

@@ -52,9 +52,17 @@ def output_files(split: str) -> dict[str, str]:
     }
 
 
-def evaluate_retrieval(model: ClipModel, dataset_dir: str | Path, split: str = "test",
-                       out_dir: str | Path | None = None, batch_size: int = 64, progress: bool = False, *,
-                       skip_bad: bool = False, name: str | None = None) -> dict[str, Any]:
+def evaluate_retrieval(
+    model: ClipModel,
+    dataset_dir: str | Path,
+    split: str = "test",
+    out_dir: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+    *,
+    skip_bad: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
     """R@1/5/10 and mean recall (x100) in both directions, plus `num_texts` and `num_images`.
 
     Every text of `{split}_texts.jsonl` is a query over every image of the split, and every image named by
@@ -62,8 +70,9 @@ def evaluate_retrieval(model: ClipModel, dataset_dir: str | Path, split: str = "
     paths = SplitPaths(Path(dataset_dir), split)
     bad = BadRecords(skip_bad)
     images = open_images(dataset_dir, split, bad)
-    texts = _resolvable(_unique_ids(read_texts(paths.texts_jsonl, bad), paths.texts_jsonl, bad),
-                        images, paths.texts_jsonl, bad)
+    texts = _resolvable(
+        _unique_ids(read_texts(paths.texts_jsonl, bad), paths.texts_jsonl, bad), images, paths.texts_jsonl, bad
+    )
     _check_sizes(len(images), len(texts), paths)
     image_feats = image_features(model, images, batch_size, bad, progress)
     texts = _resolvable(texts, set(image_feats.ids.tolist()), paths.texts_jsonl, bad)
@@ -73,11 +82,12 @@ def evaluate_retrieval(model: ClipModel, dataset_dir: str | Path, split: str = "
     start = time.perf_counter()
     gold = {TEXT_TO_IMAGE: {r.text_id: list(r.image_ids) for r in texts}}
     gold[IMAGE_TO_TEXT] = invert_gold(gold[TEXT_TO_IMAGE])
-    predictions = {TEXT_TO_IMAGE: _predict(text_feats, image_feats, TEXT_TO_IMAGE, progress),
-                   IMAGE_TO_TEXT: _predict(image_feats, text_feats, IMAGE_TO_TEXT, progress)}
+    predictions = {
+        TEXT_TO_IMAGE: _predict(text_feats, image_feats, TEXT_TO_IMAGE, progress),
+        IMAGE_TO_TEXT: _predict(image_feats, text_feats, IMAGE_TO_TEXT, progress),
+    }
     # The in-memory predictions go through the same validation as prediction files.
-    recall = {d: compute_recall(gold[d], validate_predictions(enumerate(predictions[d], 1), gold[d], d))
-              for d in gold}
+    recall = {d: compute_recall(gold[d], validate_predictions(enumerate(predictions[d], 1), gold[d], d)) for d in gold}
     topk_seconds = time.perf_counter() - start
 
     result = {d.label: recall[d].as_dict() for d in gold}
@@ -85,11 +95,16 @@ def evaluate_retrieval(model: ClipModel, dataset_dir: str | Path, split: str = "
     if bad.count:
         result["skipped"] = bad.count
     if out_dir is not None:
-        facts = {"image_features_s": image_feats.seconds, "text_features_s": text_feats.seconds,
-                 "topk_s": topk_seconds, "image_per_s": image_feats.per_second,
-                 "text_per_s": text_feats.per_second}
-        _write_outputs(Path(out_dir), split, model, paths, name, image_feats, text_feats, gold, predictions,
-                       recall, result, facts)
+        facts = {
+            "image_features_s": image_feats.seconds,
+            "text_features_s": text_feats.seconds,
+            "topk_s": topk_seconds,
+            "image_per_s": image_feats.per_second,
+            "text_per_s": text_feats.per_second,
+        }
+        _write_outputs(
+            Path(out_dir), split, model, paths, name, image_feats, text_feats, gold, predictions, recall, result, facts
+        )
     return result
 
 
@@ -98,23 +113,34 @@ def _unique_ids(records: Iterable[TextRecord], path: Path, bad: BadRecords) -> l
     out = []
     for record in records:
         if record.text_id in seen:
-            bad.handle(InputError(path, f"text_id {record.text_id} repeats line {seen[record.text_id]}",
-                                  line=record.line, field="text_id"))
+            bad.handle(
+                InputError(
+                    path,
+                    f"text_id {record.text_id} repeats line {seen[record.text_id]}",
+                    line=record.line,
+                    field="text_id",
+                )
+            )
             continue
         seen[record.text_id] = record.line
         out.append(record)
     return out
 
 
-def _resolvable(texts: Sequence[TextRecord], images: Container[int], path: Path,
-                bad: BadRecords) -> list[TextRecord]:
+def _resolvable(texts: Sequence[TextRecord], images: Container[int], path: Path, bad: BadRecords) -> list[TextRecord]:
     """Texts all of whose image ids exist; the others are bad records."""
     out = []
     for record in texts:
         missing = [i for i in record.image_ids if i not in images]
         if missing:
-            bad.handle(InputError(path, f"image id(s) {missing[:10]} not among the split's images",
-                                  line=record.line, field="image_ids"))
+            bad.handle(
+                InputError(
+                    path,
+                    f"image id(s) {missing[:10]} not among the split's images",
+                    line=record.line,
+                    field="image_ids",
+                )
+            )
         else:
             out.append(record)
     return out
@@ -122,20 +148,35 @@ def _resolvable(texts: Sequence[TextRecord], images: Container[int], path: Path,
 
 def _check_sizes(num_images: int, num_texts: int, paths: SplitPaths) -> None:
     if num_images < NUM_K or num_texts < NUM_K:
-        raise InputError(paths.root, f"split {paths.split!r} has {num_images} images and {num_texts} texts; "
-                                     f"top-{NUM_K} retrieval needs at least {NUM_K} of each")
+        raise InputError(
+            paths.root,
+            f"split {paths.split!r} has {num_images} images and {num_texts} texts; "
+            f"top-{NUM_K} retrieval needs at least {NUM_K} of each",
+        )
 
 
 def _predict(queries: Features, gallery: Features, direction: Direction, progress: bool) -> list[dict]:
     top = chunked_topk(queries.vectors, gallery.vectors, NUM_K, progress, desc=f"top-{NUM_K} {direction.name}")
-    return [{direction.query_key: int(q), direction.items_key: gallery.ids[row].tolist()}
-            for q, row in zip(queries.ids, top, strict=True)]
+    return [
+        {direction.query_key: int(q), direction.items_key: gallery.ids[row].tolist()}
+        for q, row in zip(queries.ids, top, strict=True)
+    ]
 
 
-def _write_outputs(out: Path, split: str, model: ClipModel, paths: SplitPaths, name: str | None,
-                   image_feats: Features, text_feats: Features, gold: dict[Direction, dict[int, list[int]]],
-                   predictions: dict[Direction, list[dict]], recall: dict[Direction, Recall],
-                   result: dict[str, Any], timing: dict[str, float]) -> None:
+def _write_outputs(
+    out: Path,
+    split: str,
+    model: ClipModel,
+    paths: SplitPaths,
+    name: str | None,
+    image_feats: Features,
+    text_feats: Features,
+    gold: dict[Direction, dict[int, list[int]]],
+    predictions: dict[Direction, list[dict]],
+    recall: dict[Direction, Recall],
+    result: dict[str, Any],
+    timing: dict[str, float],
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = output_files(split)
     write_features(out / files["image_features"], "image_id", image_feats)
@@ -145,21 +186,36 @@ def _write_outputs(out: Path, split: str, model: ClipModel, paths: SplitPaths, n
     write_jsonl(out / files["i2t_gold"], ({"image_id": i, "text_ids": t} for i, t in gold[IMAGE_TO_TEXT].items()))
     write_json(out / files["t2i_metrics"], recall[TEXT_TO_IMAGE].score_json())
     write_json(out / files["i2t_metrics"], recall[IMAGE_TO_TEXT].score_json())
-    write_json(out / SUMMARY_FILE, {
-        **model_facts(model, name),
-        "dataset": paths.root.resolve().name, "dataset_dir": str(paths.root.resolve()), "split": split,
-        "num_texts": result["num_texts"], "num_images": result["num_images"], "skipped": result.get("skipped", 0),
-        **{key: round(value, 3) for key, value in timing.items()},
-        "files": files,
-    })
+    write_json(
+        out / SUMMARY_FILE,
+        {
+            **model_facts(model, name),
+            "dataset": paths.root.resolve().name,
+            "dataset_dir": str(paths.root.resolve()),
+            "split": split,
+            "num_texts": result["num_texts"],
+            "num_images": result["num_images"],
+            "skipped": result.get("skipped", 0),
+            **{key: round(value, 3) for key, value in timing.items()},
+            "files": files,
+        },
+    )
 
 
 def model_facts(model: ClipModel, name: str | None = None) -> dict[str, Any]:
     """What a report says about a model: its name, architecture, parameter count and weight size."""
     size = model.weight_bytes
-    return {"model": name or default_model_name(model.source), "model_source": model.source, "arch": model.arch,
-            "params": model.num_params, "size_mb": round(size / 2**20, 2), "embed_dim": model.embed_dim,
-            "image_size": model.image_size, "precision": model.precision, "device": str(model.device)}
+    return {
+        "model": name or default_model_name(model.source),
+        "model_source": model.source,
+        "arch": model.arch,
+        "params": model.num_params,
+        "size_mb": round(size / 2**20, 2),
+        "embed_dim": model.embed_dim,
+        "image_size": model.image_size,
+        "precision": model.precision,
+        "device": str(model.device),
+    }
 
 
 def default_model_name(source: str) -> str:

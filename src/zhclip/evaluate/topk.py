@@ -28,9 +28,15 @@ def topk_stable(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(columns, order, axis=1)
 
 
-def chunked_topk(queries: np.ndarray, gallery: np.ndarray, k: int, progress: bool = False,
-                 desc: str = "top-k", query_block: int = QUERY_BLOCK,
-                 gallery_block: int = GALLERY_BLOCK) -> np.ndarray:
+def chunked_topk(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    k: int,
+    progress: bool = False,
+    desc: str = "top-k",
+    query_block: int = QUERY_BLOCK,
+    gallery_block: int = GALLERY_BLOCK,
+) -> np.ndarray:
     """For each query row, the indices of its `k` best gallery rows (inner product), shape (queries, k)."""
     k = min(k, len(gallery))
     out = np.empty((len(queries), k), dtype=np.int64)

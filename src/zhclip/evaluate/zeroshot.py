@@ -30,8 +30,18 @@ PREDICTIONS_FILE = "zeroshot_predictions.jsonl"
 DATASET_TEMPLATES_FILE = "templates.txt"
 
 TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
-    "default": ("{}。", "{}的照片。", "一张{}的照片。", "一张包含{}的图片。", "图片里有{}。", "一张清晰的{}的照片。",
-                "一张模糊的{}的照片。", "{}的特写照片。", "一张{}的低分辨率照片。", "一幅{}的画。"),
+    "default": (
+        "{}。",
+        "{}的照片。",
+        "一张{}的照片。",
+        "一张包含{}的图片。",
+        "图片里有{}。",
+        "一张清晰的{}的照片。",
+        "一张模糊的{}的照片。",
+        "{}的特写照片。",
+        "一张{}的低分辨率照片。",
+        "一幅{}的画。",
+    ),
 }
 
 
@@ -56,8 +66,9 @@ def load_templates(spec: str | None, data_dir: str | Path) -> list[str]:
     if spec is None and not path.is_file():
         return list(TEMPLATE_SETS["default"])
     if not path.is_file():
-        raise InputError(path, f"no such template file (or use one of: {', '.join(TEMPLATE_SETS)})",
-                         field="--templates")
+        raise InputError(
+            path, f"no such template file (or use one of: {', '.join(TEMPLATE_SETS)})", field="--templates"
+        )
     templates = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for number, template in enumerate(templates, start=1):
         if template.count("{}") != 1:
@@ -90,9 +101,18 @@ def classifier(model: ClipModel, labels: Sequence[str], templates: Sequence[str]
     return means / np.linalg.norm(means, axis=1, keepdims=True)
 
 
-def evaluate_zeroshot(model: ClipModel, data_dir: str | Path, labels_path: str | Path,
-                      templates: str | None = None, out_dir: str | Path | None = None, batch_size: int = 64,
-                      progress: bool = False, *, skip_bad: bool = False, name: str | None = None) -> dict[str, Any]:
+def evaluate_zeroshot(
+    model: ClipModel,
+    data_dir: str | Path,
+    labels_path: str | Path,
+    templates: str | None = None,
+    out_dir: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+    *,
+    skip_bad: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
     """Top-1 and top-5 accuracy (x100) of zero-shot classification over the image folder."""
     labels = load_labels(labels_path)
     prompts = load_templates(templates, data_dir)
@@ -101,17 +121,22 @@ def evaluate_zeroshot(model: ClipModel, data_dir: str | Path, labels_path: str |
     kept, features = _image_features(model, items, batch_size, BadRecords(skip_bad), progress)
     top = topk_stable(100.0 * features @ weights.T, min(5, len(labels)))
     truth = np.array([label for _, label in kept])
-    result = {"top1": float((top[:, 0] == truth).mean() * 100),
-              "top5": float((top == truth[:, None]).any(axis=1).mean() * 100),
-              "num_images": len(kept), "num_classes": len(labels), "num_templates": len(prompts),
-              "skipped": len(items) - len(kept)}
+    result = {
+        "top1": float((top[:, 0] == truth).mean() * 100),
+        "top5": float((top == truth[:, None]).any(axis=1).mean() * 100),
+        "num_images": len(kept),
+        "num_classes": len(labels),
+        "num_templates": len(prompts),
+        "skipped": len(items) - len(kept),
+    }
     if out_dir is not None:
         _write_outputs(Path(out_dir), Path(data_dir), model, name, kept, top, result)
     return result
 
 
-def _image_features(model: ClipModel, items: list[tuple[Path, int]], batch_size: int, bad: BadRecords,
-                    progress: bool) -> tuple[list[tuple[Path, int]], np.ndarray]:
+def _image_features(
+    model: ClipModel, items: list[tuple[Path, int]], batch_size: int, bad: BadRecords, progress: bool
+) -> tuple[list[tuple[Path, int]], np.ndarray]:
     """Encode the images batch by batch (never all decoded at once); undecodable ones are bad records."""
     kept, vectors = [], []
     bar = tqdm(total=len(items), desc="zero-shot images", unit="img", disable=not progress)
@@ -133,11 +158,20 @@ def _image_features(model: ClipModel, items: list[tuple[Path, int]], batch_size:
     return kept, np.concatenate(vectors)
 
 
-def _write_outputs(out: Path, data_dir: Path, model: ClipModel, name: str | None, items: list[tuple[Path, int]],
-                   top: np.ndarray, result: dict[str, Any]) -> None:
+def _write_outputs(
+    out: Path,
+    data_dir: Path,
+    model: ClipModel,
+    name: str | None,
+    items: list[tuple[Path, int]],
+    top: np.ndarray,
+    result: dict[str, Any],
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    rows = ({"image": str(path.relative_to(data_dir)), "label": label, "top5": row.tolist()}
-            for (path, label), row in zip(items, top, strict=True))
+    rows = (
+        {"image": str(path.relative_to(data_dir)), "label": label, "top5": row.tolist()}
+        for (path, label), row in zip(items, top, strict=True)
+    )
     write_jsonl(out / PREDICTIONS_FILE, rows)
     dataset = "/".join(data_dir.resolve().parts[-2:])  # e.g. synth/zeroshot, datasets/cifar10
     write_json(out / METRICS_FILE, {**model_facts(model, name), "dataset": dataset, **result})

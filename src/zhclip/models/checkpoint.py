@@ -53,16 +53,14 @@ def read_checkpoint_file(path: Path) -> dict:
         damaged = _damaged_member(path)
         if damaged:
             raise CheckpointError(
-                path, f"damaged checkpoint: {damaged} fails its CRC check (a disk, copy or download error); "
-                "use another copy"
+                path,
+                f"damaged checkpoint: {damaged} fails its CRC check (a disk, copy or download error); use another copy",
             )
         return torch.load(path, map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
     except Exception as exc:  # torch raises many types for corrupt/truncated/non-torch files
-        raise CheckpointError(
-            path, f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})"
-        ) from None
+        raise CheckpointError(path, f"not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _damaged_member(path: Path) -> str | None:
@@ -108,9 +106,7 @@ def hf_to_native(hf: StateDict) -> StateDict:
             if rest.startswith(("self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.")):
                 qkv.setdefault(layer, {})[rest] = value
             else:
-                out[
-                    f"visual.transformer.resblocks.{layer}.{_rename(rest, _HF_BLOCK_RENAMES, reverse=True)}"
-                ] = value
+                out[f"visual.transformer.resblocks.{layer}.{_rename(rest, _HF_BLOCK_RENAMES, reverse=True)}"] = value
         else:
             out[_rename(key, _HF_VISION_RENAMES, reverse=True)] = value
     for layer, parts in qkv.items():
@@ -186,8 +182,7 @@ def _config_from_shapes(sd: StateDict) -> ClipConfig:
     head_width = 80 if width == 1280 else 64
     v_layers = _count_layers(sd, "visual.transformer.resblocks.")
     v_heads = [
-        sd[f"visual.transformer.resblocks.{i}.attn.in_proj_weight"].shape[0] // 3 // head_width
-        for i in range(v_layers)
+        sd[f"visual.transformer.resblocks.{i}.attn.in_proj_weight"].shape[0] // 3 // head_width for i in range(v_layers)
     ]
     v_mlp = [sd[f"visual.transformer.resblocks.{i}.mlp.c_fc.weight"].shape[0] for i in range(v_layers)]
     vision = VisionConfig(
@@ -205,8 +200,7 @@ def _config_from_shapes(sd: StateDict) -> ClipConfig:
     t_layers = _count_layers(sd, "bert.encoder.layer.")
     heads = max(1, hidden // 64)
     t_heads = [
-        sd[f"bert.encoder.layer.{i}.attention.self.query.weight"].shape[0] // (hidden // heads)
-        for i in range(t_layers)
+        sd[f"bert.encoder.layer.{i}.attention.self.query.weight"].shape[0] // (hidden // heads) for i in range(t_layers)
     ]
     t_mlp = [sd[f"bert.encoder.layer.{i}.intermediate.dense.weight"].shape[0] for i in range(t_layers)]
     text = TextConfig(

@@ -41,16 +41,12 @@ def read_weights(source: str | Path, arch: str | ClipConfig | None = None) -> We
         name = ZOO_HUB_IDS[name]
     if looks_like_hub_id(name):
         return _read_dir(hub_directory(name), arch, source=name)
-    raise InputError(
-        source, "no such file or directory (nor a hub id like OFA-Sys/chinese-clip-vit-base-patch16)"
-    )
+    raise InputError(source, "no such file or directory (nor a hub id like OFA-Sys/chinese-clip-vit-base-patch16)")
 
 
 def _read_dir(path: Path, arch, source: str | None = None) -> Weights:
     if not (path / "config.json").is_file():
-        raise InputError(
-            path, "not a model directory: no config.json (expected a Hugging Face ChineseCLIPModel dir)"
-        )
+        raise InputError(path, "not a model directory: no config.json (expected a Hugging Face ChineseCLIPModel dir)")
     sd, config = read_hf_dir(path)
     if arch is not None:
         config = resolve_config(sd, arch, path)

@@ -87,9 +87,7 @@ class ClipModel:
 
     # ------------------------------------------------------------ encoding
 
-    def encode_images(
-        self, images: Iterable[ImageLike], batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray:
+    def encode_images(self, images: Iterable[ImageLike], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per image (PIL image or path)."""
         images = list(images)
         if not images:
@@ -113,9 +111,7 @@ class ClipModel:
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
             raise InputError(None, f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
-        return np.concatenate(
-            [self.encode_ids(self.tokenizer(chunk)) for chunk in _chunks(texts, batch_size)]
-        )
+        return np.concatenate([self.encode_ids(self.tokenizer(chunk)) for chunk in _chunks(texts, batch_size)])
 
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:

@@ -104,11 +104,7 @@ class BertEmbeddings(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(ids.shape[1], device=ids.device)
-        x = (
-            self.word_embeddings(ids)
-            + self.position_embeddings(positions)
-            + self.token_type_embeddings.weight[0]
-        )
+        x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         return self.dropout(self.LayerNorm(x))
 
 

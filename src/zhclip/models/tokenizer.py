@@ -33,9 +33,7 @@ class Tokenizer:
         self.cls_id = self._tok.token_to_id("[CLS]")
         self.sep_id = self._tok.token_to_id("[SEP]")
         if self._tok.token_to_id("[PAD]") != 0 or self.cls_id is None or self.sep_id is None:
-            raise InputError(
-                self.vocab_path, "not a BERT vocabulary ([PAD] must be id 0, with [CLS] and [SEP])"
-            )
+            raise InputError(self.vocab_path, "not a BERT vocabulary ([PAD] must be id 0, with [CLS] and [SEP])")
 
     @property
     def vocab_size(self) -> int:

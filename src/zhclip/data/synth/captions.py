@@ -27,23 +27,55 @@ from .facts import (
 )
 from .scene import Scene, SceneObject
 
-COLOR_WORDS = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "cyan": "青色", "blue": "蓝色",
-               "purple": "紫色", "pink": "粉色", "brown": "棕色", "black": "黑色"}
-SHAPE_WORDS = {"circle": ("圆形", "圆"), "square": ("正方形", "方形", "方块"), "triangle": ("三角形",),
-               "star": ("五角星", "星形", "星星"), "diamond": ("菱形",), "cross": ("十字形", "十字"),
-               "hexagon": ("六边形",)}
+COLOR_WORDS = {
+    "red": "红色",
+    "orange": "橙色",
+    "yellow": "黄色",
+    "green": "绿色",
+    "cyan": "青色",
+    "blue": "蓝色",
+    "purple": "紫色",
+    "pink": "粉色",
+    "brown": "棕色",
+    "black": "黑色",
+}
+SHAPE_WORDS = {
+    "circle": ("圆形", "圆"),
+    "square": ("正方形", "方形", "方块"),
+    "triangle": ("三角形",),
+    "star": ("五角星", "星形", "星星"),
+    "diamond": ("菱形",),
+    "cross": ("十字形", "十字"),
+    "hexagon": ("六边形",),
+}
 SIZE_WORDS = {"small": "小", "large": "大"}  # medium is never said
 FILL_WORDS = {"solid": "实心", "outline": "空心"}
 GENERIC_NOUNS = ("图形", "图案")
 BACKGROUND_WORDS = {"white": "白色", "light_grey": "浅灰色", "beige": "米色", "dark_grey": "深灰色"}
 TEXTURE_WORDS = {"stripes": "条纹", "checker": "格子", "gradient": "渐变"}  # plain is never said
-REGION_WORDS = {"left": ("左边", "左侧"), "right": ("右边", "右侧"), "top": ("上方", "上部"),
-                "bottom": ("下方", "下部"), "center": ("中间", "正中间", "中央"), "top_left": ("左上角",),
-                "top_right": ("右上角",), "bottom_left": ("左下角",), "bottom_right": ("右下角",)}
+REGION_WORDS = {
+    "left": ("左边", "左侧"),
+    "right": ("右边", "右侧"),
+    "top": ("上方", "上部"),
+    "bottom": ("下方", "下部"),
+    "center": ("中间", "正中间", "中央"),
+    "top_left": ("左上角",),
+    "top_right": ("右上角",),
+    "bottom_left": ("左下角",),
+    "bottom_right": ("右下角",),
+}
 NUMBER_WORDS = {1: "一", 2: "两", 3: "三", 4: "四", 5: "五", 6: "六", 7: "七", 8: "八", 9: "九"}
 
-LIST_TEMPLATES = ("画面中有{L}。", "图中有{L}。", "这张图片里有{L}。", "图上画着{L}。", "可以看到{L}。", "{L}。",
-                  "一张图片，上面有{L}。", "图里是{L}。")
+LIST_TEMPLATES = (
+    "画面中有{L}。",
+    "图中有{L}。",
+    "这张图片里有{L}。",
+    "图上画着{L}。",
+    "可以看到{L}。",
+    "{L}。",
+    "一张图片，上面有{L}。",
+    "图里是{L}。",
+)
 ONLY_TEMPLATES = ("画面中只有{L}。", "图中只画了{L}。", "图里一共{N}个图形：{L}。")
 RELATION_TEMPLATES = {
     "left": ("{A}在{B}的左边。", "{A}位于{B}的左侧。", "{B}的左边是{A}。", "{B}左边有{QA}。", "{A}在左，{B}在右。"),
@@ -58,8 +90,15 @@ ONLY_ONE_TEMPLATES = ("只有{QA}。", "图中只有{QA}。")
 BACKGROUND_TEMPLATES = ("{BG}上有{L}。", "在{BG}上画着{L}。", "{L}，{BG}。")
 
 # Which attributes a partial mention names, and how often.
-PARTIAL_FORMS = ((("color", "shape"), 0.45), (("shape",), 0.08), (("color",), 0.07), (("size", "shape"), 0.08),
-                 (("fill", "shape"), 0.04), (("size", "color", "shape"), 0.18), (("fill", "color", "shape"), 0.1))
+PARTIAL_FORMS = (
+    (("color", "shape"), 0.45),
+    (("shape",), 0.08),
+    (("color",), 0.07),
+    (("size", "shape"), 0.08),
+    (("fill", "shape"), 0.04),
+    (("size", "color", "shape"), 0.18),
+    (("fill", "color", "shape"), 0.1),
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +156,9 @@ def full_caption(scene: Scene, rng: np.random.Generator) -> Caption:
 
 def _partial(scene: Scene, rng: np.random.Generator) -> Caption:
     mentions = _partial_mentions(scene, rng)
-    return Caption(_pick(rng, LIST_TEMPLATES).format(L=_listing(mentions, rng)),
-                   tuple(m.fact() for m in mentions), "partial")
+    return Caption(
+        _pick(rng, LIST_TEMPLATES).format(L=_listing(mentions, rng)), tuple(m.fact() for m in mentions), "partial"
+    )
 
 
 def _relation(scene: Scene, rng: np.random.Generator) -> Caption | None:
@@ -167,18 +207,30 @@ def _count(scene: Scene, rng: np.random.Generator) -> Caption:
 
 def _background(scene: Scene, rng: np.random.Generator) -> Caption:
     say_color = scene.texture not in TEXTURE_WORDS or rng.random() < 0.6
-    backdrop = Backdrop(scene.background if say_color else None,
-                        scene.texture if scene.texture in TEXTURE_WORDS and rng.random() < 0.7 else None)
+    backdrop = Backdrop(
+        scene.background if say_color else None,
+        scene.texture if scene.texture in TEXTURE_WORDS and rng.random() < 0.7 else None,
+    )
     words = BACKGROUND_WORDS.get(backdrop.color or "", "") + TEXTURE_WORDS.get(backdrop.texture or "", "")
     mentions = _partial_mentions(scene, rng, most=1)
     text = _pick(rng, BACKGROUND_TEMPLATES).format(BG=f"{words}背景", L=_listing(mentions, rng))
     return Caption(text, (backdrop, *(m.fact() for m in mentions)), "background")
 
 
-CAPTION_KINDS = (("full", 0.15), ("partial", 0.25), ("relation", 0.25), ("position", 0.15), ("count", 0.1),
-                 ("background", 0.1))
+CAPTION_KINDS = (
+    ("full", 0.15),
+    ("partial", 0.25),
+    ("relation", 0.25),
+    ("position", 0.15),
+    ("count", 0.1),
+    ("background", 0.1),
+)
 KIND_FUNCTIONS: dict[str, Callable[[Scene, np.random.Generator], Caption | None]] = {
-    "full": full_caption, "partial": _partial, "relation": _relation, "position": _position, "count": _count,
+    "full": full_caption,
+    "partial": _partial,
+    "relation": _relation,
+    "position": _position,
+    "count": _count,
     "background": _background,
 }
 
@@ -212,10 +264,9 @@ def _partial_mentions(scene: Scene, rng: np.random.Generator, most: int = 2) -> 
     the same object, both fall back to colour + shape."""
     groups = _groups(scene)
     chosen = rng.choice(len(groups), size=int(rng.integers(1, min(most, len(groups)) + 1)), replace=False)
-    forms = [PARTIAL_FORMS[int(rng.choice(len(PARTIAL_FORMS), p=[w for _, w in PARTIAL_FORMS]))][0]
-             for _ in chosen]
+    forms = [PARTIAL_FORMS[int(rng.choice(len(PARTIAL_FORMS), p=[w for _, w in PARTIAL_FORMS]))][0] for _ in chosen]
     descs = [_desc_of(groups[g], form) for g, form in zip(chosen, forms, strict=True)]
-    if any(not a.conflicts(b) for k, a in enumerate(descs) for b in descs[k + 1:]):
+    if any(not a.conflicts(b) for k, a in enumerate(descs) for b in descs[k + 1 :]):
         descs = [Desc(shape=groups[g].shape, color=groups[g].color) for g in chosen]
     return [mention(scene, d) for d in descs]
 
@@ -229,8 +280,13 @@ def _desc_of(obj: SceneObject, attributes: Sequence[str]) -> Desc:
 
 def _definite_desc(scene: Scene, obj: SceneObject, rng: np.random.Generator) -> Desc | None:
     """A description that picks out `obj` alone ("the red circle"), preferring colour + shape."""
-    candidates = [Desc(shape=obj.shape, color=obj.color), Desc(shape=obj.shape), Desc(color=obj.color),
-                  _desc_of(obj, ("size", "color", "shape")), _desc_of(obj, ("fill", "color", "shape"))]
+    candidates = [
+        Desc(shape=obj.shape, color=obj.color),
+        Desc(shape=obj.shape),
+        Desc(color=obj.color),
+        _desc_of(obj, ("size", "color", "shape")),
+        _desc_of(obj, ("fill", "color", "shape")),
+    ]
     weights = [0.55, 0.15, 0.1, 0.1, 0.1]
     unique = [(d, w) for d, w in zip(candidates, weights, strict=True) if mention(scene, d).count == 1]
     if not unique:
@@ -243,7 +299,7 @@ def _definite_desc(scene: Scene, obj: SceneObject, rng: np.random.Generator) -> 
 
 
 def noun_phrase(desc: Desc, rng: np.random.Generator) -> str:
-    """"红色圆形", "红色的圆", "大的红色圆形", "红色的空心圆形", "小星星", "紫色的图形" ..."""
+    """ "红色圆形", "红色的圆", "大的红色圆形", "红色的空心圆形", "小星星", "紫色的图形" ..."""
     noun = _pick(rng, SHAPE_WORDS[desc.shape]) if desc.shape else _pick(rng, GENERIC_NOUNS)
     modifier = "".join(w for w in (SIZE_WORDS.get(desc.size or ""), FILL_WORDS.get(desc.fill or "")) if w)
     if desc.color is None:

@@ -66,8 +66,10 @@ class Desc:
 
     def conflicts(self, other: Desc) -> bool:
         """True when no object can match both (they give different values for some attribute)."""
-        return any(getattr(self, n) is not None and getattr(other, n) is not None
-                   and getattr(self, n) != getattr(other, n) for n in _ATTRIBUTES)
+        return any(
+            getattr(self, n) is not None and getattr(other, n) is not None and getattr(self, n) != getattr(other, n)
+            for n in _ATTRIBUTES
+        )
 
 
 class Fact(Protocol):
@@ -130,8 +132,12 @@ def relation_mask(table: SceneTable, relation: str) -> np.ndarray:
     """(scenes, i, j): object i stands in `relation` to object j (clear by RELATION_MARGIN)."""
     dx = table.x[:, :, None] - table.x[:, None, :]
     dy = table.y[:, :, None] - table.y[:, None, :]
-    by_name = {"left": dx < -RELATION_MARGIN, "right": dx > RELATION_MARGIN,
-               "above": dy < -RELATION_MARGIN, "below": dy > RELATION_MARGIN}
+    by_name = {
+        "left": dx < -RELATION_MARGIN,
+        "right": dx > RELATION_MARGIN,
+        "above": dy < -RELATION_MARGIN,
+        "below": dy > RELATION_MARGIN,
+    }
     return by_name[relation]
 
 
@@ -140,10 +146,17 @@ def region_mask(table: SceneTable, region: str) -> np.ndarray:
     col = np.minimum((table.x * GRID).astype(int), GRID - 1)
     row = np.minimum((table.y * GRID).astype(int), GRID - 1)
     left, right, top, bottom = col == 0, col == GRID - 1, row == 0, row == GRID - 1
-    by_name = {"left": left, "right": right, "top": top, "bottom": bottom,
-               "center": (col == GRID // 2) & (row == GRID // 2),
-               "top_left": top & left, "top_right": top & right,
-               "bottom_left": bottom & left, "bottom_right": bottom & right}
+    by_name = {
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "center": (col == GRID // 2) & (row == GRID // 2),
+        "top_left": top & left,
+        "top_right": top & right,
+        "bottom_left": bottom & left,
+        "bottom_right": bottom & right,
+    }
     return by_name[region]
 
 

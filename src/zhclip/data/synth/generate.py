@@ -63,8 +63,16 @@ class SplitStats:
     caption_kinds: dict[str, int]
 
 
-def generate(out_dir: str | Path, train: int, valid: int, test: int, seed: int, image_size: int = 96,
-             options: SynthOptions | None = None, progress: bool = False) -> list[SplitStats]:
+def generate(
+    out_dir: str | Path,
+    train: int,
+    valid: int,
+    test: int,
+    seed: int,
+    image_size: int = 96,
+    options: SynthOptions | None = None,
+    progress: bool = False,
+) -> list[SplitStats]:
     """Generate the three splits into `out_dir` (created if missing). Returns per-split statistics."""
     options = dataclasses.replace(options or SynthOptions(), image_size=image_size)
     _check(options, {"--train": train, "--valid": valid, "--test": test})
@@ -74,8 +82,10 @@ def generate(out_dir: str | Path, train: int, valid: int, test: int, seed: int, 
         for split, count in zip(SPLITS, (train, valid, test), strict=True):
             if count > 0:
                 stats.append(_write_split(staging, split, count, seed, options, next_ids, progress))
-        write_json(staging / "synth.json", {"seed": seed, "options": dataclasses.asdict(options),
-                                            "splits": [dataclasses.asdict(s) for s in stats]})
+        write_json(
+            staging / "synth.json",
+            {"seed": seed, "options": dataclasses.asdict(options), "splits": [dataclasses.asdict(s) for s in stats]},
+        )
     return stats
 
 
@@ -105,23 +115,36 @@ def split_scenes(seed: int, split: str, count: int, options: SynthOptions) -> It
         yield scene, twin is not None
 
 
-def _write_split(out: Path, split: str, count: int, seed: int, options: SynthOptions, next_ids: _NextIds,
-                 progress: bool) -> SplitStats:
+def _write_split(
+    out: Path, split: str, count: int, seed: int, options: SynthOptions, next_ids: _NextIds, progress: bool
+) -> SplitStats:
     scenes, twin_flags = zip(*split_scenes(seed, split, count, options), strict=True)
-    captions = [describe(scene, np.random.default_rng([seed, SPLIT_CODES[split], index, 1]),
-                         options.captions_per_image) for index, scene in enumerate(scenes)]
+    captions = [
+        describe(scene, np.random.default_rng([seed, SPLIT_CODES[split], index, 1]), options.captions_per_image)
+        for index, scene in enumerate(scenes)
+    ]
     first_image = next_ids.image
     next_ids.image += count
     encoded = _encode_images(scenes, options, progress, desc=f"synth {split}")
     write_tsv(out / f"{split}_imgs.tsv", zip(range(first_image, first_image + count), encoded, strict=True))
-    records, dropped = _text_records(split, list(scenes), captions, first_image, next_ids,
-                                     max(3, math.ceil(options.max_gold_fraction * count)))
+    records, dropped = _text_records(
+        split, list(scenes), captions, first_image, next_ids, max(3, math.ceil(options.max_gold_fraction * count))
+    )
     write_texts(out / f"{split}_texts.jsonl", records)
-    write_jsonl(out / f"{split}_scenes.jsonl",
-                ({"image_id": first_image + i, **s.to_dict()} for i, s in enumerate(scenes)))
+    write_jsonl(
+        out / f"{split}_scenes.jsonl", ({"image_id": first_image + i, **s.to_dict()} for i, s in enumerate(scenes))
+    )
     kinds = Counter(c.kind for per_image in captions for c in per_image)
-    return SplitStats(split, count, len(records), sum(len(r.image_ids) for r in records), sum(twin_flags),
-                      sum(len(r.image_ids) == 1 for r in records), dropped, dict(sorted(kinds.items())))
+    return SplitStats(
+        split,
+        count,
+        len(records),
+        sum(len(r.image_ids) for r in records),
+        sum(twin_flags),
+        sum(len(r.image_ids) == 1 for r in records),
+        dropped,
+        dict(sorted(kinds.items())),
+    )
 
 
 def _encode_images(scenes: Sequence[Scene], options: SynthOptions, progress: bool, desc: str) -> Iterator[str]:
@@ -141,8 +164,9 @@ def _render_b64(scene: Scene, options: SynthOptions) -> str:
     return encode_image_b64(image, "JPEG", quality=options.jpeg_quality)
 
 
-def _text_records(split: str, scenes: list[Scene], captions: list[list[Caption]], first_image: int,
-                  next_ids: _NextIds, max_gold: int) -> tuple[list[TextRecord], int]:
+def _text_records(
+    split: str, scenes: list[Scene], captions: list[list[Caption]], first_image: int, next_ids: _NextIds, max_gold: int
+) -> tuple[list[TextRecord], int]:
     """Train: one record per caption, gold = its own image. Valid/test: one record per distinct caption text,
     gold = every image of the split the caption's facts hold for; captions with more than `max_gold` gold
     images are dropped (returned: how many)."""
@@ -168,8 +192,9 @@ def _text_records(split: str, scenes: list[Scene], captions: list[list[Caption]]
 ZEROSHOT_TEMPLATES = ("{}。", "一个{}。", "图中有一个{}。", "画面里是一个{}。", "一张画着{}的图片。")
 
 
-def generate_zeroshot(out_dir: str | Path, per_class: int, seed: int, image_size: int = 96,
-                      options: SynthOptions | None = None) -> Path:
+def generate_zeroshot(
+    out_dir: str | Path, per_class: int, seed: int, image_size: int = 96, options: SynthOptions | None = None
+) -> Path:
     """A zero-shot classification set in Chinese-CLIP's image-folder layout: one shape per image, the class is
     the shape. Writes `test/<class index>/<n>.jpg`, `label_cn.txt` and `templates.txt` (this dataset's
     prompts) into `out_dir`, atomically."""

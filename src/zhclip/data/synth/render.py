@@ -13,8 +13,9 @@ OUTLINE_WIDTH = 0.28  # outline stroke, fraction of the object radius
 TEXTURE_CONTRAST = 0.13  # how much darker the second tone of a texture is
 
 
-def render_scene(scene: Scene, size: tuple[int, int] = (96, 96), noise: float = 0.0,
-                 supersample: int | None = None) -> Image.Image:
+def render_scene(
+    scene: Scene, size: tuple[int, int] = (96, 96), noise: float = 0.0, supersample: int | None = None
+) -> Image.Image:
     """The scene as an RGB image of `size` (width, height). Small images are drawn at 2x and downsampled
     (anti-aliasing); `noise` is the std of Gaussian pixel noise (0-255 scale)."""
     width, height = size
@@ -51,8 +52,7 @@ def _background(scene: Scene, width: int, height: int, rng: np.random.Generator)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def _draw_distractors(draw: ImageDraw.ImageDraw, scene: Scene, size: tuple[int, int],
-                      rng: np.random.Generator) -> None:
+def _draw_distractors(draw: ImageDraw.ImageDraw, scene: Scene, size: tuple[int, int], rng: np.random.Generator) -> None:
     """Thin grey strokes: clutter that no caption mentions."""
     width, height = size
     unit = min(width, height)
@@ -94,8 +94,13 @@ def shape_points(shape: str, center: tuple[float, float], radius: float, angle: 
 
 def _regular(sides: int, start_degrees: float, radii: tuple[float, ...] = (1.0,)) -> list[tuple[float, float]]:
     count = sides * len(radii)
-    return [(radii[k % len(radii)] * math.cos(math.radians(start_degrees + 360 * k / count)),
-             radii[k % len(radii)] * math.sin(math.radians(start_degrees + 360 * k / count))) for k in range(count)]
+    return [
+        (
+            radii[k % len(radii)] * math.cos(math.radians(start_degrees + 360 * k / count)),
+            radii[k % len(radii)] * math.sin(math.radians(start_degrees + 360 * k / count)),
+        )
+        for k in range(count)
+    ]
 
 
 _ARM = 0.32
@@ -104,8 +109,20 @@ _UNIT_SHAPES: dict[str, list[tuple[float, float]]] = {
     "triangle": [(x, y + 0.15) for x, y in _regular(3, -90)],
     "star": _regular(5, -90, (1.0, 0.42)),
     "diamond": [(0, -1), (0.62, 0), (0, 1), (-0.62, 0)],
-    "cross": [(-_ARM, -1), (_ARM, -1), (_ARM, -_ARM), (1, -_ARM), (1, _ARM), (_ARM, _ARM), (_ARM, 1), (-_ARM, 1),
-              (-_ARM, _ARM), (-1, _ARM), (-1, -_ARM), (-_ARM, -_ARM)],
+    "cross": [
+        (-_ARM, -1),
+        (_ARM, -1),
+        (_ARM, -_ARM),
+        (1, -_ARM),
+        (1, _ARM),
+        (_ARM, _ARM),
+        (_ARM, 1),
+        (-_ARM, 1),
+        (-_ARM, _ARM),
+        (-1, _ARM),
+        (-1, -_ARM),
+        (-_ARM, -_ARM),
+    ],
     "hexagon": _regular(6, 0),
 }
 

@@ -13,15 +13,25 @@ from dataclasses import dataclass
 import numpy as np
 
 COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (215, 35, 35), "orange": (245, 135, 15), "yellow": (240, 205, 20), "green": (35, 160, 55),
-    "cyan": (20, 185, 200), "blue": (35, 75, 215), "purple": (135, 55, 185), "pink": (245, 125, 180),
-    "brown": (125, 75, 35), "black": (20, 20, 20),
+    "red": (215, 35, 35),
+    "orange": (245, 135, 15),
+    "yellow": (240, 205, 20),
+    "green": (35, 160, 55),
+    "cyan": (20, 185, 200),
+    "blue": (35, 75, 215),
+    "purple": (135, 55, 185),
+    "pink": (245, 125, 180),
+    "brown": (125, 75, 35),
+    "black": (20, 20, 20),
 }
 SHAPES = ("circle", "square", "triangle", "star", "diamond", "cross", "hexagon")
 SIZES: dict[str, float] = {"small": 0.075, "medium": 0.11, "large": 0.145}  # radius / min(width, height)
 FILLS = ("solid", "outline")
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {
-    "white": (245, 245, 245), "light_grey": (200, 200, 200), "beige": (235, 222, 190), "dark_grey": (68, 68, 74),
+    "white": (245, 245, 245),
+    "light_grey": (200, 200, 200),
+    "beige": (235, 222, 190),
+    "dark_grey": (68, 68, 74),
 }
 TEXTURES = ("plain", "stripes", "checker", "gradient")
 LOW_CONTRAST = {"dark_grey": {"black", "brown"}}  # object colours never drawn on this background
@@ -61,8 +71,10 @@ class Scene:
         """The same scene with object i shifted by offsets[i] (fractions of width/height), kept inside the image."""
         if len(offsets) != len(self.objects):
             raise ValueError(f"need {len(self.objects)} offsets, got {len(offsets)}")
-        objects = tuple(dataclasses.replace(o, x=_clip01(o.x + dx), y=_clip01(o.y + dy))
-                        for o, (dx, dy) in zip(self.objects, offsets, strict=True))
+        objects = tuple(
+            dataclasses.replace(o, x=_clip01(o.x + dx), y=_clip01(o.y + dy))
+            for o, (dx, dy) in zip(self.objects, offsets, strict=True)
+        )
         return dataclasses.replace(self, objects=objects)
 
     def to_dict(self) -> dict:
@@ -70,8 +82,7 @@ class Scene:
 
     @classmethod
     def from_dict(cls, data: dict) -> Scene:
-        objects = tuple(SceneObject(**{**o, "rgb": tuple(o["rgb"]) if o.get("rgb") else None})
-                        for o in data["objects"])
+        objects = tuple(SceneObject(**{**o, "rgb": tuple(o["rgb"]) if o.get("rgb") else None}) for o in data["objects"])
         return cls(**{**data, "objects": objects})
 
 
@@ -120,23 +131,37 @@ def sample_scene(rng: np.random.Generator, config: SceneConfig = DEFAULT_CONFIG)
     for cell in cells:
         previous = objects[-1] if objects and rng.random() < config.repeat_prob else None
         objects.append(_sample_object(rng, config, colors, int(cell), previous))
-    return Scene(tuple(objects), background, texture, int(rng.integers(0, config.max_distractors + 1)),
-                 int(rng.integers(0, 2**31 - 1)))
+    return Scene(
+        tuple(objects),
+        background,
+        texture,
+        int(rng.integers(0, config.max_distractors + 1)),
+        int(rng.integers(0, 2**31 - 1)),
+    )
 
 
-def _sample_object(rng: np.random.Generator, config: SceneConfig, colors: list[str], cell: int,
-                   like: SceneObject | None) -> SceneObject:
+def _sample_object(
+    rng: np.random.Generator, config: SceneConfig, colors: list[str], cell: int, like: SceneObject | None
+) -> SceneObject:
     shape = like.shape if like else str(rng.choice(config.shapes))
     color = like.color if like else str(rng.choice(colors))
     row, col = divmod(cell, GRID)
     jitter = config.position_jitter
     x = (col + 0.5) / GRID + rng.uniform(-jitter, jitter)
     y = (row + 0.5) / GRID + rng.uniform(-jitter, jitter)
-    rgb = tuple(int(np.clip(c + rng.integers(-config.color_jitter, config.color_jitter + 1), 0, 255))
-                for c in COLORS[color])
-    return SceneObject(shape, color, str(rng.choice(config.sizes)),
-                       "outline" if rng.random() < config.outline_prob else "solid", float(x), float(y),
-                       float(rng.uniform(-config.max_rotation, config.max_rotation)), rgb)
+    rgb = tuple(
+        int(np.clip(c + rng.integers(-config.color_jitter, config.color_jitter + 1), 0, 255)) for c in COLORS[color]
+    )
+    return SceneObject(
+        shape,
+        color,
+        str(rng.choice(config.sizes)),
+        "outline" if rng.random() < config.outline_prob else "solid",
+        float(x),
+        float(y),
+        float(rng.uniform(-config.max_rotation, config.max_rotation)),
+        rgb,
+    )
 
 
 def binding_twin(scene: Scene, rng: np.random.Generator) -> Scene | None:
@@ -148,11 +173,17 @@ def binding_twin(scene: Scene, rng: np.random.Generator) -> Scene | None:
         return None
     if len({o.color for o in objects}) == len(objects) and len({o.shape for o in objects}) > 1:
         shift = int(rng.integers(1, len(objects)))
-        recolored = [dataclasses.replace(o, color=src.color, rgb=src.rgb)
-                     for o, src in zip(objects, objects[shift:] + objects[:shift], strict=True)]
+        recolored = [
+            dataclasses.replace(o, color=src.color, rgb=src.rgb)
+            for o, src in zip(objects, objects[shift:] + objects[:shift], strict=True)
+        ]
         return dataclasses.replace(scene, objects=tuple(recolored), detail_seed=scene.detail_seed + 1)
-    pairs = [(i, j) for i in range(len(objects)) for j in range(i + 1, len(objects))
-             if (objects[i].shape, objects[i].color) != (objects[j].shape, objects[j].color)]
+    pairs = [
+        (i, j)
+        for i in range(len(objects))
+        for j in range(i + 1, len(objects))
+        if (objects[i].shape, objects[i].color) != (objects[j].shape, objects[j].color)
+    ]
     if not pairs:
         return None
     i, j = pairs[int(rng.integers(len(pairs)))]
