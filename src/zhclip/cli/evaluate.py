@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from .options import add_precision_argument
 
 if TYPE_CHECKING:
     from ..models import ClipModel
@@ -54,7 +55,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="HF dir, hub id, zoo name, or Chinese-CLIP .pt/.pth checkpoint")
     p.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred)")
     p.add_argument("--name", help="model name in outputs and reports (default: from the model path)")
-    p.add_argument("--precision", default="fp32")
+    add_precision_argument(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--skip-bad", action="store_true", help="skip and count bad records instead of failing")

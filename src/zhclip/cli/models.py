@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..models.model import param_counts
-from .compress import add_precision_argument
+from .options import add_precision_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

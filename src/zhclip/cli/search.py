@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InputError
+from .options import add_precision_argument
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000
 
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _library_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="the library file (created by `zhclip index`)")
     p.add_argument("--model", help="HF dir, hub id, zoo name or .pt checkpoint (default: the library's model)")
-    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
+    add_precision_argument(p, default="auto")
     p.add_argument("--device", default="auto")
 
 
