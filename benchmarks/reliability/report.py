@@ -75,3 +75,14 @@ def markdown(rows: list[Row]) -> str:
 
 def as_json(rows: list[Row]) -> str:
     return json.dumps([{**asdict(r), "reasons": dict(r.reasons)} for r in rows], ensure_ascii=False, indent=1)
+
+
+def from_json(text: str) -> list[Row]:
+    return [Row(**{**row, "reasons": Counter(row["reasons"])}) for row in json.loads(text)]
+
+
+def merged(previous: list[Row], fresh: list[Row]) -> list[Row]:
+    """`previous` with the rows of the checks run again replaced by their `fresh` rows (new checks last)."""
+    by_check = {row.check: row for row in fresh}
+    out = [by_check.pop(row.check, row) for row in previous]
+    return out + list(by_check.values())

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import checks
-from .report import Row, as_json, markdown
+from .report import Row, as_json, from_json, markdown, merged
 
 QUICK = {
     "items": 20_000,
@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smaller numbers (a few minutes instead of ~20)")
     p.add_argument("--only", nargs="*", help="run only the checks whose name contains one of these words")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    p.add_argument(
+        "--update", action="store_true", help="keep the rows of OUT/summary.json for the checks not run this time"
+    )
     return p.parse_args(argv)
 
 
@@ -106,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    previous = args.out / "summary.json"
+    if args.update and previous.is_file():
+        rows = merged(from_json(previous.read_text(encoding="utf-8")), rows)
     table = markdown(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.md").write_text(table, encoding="utf-8")
