@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..models import load
+from .compute import on_compute_thread
 from .encode import Encoder
 from .errors import LibraryError
 from .query import Searcher
@@ -35,6 +36,7 @@ def open_searcher(
 ) -> Searcher:
     """A searcher over `db` with `model` (default: the model the library was indexed with)."""
     reader = Reader(db)
-    encoder = Encoder(load(model or library_model_source(reader), device=device, precision=precision))
+    source = model or library_model_source(reader)
+    encoder = on_compute_thread(lambda: Encoder(load(source, device=device, precision=precision)))
     kwargs = {} if approx_threshold is None else {"approx_threshold": approx_threshold}
     return Searcher(reader, encoder, **kwargs)

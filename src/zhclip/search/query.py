@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .encode import Encoder
 from .errors import LibraryError
@@ -86,7 +87,9 @@ class Searcher:
             with self._lock:
                 if self._index is None or self._stale():
                     generation = self.reader.generation()
-                    self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
+                    self._index = on_compute_thread(
+                        VectorIndex, *self.reader.vectors(), approx_threshold=self.approx_threshold
+                    )
                     self._generation, self._loaded_at = generation, time.monotonic()
         return self._index
 
@@ -96,6 +99,9 @@ class Searcher:
     # ------------------------------------------------------------ entry points
 
     def search(self, query: Query) -> list[Result]:
+        return on_compute_thread(self._search, query)
+
+    def _search(self, query: Query) -> list[Result]:
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
         index = self.index
@@ -142,7 +148,7 @@ class Searcher:
         """An image given as bytes (upload, paste) -> its vector; pixel limits as for indexing."""
         options = DecodeOptions(self.encoder.model.image_size, min_side=1)
         _, pixels = decode_image(io.BytesIO(data), self.encoder.to_array, options, name)
-        return self.encoder.encode_pixels(pixels[None])[0]
+        return on_compute_thread(self.encoder.encode_pixels, pixels[None])[0]
 
     # ------------------------------------------------------------ internals
 
