@@ -20,6 +20,7 @@ def test_concurrent_searches_while_indexing(tmp_path, index, searcher):
         while not done.is_set():
             try:
                 assert s.search(Query(text="照片", top=5))
+                assert len(s.index) >= 1  # what /api/status does, from a request thread, during reloads
                 s.reader.counts()
                 counts[slot] += 1
             except BaseException as exc:  # noqa: BLE001 - collected and reported below
@@ -34,7 +35,8 @@ def test_concurrent_searches_while_indexing(tmp_path, index, searcher):
     finally:
         done.set()
         for t in threads:
-            t.join()
+            t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a search or index reload hung (deadlock)"
     assert not errors, errors[:3]
     assert summary.new == 119 and min(counts) > 0
     assert s.reader.counts()["files"] == 120

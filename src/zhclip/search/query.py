@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,7 +74,6 @@ class Searcher:
         self.approx_threshold = approx_threshold
         self._index: VectorIndex | None = None
         self._generation = -1
-        self._lock = threading.Lock()
         self._loaded_at = 0.0
         self.reload_every = RELOAD_EVERY
         _check_model(reader, encoder)
@@ -83,14 +81,14 @@ class Searcher:
     @property
     def index(self) -> VectorIndex:
         """The vectors in memory; reloaded after indexing commits (at most every `reload_every` seconds)."""
+        return on_compute_thread(self._current_index)
+
+    def _current_index(self) -> VectorIndex:
+        # Only the compute thread runs this, so a reload never races another.
         if self._index is None or self._stale():
-            with self._lock:
-                if self._index is None or self._stale():
-                    generation = self.reader.generation()
-                    self._index = on_compute_thread(
-                        VectorIndex, *self.reader.vectors(), approx_threshold=self.approx_threshold
-                    )
-                    self._generation, self._loaded_at = generation, time.monotonic()
+            generation = self.reader.generation()
+            self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
+            self._generation, self._loaded_at = generation, time.monotonic()
         return self._index
 
     def _stale(self) -> bool:
@@ -99,9 +97,10 @@ class Searcher:
     # ------------------------------------------------------------ entry points
 
     def search(self, query: Query) -> list[Result]:
-        return on_compute_thread(self._search, query)
+        hits = on_compute_thread(self._ranked, query)
+        return self._results(hits, query.filters, query.top, query.exclude_file)
 
-    def _search(self, query: Query) -> list[Result]:
+    def _ranked(self, query: Query) -> list[_Hit]:
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
         index = self.index
@@ -113,7 +112,7 @@ class Searcher:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
         if query.min_score is not None:
             merged = [h for h in merged if h.score >= query.min_score]
-        return self._results(merged, query.filters, query.top, query.exclude_file)
+        return merged
 
     def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
         """Results like a library file (for a video: its frame nearest `at`, else its mean frame)."""
