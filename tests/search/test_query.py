@@ -51,6 +51,21 @@ def test_filters_type_path_and_date(library, searcher, encoder):
     assert "red.png" not in {os.path.basename(r.path) for r in after_2016}
 
 
+def test_filtered_results_and_counts_follow_a_new_indexing_run(library, searcher, encoder, index):
+    """Filter masks and counts are kept between queries; an indexing commit must refresh both."""
+    lib, db = library
+    s = searcher(db)
+    in_misc = Filters(path_contains="misc")
+    q = _color_query(encoder, "red")
+    assert len(s.search(Query(image=q, filters=in_misc))) == 2
+    files_before = s.counts()["files"]
+    solid(lib / "misc" / "new_red.png", "red")
+    index(db, lib)
+    names = {os.path.basename(r.path) for r in s.search(Query(image=q, filters=in_misc))}
+    assert names == {"random.jpg", "random_copy.jpg", "new_red.png"}
+    assert s.counts()["files"] == files_before + 1
+
+
 def test_negative_drops_results_closer_to_it(library, searcher, encoder, monkeypatch):
     lib, db = library
     s = searcher(db)

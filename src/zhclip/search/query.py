@@ -25,6 +25,7 @@ SEGMENT_MARGIN = 0.02
 SEGMENT_SPREAD = 0.25
 CANDIDATE_FACTOR = 4
 RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
+MASK_CACHE = 32  # filter masks kept per loaded index
 
 
 @dataclass
@@ -75,6 +76,8 @@ class Searcher:
         self._index: VectorIndex | None = None
         self._generation = -1
         self._loaded_at = 0.0
+        self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
+        self._counts: tuple[int, dict[str, int]] = (-1, {})
         self.reload_every = RELOAD_EVERY
         _check_model(reader, encoder)
 
@@ -89,10 +92,18 @@ class Searcher:
             generation = self.reader.generation()
             self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
             self._generation, self._loaded_at = generation, time.monotonic()
+            self._masks.clear()
         return self._index
 
     def _stale(self) -> bool:
         return time.monotonic() - self._loaded_at >= self.reload_every and self.reader.generation() != self._generation
+
+    def counts(self) -> dict[str, int]:
+        """The library's file counts, counted again only after an indexing run commits."""
+        generation = self.reader.generation()
+        if self._counts[0] != generation:
+            self._counts = (generation, self.reader.counts())
+        return self._counts[1]
 
     # ------------------------------------------------------------ entry points
 
@@ -152,9 +163,14 @@ class Searcher:
     # ------------------------------------------------------------ internals
 
     def _allowed_rows(self, index: VectorIndex, filters: Filters) -> np.ndarray | None:
+        """Rows the filters allow, kept until the index reloads (a page re-sends the same filters)."""
         if not filters.active:
             return None
-        return np.isin(index.content_ids, self.reader.allowed_contents(filters))
+        if filters not in self._masks:
+            if len(self._masks) >= MASK_CACHE:
+                del self._masks[next(iter(self._masks))]
+            self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
+        return self._masks[filters]
 
     def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[_Hit]:
         """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""

@@ -238,7 +238,7 @@ def _routes(app: FastAPI) -> None:
     def status() -> dict:
         return {
             "library": str(searcher.reader.path),
-            "counts": searcher.reader.counts(),
+            "counts": searcher.counts(),
             "model": searcher.encoder.identity.source,
             "arch": searcher.encoder.identity.arch,
             "approximate_index": searcher.index.approximate,
