@@ -39,12 +39,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="commit finished files this often (a killed run loses at most this much work)",
     )
     p.add_argument("--reindex", action="store_true", help="rebuild a library that was indexed with another model")
+    p.add_argument(
+        "--ocr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read the Chinese text in photos and video frames, for --match ocr/hybrid (remembered by the "
+        "library; --no-ocr turns it off; needs zhclip[ocr])",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=index)
 
     p = subparsers.add_parser("search", help="search a library by Chinese text and/or an image")
     p.add_argument("text", nargs="?", help="what to look for, e.g. 海边的日落")
     p.add_argument("--image", help="search with an image (with text: both together)")
+    p.add_argument(
+        "--match",
+        choices=["clip", "ocr", "hybrid"],
+        help="rank by what the picture shows (clip), by the text in it (ocr), or both fused (hybrid; the "
+        "default for a library indexed with --ocr, else clip)",
+    )
     _library_args(p)
     _query_args(p)
     p.set_defaults(handler=search)
@@ -123,6 +136,7 @@ def index(args: argparse.Namespace) -> int:
         min_side=args.min_size,
         reindex=args.reindex,
         commit_every=args.commit_every,
+        ocr=args.ocr,
         **({"workers": args.workers} if args.workers else {}),
     )
     with _ProgressBar(enabled=not args.no_progress) as bar:
@@ -207,6 +221,8 @@ def _query(args: argparse.Namespace):
 
 
 def search(args: argparse.Namespace) -> int:
+    from ..search.ocr.matching import search as matched_search
+
     if not args.text and not args.image:
         raise InputError(None, "give a text to search for, or --image PATH")
     searcher = _searcher(args)
@@ -214,7 +230,7 @@ def search(args: argparse.Namespace) -> int:
     query.text = args.text
     if args.image:
         query.image = searcher.encode_image_file(args.image)
-    _print_results(searcher.search(query), args.json)
+    _print_results(matched_search(searcher, query, args.match), args.json)
     return 0
 
 
@@ -247,7 +263,8 @@ def _print_results(results, as_json: bool) -> None:
         return
     for r in results:
         where = f"  [{_clock(r.start)}-{_clock(r.end)}]" if r.kind == "video" else ""
-        print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}")
+        text = f"  「{r.ocr['text']}」" if r.ocr else ""
+        print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}{text}")
     if not results:
         print("no results")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import InputError, ZhclipError
+from ..errors import InputError, UnsupportedError, ZhclipError
 
 
 class DecodeError(InputError):
@@ -20,3 +20,13 @@ class NotFoundError(ZhclipError):
 
 class LibraryError(InputError):
     """A library database that cannot be used: not a zhclip library, newer schema, or built with another model."""
+
+
+class OcrUnavailableError(UnsupportedError):
+    """OCR asked for where its engine is not installed."""
+
+    def __init__(self, missing: str):
+        super().__init__(
+            f"OCR needs the package {missing!r}, which is not installed: pip install 'zhclip[ocr]' "
+            "(rapidocr-onnxruntime, PP-OCRv4 Chinese models inside the wheel)"
+        )

@@ -22,6 +22,8 @@ import numpy as np
 from .decode import Decoded, DecodeOptions, decode_file
 from .encode import Encoder
 from .errors import DecodeError, LibraryError
+from .ocr.engine import ENGINE_NAME, OcrEngine, OcrOptions
+from .ocr.reading import OcrReading
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .store import FileState, Store
 
@@ -36,6 +38,8 @@ class IndexOptions:
     workers: int = max(1, min(4, os.cpu_count() or 1))
     commit_every: float = 2.0  # seconds between commits
     reindex: bool = False  # allowed to replace the vectors of another model
+    ocr: bool | None = None  # read the text in images and videos (None: as the library was told last time)
+    ocr_options: OcrOptions = OcrOptions()
 
 
 @dataclass
@@ -67,11 +71,15 @@ class IndexSummary:
     reused: int = 0  # files whose content was already encoded (renamed, moved or duplicate files)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
+    ocr: bool = False  # whether the run read text (OCR)
+    ocr_read: int = 0  # contents OCR read in this run
+    ocr_failed: int = 0  # of those, contents OCR could not read (indexed for CLIP all the same)
 
     def line(self) -> str:
+        ocr = f"; OCR read {self.ocr_read} contents ({self.ocr_failed} unreadable)" if self.ocr else ""
         return (
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
-            f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files) "
+            f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files){ocr} "
             f"in {self.seconds:.1f} s"
         )
 
@@ -90,19 +98,24 @@ def index_library(
     started = time.monotonic()
     roots = [Path(r).expanduser().absolute() for r in roots]
     state = IndexProgress()
+    engine = OcrEngine(options.ocr_options) if options.ocr else None  # a missing package fails before any write
     store = Store(db)
     try:
         _bind_model(store, encoder, options, roots)
+        ocr = _start_ocr(store, options, engine)
         found = scan(roots, options.excludes)
-        summary = IndexSummary()
+        summary = IndexSummary(ocr=ocr is not None)
         for path, reason in found.skipped:
             _fail(summary, state, path, reason)
         known = store.file_states()
-        todo = [f for f in found.files if not _unchanged(known.get(f.path), f)]
+        unread = _unread_contents(store, ocr)
+        todo = [f for f in found.files if not _unchanged(known.get(f.path), f) or known[f.path].content_id in unread]
         summary.unchanged = len(found.files) - len(todo)
         state.phase, state.total = "indexing", len(todo)
         _report(progress, state)
-        failed = _index_files(store, encoder, todo, known, options, summary, state, progress)
+        failed = _index_files(store, encoder, todo, known, options, summary, state, progress, ocr)
+        if ocr is not None:
+            summary.ocr_read, summary.ocr_failed = ocr.read, ocr.failed
         state.phase = "cleaning"
         _report(progress, state)
         gone = _gone(known, found, roots)
@@ -134,6 +147,24 @@ def _bind_model(store: Store, encoder: Encoder, options: IndexOptions, roots: li
             store.clear()
         roots = sorted(set(json.loads(meta.get("roots", "[]"))) | {str(r) for r in roots})
         store.set_meta({**identity.as_meta(), "roots": json.dumps(roots, ensure_ascii=False)})
+
+
+def _start_ocr(store: Store, options: IndexOptions, engine: OcrEngine | None) -> OcrReading | None:
+    """OCR for this run, if asked for now or when the library was last indexed; remembered in the library."""
+    on = options.ocr if options.ocr is not None else store.meta().get("ocr") == "on"
+    if on and engine is None:
+        engine = OcrEngine(options.ocr_options)
+    reading = OcrReading(engine, store, options.frame_interval) if on else None
+    with store.transaction():
+        store.set_meta({"ocr": "on" if on else "off", **({"ocr_engine": ENGINE_NAME} if on else {})})
+    return reading
+
+
+def _unread_contents(store: Store, ocr: OcrReading | None) -> set[int]:
+    """Contents already encoded that OCR has not read yet (a library that just had OCR turned on)."""
+    if ocr is None:
+        return set()
+    return {content_id for digest, content_id in store.content_ids().items() if ocr.wanted(digest)}
 
 
 def _unchanged(state: FileState | None, file: ScannedFile) -> bool:
@@ -179,15 +210,16 @@ def _index_files(
     summary: IndexSummary,
     state: IndexProgress,
     progress: ProgressCallback | None,
+    ocr: OcrReading | None,
 ) -> set[str]:
-    """Decode, encode and commit `todo`; returns the paths that failed."""
+    """Decode, encode (and OCR) and commit `todo`; returns the paths that failed."""
     contents = store.content_ids()
     decode_options = DecodeOptions(encoder.model.image_size, options.frame_interval, options.min_side)
-    batch = _Batch(store, contents, options.commit_every)
+    batch = _Batch(store, contents, options.commit_every, ocr)
     failed: set[str] = set()
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
     this_run: set[str] = set()
-    for item in _decode_ahead(todo, encoder, decode_options, contents, options.workers):
+    for item in _decode_ahead(todo, encoder, decode_options, contents, options.workers, ocr):
         state.done += 1
         if isinstance(item, tuple):
             failed.add(item[0])
@@ -209,6 +241,9 @@ def _index_files(
 
 
 def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) -> None:
+    if _unchanged(known.get(item.file.path), item.file):
+        summary.unchanged += 1  # only here for OCR
+        return
     if item.file.path in known:
         summary.updated += 1
     else:
@@ -229,26 +264,31 @@ def _encode(encoder: Encoder, items: list[Decoded]) -> list[Decoded]:
 
 
 def _decode_ahead(
-    files: list[ScannedFile], encoder: Encoder, options: DecodeOptions, known: dict[str, int], workers: int
+    files: list[ScannedFile],
+    encoder: Encoder,
+    options: DecodeOptions,
+    known: dict[str, int],
+    workers: int,
+    ocr: OcrReading | None,
 ) -> Iterator[Decoded | tuple[str, str]]:
-    """Decoded files in order, decoding up to `4 * workers` files ahead in a thread pool."""
+    """Decoded (and OCR-read) files in order, working up to `4 * workers` files ahead in a thread pool."""
     to_array = encoder.to_array
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zhclip-decode") as pool:
         pending: deque[Future] = deque()
         queue = iter(files)
         for file in queue:
-            pending.append(pool.submit(_decode_one, file, to_array, options, known))
+            pending.append(pool.submit(_decode_one, file, to_array, options, known, ocr))
             if len(pending) >= 4 * workers:
                 break
         while pending:
             result = pending.popleft().result()
             if (file := next(queue, None)) is not None:
-                pending.append(pool.submit(_decode_one, file, to_array, options, known))
+                pending.append(pool.submit(_decode_one, file, to_array, options, known, ocr))
             yield result
 
 
 def _decode_one(
-    file: ScannedFile, to_array, options: DecodeOptions, known: dict[str, int]
+    file: ScannedFile, to_array, options: DecodeOptions, known: dict[str, int], ocr: OcrReading | None
 ) -> Decoded | tuple[str, str]:
     try:
         decoded = decode_file(file, to_array, options, known)
@@ -261,14 +301,17 @@ def _decode_one(
         return file.path, f"unexpected {type(exc).__name__}: {exc}"
     if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
         return file.path, "changed while being indexed (it will be indexed on the next run)"
+    if ocr is not None:
+        ocr.run(decoded)
     return decoded
 
 
 class _Batch:
     """Finished files waiting to be committed together."""
 
-    def __init__(self, store: Store, contents: dict[str, int], every: float):
+    def __init__(self, store: Store, contents: dict[str, int], every: float, ocr: OcrReading | None):
         self.store = store
+        self.ocr = ocr
         self.contents = contents
         self.every = every
         self.ready: list[Decoded] = []
@@ -287,6 +330,8 @@ class _Batch:
                     content_id = self.store.add_content(item.hash, item.file.kind, item.info, times, item.pixels)
                     self.contents[item.hash] = content_id
                 self.store.put_file(item.file, content_id)
+                if self.ocr is not None:
+                    self.ocr.save(self.store, item.hash, content_id)
             self.store.bump_generation()
         self.ready = []
         self.last = time.monotonic()

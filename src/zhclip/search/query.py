@@ -52,6 +52,7 @@ class Result:
     height: int | None = None
     date: float | None = None
     camera: str | None = None
+    ocr: dict | None = None  # the matched text line (--match ocr/hybrid): text, box, confidence, span
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -64,6 +65,7 @@ class _Hit:
     start: float | None = None
     end: float | None = None
     frame: float | None = None
+    ocr: dict | None = None
 
 
 class Searcher:
@@ -229,6 +231,7 @@ class Searcher:
                         record.height,
                         record.date,
                         record.camera,
+                        hit.ocr,
                     )
                 )
         return out[:top]

@@ -28,7 +28,7 @@ from .decode import MediaInfo
 from .errors import LibraryError, NotFoundError
 from .scan import ScannedFile
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x7A68636C  # "zhcl": marks the file as a zhclip library
 BUSY_TIMEOUT_MS = 60_000
 
@@ -61,6 +61,31 @@ MIGRATIONS: dict[int, str] = {
         indexed_at REAL NOT NULL
     );
     CREATE INDEX files_content ON files(content_id);
+    """,
+    # OCR (search/ocr): the text lines read in each content (per frame for videos), a trigram full-text index
+    # over them kept in step by triggers, and which contents OCR has looked at (also those without text).
+    2: """
+    CREATE TABLE ocr_lines (
+        id INTEGER PRIMARY KEY,
+        content_id INTEGER NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+        t REAL,                  -- frame timestamp in seconds (videos), NULL for images
+        text TEXT NOT NULL,
+        key TEXT NOT NULL,       -- the text as queries match it: no whitespace, lower case
+        box TEXT NOT NULL,       -- JSON [[x, y] * 4], fractions of the upright image's width and height
+        confidence REAL NOT NULL
+    );
+    CREATE INDEX ocr_lines_content ON ocr_lines(content_id);
+    CREATE TABLE ocr_contents (
+        content_id INTEGER PRIMARY KEY REFERENCES contents(id) ON DELETE CASCADE,
+        error TEXT               -- why OCR could not read the content; NULL when it did
+    );
+    CREATE VIRTUAL TABLE ocr_fts USING fts5(key, content='ocr_lines', content_rowid='id', tokenize='trigram');
+    CREATE TRIGGER ocr_lines_insert AFTER INSERT ON ocr_lines BEGIN
+        INSERT INTO ocr_fts(rowid, key) VALUES (new.id, new.key);
+    END;
+    CREATE TRIGGER ocr_lines_delete AFTER DELETE ON ocr_lines BEGIN
+        INSERT INTO ocr_fts(ocr_fts, rowid, key) VALUES ('delete', old.id, old.key);
+    END;
     """,
 }
 
@@ -198,9 +223,8 @@ class Store:
         with self.transaction():
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
+                for statement in _statements(MIGRATIONS[target]):
+                    self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {target}")
             self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
@@ -283,6 +307,17 @@ class Store:
             removed += self.conn.execute("DELETE FROM files WHERE path = ?", (path,)).rowcount
         self.conn.execute("DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM files)")
         return removed
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of `script` (a trigger body's `;` does not end its CREATE TRIGGER)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 SQLITE_INTEGERS = range(-(2**63), 2**63)

@@ -1,0 +1,130 @@
+"""`--match clip|ocr|hybrid`: rank files by the text in them, or fuse that ranking with CLIP's.
+
+- `ocr`: files whose OCR lines hold the query (exact phrase first, then lines holding part of it); one result
+  per image, one per run of consecutive sampled video frames showing the text (the segment it is on screen).
+- `hybrid`: reciprocal-rank fusion (score = sum of 1 / (RRF_K + rank)) of the CLIP and the OCR rankings, so a
+  file either of them ranks high comes first, and one both rank high comes before both.
+- `clip`: the searcher as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import replace
+
+from ...errors import InputError
+from ..errors import LibraryError
+from ..query import Query, Result, Searcher, _Hit
+from ..store import Reader
+from .lines import LineHit, find_lines, frame_times
+
+MATCHES = ("clip", "ocr", "hybrid")
+RRF_K = 60
+CANDIDATES = 4  # each ranking of a fusion contributes this many times `top` results
+
+
+def default_match(reader: Reader) -> str:
+    return "hybrid" if reader.meta().get("ocr") == "on" else "clip"
+
+
+def search(searcher: Searcher, query: Query, match: str | None = None) -> list[Result]:
+    """Results of `query` ranked by `match` (default: hybrid for a library with OCR, else clip)."""
+    match = match or default_match(searcher.reader)
+    if match not in MATCHES:
+        raise InputError(None, f"unknown match {match!r}; use one of {', '.join(MATCHES)}", field="match")
+    if match == "clip" or (match == "hybrid" and not query.text):
+        return searcher.search(query)
+    _check_ocr(searcher.reader)
+    if not query.text:
+        raise InputError(None, "--match ocr looks for a text: give one", field="text")
+    if match == "ocr":
+        return ocr_search(searcher, query)
+    wide = replace(query, top=query.top * CANDIDATES)
+    return fuse([searcher.search(wide), ocr_search(searcher, wide)], query.top)
+
+
+def _check_ocr(reader: Reader) -> None:
+    if reader.meta().get("ocr") != "on":
+        raise LibraryError(
+            reader.path,
+            "this library has no OCR text; read it with `zhclip index FOLDER --db LIBRARY --ocr` "
+            "(needs pip install 'zhclip[ocr]'), or search with --match clip",
+        )
+
+
+def ocr_search(searcher: Searcher, query: Query) -> list[Result]:
+    """Files whose text holds `query.text`; those whose text holds `query.negative` are left out."""
+    reader = searcher.reader
+    lines = find_lines(reader.conn, query.text, query.filters, limit=max(200, 20 * query.top))
+    if query.negative:
+        unwanted = {h.content_id for h in find_lines(reader.conn, query.negative, query.filters) if h.score == 1.0}
+        lines = [h for h in lines if h.content_id not in unwanted]
+    by_content: dict[int, list[LineHit]] = defaultdict(list)
+    for line in lines:
+        by_content[line.content_id].append(line)
+    hits: list[_Hit] = []
+    for content_id, found in by_content.items():
+        if found[0].t is None:
+            best = max(found, key=_strength)
+            hits.append(_Hit(content_id, best.score, ocr=best.as_dict()))
+        else:
+            hits += _segments(content_id, found, frame_times(reader.conn, content_id))
+    hits.sort(key=lambda h: -h.score)
+    return searcher._results(hits, query.filters, query.top, query.exclude_file)
+
+
+def _strength(line: LineHit) -> tuple[float, float]:
+    return (line.score, line.confidence)
+
+
+def _segments(content_id: int, lines: list[LineHit], times: list[float]) -> list[_Hit]:
+    """One hit per run of consecutive sampled frames that show the text (best line of the run)."""
+    best_at: dict[float, LineHit] = {}
+    for line in lines:
+        if line.t not in best_at or _strength(line) > _strength(best_at[line.t]):
+            best_at[line.t] = line
+    order = {t: i for i, t in enumerate(times)}
+    shown = sorted(best_at, key=lambda t: order.get(t, -1))
+    runs: list[list[float]] = []
+    for t in shown:
+        if runs and order.get(t, -2) == order.get(runs[-1][-1], -3) + 1:
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    hits = []
+    for run in runs:
+        best = max((best_at[t] for t in run), key=_strength)
+        after = order.get(run[-1], -1) + 1
+        end = times[after] if 0 < after < len(times) else math.inf
+        hits.append(_Hit(content_id, best.score, run[0], end, best.t, ocr=best.as_dict()))
+    return hits
+
+
+def fuse(rankings: list[list[Result]], top: int) -> list[Result]:
+    """Reciprocal-rank fusion; a video segment of one ranking joins an overlapping one of the other."""
+    fused: list[tuple[float, Result]] = []
+    for ranking in rankings:
+        for rank, result in enumerate(ranking, 1):
+            gain = 1.0 / (RRF_K + rank)
+            for i, (score, seen) in enumerate(fused):
+                if _same(seen, result):
+                    fused[i] = (score + gain, _combine(seen, result))
+                    break
+            else:
+                fused.append((gain, result))
+    fused.sort(key=lambda pair: -pair[0])
+    return [replace(result, score=score) for score, result in fused[:top]]
+
+
+def _same(a: Result, b: Result) -> bool:
+    if a.file_id != b.file_id:
+        return False
+    if a.kind != "video" or a.start is None or b.start is None:
+        return True
+    return a.start < (b.end if b.end is not None else math.inf) and b.start < (a.end if a.end is not None else math.inf)
+
+
+def _combine(seen: Result, other: Result) -> Result:
+    """The result with the OCR line wherever one ranking found it (its segment is where the text is)."""
+    return seen if seen.ocr is not None or other.ocr is None else other
