@@ -1,0 +1,239 @@
+"""OCR quality and speed: character accuracy, recall@1/@5 of `--match ocr` and `--match hybrid` for substring
+queries, false hits on text-free photos, ms per image, indexing speed with and without OCR, and the cost of
+the FTS5 trigram lookup against the 1-2 character `instr` fallback.
+
+    PYTHONPATH=src python -m benchmarks.ocr_quality --out benchmarks/results/ocr_quality.md
+
+Images come from benchmarks/ocr_images.py (Noto CJK phrases on photo-like backgrounds, 1280x720 JPEG).
+Recall: for each size, each phrase is searched by a substring that no other phrase holds (the whole phrase
+when short), with a path filter to that size's images, so exactly one file is relevant. CLIP ranking uses the
+demo model (trained on shapes, not on text): hybrid shows what fusion keeps of the OCR ranking, not a CLIP
+that reads. A table is labelled "measured under load" when the 1-minute load average exceeds the core count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.ocr_images import PHRASES, SIZES, make_caption_video, make_ocr_set
+from zhclip.search import Encoder, Filters, IndexOptions, Query, Reader, Searcher, Store, index_library
+from zhclip.search.ocr import OcrEngine, OcrOptions
+from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
+from zhclip.search.ocr.matching import search as matched_search
+from zhclip.search.ocr.reading import read_image
+
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "src" / "zhclip" / "assets" / "demo_model.pt"
+
+
+def load_note() -> str:
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    tag = "measured under load" if load > cores else "quiet machine"
+    return f"{tag} (load average {load:.1f} on {cores} cores)"
+
+
+def query_for(phrase: str) -> str:
+    """A substring of `phrase` that no other phrase holds (3 characters where possible)."""
+    for width in (3, 2, 4):
+        for start in range(len(phrase) - width + 1):
+            part = phrase[start : start + width]
+            if sum(part in p for p in PHRASES) == 1:
+                return part
+    return phrase
+
+
+def char_accuracy(truth: str, lines: list[str]) -> float:
+    """1 - edit distance / length, against the line that reads most like `truth` (0 when nothing was read)."""
+    return max((_similarity(truth, line) for line in lines), default=0.0)
+
+
+def _similarity(truth: str, line: str) -> float:
+    ops = SequenceMatcher(None, truth, line, autojunk=False).get_opcodes()
+    errors = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal")
+    return max(0.0, 1.0 - errors / len(truth))
+
+
+def engine_table(folder: Path, samples, engine: OcrEngine) -> tuple[list[str], dict]:
+    """Per size: character accuracy, exact reads, ms/image; text-free photos: lines read (false text), ms."""
+    rows, stats = [], {}
+    groups = [(f"{s} px", [x for x in samples if x.size == s]) for s in SIZES]
+    groups.append(("text-free", [x for x in samples if x.phrase is None]))
+    for name, group in groups:
+        accuracy, exact, lines_found, ms = [], 0, 0, []
+        for sample in group:
+            started = time.perf_counter()
+            frame = read_image(engine, folder / sample.file)
+            ms.append(1000 * (time.perf_counter() - started))
+            texts = [line.text for line in frame.lines]
+            lines_found += len(texts)
+            if sample.phrase:
+                accuracy.append(char_accuracy(sample.phrase, texts))
+                exact += any(sample.phrase in t for t in texts)
+        stats[name] = {"ms": float(np.median(ms)), "lines": lines_found}
+        if accuracy:
+            rows.append(
+                f"| {name} | {len(group)} | {np.mean(accuracy):.3f} | {exact}/{len(group)} | - | {np.median(ms):.0f} |"
+            )
+        else:
+            rows.append(f"| {name} | {len(group)} | - | - | {lines_found} | {np.median(ms):.0f} |")
+    return rows, stats
+
+
+def full_hd_timing(folder: Path, samples, engine: OcrEngine, count: int = 10) -> str:
+    """Median ms/image for 1920x1080 photos with text (32 px at 720p, 48 px here) and without."""
+    from PIL import Image
+
+    medians = {}
+    for name, group in (
+        ("with text", [s for s in samples if s.size == 32]),
+        ("text-free", [s for s in samples if s.phrase is None]),
+    ):
+        ms = []
+        for sample in group[:count]:
+            image = np.asarray(
+                Image.open(folder / sample.file).convert("RGB").resize((1920, 1080), Image.Resampling.BICUBIC)
+            )
+            started = time.perf_counter()
+            engine.read(image)
+            ms.append(1000 * (time.perf_counter() - started))
+        medians[name] = np.median(ms)
+    return (
+        f"1920x1080 photos: {medians['with text']:.0f} ms with text, {medians['text-free']:.0f} ms text-free "
+        f"(median of {count} each; {load_note()})"
+    )
+
+
+def recall_table(db: Path, samples, encoder: Encoder) -> tuple[list[str], int]:
+    searcher = Searcher(Reader(db), encoder)
+    rows, false_hits = [], 0
+    plain = {s.file for s in samples if s.phrase is None}
+    for size in SIZES:
+        group = [s for s in samples if s.size == size]
+        cells = []
+        for match in ("ocr", "hybrid"):
+            ranks = []
+            for sample in group:
+                query = Query(text=query_for(sample.phrase), filters=Filters(path_contains=f"_{size}px_"), top=5)
+                names = [Path(r.path).name for r in matched_search(searcher, query, match)]
+                ranks.append(names.index(sample.file) + 1 if sample.file in names else None)
+            cells += [_recall(ranks, 1), _recall(ranks, 5)]
+        rows.append(f"| {size} px | {len(group)} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    for phrase in PHRASES:  # every query over the whole library: no text-free photo may come back
+        query = Query(text=query_for(phrase), top=50)
+        false_hits += sum(Path(r.path).name in plain for r in matched_search(searcher, query, "ocr"))
+    return rows, false_hits
+
+
+def _recall(ranks: list[int | None], k: int) -> float:
+    return sum(r is not None and r <= k for r in ranks) / len(ranks)
+
+
+def video_check(folder: Path, encoder: Encoder) -> str:
+    video = make_caption_video(folder / "video" / "caption.mp4", "会议纪要", shown=(4.0, 8.0))
+    db = folder / "video.db"
+    index_library(db, [video.parent], encoder, IndexOptions(ocr=True))
+    results = matched_search(Searcher(Reader(db), encoder), Query(text="纪要", top=3), "ocr")
+    found = [f"[{r.start:.0f}, {r.end:.0f}) s 「{r.ocr['text']}」" for r in results]
+    return f"caption 「会议纪要」 burned in for [4, 8) s of a 12 s video; query 纪要 -> {', '.join(found) or 'nothing'}"
+
+
+def index_speed(folder: Path, encoder: Encoder) -> list[str]:
+    """The same photos indexed into a fresh library without OCR, then with it."""
+    rows = []
+    for ocr in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = index_library(Path(tmp) / "lib.db", [folder], encoder, IndexOptions(ocr=ocr))
+        files = summary.new
+        rows.append(
+            f"| {'CLIP + OCR' if ocr else 'CLIP only'} | {files} | {summary.seconds:.1f} | "
+            f"{1000 * summary.seconds / files:.0f} |"
+        )
+    return rows
+
+
+def fts_table(lines: int, seed: int = 0) -> list[str]:
+    """Lookup time for 1-4 character queries over `lines` random Chinese lines (trigram index vs instr)."""
+    rng = np.random.default_rng(seed)
+    alphabet = list(dict.fromkeys("".join(PHRASES)))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "fts.db"
+        store = Store(db)
+        with store.transaction():
+            for start in range(0, lines, 10):
+                content = store.conn.execute(
+                    "INSERT INTO contents(hash, kind) VALUES (?, 'image')", (f"{start:032x}",)
+                ).lastrowid
+                store.conn.execute(
+                    "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (?, 1, 1, ?, 0)",
+                    (f"/p/{start}.jpg", content),
+                )
+                frame = FrameLines(None, [_random_line(rng, alphabet) for _ in range(10)], 100, 100)
+                save_ocr(store.conn, content, [frame], None)
+        store.close()
+        conn = sqlite3.connect(db)
+        rows = []
+        for length in (1, 2, 3, 4):
+            queries = ["".join(rng.choice(alphabet, length)) for _ in range(20)]
+            started = time.perf_counter()
+            found = [len(find_lines(conn, q, Filters(), limit=50)) for q in queries]
+            ms = 1000 * (time.perf_counter() - started) / len(queries)
+            how = "trigram MATCH (+ partial)" if length >= 3 else "instr scan"
+            rows.append(f"| {length} | {how} | {ms:.1f} | {np.mean(found):.1f} |")
+        conn.close()
+    return rows
+
+
+def _random_line(rng, alphabet):
+    from zhclip.search.ocr import OcrLine
+
+    text = "".join(rng.choice(alphabet, int(rng.integers(2, 12))))
+    return OcrLine(text, ((0, 0), (10, 0), (10, 5), (0, 5)), 0.95)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-size", type=int, default=40, help="phrase images per text size")
+    parser.add_argument("--text-free", type=int, default=40)
+    parser.add_argument("--fts-lines", type=int, default=200_000)
+    parser.add_argument("--folder", type=Path, help="where to write the images (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, help="also write the report here (markdown)")
+    args = parser.parse_args()
+    import zhclip
+
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="zhclip-ocr-"))
+    samples = make_ocr_set(folder / "images", per_size=args.per_size, text_free=args.text_free)
+    encoder = Encoder(zhclip.load(DEMO_MODEL, device="cpu", precision="fp32"))
+    engine = OcrEngine(OcrOptions())
+    report = [f"# OCR quality ({load_note()} at start)", "", f"Options: {OcrOptions()}", ""]
+    rows, _ = engine_table(folder / "images", samples, engine)
+    report += ["## Reading (engine)", "", f"{load_note()}", ""]
+    report += ["| text | images | char accuracy | phrase read exactly | lines on text-free | median ms/image |"]
+    report += ["|---|---|---|---|---|---|", *rows, "", full_hd_timing(folder / "images", samples, engine), ""]
+    db = folder / "library.db"
+    index_library(db, [folder / "images"], encoder, IndexOptions(ocr=True))
+    rows, false_hits = recall_table(db, samples, encoder)
+    report += ["## Finding (library, substring queries)", ""]
+    report += ["| text | queries | ocr R@1 | ocr R@5 | hybrid R@1 | hybrid R@5 |", "|---|---|---|---|---|---|", *rows]
+    report += ["", f"False hits on text-free photos (--match ocr, {len(PHRASES)} queries, top 50): {false_hits}", ""]
+    report += ["## Video", "", video_check(folder, encoder), ""]
+    report += ["## Indexing speed, same photos", "", f"{load_note()}", ""]
+    report += ["| run | files | seconds | ms/file |", "|---|---|---|---|", *index_speed(folder / "images", encoder), ""]
+    report += ["## Text lookup", "", f"{args.fts_lines} lines; {load_note()}", ""]
+    report += ["| query chars | how | ms/query | lines found |", "|---|---|---|---|", *fts_table(args.fts_lines), ""]
+    text = "\n".join(report)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        (args.out.with_suffix(".json")).write_text(json.dumps({"false_hits": false_hits}), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""OCR beside CLIP: storage and full-text lookup, the indexing step, `--match`, and the bad inputs of issue 13.
+
+Most tests use a fake engine (text chosen by the image's colour) so they run fast and exactly; the tests
+marked `real_engine` read rendered Noto CJK text with the PP-OCRv4 models of rapidocr-onnxruntime.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.util
+import json
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zhclip.search import Filters, LibraryError, Query, Reader, Store
+from zhclip.search.errors import OcrUnavailableError
+from zhclip.search.ocr import OcrLine
+from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
+from zhclip.search.ocr.matching import fuse, search
+from zhclip.search.store import MIGRATIONS
+
+from .media import COLORS, photo, solid, video
+
+TEXT_BY_COLOR = {"red": "增值税普通发票", "blue": "登机牌 北京南站", "green": "会议纪要", "yellow": "FastAPI 文档"}
+FONTS = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+real_engine = pytest.mark.skipif(
+    importlib.util.find_spec("rapidocr_onnxruntime") is None or not FONTS.exists(),
+    reason="needs zhclip[ocr] and fonts-noto-cjk",
+)
+
+
+class FakeEngine:
+    """Reads TEXT_BY_COLOR[colour] in a solid image of that colour, nothing elsewhere; counts its calls."""
+
+    calls = 0
+    fail_on: str | None = None  # a colour whose images make the engine raise
+
+    def __init__(self, options=None):
+        from zhclip.search.ocr import OcrOptions
+
+        self.options = options or OcrOptions()
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        type(self).calls += 1
+        mean = tuple(image.reshape(-1, 3).mean(axis=0))
+        for name, rgb in COLORS.items():
+            if np.abs(np.subtract(mean, rgb)).max() < 12:
+                if name == self.fail_on:
+                    raise RuntimeError("engine fell over")
+                return [OcrLine(TEXT_BY_COLOR[name], ((10, 10), (90, 10), (90, 30), (10, 30)), 0.97)]
+        return []
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    FakeEngine.calls, FakeEngine.fail_on = 0, None
+    monkeypatch.setattr("zhclip.search.indexer.OcrEngine", FakeEngine)
+    return FakeEngine
+
+
+def _content(store: Store, n: int) -> int:
+    content = store.conn.execute("INSERT INTO contents(hash, kind) VALUES (?, 'image')", (f"{n:032x}",)).lastrowid
+    store.conn.execute(
+        "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (?, 1, 1, ?, 0)",
+        (f"/p/{n}.jpg", content),
+    )
+    return content
+
+
+def _lines(*texts: str) -> list[FrameLines]:
+    return [FrameLines(None, [OcrLine(t, ((0, 0), (50, 0), (50, 10), (0, 10)), 0.9) for t in texts], 100, 50)]
+
+
+# ------------------------------------------------------------------ storage and lookup
+
+
+@pytest.fixture
+def text_library(tmp_path):
+    store = Store(tmp_path / "lib.db")
+    texts = ["增值税普通发票", "登机牌", "北京南站 出口", "会议纪要第三次", "Hello World", "发"]
+    with store.transaction():
+        for n, text in enumerate(texts):
+            save_ocr(store.conn, _content(store, n), _lines(text), None)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("发", {"增值税普通发票", "发"}),  # 1 character: the instr fallback
+        ("出口", {"北京南站 出口"}),  # 2 characters
+        ("南站出", {"北京南站 出口"}),  # 3+ characters: the trigram index, whitespace in the line ignored
+        ("普通发票", {"增值税普通发票"}),
+        ("hello wor", {"Hello World"}),  # case and spaces do not matter
+        ("登机牌", {"登机牌"}),
+    ],
+)
+def test_exact_matches_for_queries_of_every_length(text_library, query, expected):
+    hits = find_lines(text_library.conn, query, Filters())
+    assert {h.text for h in hits if h.score == 1.0} == expected
+    for hit in hits:
+        if hit.score == 1.0:
+            assert "".join(hit.text[hit.span[0] : hit.span[1]].split()).lower() == "".join(query.split()).lower()
+
+
+def test_partial_matches_come_after_exact_ones(text_library):
+    hits = find_lines(text_library.conn, "会议纪耍", Filters())  # one misread character
+    assert [h.text for h in hits] == ["会议纪要第三次"] and 0 < hits[0].score < 1
+    assert hits[0].span == (0, 3)
+    hits = find_lines(text_library.conn, "普通发", Filters())
+    assert hits[0].text == "增值税普通发票" and hits[0].score == 1.0
+    assert all(h.score < 1 for h in hits[1:])
+
+
+def test_deleting_a_content_removes_its_lines_from_the_full_text_index(text_library):
+    with text_library.transaction():
+        text_library.remove_files(["/p/0.jpg"])
+    assert find_lines(text_library.conn, "普通发票", Filters()) == []
+    assert text_library.conn.execute("SELECT count(*) FROM ocr_fts WHERE ocr_fts MATCH '\"普通发\"'").fetchone()[0] == 0
+
+
+def test_a_schema_1_library_is_migrated_and_keeps_its_files(tmp_path):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[1] + "PRAGMA user_version = 1; PRAGMA application_id = 2053661548;")
+    conn.execute("INSERT INTO contents(hash, kind) VALUES ('h', 'image')")
+    conn.execute("INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES ('/a.jpg', 1, 1, 1, 0)")
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    with store.transaction():
+        save_ocr(store.conn, 1, _lines("火车票"), None)
+    assert [h.text for h in find_lines(store.conn, "火车", Filters())] == ["火车票"]
+    assert Reader(db).counts()["files"] == 1
+
+
+# ------------------------------------------------------------------ indexing
+
+
+def test_ocr_reads_each_content_once_and_copies_and_renames_reuse_it(tmp_path, index, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    solid(lib / "invoice.png", "red")
+    solid(lib / "ticket.png", "blue")
+    photo(lib / "holiday.jpg", 1)
+    (lib / "invoice_copy.png").write_bytes((lib / "invoice.png").read_bytes())
+    first = index(db, lib, ocr=True)
+    assert (first.new, first.ocr_read, fake_engine.calls) == (4, 3, 3)
+    reader = Reader(db)
+    assert reader.meta()["ocr"] == "on"
+    os.rename(lib / "ticket.png", lib / "boarding.png")
+    again = index(db, lib)  # OCR stays on: the library remembers
+    assert again.ocr and again.ocr_read == 0 and fake_engine.calls == 3
+    hits = find_lines(reader.conn, "登机牌", Filters())
+    assert [Path(f.path).name for f in reader.files_of([h.content_id for h in hits])] == ["boarding.png"]
+    off = index(db, lib, ocr=False)
+    assert not off.ocr and reader.meta()["ocr"] == "off"
+
+
+def test_turning_ocr_on_later_reads_the_contents_already_indexed(tmp_path, index, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    solid(lib / "a.png", "red")
+    solid(lib / "b.png", "green")
+    assert index(db, lib).ocr_read == 0 and fake_engine.calls == 0
+    later = index(db, lib, ocr=True)
+    assert (later.new, later.updated, later.unchanged, later.ocr_read) == (0, 0, 2, 2)
+    assert [h.text for h in find_lines(Reader(db).conn, "纪要", Filters())] == ["会议纪要"]
+
+
+def test_a_killed_ocr_run_keeps_what_it_committed_and_the_next_run_finishes(tmp_path, index, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    for i, colour in enumerate(["red", "blue", "green", "yellow"]):
+        solid(lib / f"{i}.png", colour)
+
+    class Killed(BaseException):
+        pass
+
+    real_read = FakeEngine.read
+
+    def dies_on_the_third(self, image):
+        if type(self).calls == 2:
+            raise Killed
+        return real_read(self, image)
+
+    FakeEngine.read = dies_on_the_third
+    try:
+        with pytest.raises(Killed):
+            index(db, lib, ocr=True, workers=1)
+    finally:
+        FakeEngine.read = real_read
+    conn = sqlite3.connect(db)
+    contents = conn.execute("SELECT count(*) FROM contents").fetchone()[0]
+    read = conn.execute("SELECT count(*) FROM ocr_contents").fetchone()[0]
+    assert contents == read < 4, "a content and what OCR read in it are committed together"
+    calls = fake_engine.calls
+    rest = index(db, lib)
+    assert rest.new == 4 - contents and rest.ocr_read == 4 - contents and fake_engine.calls == calls + 4 - contents
+    assert conn.execute("SELECT count(*) FROM ocr_contents").fetchone()[0] == 4
+
+
+def test_an_image_ocr_cannot_read_is_still_indexed_for_clip(tmp_path, index, fake_engine, caplog):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    solid(lib / "cursed.png", "red")
+    solid(lib / "fine.png", "blue")
+    fake_engine.fail_on = "red"
+    with caplog.at_level(logging.WARNING, "zhclip.search"):
+        summary = index(db, lib, ocr=True)
+    assert (summary.new, summary.failed, summary.ocr_read, summary.ocr_failed) == (2, [], 2, 1)
+    assert f"OCR could not read {lib / 'cursed.png'}: RuntimeError: engine fell over" in caplog.text
+    assert Reader(db).counts()["vectors"] == 2
+    errors = sqlite3.connect(db).execute("SELECT error FROM ocr_contents WHERE error IS NOT NULL").fetchall()
+    assert errors == [("RuntimeError: engine fell over",)]
+    assert index(db, lib).ocr_read == 0, "a content OCR failed on is not retried on every run"
+
+
+def test_ocr_without_the_package_names_the_extra_and_writes_nothing(tmp_path, index, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_rapidocr(name, *args, **kwargs):
+        if name.startswith("rapidocr_onnxruntime"):
+            raise ImportError(f"No module named {name!r}", name="rapidocr_onnxruntime")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rapidocr)
+    solid(tmp_path / "lib" / "a.png", "red")
+    with pytest.raises(OcrUnavailableError, match=r"zhclip\[ocr\]"):
+        index(tmp_path / "lib.db", tmp_path / "lib", ocr=True)
+    assert not (tmp_path / "lib.db").exists()
+
+
+# ------------------------------------------------------------------ searching
+
+
+def test_match_ocr_hybrid_and_clip(tmp_path, index, searcher, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    solid(lib / "invoice.png", "red")
+    solid(lib / "meeting.png", "green")
+    photo(lib / "holiday.jpg", 3)
+    index(db, lib, ocr=True)
+    s = searcher(db)
+    found = search(s, Query(text="普通发票", top=5), "ocr")
+    assert [Path(r.path).name for r in found] == ["invoice.png"]
+    assert found[0].ocr["text"] == "增值税普通发票" and found[0].ocr["span"] == [3, 7]
+    assert found[0].ocr["box"] == [[0.0625, 0.0833], [0.5625, 0.0833], [0.5625, 0.25], [0.0625, 0.25]]
+    fused = search(s, Query(text="普通发票", top=5))  # hybrid: the default for a library with OCR
+    assert Path(fused[0].path).name == "invoice.png" and fused[0].ocr is not None
+    assert {Path(r.path).name for r in fused} == {"invoice.png", "meeting.png", "holiday.jpg"}
+    assert [r.path for r in search(s, Query(text="普通发票", top=5), "clip")] == [
+        r.path for r in s.search(Query(text="普通发票", top=5))
+    ]
+    assert search(s, Query(text="发票", negative="增值税", top=5), "ocr") == []
+    assert search(s, Query(text="发票", filters=Filters(path_contains="meeting"), top=5), "ocr") == []
+
+
+def test_match_ocr_on_a_library_without_ocr_says_how_to_turn_it_on(tmp_path, index, searcher):
+    solid(tmp_path / "lib" / "a.png", "red")
+    index(tmp_path / "lib.db", tmp_path / "lib")
+    s = searcher(tmp_path / "lib.db")
+    with pytest.raises(LibraryError, match="--ocr"):
+        search(s, Query(text="发票"), "ocr")
+    assert len(search(s, Query(text="发票"))) == 1, "clip is the default without OCR"
+
+
+def test_video_text_gives_the_segment_it_is_on_screen(tmp_path, index, searcher, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    video(lib / "talk.mp4", ["blue", "green", "green", "red"], seconds_each=2.0)  # frames at 0, 2, 4, 6 s
+    index(db, lib, ocr=True, frame_interval=2.0)
+    found = search(searcher(db), Query(text="会议纪要"), "ocr")
+    assert [(r.start, r.end, r.ocr["text"]) for r in found] == [(2.0, 6.0, "会议纪要")]
+
+
+def test_fusion_adds_the_reciprocal_ranks_of_both_rankings():
+    from zhclip.search.query import Result
+
+    a, b, c = (Result(i, f"/{i}.jpg", "image", 0.0) for i in (1, 2, 3))
+    fused = fuse([[a, b], [b, c]], 3)
+    assert [r.file_id for r in fused] == [2, 1, 3]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_cli_search_match_ocr_json_and_the_no_ocr_message(tmp_path, index, cli, model_path, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    solid(lib / "ticket.png", "blue")
+    index(db, lib, ocr=True)
+    done = cli("search", "登机牌", "--db", db, "--match", "ocr", "--json", "--precision", "fp32")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)[0]["ocr"]["text"] == "登机牌 北京南站"
+    index(tmp_path / "plain.db", lib)
+    refused = cli("search", "登机牌", "--db", tmp_path / "plain.db", "--match", "ocr", "--precision", "fp32")
+    assert refused.returncode == 2 and "--ocr" in refused.stderr and "Traceback" not in refused.stderr
+
+
+# ------------------------------------------------------------------ the real engine
+
+
+@real_engine
+def test_real_engine_reads_rendered_chinese_and_nothing_in_a_text_free_photo(tmp_path):
+    from benchmarks.ocr_images import background, draw_phrase
+
+    from zhclip.search.ocr import OcrEngine
+    from zhclip.search.ocr.reading import read_image
+
+    rng = np.random.default_rng(0)
+    image = background("paper", rng, (640, 360))
+    draw_phrase(image, "电子客票行程单", 32, "sans", 0, 3, rng)
+    image.save(tmp_path / "ticket.jpg")
+    background("scene", rng, (640, 360)).save(tmp_path / "plain.jpg")
+    engine = OcrEngine()
+    ticket = read_image(engine, tmp_path / "ticket.jpg")
+    assert [line.text for line in ticket.lines] == ["电子客票行程单"] and ticket.lines[0].confidence > 0.9
+    assert read_image(engine, tmp_path / "plain.jpg").lines == []
