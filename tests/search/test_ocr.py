@@ -315,3 +315,20 @@ def test_real_engine_reads_rendered_chinese_and_nothing_in_a_text_free_photo(tmp
     ticket = read_image(engine, tmp_path / "ticket.jpg")
     assert [line.text for line in ticket.lines] == ["电子客票行程单"] and ticket.lines[0].confidence > 0.9
     assert read_image(engine, tmp_path / "plain.jpg").lines == []
+
+
+def test_api_search_takes_match_and_returns_the_ocr_line(tmp_path, index, searcher, fake_engine):
+    from fastapi.testclient import TestClient
+
+    from zhclip.web import create_app
+
+    solid(tmp_path / "lib" / "invoice.png", "red")
+    index(tmp_path / "ocr.db", tmp_path / "lib", ocr=True)
+    index(tmp_path / "plain.db", tmp_path / "lib")
+    client = TestClient(create_app(searcher(tmp_path / "ocr.db")), base_url="http://127.0.0.1:5000")
+    body = client.get("/api/search", params={"q": "发票", "match": "ocr"}).json()
+    assert body["count"] == 1 and body["results"][0]["ocr"]["span"] == [5, 7]
+    assert client.get("/api/search", params={"q": "发票", "match": "words"}).status_code == 422
+    plain = TestClient(create_app(searcher(tmp_path / "plain.db")), base_url="http://127.0.0.1:5000")
+    refused = plain.get("/api/search", params={"q": "发票", "match": "ocr"})
+    assert refused.status_code == 409 and "--ocr" in refused.json()["error"]["message"]

@@ -20,6 +20,7 @@ from ..search import Filters, IndexOptions, IndexProgress
 from ..search import Query as SearchQuery
 from ..search.indexer import index_library
 from ..search.library import library_roots
+from ..search.ocr.matching import search as matched_search
 from ..search.query import Searcher
 from ..search.store import FileRecord, parse_day
 from . import errors, media
@@ -40,6 +41,7 @@ MAX_UPLOAD_BYTES = 20 << 20
 log = logging.getLogger("zhclip.web")
 
 Kind = Literal["all", "image", "video"]
+Match = Literal["clip", "ocr", "hybrid"]  # default: hybrid for a library indexed with OCR, else clip
 MAX_SECONDS = 7 * 24 * 3600.0  # a moment in a video: a week is past the end of any video
 
 
@@ -155,6 +157,7 @@ def _routes(app: FastAPI) -> None:
         before: str | None = None,
         top: Annotated[int, Query(ge=1, le=500)] = 40,
         min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
+        match: Match | None = None,
     ) -> dict:
         query = SearchQuery(
             text=q,
@@ -163,7 +166,7 @@ def _routes(app: FastAPI) -> None:
             min_score=min_score,
             filters=_filters(kind, path_contains, after, before),
         )
-        return _results(searcher.search(query))
+        return _results(matched_search(searcher, query, match))
 
     @app.post("/api/search/image", summary="Search by an uploaded image (optionally with text)")
     def search_image(
@@ -175,6 +178,7 @@ def _routes(app: FastAPI) -> None:
         after: Annotated[str | None, Form()] = None,
         before: Annotated[str | None, Form()] = None,
         top: Annotated[int, Form(ge=1, le=500)] = 40,
+        match: Annotated[Match | None, Form()] = None,
     ) -> dict:
         vector = searcher.encode_upload(_read_upload(image), image.filename or "upload")
         query = SearchQuery(
@@ -184,7 +188,7 @@ def _routes(app: FastAPI) -> None:
             top=top,
             filters=_filters(kind, path_contains, after, before),
         )
-        return _results(searcher.search(query))
+        return _results(matched_search(searcher, query, match))
 
     @app.get("/api/similar/{file_id}", summary="More like a library file")
     def similar(

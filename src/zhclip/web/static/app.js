@@ -6,7 +6,7 @@ let queryImage = null; // a File (upload or paste) to search with
 
 function filterParams() {
   const p = new URLSearchParams();
-  for (const id of ["negative", "kind", "path_contains", "after", "before", "top"]) {
+  for (const id of ["negative", "kind", "path_contains", "after", "before", "top", "match"]) {
     const v = $(id).value.trim();
     if (v && !(id === "kind" && v === "all")) p.set(id, v);
   }
@@ -85,9 +85,43 @@ function card(result) {
     link.href = `/api/files/${id}/clip?start=${result.start}&end=${result.end}`;
     link.title = "download this segment";
   }
+  if (result.ocr) showOcr(node, result.ocr);
   node.querySelector(".thumb").addEventListener("click", () => view(result));
   node.querySelector(".similar").addEventListener("click", () => similar(result));
   return node;
+}
+
+// The matched OCR line: its text under the thumbnail with the matched words marked, and its box on the picture.
+function showOcr(node, ocr) {
+  const line = node.querySelector(".ocr-line");
+  const [start, end] = ocr.span;
+  const mark = document.createElement("mark");
+  mark.textContent = ocr.text.slice(start, end);
+  line.replaceChildren(ocr.text.slice(0, start), mark, ocr.text.slice(end));
+  line.title = ocr.text;
+  line.hidden = false;
+  const img = node.querySelector("img");
+  img.addEventListener("load", () => img.after(ocrBox(img, ocr.box, "cover")), { once: true });
+}
+
+// A box (corners as fractions of the picture) over an <img> shown with object-fit `fit` ("cover" or "fill").
+function ocrBox(img, corners, fit) {
+  const xs = corners.map((c) => c[0]), ys = corners.map((c) => c[1]);
+  const w = img.clientWidth, h = img.clientHeight;
+  let scale = 1, dx = 0, dy = 0;
+  if (fit === "cover") {
+    scale = Math.max(w / img.naturalWidth, h / img.naturalHeight);
+    dx = (w - img.naturalWidth * scale) / 2;
+    dy = (h - img.naturalHeight * scale) / 2;
+  }
+  const sw = fit === "cover" ? img.naturalWidth * scale : w, sh = fit === "cover" ? img.naturalHeight * scale : h;
+  const box = document.createElement("span");
+  box.className = "ocr-box";
+  box.style.left = `${dx + Math.min(...xs) * sw}px`;
+  box.style.top = `${dy + Math.min(...ys) * sh}px`;
+  box.style.width = `${(Math.max(...xs) - Math.min(...xs)) * sw}px`;
+  box.style.height = `${(Math.max(...ys) - Math.min(...ys)) * sh}px`;
+  return box;
 }
 
 function view(result) {
@@ -108,10 +142,12 @@ function view(result) {
     media = document.createElement("img");
     media.src = src;
     media.alt = result.name;
+    if (result.ocr) media.addEventListener("load", () => media.after(ocrBox(media, result.ocr.box, "fill")), { once: true });
   }
   body.replaceChildren(media);
   const segment = result.kind === "video" ? ` · ${clock(result.start)}–${clock(result.end)}` : "";
-  dialog.querySelector(".viewer-caption").textContent = `${result.path} · ${result.score.toFixed(3)}${segment}`;
+  const text = result.ocr ? ` · 「${result.ocr.text}」` : "";
+  dialog.querySelector(".viewer-caption").textContent = `${result.path} · ${result.score.toFixed(3)}${segment}${text}`;
   dialog.addEventListener("close", () => body.replaceChildren(), { once: true });
   dialog.showModal();
 }
