@@ -114,12 +114,12 @@ def _date(text: str) -> float:
 
 
 def index(args: argparse.Namespace) -> int:
-    from ..models import load
+    from ..runtime import load
     from ..search import DEFAULT_EXCLUDES, Encoder, IndexOptions, Reader, index_library
     from ..search.library import library_model_source
 
     db = Path(args.db)
-    log_file = _log_to_file(db)
+    log_file = log_to_file(db)
     source = args.model or (library_model_source(Reader(db)) if db.is_file() else None)
     if source is None:
         raise InputError(
@@ -150,7 +150,7 @@ def index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_to_file(db: Path) -> logging.FileHandler | None:
+def log_to_file(db: Path) -> logging.FileHandler | None:
     """Everything the library logs also goes to LIBRARY.log beside the database; None where that cannot be
     written (a library on a read-only disk can still be searched and served; indexing it fails clearly)."""
     try:
@@ -286,7 +286,7 @@ def serve(args: argparse.Namespace) -> int:
     from ..web.security import check_bind
 
     check_bind(args.host, args.token)
-    log_file = _log_to_file(Path(args.db))
+    log_file = log_to_file(Path(args.db))
     app = create_app(_searcher(args), token=args.token)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..models import load
+from ..runtime import load
 from .compute import on_compute_thread
 from .encode import Encoder
 from .errors import LibraryError
