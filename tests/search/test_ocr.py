@@ -109,6 +109,25 @@ def test_exact_matches_for_queries_of_every_length(text_library, query, expected
             assert "".join(hit.text[hit.span[0] : hit.span[1]].split()).lower() == "".join(query.split()).lower()
 
 
+def test_queries_of_punctuation_alone_and_three_characters_with_one_misread(text_library):
+    with text_library.transaction():
+        save_ocr(text_library.conn, _content(text_library, 99), _lines("价格：¥12.5"), None)
+    assert [h.text for h in find_lines(text_library.conn, "：¥", Filters())] == ["价格：¥12.5"]  # no token: scanned
+    hits = find_lines(text_library.conn, "登机票", Filters())  # 登机牌 misread as 登机票: the bigram 登机 still holds
+    assert [h.text for h in hits] == ["登机牌"] and 0 < hits[0].score < 1
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence", "kept"),
+    [("发票", 0.95, True), ("口", 0.99, False), ("★K", 0.81, False), ("A4", 0.9, True), ("发票", 0.6, False)],
+)
+def test_noise_lines_are_dropped(text, confidence, kept):
+    from zhclip.search.ocr import OcrOptions
+    from zhclip.search.ocr.engine import is_text
+
+    assert is_text(OcrLine(text, ((0, 0),) * 4, confidence), OcrOptions()) is kept
+
+
 def test_partial_matches_come_after_exact_ones(text_library):
     hits = find_lines(text_library.conn, "会议纪耍", Filters())  # one misread character
     assert [h.text for h in hits] == ["会议纪要第三次"] and 0 < hits[0].score < 1

@@ -62,8 +62,9 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX files_content ON files(content_id);
     """,
-    # OCR (search/ocr): the text lines read in each content (per frame for videos), a trigram full-text index
-    # over them kept in step by triggers, and which contents OCR has looked at (also those without text).
+    # OCR (search/ocr): the text lines read in each content (per frame for videos); two full-text indexes over
+    # them kept in step by triggers: trigrams (queries of 3+ characters) and single characters (1-2); and which
+    # contents OCR has looked at (also those without text, or that OCR could not read).
     2: """
     CREATE TABLE ocr_lines (
         id INTEGER PRIMARY KEY,
@@ -71,6 +72,7 @@ MIGRATIONS: dict[int, str] = {
         t REAL,                  -- frame timestamp in seconds (videos), NULL for images
         text TEXT NOT NULL,
         key TEXT NOT NULL,       -- the text as queries match it: no whitespace, lower case
+        chars TEXT NOT NULL,     -- the key's characters, space-separated: one token each for ocr_chars
         box TEXT NOT NULL,       -- JSON [[x, y] * 4], fractions of the upright image's width and height
         confidence REAL NOT NULL
     );
@@ -80,11 +82,16 @@ MIGRATIONS: dict[int, str] = {
         error TEXT               -- why OCR could not read the content; NULL when it did
     );
     CREATE VIRTUAL TABLE ocr_fts USING fts5(key, content='ocr_lines', content_rowid='id', tokenize='trigram');
+    CREATE VIRTUAL TABLE ocr_chars USING fts5(
+        chars, content='ocr_lines', content_rowid='id', tokenize='unicode61 remove_diacritics 0'
+    );
     CREATE TRIGGER ocr_lines_insert AFTER INSERT ON ocr_lines BEGIN
         INSERT INTO ocr_fts(rowid, key) VALUES (new.id, new.key);
+        INSERT INTO ocr_chars(rowid, chars) VALUES (new.id, new.chars);
     END;
     CREATE TRIGGER ocr_lines_delete AFTER DELETE ON ocr_lines BEGIN
         INSERT INTO ocr_fts(ocr_fts, rowid, key) VALUES ('delete', old.id, old.key);
+        INSERT INTO ocr_chars(ocr_chars, rowid, chars) VALUES ('delete', old.id, old.chars);
     END;
     """,
 }

@@ -8,8 +8,9 @@ RapidOCR's own pipeline runs every stage on every image; this one is cut for a p
 - the angle classifier (0/180 degrees) only looks at lines recognition was unsure of, and an upside-down
   line is recognised again turned round;
 - ONNX Runtime gets `threads` threads (default 1), so OCR in the decoding workers leaves cores to CLIP;
-- lines under `min_confidence`, and lines of one character, are dropped as noise (a drawn square reads as
-  口 at 0.99; one-character queries still find longer lines that hold the character).
+- lines under `min_confidence`, and lines with fewer than two letters, digits or Chinese characters, are
+  dropped as noise (a drawn square reads as 口 at 0.99, a flag's star and stripe as "★K" at 0.81;
+  one-character queries still find the longer lines that hold the character).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class OcrEngine:
             OcrLine(text.strip(), tuple((int(round(x)), int(round(y))) for x, y in box), float(score))
             for box, (text, score) in zip(boxes, texts, strict=True)
         ]
-        return [line for line in lines if self._keep(line)]
+        return [line for line in lines if is_text(line, self.options)]
 
     def _detect(self, bgr: np.ndarray) -> list[np.ndarray]:
         """Text boxes in `bgr`'s pixels, found on a copy whose longest side is at most `det_side`."""
@@ -94,9 +95,10 @@ class OcrEngine:
                         results[i] = result
         return [(text, float(score)) for text, score, *_ in results]
 
-    def _keep(self, line: OcrLine) -> bool:
-        chars = [c for c in line.text if not c.isspace()]
-        return len(chars) >= 2 and line.confidence >= self.options.min_confidence and any(c.isalnum() for c in chars)
+
+def is_text(line: OcrLine, options: OcrOptions) -> bool:
+    """Whether a recognised line is kept: confident enough, with two letters, digits or Chinese characters."""
+    return line.confidence >= options.min_confidence and sum(c.isalnum() for c in line.text) >= 2
 
 
 def _load_models(options: OcrOptions):

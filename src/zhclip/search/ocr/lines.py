@@ -1,10 +1,12 @@
 """OCR lines in the library: writing them with their content, and finding the lines that hold a text.
 
 Lines are matched on their `key` (the text without whitespace, lower case). A query of 3 characters or more
-goes through the FTS5 trigram index (`ocr_fts`: a phrase there is a substring match); a query of 1 or 2
-characters is shorter than any trigram and is looked for with `instr` over the keys (benchmarks/ocr_quality.py
-times both). Exact matches (the whole query inside a line) come first, then partial ones: lines sharing some
-of the query's trigrams (bigrams for a 3-character query), so one misread character still finds the line.
+goes through the FTS5 trigram index (`ocr_fts`: a phrase there is a substring match). A query of 1 or 2
+characters is shorter than any trigram; it goes through `ocr_chars`, an FTS5 index of the key's single
+characters, where a phrase of characters is again a substring match (benchmarks/ocr_quality.py times both
+against an `instr` scan of the keys, the fallback for queries of punctuation alone). Exact matches (the whole
+query inside a line) come first, then partial ones: lines sharing some of the query's trigrams (bigrams for
+a 3-character query), so one misread character still finds the line.
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ def save_ocr(conn: sqlite3.Connection, content_id: int, frames: Iterable[FrameLi
     """Store what OCR read in a content (call inside the transaction that stores the content)."""
     conn.execute("DELETE FROM ocr_lines WHERE content_id = ?", (content_id,))
     rows = [
-        (content_id, frame.t, line.text, key(line.text), json.dumps(_fractions(line, frame)), round(line.confidence, 4))
+        (content_id, frame.t, line.text, key(line.text), " ".join(key(line.text)), json.dumps(_fractions(line, frame)))
+        + (round(line.confidence, 4),)
         for frame in frames
         for line in frame.lines
     ]
-    conn.executemany("INSERT INTO ocr_lines(content_id, t, text, key, box, confidence) VALUES (?,?,?,?,?,?)", rows)
+    conn.executemany(
+        "INSERT INTO ocr_lines(content_id, t, text, key, chars, box, confidence) VALUES (?,?,?,?,?,?,?)", rows
+    )
     conn.execute("INSERT OR REPLACE INTO ocr_contents(content_id, error) VALUES (?, ?)", (content_id, error))
 
 
@@ -80,7 +85,9 @@ def find_lines(conn: sqlite3.Connection, text: str, filters: Filters, limit: int
         return []
     if len(needle) >= TRIGRAM:
         exact = _query(conn, "ocr_fts MATCH ?", [_phrase(needle)], filters, limit)
-    else:
+    elif any(c.isalnum() for c in needle):
+        exact = _query(conn, "ocr_chars MATCH ?", [_phrase(" ".join(needle))], filters, limit)
+    else:  # punctuation alone: no token of either index
         exact = _query(conn, "instr(l.key, ?) > 0", [needle], filters, limit)
     hits = [_hit(row, needle) for row in exact]
     if len(needle) >= TRIGRAM and len(hits) < limit:
@@ -91,21 +98,28 @@ def find_lines(conn: sqlite3.Connection, text: str, filters: Filters, limit: int
 
 
 def _partial_rows(conn: sqlite3.Connection, needle: str, filters: Filters, limit: int) -> list[tuple]:
-    if len(needle) == TRIGRAM:  # its parts are bigrams: no trigram index for them
-        return _query(conn, "(instr(l.key, ?) > 0 OR instr(l.key, ?) > 0)", [needle[:2], needle[1:]], filters, limit)
+    if len(needle) == TRIGRAM:  # its parts are bigrams: shorter than a trigram
+        pairs = zip(needle, needle[1:], strict=False)
+        bigrams = " OR ".join(_phrase(f"{a} {b}") for a, b in pairs if a.isalnum() and b.isalnum())
+        return _query(conn, "ocr_chars MATCH ?", [bigrams], filters, limit) if bigrams else []
     grams = sorted({needle[i : i + TRIGRAM] for i in range(len(needle) - TRIGRAM + 1)})
     return _query(conn, "ocr_fts MATCH ?", [" OR ".join(_phrase(g) for g in grams)], filters, limit)
 
 
 def _query(conn: sqlite3.Connection, match: str, args: list, filters: Filters, limit: int) -> list[tuple]:
+    table = match.split()[0]
+    source = f"{table} JOIN ocr_lines l ON l.id = {table}.rowid" if table.startswith("ocr_") else "ocr_lines l"
     where, params = filters.sql()
-    source = "ocr_fts JOIN ocr_lines l ON l.id = ocr_fts.rowid" if "ocr_fts" in match else "ocr_lines l"
+    allowed = (
+        f" AND l.content_id IN (SELECT f.content_id FROM files f JOIN contents c ON c.id = f.content_id WHERE {where})"
+        if filters.active
+        else ""
+    )
     sql = (
-        f"SELECT l.content_id, l.t, l.text, l.key, l.box, l.confidence FROM {source} WHERE {match} AND l.content_id IN "
-        f"(SELECT f.content_id FROM files f JOIN contents c ON c.id = f.content_id WHERE {where}) "
+        f"SELECT l.content_id, l.t, l.text, l.key, l.box, l.confidence FROM {source} WHERE {match}{allowed} "
         "ORDER BY l.confidence DESC LIMIT ?"
     )
-    return conn.execute(sql, [*args, *params, limit]).fetchall()
+    return conn.execute(sql, [*args, *(params if filters.active else []), limit]).fetchall()
 
 
 def _hit(row: tuple, needle: str) -> LineHit:
