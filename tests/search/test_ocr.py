@@ -301,6 +301,8 @@ def test_fusion_adds_the_reciprocal_ranks_of_both_rankings():
     fused = fuse([[a, b], [b, c]], 3)
     assert [r.file_id for r in fused] == [2, 1, 3]
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
+    read = Result(4, "/4.jpg", "image", 0.0, ocr={"text": "发票"})
+    assert [r.file_id for r in fuse([[a], [read]], 2)] == [4, 1], "a tie goes to the result with the text"
 
 
 def test_cli_search_match_ocr_json_and_the_no_ocr_message(tmp_path, index, cli, model_path, fake_engine):

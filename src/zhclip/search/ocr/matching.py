@@ -102,7 +102,8 @@ def _segments(content_id: int, lines: list[LineHit], times: list[float]) -> list
 
 
 def fuse(rankings: list[list[Result]], top: int) -> list[Result]:
-    """Reciprocal-rank fusion; a video segment of one ranking joins an overlapping one of the other."""
+    """Reciprocal-rank fusion; a video segment of one ranking joins an overlapping one of the other. On equal
+    scores a result with the query's text comes first (CLIP's and OCR's first results tie at 1 / 61)."""
     fused: list[tuple[float, Result]] = []
     for ranking in rankings:
         for rank, result in enumerate(ranking, 1):
@@ -113,7 +114,7 @@ def fuse(rankings: list[list[Result]], top: int) -> list[Result]:
                     break
             else:
                 fused.append((gain, result))
-    fused.sort(key=lambda pair: -pair[0])
+    fused.sort(key=lambda pair: (-pair[0], pair[1].ocr is None))
     return [replace(result, score=score) for score, result in fused[:top]]
 
 
