@@ -87,7 +87,8 @@ class OcrEngine:
         unsure = [i for i, (_, score) in enumerate(results) if score < self.options.recheck_below]
         if unsure:
             _, angles, _ = self._classifier([crops[i] for i in unsure])
-            flipped = [i for i, (label, score) in zip(unsure, angles, strict=True) if "180" in label and score > 0.9]
+            # The classifier's guess is enough: a turned line replaces the first reading only if it reads surer.
+            flipped = [i for i, (label, _) in zip(unsure, angles, strict=True) if "180" in label]
             if flipped:
                 again = self._recognizer([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in flipped])[0]
                 for i, result in zip(flipped, again, strict=True):
