@@ -76,7 +76,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..compress.onnx_export import export_onnx
+    from ..runtime.onnx_export import export_onnx
 
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     out = export_onnx(args.model, args.out_dir, precisions, arch=args.arch)

@@ -66,7 +66,7 @@ def _load(args: argparse.Namespace) -> ClipModel:
 
     if args.batch_size < 1:
         raise InputError(None, f"must be at least 1, got {args.batch_size}", field="--batch-size")
-    return load(args.model, device=args.device, precision=args.precision, arch=args.arch)
+    return load(args.model, device=args.device, precision=args.precision, arch=args.arch, runtime=args.runtime)
 
 
 def retrieval(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def info(args: argparse.Namespace) -> int:
     from ..runtime import load
 
-    model = load(args.source, device="cpu", precision=args.precision, arch=args.arch)
+    model = load(args.source, device="cpu", precision=args.precision, arch=args.arch, runtime=args.runtime)
     facts = {
         "source": model.source,
         "architecture": model.arch,
@@ -55,6 +55,7 @@ def info(args: argparse.Namespace) -> int:
         "text": f"BERT hidden {model.config.text.hidden_size}, {model.config.text.layers} layers, "
         f"{model.config.text.heads} heads",
         "precision": model.precision,
+        "runs_on": ", ".join(f"{tower} {path}" for tower, path in model.paths.items()),
         "logit_scale": round(model.network.logit_scale.detach().exp().item(), 4),
     }
     if args.json:
@@ -80,7 +81,7 @@ def encode(args: argparse.Namespace) -> int:
 
     if not args.text and not args.image:
         raise InputError(None, "give at least one --text or --image")
-    model = load(args.model, device=args.device, precision=args.precision, arch=args.arch)
+    model = load(args.model, device=args.device, precision=args.precision, arch=args.arch, runtime=args.runtime)
     texts = model.encode_texts(args.text) if args.text else np.zeros((0, model.embed_dim), np.float32)
     images = model.encode_images(args.image) if args.image else np.zeros((0, model.embed_dim), np.float32)
     if args.out:

@@ -103,7 +103,7 @@ def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
     precisions = [name.split("-")[1] for name in paths if name.startswith("onnx-")]
     if not precisions:
         return None
-    from .onnx_export import export_onnx
+    from ..runtime.onnx_export import export_onnx
 
     return str(export_onnx(source, work / "onnx", precisions))
 

@@ -9,9 +9,6 @@ import torch
 
 from ..errors import UnsupportedError
 
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-PRECISION_CHOICES = (*PRECISIONS, "auto")
-
 
 def resolve_device(device: str) -> torch.device:
     if device == "auto":

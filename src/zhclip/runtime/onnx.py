@@ -109,7 +109,9 @@ class OnnxRuntime:
         self.config = ClipConfig.from_dict(self.manifest["config"])
         self.tokenizer = Tokenizer(directory / self.manifest.get("vocab", "vocab.txt"), self.config.context_length)
         self.source = str(directory)
+        self.kind = "onnxruntime"
         self.name = f"onnxruntime={onnxruntime.__version__}"
+        self.fingerprint = tuple(self.manifest.get("fingerprint", ()))
         self.where = f"by the ONNX export {directory}"
 
     def precisions(self) -> list[str]:

@@ -40,17 +40,9 @@ class ModelIdentity:
 
 
 def model_identity(model: ClipModel) -> ModelIdentity:
-    network = model.network
-    try:
-        corners = [
-            t.detach().float()[:4, :4].flatten().tolist() for t in (network.visual.proj, network.text_projection)
-        ]
-    except AttributeError:  # a runtime without PyTorch weights (ONNX): the architecture must do
-        corners = []
     local = Path(model.source).expanduser()
     source = str(local.absolute()) if local.exists() else model.source  # a hub id stays as it is
-    signature = tuple(round(x, 6) for corner in corners for x in corner)
-    return ModelIdentity(signature, source, model.arch, model.embed_dim)
+    return ModelIdentity(tuple(model.fingerprint), source, model.arch, model.embed_dim)
 
 
 class Encoder:

@@ -1,0 +1,86 @@
+"""Conversions built once and reused: ONNX exports and OpenVINO int8 models of a model's weights.
+
+Entries live in `ZHCLIP_CACHE_DIR` (default `~/.cache/zhclip`) under `conversions/KIND/KEY/`, keyed by a digest
+of the weights' tensors. An entry is built in a temporary folder and renamed into place with a list of its files
+and their sizes; an entry whose list is missing or does not match the files on disk is rebuilt, never used."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+COMPLETE = "complete.json"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ZHCLIP_CACHE_DIR") or Path.home() / ".cache" / "zhclip")
+
+
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A digest of every tensor's name, dtype, shape and bytes (the same weights give the same key in any format)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().data if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def files_digest(paths: Iterable[Path]) -> str:
+    """A digest of the files' bytes (ONNX exports that come without their checkpoint)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def entry(kind: str, key: str, build: Callable[[Path], None], what: str) -> Path:
+    """The folder of conversion `kind` for `key`, built by `build(folder)` first if it is missing or damaged."""
+    folder = cache_root() / "conversions" / kind / key
+    if is_complete(folder):
+        return folder
+    if folder.exists():
+        log.warning("conversion cache: %s is damaged; rebuilding it", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()
+    start = time.perf_counter()
+    log.warning("building %s once for these weights (cached in %s)...", what, folder)
+    try:
+        build(tmp)
+        _write_complete(tmp)
+        os.replace(tmp, folder)
+    except OSError:
+        if not is_complete(folder):  # not another process that finished the same entry first
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.warning("built %s in %.1f s", what, time.perf_counter() - start)
+    return folder
+
+
+def is_complete(folder: Path) -> bool:
+    try:
+        files = json.loads((folder / COMPLETE).read_text())["files"]
+        return all((folder / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _write_complete(folder: Path) -> None:
+    files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+    (folder / COMPLETE).write_text(json.dumps({"files": files}, indent=1))

@@ -1,0 +1,106 @@
+"""`zhclip.load`: the one place that chooses the runtime for a source and opens a `ClipModel` on it.
+
+A checkpoint runs on PyTorch, an export directory on ONNX Runtime. `runtime=` names another one (the
+conversion it needs is built once and cached), and `precision="auto"` measures every path of every
+available runtime and picks the fastest per tower (`ZHCLIP_RUNTIMES=torch,onnxruntime` narrows the set)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from ..errors import UnsupportedError
+from ..models.choices import RUNTIME_CHOICES
+from ..models.config import ClipConfig
+from ..models.factory import read_weights
+from ..models.model import ClipModel
+from ..models.precision import resolve_device
+from . import cache
+from .auto import choose_plan
+from .base import Runtime, open_model, open_plan
+from .onnx import OnnxRuntime, is_export_dir
+from .torch import TorchRuntime
+
+EXTRAS = {"onnxruntime": ("onnx", ("onnx", "onnxscript", "onnxruntime")), "openvino": ("openvino", ("openvino",))}
+RUNTIMES_ENV = "ZHCLIP_RUNTIMES"
+
+
+def load(
+    source: str | Path,
+    device: str = "auto",
+    precision: str = "fp32",
+    arch: str | ClipConfig | None = None,
+    runtime: str = "auto",
+    choose=choose_plan,
+) -> ClipModel:
+    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms."""
+    if runtime not in RUNTIME_CHOICES:
+        raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
+    base = open_runtime(source, device, arch)
+    if runtime == "auto" and precision != "auto":
+        return open_model(base, precision)
+    runtimes = [r for r in [base, *_conversions(base, runtime)] if runtime in ("auto", r.kind)]
+    if not runtimes:
+        raise UnsupportedError(f"runtime {runtime!r} cannot run {base.source} ({_why_not(base, runtime)})")
+    if precision != "auto":
+        return open_model(runtimes[0], precision)
+    return open_plan(runtimes, choose(runtimes))
+
+
+def open_runtime(source: str | Path, device: str = "auto", arch: str | ClipConfig | None = None) -> Runtime:
+    """ONNX Runtime for a `zhclip export onnx` directory; PyTorch for every checkpoint form."""
+    if is_export_dir(source):
+        return OnnxRuntime(Path(source).expanduser(), device)
+    dev = resolve_device(device)
+    return TorchRuntime.from_weights(read_weights(source, arch), dev)
+
+
+def installed(kind: str) -> bool:
+    return kind == "torch" or all(importlib.util.find_spec(m) is not None for m in EXTRAS[kind][1])
+
+
+def enabled(kind: str) -> bool:
+    """Installed, and among `ZHCLIP_RUNTIMES` where that is set."""
+    allowed = os.environ.get(RUNTIMES_ENV)
+    return installed(kind) and (not allowed or kind in allowed.split(","))
+
+
+def _conversions(base: Runtime, requested: str) -> list[Runtime]:
+    """The other runtimes that can run `base`'s weights on its device (CPU only), converting them once."""
+    if base.device.type != "cpu":
+        return []
+    wanted = [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
+    for kind in wanted:
+        if not installed(kind):
+            extra = EXTRAS[kind][0]
+            raise UnsupportedError(f"runtime {kind!r} is not installed here: pip install 'zhclip[{extra}]'")
+    if not wanted:
+        return []
+    found: list[Runtime] = []
+    if isinstance(base, TorchRuntime):
+        if not installed("onnxruntime"):
+            raise UnsupportedError("running on OpenVINO converts through ONNX: pip install 'zhclip[onnx]'")
+        directory = cache.entry("onnx", base.weights_key, lambda out: _export(base, out), "an ONNX export")
+        onnx = OnnxRuntime(directory, "cpu")
+        found += [onnx] if "onnxruntime" in wanted else []
+        key = base.weights_key
+    else:
+        directory, key = base.directory, None
+    if "openvino" in wanted:
+        from .openvino import OpenVinoRuntime
+
+        found.append(OpenVinoRuntime(directory, key))
+    return found
+
+
+def _export(base: TorchRuntime, out: Path) -> None:
+    from .onnx_export import export_network
+
+    export_network(base.network, out, ("fp32", "int8"), base.source, base.tokenizer.vocab_path)
+
+
+def _why_not(base: Runtime, runtime: str) -> str:
+    if base.device.type != "cpu":
+        return f"it runs on the CPU only; this model is on {base.device}"
+    return f"an ONNX export runs on onnxruntime or openvino, not {runtime}"
