@@ -19,9 +19,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..io import staged_directory
 from ..media import load_image
 from .formats import SPLITS, TextRecord, encode_image_b64, write_texts, write_tsv
-from .io import BadRecords, iter_json_lines, staged_directory
+from .io import BadRecords, iter_json_lines
 
 IMAGE_COLUMNS = ("image", "file", "path", "filename")
 TEXT_COLUMNS = ("caption", "text")

@@ -14,8 +14,9 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import DecodeError, InputError
+from ..io import atomic_path, write_jsonl
 from ..media import open_image
-from .io import BadRecords, atomic_path, iter_json_lines, write_jsonl
+from .io import BadRecords, iter_json_lines
 
 SPLITS = ("train", "valid", "test")
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")

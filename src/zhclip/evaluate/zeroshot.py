@@ -17,8 +17,9 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import normalize_text
-from ..data.io import BadRecords, write_json, write_jsonl
+from ..data.io import BadRecords
 from ..errors import InputError
+from ..io import write_json, write_jsonl
 from ..media import IMAGE_SUFFIXES, open_image
 from ..models import ClipModel
 from .retrieval import model_facts

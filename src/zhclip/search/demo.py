@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data.synth import captions_for, motion_frames, render_scene, sample_scene
 from ..errors import UnsupportedError
+from ..io import write_text
 from ..media import register_heif, write_video
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.pt"
@@ -50,7 +51,7 @@ def make_demo_library(
         name = f"videos/clip_{i:02d}.mp4"
         _write_video(library.folder / name, motion_frames(scene, int(seconds * VIDEO_FPS), rng))
         library.captions[name] = captions_for(scene, rng, 3)
-    library.manifest.write_text(json.dumps(library.captions, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text(library.manifest, json.dumps(library.captions, ensure_ascii=False, indent=1))
     return library
 
 
