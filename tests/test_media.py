@@ -42,36 +42,32 @@ def test_heic_opens_without_importing_search_first(tmp_path):
     assert np.abs(np.array(eval("(" + pixel)) - (10, 200, 90)).max() < 12
 
 
-def test_heic_without_pillow_heif_names_the_extra(tmp_path):
-    (tmp_path / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+def _error_without(module: str, call: str) -> str:
+    """The DecodeError that `call` raises in a fresh interpreter where `module` cannot be imported."""
     code = (
         "import sys\n"
-        "sys.modules['pillow_heif'] = None  # as if the extra were not installed\n"
+        f"sys.modules[{module!r}] = None  # as if the extra were not installed\n"
+        "from zhclip import media\n"
         "from zhclip.errors import DecodeError\n"
-        "from zhclip.media import open_image\n"
         "try:\n"
-        f"    open_image({str(tmp_path / 'phone.heic')!r})\n"
+        f"    media.{call}\n"
         "except DecodeError as exc:\n"
         "    print(exc)\n"
     )
     result = _run(code)
-    assert "phone.heic" in result.stdout and "pillow-heif" in result.stdout, (result.stdout, result.stderr)
-    assert "zhclip[search]" in result.stdout
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_heic_without_pillow_heif_names_the_extra(tmp_path):
+    (tmp_path / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    message = _error_without("pillow_heif", f"open_image({str(tmp_path / 'phone.heic')!r})")
+    assert "phone.heic" in message and "pillow-heif" in message and "zhclip[search]" in message
 
 
 def test_video_without_pyav_names_the_extra(tmp_path):
-    code = (
-        "import sys\n"
-        "sys.modules['av'] = None\n"
-        "from zhclip.errors import DecodeError\n"
-        "from zhclip.media import video_frame\n"
-        "try:\n"
-        f"    video_frame({str(tmp_path / 'clip.mp4')!r}, 0.0)\n"
-        "except DecodeError as exc:\n"
-        "    print(exc)\n"
-    )
-    result = _run(code)
-    assert "clip.mp4" in result.stdout and "PyAV" in result.stdout, (result.stdout, result.stderr)
+    message = _error_without("av", f"video_frame({str(tmp_path / 'clip.mp4')!r}, 0.0)")
+    assert "clip.mp4" in message and "PyAV" in message
 
 
 def test_exif_orientation_is_applied_and_reported(tmp_path):

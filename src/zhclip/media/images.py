@@ -48,17 +48,9 @@ def register_heif() -> bool:
     return True
 
 
-def open_image(
-    source: ImageSource,
-    *,
-    name: str | Path | None = None,
-    draft: int | None = None,
-    orient: bool = True,
-    rgb: bool = False,
-    limits: Limits = DEFAULT_LIMITS,
-) -> Image.Image:
-    """Decode an image (a path, bytes or a binary file); see `load_image`."""
-    return load_image(source, name=name, draft=draft, orient=orient, rgb=rgb, limits=limits).image
+def open_image(source: ImageSource, **options) -> Image.Image:
+    """Decode an image (a path, bytes or a binary file); the options are `load_image`'s."""
+    return load_image(source, **options).image
 
 
 def load_image(
