@@ -30,6 +30,10 @@ class InputError(ZhclipError):
         return (partial(type(self), line=self.line, field=self.field), (self.path, self.reason))
 
 
+class DecodeError(InputError):
+    """A media file that cannot be decoded: unreadable, corrupt, too large, too small, or not media at all."""
+
+
 class CheckpointError(InputError):
     """A checkpoint that cannot be read or whose keys/shapes fit no known architecture."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -148,5 +148,5 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"weights: {result['weights']}; {rounds} round(s), medians; (Nx) = ratio to the baseline of the same round")
     print(format_table(result))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        write_json(args.json, result)
     return 0

@@ -122,8 +122,8 @@ def zeroshot(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    from ..data.io import write_json
     from ..evaluate.recall import DIRECTIONS, error_json, score_files
+    from ..io import write_json
     from . import EXIT_USER_ERROR
 
     try:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import atomic_path
 from ..models.model import param_counts
 from .options import add_precision_argument
 
@@ -85,7 +86,9 @@ def encode(args: argparse.Namespace) -> int:
     texts = model.encode_texts(args.text) if args.text else np.zeros((0, model.embed_dim), np.float32)
     images = model.encode_images(args.image) if args.image else np.zeros((0, model.embed_dim), np.float32)
     if args.out:
-        np.savez(args.out, texts=texts, images=images)
+        out = Path(args.out if str(args.out).endswith(".npz") else f"{args.out}.npz")  # the name np.savez gives
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, texts=texts, images=images)
         print(f"wrote {args.out}")
     if len(texts) and len(images):
         sims = model.similarity(images, texts)

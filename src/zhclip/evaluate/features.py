@@ -16,8 +16,9 @@ from tqdm import tqdm
 from ..data.dataset import normalize_text
 from ..data.formats import TextRecord
 from ..data.images import ImageSource
-from ..data.io import BadRecords, write_jsonl
+from ..data.io import BadRecords
 from ..errors import InputError
+from ..io import write_jsonl
 from ..models import ClipModel
 
 DECODE_THREADS = 4

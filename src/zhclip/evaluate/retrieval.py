@@ -21,8 +21,9 @@ from typing import Any
 
 from ..data.formats import SplitPaths, TextRecord, read_texts
 from ..data.images import open_images
-from ..data.io import BadRecords, write_json, write_jsonl
+from ..data.io import BadRecords
 from ..errors import InputError
+from ..io import write_json, write_jsonl
 from ..models import ClipModel
 from .features import Features, image_features, text_features, write_features
 from .recall import (

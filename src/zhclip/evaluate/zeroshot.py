@@ -17,14 +17,14 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import normalize_text
-from ..data.io import BadRecords, write_json, write_jsonl
+from ..data.io import BadRecords
 from ..errors import InputError
+from ..io import write_json, write_jsonl
+from ..media import IMAGE_SUFFIXES, open_image
 from ..models import ClipModel
-from ..models.transform import open_image
 from .retrieval import model_facts
 from .topk import topk_stable
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 METRICS_FILE = "zeroshot_metrics.json"
 PREDICTIONS_FILE = "zeroshot_predictions.jsonl"
 DATASET_TEMPLATES_FILE = "templates.txt"

@@ -15,10 +15,11 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..media import open_image
 from .config import ClipConfig
 from .network import ClipNetwork
 from .tokenizer import Tokenizer
-from .transform import ImageTransform, open_image
+from .transform import ImageTransform
 
 ImageLike = Image.Image | str | Path
 

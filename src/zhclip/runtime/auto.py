@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.io import write_json
+from ..io import write_json
 from ..models.config import ClipConfig
 from ..models.model import Encoder
 from .base import Runtime

@@ -12,11 +12,12 @@ import logging
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
+
+from ..io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,11 @@ def entry(kind: str, key: str, build: Callable[[Path], None], what: str) -> Path
         log.warning("conversion cache: %s is damaged; rebuilding it", folder)
         shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()
     start = time.perf_counter()
     log.warning("building %s once for these weights (cached in %s)...", what, folder)
-    try:
+    with atomic_path(folder, directory=True) as tmp:
         build(tmp)
         _write_complete(tmp)
-        os.replace(tmp, folder)
-    except OSError:
-        if not is_complete(folder):  # not another process that finished the same entry first
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.warning("built %s in %.1f s", what, time.perf_counter() - start)
     return folder
 

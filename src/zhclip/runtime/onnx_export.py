@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.io import atomic_path, write_json
 from ..errors import InputError
+from ..io import atomic_path, write_json
 from ..models.factory import build_network, read_weights
 from ..models.model import fingerprint, param_counts
 from ..models.network import ClipNetwork

@@ -5,13 +5,14 @@ One module per step: `scan` (walk and stat) -> `decode` (hash, pixels, frames) -
 first four as a pipeline and `dupes` finds near-duplicates.
 """
 
-from .decode import DecodeOptions, MediaInfo
+from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaInfo
+from .decode import DecodeOptions
 from .encode import Encoder, ModelIdentity, model_identity
 from .errors import DecodeError, LibraryError, NotFoundError
 from .index import VectorIndex
 from .indexer import IndexOptions, IndexProgress, IndexSummary, index_library
 from .query import Query, Result, Searcher
-from .scan import DEFAULT_EXCLUDES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, scan
+from .scan import DEFAULT_EXCLUDES, scan
 from .store import FileRecord, Filters, Reader, Store
 
 __all__ = [

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ..io import write_json, write_jsonl
+
 log = logging.getLogger("zhclip.train")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -71,11 +73,11 @@ class RunFiles:
 
     def write_summary(self, summary: dict) -> None:
         if self.enabled:
-            self.summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_json(self.summary, summary)
 
     def _truncate_metrics(self, step: int) -> None:
         kept = [e for e in self.read_metrics() if e.get("step", 0) <= step]
-        self.metrics.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept), encoding="utf-8")
+        write_jsonl(self.metrics, kept)
 
 
 def summarize(entries: list[dict], extra: dict) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import CheckpointError, InputError, ZhclipError
+from ..io import copy_file
 from ..models.model import trim_padding
 from ..models.tokenizer import Tokenizer
 from . import distributed as D
@@ -369,7 +369,7 @@ class Trainer:
         )
         path = save_training(self.files.checkpoints / name, state, name=self.cfg.out.name)
         if name != "epoch_latest.pt":
-            _copy_atomic(path, self.files.checkpoints / "epoch_latest.pt")
+            copy_file(path, self.files.checkpoints / "epoch_latest.pt")
         log.info("saved %s (step %d)", path, self.step)
 
     def _account_time(self) -> None:
@@ -421,9 +421,3 @@ class Trainer:
             self.files.summary,
         )
         return summary
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)

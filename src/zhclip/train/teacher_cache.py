@@ -85,7 +85,7 @@ def build_cache(
         "scale": network.logit_scale.detach().exp().clamp(max=100).item(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    from ..data.io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(out) as tmp:
         torch.save(payload, tmp)
