@@ -101,13 +101,11 @@ def _date(text: str) -> float:
 
 
 def index(args: argparse.Namespace) -> int:
-    from ..models import load
-    from ..search import DEFAULT_EXCLUDES, Encoder, IndexOptions, Reader, index_library
-    from ..search.library import library_model_source
+    from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder, Reader, index_library
 
     db = Path(args.db)
     log_file = _log_to_file(db)
-    source = args.model or (library_model_source(Reader(db)) if db.is_file() else None)
+    source = args.model or (Reader(db).meta().model_source(db) if db.is_file() else None)
     if source is None:
         raise InputError(
             None,
@@ -115,7 +113,7 @@ def index(args: argparse.Namespace) -> int:
             "a local Hugging Face dir or a Chinese-CLIP .pt)",
             field="--model",
         )
-    encoder = Encoder(load(source, device=args.device, precision=args.precision), batch_size=args.batch_size)
+    encoder = MediaEncoder.load(source, device=args.device, precision=args.precision, batch_size=args.batch_size)
     excludes = tuple(args.exclude) + (() if args.no_default_excludes else DEFAULT_EXCLUDES)
     options = IndexOptions(
         excludes=excludes,
@@ -188,10 +186,16 @@ class _ProgressBar:
 # ------------------------------------------------------------------ queries
 
 
-def _searcher(args: argparse.Namespace):
-    from ..search.library import open_searcher
+def _library(args: argparse.Namespace):
+    from ..search import Library
 
-    return open_searcher(args.db, args.model, args.precision, args.device)
+    return Library.open(args.db, args.model, args.precision, args.device)
+
+
+def _searcher(args: argparse.Namespace):
+    from ..search import Searcher
+
+    return Searcher(_library(args))
 
 
 def _query(args: argparse.Namespace):
@@ -213,14 +217,14 @@ def search(args: argparse.Namespace) -> int:
     query = _query(args)
     query.text = args.text
     if args.image:
-        query.image = searcher.encode_image_file(args.image)
+        query.image = searcher.encoder.encode_image_file(args.image)
     _print_results(searcher.search(query), args.json)
     return 0
 
 
 def similar(args: argparse.Namespace) -> int:
     searcher = _searcher(args)
-    record = searcher.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
+    record = searcher.library.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
     _print_results(searcher.similar(record.id, args.at, _query(args)), args.json)
     return 0
 
@@ -228,8 +232,8 @@ def similar(args: argparse.Namespace) -> int:
 def dupes(args: argparse.Namespace) -> int:
     from ..search.dupes import find_dupes
 
-    searcher = _searcher(args)
-    groups = find_dupes(searcher.reader, searcher.index, args.threshold)
+    library = _library(args)
+    groups = find_dupes(library.reader, library.index, args.threshold)
     if args.json:
         print(json.dumps([[r.path for r in group] for group in groups], ensure_ascii=False, indent=2))
         return 0

@@ -1,22 +1,17 @@
-"""Step 6: queries — text, image, "more like this", negatives, filters; video frames merged into segments."""
+"""Step 6: ranking — text, image, "more like this", negatives, filters; video frames merged into segments."""
 
 from __future__ import annotations
 
-import io
 import math
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from .compute import on_compute_thread
-from .decode import DecodeOptions, decode_image
-from .encode import Encoder
-from .errors import LibraryError
-from .index import APPROX_THRESHOLD, Hits, VectorIndex
-from .store import FileRecord, Filters, Reader
+from .index import Hits, VectorIndex
+from .library import Library
+from .store import FileRecord, Filters
 
 # A video frame matches when its score is within SEGMENT_MARGIN of the video's best frame, and within
 # SEGMENT_SPREAD of the way from the best down to the worst frame (so a model with compressed scores still
@@ -24,8 +19,6 @@ from .store import FileRecord, Filters, Reader
 SEGMENT_MARGIN = 0.02
 SEGMENT_SPREAD = 0.25
 CANDIDATE_FACTOR = 4
-RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
-MASK_CACHE = 32  # filter masks kept per loaded index
 
 
 @dataclass
@@ -67,45 +60,11 @@ class _Hit:
 
 
 class Searcher:
-    """Searches one library. Loads the vectors once and reloads them when an indexing run commits."""
+    """Ranks a library's files for a query: the vectors and files come from `library`."""
 
-    def __init__(self, reader: Reader, encoder: Encoder, approx_threshold: int = APPROX_THRESHOLD):
-        self.reader = reader
-        self.encoder = encoder
-        self.approx_threshold = approx_threshold
-        self._index: VectorIndex | None = None
-        self._generation = -1
-        self._loaded_at = 0.0
-        self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
-        self._counts: tuple[int, dict[str, int]] = (-1, {})
-        self.reload_every = RELOAD_EVERY
-        _check_model(reader, encoder)
-
-    @property
-    def index(self) -> VectorIndex:
-        """The vectors in memory; reloaded after indexing commits (at most every `reload_every` seconds)."""
-        return on_compute_thread(self._current_index)
-
-    def _current_index(self) -> VectorIndex:
-        # Only the compute thread runs this, so a reload never races another.
-        if self._index is None or self._stale():
-            generation = self.reader.generation()
-            self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
-            self._generation, self._loaded_at = generation, time.monotonic()
-            self._masks.clear()
-        return self._index
-
-    def _stale(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self.reload_every and self.reader.generation() != self._generation
-
-    def counts(self) -> dict[str, int]:
-        """The library's file counts, counted again only after an indexing run commits."""
-        generation = self.reader.generation()
-        if self._counts[0] != generation:
-            self._counts = (generation, self.reader.counts())
-        return self._counts[1]
-
-    # ------------------------------------------------------------ entry points
+    def __init__(self, library: Library):
+        self.library = library
+        self.encoder = library.encoder
 
     def search(self, query: Query) -> list[Result]:
         hits = on_compute_thread(self._ranked, query)
@@ -114,8 +73,8 @@ class Searcher:
     def _ranked(self, query: Query) -> list[_Hit]:
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
-        index = self.index
-        allowed = self._allowed_rows(index, query.filters)
+        index = self.library.index
+        allowed = self.library.allowed_rows(index, query.filters)
         k = max(1, query.top) * CANDIDATE_FACTOR + 16
         hits = index.search(vector, k, allowed)
         merged = self._merge(index, vector, hits)
@@ -127,8 +86,9 @@ class Searcher:
 
     def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
         """Results like a library file (for a video: its frame nearest `at`, else its mean frame)."""
-        record = self.reader.file(file_id)
-        times, vectors = self.reader.content_vectors(record.content_id)
+        reader = self.library.reader
+        record = reader.file(file_id)
+        times, vectors = reader.content_vectors(record.content_id)
         if at is not None and record.kind == "video":
             vector = vectors[int(np.nanargmin(np.abs(times - at)))]
         else:
@@ -146,31 +106,6 @@ class Searcher:
         if not parts:
             raise InputError(None, "give a text or an image to search with", field="text")
         return _normalise(np.sum(parts, axis=0))
-
-    def encode_image_file(self, path: str | Path) -> np.ndarray:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise InputError(path, f"cannot read image: {exc.strerror or exc}") from None
-        return self.encode_upload(data, str(path))
-
-    def encode_upload(self, data: bytes, name: str) -> np.ndarray:
-        """An image given as bytes (upload, paste) -> its vector; pixel limits as for indexing."""
-        options = DecodeOptions(self.encoder.model.image_size, min_side=1)
-        _, pixels = decode_image(io.BytesIO(data), self.encoder.to_array, options, name)
-        return on_compute_thread(self.encoder.encode_pixels, pixels[None])[0]
-
-    # ------------------------------------------------------------ internals
-
-    def _allowed_rows(self, index: VectorIndex, filters: Filters) -> np.ndarray | None:
-        """Rows the filters allow, kept until the index reloads (a page re-sends the same filters)."""
-        if not filters.active:
-            return None
-        if filters not in self._masks:
-            if len(self._masks) >= MASK_CACHE:
-                del self._masks[next(iter(self._masks))]
-            self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
-        return self._masks[filters]
 
     def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[_Hit]:
         """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""
@@ -208,7 +143,7 @@ class Searcher:
 
     def _results(self, hits: list[_Hit], filters: Filters, top: int, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
-        for record in self.reader.files_of({h.content_id for h in hits}, filters):
+        for record in self.library.reader.files_of({h.content_id for h in hits}, filters):
             files.setdefault(record.content_id, []).append(record)
         out: list[Result] = []
         for hit in hits:
@@ -251,13 +186,3 @@ def _score(index: VectorIndex, vector: np.ndarray, hit: _Hit) -> float:
 def _normalise(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return (v / norm).astype(np.float32) if norm > 0 else v.astype(np.float32)
-
-
-def _check_model(reader: Reader, encoder: Encoder) -> None:
-    if not encoder.identity.matches(reader.meta()):
-        raise LibraryError(
-            reader.path,
-            f"this library was indexed with another model "
-            f"({reader.meta().get('model_source')}); search it with that model "
-            "(leave out --model) or rebuild it with `zhclip index --reindex`",
-        )

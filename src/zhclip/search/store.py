@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import InputError
 from .decode import MediaInfo
 from .errors import LibraryError, NotFoundError
+from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile
 
 SCHEMA_VERSION = 1
@@ -223,18 +224,18 @@ class Store:
 
     # ------------------------------------------------------------ metadata
 
-    def meta(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT key, value FROM meta"))
+    def meta(self) -> LibraryMeta:
+        return LibraryMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta")))
 
-    def set_meta(self, values: dict[str, object]) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(k, str(v)) for k, v in values.items()]
-        )
+    def set_meta(self, meta: LibraryMeta) -> None:
+        """Record the model and roots of `meta` (call inside a transaction)."""
+        self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", meta.rows().items())
 
     def bump_generation(self) -> None:
         self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            "INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (GENERATION,),
         )
 
     def clear(self) -> None:
@@ -310,16 +311,16 @@ class Reader:
             conn = self._local.conn = connect(self.path, readonly=True)
         return conn
 
-    def meta(self) -> dict[str, str]:
+    def meta(self) -> LibraryMeta:
         try:
-            return dict(self.conn.execute("SELECT key, value FROM meta"))
+            return LibraryMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta")))
         except sqlite3.OperationalError:  # an empty file: no schema yet
-            return {}
+            return LibraryMeta()
 
     def generation(self) -> int:
         """Bumped by every indexing commit (cheap; tells a server when to reload its vector index)."""
         try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATION,)).fetchone()
         except sqlite3.OperationalError:
             return 0
         return int(row[0]) if row else 0
