@@ -24,6 +24,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m pytest -q tests/test_layers.py  # the import contract (layers import one way)
 
 demo: $(STAMP)
 	$(VENV)/bin/zhclip demo

@@ -1,7 +1,8 @@
 """zhclip: Chinese-CLIP models, data, evaluation, training, compression and material search."""
 
 from .errors import CheckpointError, InputError, ModelNotAvailableError, UnsupportedError, ZhclipError
-from .models import ClipModel, convert, known_archs, load
+from .models import ClipModel, convert, known_archs
+from .runtime import load
 
 __version__ = "0.1.0"
 

@@ -9,9 +9,9 @@ import torch
 
 import zhclip
 from tests.conftest import run_cli
-from zhclip.compress.calibration import synthetic_batch
 from zhclip.compress.prune import count_flops, importance, kept_count, prune_network
 from zhclip.models import read_weights, save_cnclip
+from zhclip.runtime.calibration import synthetic_batch
 
 
 @pytest.fixture(scope="module")

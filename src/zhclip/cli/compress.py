@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,13 +96,35 @@ def run_prune(args: argparse.Namespace) -> int:
     options = PruneOptions(
         ratio=args.ratio, data=args.data, calibration=args.calibration, recover=recover, seed=args.seed
     )
-    report = prune_model(args.model, args.out, options, arch=args.arch)
+    report = prune_model(args.model, args.out, options, arch=args.arch, recover=recover_by_distillation)
     before, after, cut = report["before"], report["after"], report["reduction"]
     print(f"{'':18} {'before':>15} {'after':>15} {'reduction':>10}")
     for key in ("parameters", "vision_parameters", "text_parameters", "image_flops", "text_flops"):
         print(f"{key:18} {before[key]:15,} {after[key]:15,} {cut[key]:10.1%}")
     print(f"wrote {args.out / report['model']}" + (" (recovered by distillation)" if report["recovered"] else ""))
     return 0
+
+
+def recover_by_distillation(student: Path, teacher: str, options, run_dir: Path) -> Path:
+    """Distil the pruned `student` from the unpruned `teacher` (the short run of `--recover`)."""
+    from ..train.api import ModelInit, distill
+    from ..train.config import DistillConfig, OptimConfig, TrainConfig
+
+    rec = options.recover
+    cfg = TrainConfig(
+        data=Path(options.data),
+        out=run_dir,
+        batch_size=rec.batch_size,
+        max_steps=rec.steps,
+        optim=OptimConfig(lr=rec.lr, warmup=rec.warmup),
+        seed=options.seed,
+        val_every=0,
+        progress=False,
+        export_hf=False,  # a pruned model has no Hugging Face config
+    )
+    summary = distill(ModelInit(source=str(student), flags=("--model", "--arch")), teacher, cfg, DistillConfig())
+    log.info("recovery: %s steps, final loss %s", summary.get("steps"), summary.get("final_loss"))
+    return Path(summary["checkpoint"])
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ def demo(args: argparse.Namespace) -> int:
     from ..models import random_model, save_cnclip
     from ..search import Library, MediaEncoder, Query, Searcher, index_library
     from ..search.demo import DEMO_MODEL, make_demo_library, sample_query
-    from .search import _log_to_file, _print_results
+    from .search import _print_results, log_to_file
 
     folder = Path(args.dir)
     print(f"1/4 generating the demo library in {folder}/ (photos incl. a HEIC, videos of moving shapes) …")
@@ -41,7 +41,7 @@ def demo(args: argparse.Namespace) -> int:
             "so the rankings below are meaningless"
         )
     db = folder / "library.db"
-    _log_to_file(db)
+    log_to_file(db)
     print(f"2/4 indexing with {source} …")
     encoder = MediaEncoder.load(source, device="cpu")
     summary = index_library(db, [library.folder], encoder)

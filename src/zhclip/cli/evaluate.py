@@ -62,7 +62,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> ClipModel:
-    from ..models import load
+    from ..runtime import load
 
     if args.batch_size < 1:
         raise InputError(None, f"must be at least 1, got {args.batch_size}", field="--batch-size")

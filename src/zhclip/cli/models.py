@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def info(args: argparse.Namespace) -> int:
-    from ..models import load
+    from ..runtime import load
 
     model = load(args.source, device="cpu", precision=args.precision, arch=args.arch)
     facts = {
@@ -76,7 +76,7 @@ def convert(args: argparse.Namespace) -> int:
 def encode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..models import load
+    from ..runtime import load
 
     if not args.text and not args.image:
         raise InputError(None, "give at least one --text or --image")

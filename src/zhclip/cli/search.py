@@ -104,7 +104,7 @@ def index(args: argparse.Namespace) -> int:
     from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder, Reader, index_library
 
     db = Path(args.db)
-    log_file = _log_to_file(db)
+    log_file = log_to_file(db)
     source = args.model or (Reader(db).meta().model_source(db) if db.is_file() else None)
     if source is None:
         raise InputError(
@@ -134,7 +134,7 @@ def index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_to_file(db: Path) -> logging.FileHandler | None:
+def log_to_file(db: Path) -> logging.FileHandler | None:
     """Everything the library logs also goes to LIBRARY.log beside the database; None where that cannot be
     written (a library on a read-only disk can still be searched and served; indexing it fails clearly)."""
     try:
@@ -273,7 +273,7 @@ def serve(args: argparse.Namespace) -> int:
     from ..web.security import check_bind
 
     check_bind(args.host, args.token)
-    log_file = _log_to_file(Path(args.db))
+    log_file = log_to_file(Path(args.db))
     app = create_app(_searcher(args), token=args.token)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",

@@ -15,11 +15,12 @@ import torch
 from ..errors import InputError, ZhclipError
 from ..models.config import arch_config
 from ..models.convert import save_cnclip
-from ..models.factory import load, random_model, read_weights
+from ..models.factory import random_model, read_weights
 from ..models.precision import supported_precisions
-from .calibration import Batch, synthetic_batch
-from .measure import mean_cosine, median, percentile, timings
-from .onnx_runtime import ONNX_PRECISIONS, is_export_dir
+from ..runtime import load
+from ..runtime.calibration import Batch, synthetic_batch
+from ..runtime.measure import mean_cosine, median, percentile, timings
+from ..runtime.onnx import ONNX_PRECISIONS, is_export_dir
 
 QUERY = "一只在草地上奔跑的小狗"
 TEXT_BATCH = 64

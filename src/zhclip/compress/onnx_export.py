@@ -20,7 +20,7 @@ from ..models.factory import build_network, read_weights
 from ..models.model import param_counts
 from ..models.network import ClipNetwork
 from ..models.tokenizer import BUNDLED_VOCAB
-from .onnx_runtime import MANIFEST, ONNX_PRECISIONS, TOWERS, tower_file
+from ..runtime.onnx import MANIFEST, ONNX_PRECISIONS, TOWERS, tower_file
 
 OPSET = 18
 EXAMPLE_IDS = [[101, 2769, 4263, 1921, 102, 0], [101, 2769, 4263, 1921, 3173, 102]]

@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..errors import InputError
 from ..models.config import ClipConfig
 from ..models.network import ClipNetwork
-from .calibration import Batch
+from ..runtime.calibration import Batch
 
 CALIBRATION_BATCH = 8
 

@@ -3,21 +3,19 @@ and write `OUT/model.pt` (a Chinese-CLIP checkpoint that `zhclip.load` reads) wi
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.io import atomic_path, write_json
-from ..errors import InputError
+from ..errors import InputError, UnsupportedError
 from ..models.config import ClipConfig
 from ..models.convert import save_cnclip
 from ..models.factory import build_network, read_weights
 from ..models.model import param_counts
 from ..models.tokenizer import Tokenizer
-from .calibration import Batch, dataset_batch, synthetic_batch
+from ..runtime.calibration import Batch, dataset_batch, synthetic_batch
 from .prune import count_flops, prune_network
-
-log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
 REPORT_FILE = "prune.json"
@@ -42,10 +40,24 @@ class PruneOptions:
     seed: int = 0
 
 
-def prune_model(source: str | Path, out: str | Path, options: PruneOptions, arch: str | None = None) -> dict:
-    """Prune `source` into the directory `out`; returns the report also written to OUT/prune.json."""
+# Recovery trains: the trainer lives above this layer, so the caller passes it in as
+# recover(pruned_checkpoint, teacher_source, options, run_dir) -> the recovered checkpoint's path.
+Recover = Callable[[Path, str, PruneOptions, Path], Path]
+
+
+def prune_model(
+    source: str | Path,
+    out: str | Path,
+    options: PruneOptions,
+    arch: str | None = None,
+    recover: Recover | None = None,
+) -> dict:
+    """Prune `source` into the directory `out`; returns the report also written to OUT/prune.json.
+    With `options.recover`, `recover` distils the pruned model from the unpruned one."""
     if options.recover is not None and options.data is None:
         raise InputError(None, "--recover distils on training pairs: give --data DATASET_DIR", field="--data")
+    if options.recover is not None and recover is None:
+        raise UnsupportedError("pruning with recovery needs a trainer: use `zhclip compress prune --recover`")
     if options.calibration < 1:
         raise InputError(None, f"must be at least 1, got {options.calibration}", field="--calibration")
     weights = read_weights(source, arch)
@@ -56,7 +68,7 @@ def prune_model(source: str | Path, out: str | Path, options: PruneOptions, arch
         save_cnclip(pruned.state_dict(), pruned.config, tmp / MODEL_FILE, name=pruned.config.name)
         recovered = None
         if options.recover is not None:
-            recovered = _recover(tmp / MODEL_FILE, weights.source, options, tmp / "recover")
+            recovered = read_weights(recover(tmp / MODEL_FILE, weights.source, options, tmp / "recover"))
             save_cnclip(recovered.state_dict, recovered.config, tmp / MODEL_FILE, name=pruned.config.name)
         report = _report(network.config, pruned.config, options, weights.source, recovered is not None)
         write_json(tmp / REPORT_FILE, report)
@@ -68,28 +80,6 @@ def _calibration(options: PruneOptions, config: ClipConfig, tokenizer: Tokenizer
     if options.data is not None:
         return dataset_batch(options.data, options.calibration, size, tokenizer)
     return synthetic_batch(options.calibration, size, tokenizer, seed=options.seed)
-
-
-def _recover(student: Path, teacher: str, options: PruneOptions, run_dir: Path):
-    """Distil the pruned student from the unpruned teacher with the training package; the final weights."""
-    from ..train.api import ModelInit, distill
-    from ..train.config import DistillConfig, OptimConfig, TrainConfig
-
-    rec = options.recover
-    cfg = TrainConfig(
-        data=Path(options.data),
-        out=run_dir,
-        batch_size=rec.batch_size,
-        max_steps=rec.steps,
-        optim=OptimConfig(lr=rec.lr, warmup=rec.warmup),
-        seed=options.seed,
-        val_every=0,
-        progress=False,
-        export_hf=False,  # a pruned model has no Hugging Face config
-    )
-    summary = distill(ModelInit(source=str(student), flags=("--model", "--arch")), teacher, cfg, DistillConfig())
-    log.info("recovery: %s steps, final loss %s", summary.get("steps"), summary.get("final_loss"))
-    return read_weights(summary["checkpoint"])
 
 
 def _report(before: ClipConfig, after: ClipConfig, options: PruneOptions, source: str, recovered: bool) -> dict:

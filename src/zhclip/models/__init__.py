@@ -2,7 +2,7 @@
 
 from .config import ClipConfig, TextConfig, VisionConfig, arch_config, known_archs
 from .convert import convert, save_cnclip, save_hf
-from .factory import Weights, build_network, load, random_model, read_weights
+from .factory import Weights, build_network, random_model, read_weights
 from .model import ClipModel
 from .network import ClipNetwork
 from .tokenizer import Tokenizer
@@ -21,7 +21,6 @@ __all__ = [
     "build_network",
     "convert",
     "known_archs",
-    "load",
     "open_image",
     "random_model",
     "read_weights",

@@ -1,4 +1,6 @@
-"""`load(source)`: a HF dir, a hub id, a zoo name, or a Chinese-CLIP `.pt`/`.pth` -> a ClipModel."""
+"""Read weights from a HF dir, a hub id, a zoo name, or a Chinese-CLIP `.pt`/`.pth`, and build the network.
+
+`zhclip.load` (in `zhclip.runtime`) puts these weights behind a runtime."""
 
 from __future__ import annotations
 
@@ -11,10 +13,7 @@ from ..errors import CheckpointError, InputError
 from .checkpoint import StateDict, native_state_dict, read_checkpoint_file, read_hf_dir, resolve_config
 from .config import ClipConfig, arch_config
 from .hub import ZOO_HUB_IDS, hub_directory, looks_like_hub_id
-from .model import ClipModel
 from .network import ClipNetwork
-from .precision import apply_precision, resolve_device, resolve_precision
-from .tokenizer import Tokenizer
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -73,23 +72,6 @@ def build_network(
     except RuntimeError as exc:
         raise CheckpointError(weights.source, f"weights do not fit the architecture: {exc}") from None
     return network.to(dtype)
-
-
-def load(
-    source: str | Path, device: str = "auto", precision: str = "fp32", arch: str | ClipConfig | None = None
-) -> ClipModel:
-    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms."""
-    from ..compress import onnx_runtime  # a `zhclip export onnx` directory runs on ONNX Runtime
-
-    if onnx_runtime.is_export_dir(source):
-        return onnx_runtime.load_export(source, device, precision)
-    dev = resolve_device(device)
-    weights = read_weights(source, arch)
-    network = build_network(weights)
-    prec = resolve_precision(precision, dev, network)
-    network = apply_precision(network, prec, dev)
-    tokenizer = Tokenizer(weights.vocab, weights.config.context_length)
-    return ClipModel(network, tokenizer, dev, prec, weights.source)
 
 
 def random_model(arch: str | ClipConfig = "tiny", seed: int = 0) -> ClipNetwork:

@@ -121,7 +121,7 @@ class ClipModel:
     @torch.inference_mode()
     def encode_ids(self, ids: torch.Tensor) -> np.ndarray:
         """Token id batch (B, L) -> normalised embeddings."""
-        return self._finish(self.network.encode_text(_trim_padding(ids).to(self.device)))
+        return self._finish(self.network.encode_text(trim_padding(ids).to(self.device)))
 
     @staticmethod
     def _finish(features: torch.Tensor) -> np.ndarray:
@@ -143,7 +143,7 @@ def param_counts(config: ClipConfig) -> dict[str, int]:
     return {"vision": vision, "text": text, "other": total - vision - text}
 
 
-def _trim_padding(ids: torch.Tensor) -> torch.Tensor:
+def trim_padding(ids: torch.Tensor) -> torch.Tensor:
     """Drop the all-padding columns at the end: padded keys are masked, so the embeddings do not change."""
     used = (ids != 0).any(dim=0).nonzero()
     return ids[:, : int(used.max()) + 1] if len(used) else ids

@@ -1,14 +1,11 @@
-"""Numeric precision of the PyTorch path: which ones this device supports and how to apply them.
+"""Devices and numeric precisions: which precisions a device supports, their floating dtypes.
 
-`fp32`, `bf16`, `fp16` (GPU) cast the weights; `int8` (CPU) quantizes the Linear layers dynamically;
-`auto` is the fastest supported precision whose embeddings stay within the fidelity bar, chosen from a
-measurement cached per machine and architecture (see `zhclip.compress.autoselect`).
-"""
+Applying a precision to a network (casting, int8 quantization) and choosing one (`auto`) belong to the
+runtime layer (`zhclip.runtime`)."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..errors import UnsupportedError
 
@@ -42,28 +39,6 @@ def check_precision(precision: str, supported: list[str], where: str) -> str:
     return precision
 
 
-def resolve_precision(precision: str, device: torch.device, network: nn.Module | None = None) -> str:
-    """A concrete precision. `auto` measures copies of `network` (once per machine and architecture)."""
-    check_precision(precision, supported_precisions(device), f"on {device.type}")
-    if precision != "auto":
-        return precision
-    if network is None:
-        return "fp16" if device.type == "cuda" else "fp32"
-    from ..compress.autoselect import auto_precision
-
-    return auto_precision(network, device)
-
-
 def torch_dtype(precision: str) -> torch.dtype:
     """Floating dtype of the weights (int8 keeps fp32 for everything it does not quantize)."""
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[precision]
-
-
-def apply_precision(network: nn.Module, precision: str, device: torch.device) -> nn.Module:
-    """The network on `device` in `precision` (a quantized copy for int8)."""
-    network = network.to(device=device, dtype=torch_dtype(precision))
-    if precision != "int8":
-        return network
-    from ..compress.quantize import quantize_int8
-
-    return quantize_int8(network)

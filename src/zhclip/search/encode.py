@@ -14,7 +14,7 @@ import torch
 
 from ..errors import InputError
 from ..models import ClipModel
-from ..models import load as load_model
+from ..runtime import load as load_model
 from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity

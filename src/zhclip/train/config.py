@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-PRECISIONS = ("fp32", "bf16", "amp")
+AMP_MODES = ("fp32", "bf16", "amp")  # autocast modes of a training step (the weights stay fp32)
 FEATURE_LOSSES = ("cosine", "mse")
 
 
@@ -65,10 +65,10 @@ class TrainConfig:
             raise InputError(None, f"must be 0 (off) or positive, got {self.val_every}", field="--val-every")
         if self.workers < 0:
             raise InputError(None, f"must be 0 or more, got {self.workers}", field="--workers")
-        if self.precision not in PRECISIONS:
+        if self.precision not in AMP_MODES:
             raise InputError(
                 None,
-                f"unknown precision {self.precision!r}; use {', '.join(PRECISIONS)}",
+                f"unknown precision {self.precision!r}; use {', '.join(AMP_MODES)}",
                 field="--precision",
             )
         o = self.optim

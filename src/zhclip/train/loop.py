@@ -15,7 +15,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import CheckpointError, InputError, ZhclipError
-from ..models.model import _trim_padding as trim_padding
+from ..models.model import trim_padding
 from ..models.tokenizer import Tokenizer
 from . import distributed as D
 from .checkpoint import Position, TrainingState, load_training, rng_state, save_training, set_rng_state

@@ -1,6 +1,6 @@
-"""Run a `zhclip export onnx` directory through ONNX Runtime behind the same `ClipModel` API.
+"""The ONNX Runtime runtime: the towers of a `zhclip export onnx` directory as ONNX Runtime sessions.
 
-This module imports onnxruntime only when a session is made, so `zhclip.load` can ask `is_export_dir`
+This module imports onnxruntime only when a session is made, so the loader can ask `is_export_dir`
 about any source cheaply."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import torch
 
 from ..errors import CheckpointError, UnsupportedError
 from ..models.config import ClipConfig
-from ..models.model import ClipModel
-from ..models.precision import check_precision, resolve_device
+from ..models.precision import resolve_device
 from ..models.tokenizer import Tokenizer
 
 MANIFEST = "zhclip_onnx.json"
@@ -98,27 +97,30 @@ def providers_for(device: str) -> tuple[torch.device, list[str]]:
     return dev, (["CUDAExecutionProvider", "CPUExecutionProvider"] if dev.type == "cuda" else ["CPUExecutionProvider"])
 
 
-def encoder_for(directory: Path, manifest: dict, precision: str, providers: list[str]) -> OnnxEncoder:
-    files = manifest["files"][precision]
-    paths = {tower: directory / files[tower] for tower in TOWERS}
-    for path in paths.values():
-        if not path.is_file():
-            raise CheckpointError(path, "listed in the export manifest but missing")
-    config = ClipConfig.from_dict(manifest["config"])
-    return OnnxEncoder(config, paths["image"], paths["text"], providers, manifest["logit_scale"])
+class OnnxRuntime:
+    """The precisions an export holds, each an `OnnxEncoder` on the providers of the requested device."""
 
+    def __init__(self, directory: Path, device: str):
+        import onnxruntime
 
-def load_export(source: str | Path, device: str = "auto", precision: str = "auto") -> ClipModel:
-    """A ClipModel over the ONNX files of `source` in `precision` (one the export holds, or `auto`)."""
-    directory = Path(source).expanduser()
-    manifest = read_manifest(directory)
-    dev, providers = providers_for(device)
-    available = [p for p in ONNX_PRECISIONS if p in manifest["files"]]
-    precision = check_precision(precision, available, f"by the ONNX export {directory}")
-    if precision == "auto":
-        from .autoselect import auto_onnx_precision
+        self.directory = directory
+        self.manifest = read_manifest(directory)
+        self.device, self.providers = providers_for(device)
+        self.config = ClipConfig.from_dict(self.manifest["config"])
+        self.tokenizer = Tokenizer(directory / self.manifest.get("vocab", "vocab.txt"), self.config.context_length)
+        self.source = str(directory)
+        self.name = f"onnxruntime={onnxruntime.__version__}"
+        self.where = f"by the ONNX export {directory}"
 
-        precision = auto_onnx_precision(directory, manifest, available, providers)
-    encoder = encoder_for(directory, manifest, precision, providers)
-    tokenizer = Tokenizer(directory / manifest.get("vocab", "vocab.txt"), encoder.config.context_length)
-    return ClipModel(encoder, tokenizer, dev, precision, str(directory))
+    def precisions(self) -> list[str]:
+        return [p for p in ONNX_PRECISIONS if p in self.manifest["files"]]
+
+    def encoder(self, precision: str) -> OnnxEncoder:
+        files = self.manifest["files"][precision]
+        paths = {tower: self.directory / files[tower] for tower in TOWERS}
+        for path in paths.values():
+            if not path.is_file():
+                raise CheckpointError(path, "listed in the export manifest but missing")
+        return OnnxEncoder(self.config, paths["image"], paths["text"], self.providers, self.manifest["logit_scale"])
+
+    trial_encoder = encoder

@@ -10,9 +10,11 @@ from torch import nn
 
 import zhclip
 from tests.conftest import run_cli
-from zhclip.compress import autoselect
-from zhclip.compress.measure import mean_cosine
-from zhclip.compress.quantize import quantize_int8
+from zhclip.models import Tokenizer
+from zhclip.runtime import auto as autoselect
+from zhclip.runtime.measure import mean_cosine
+from zhclip.runtime.quantize import quantize_int8
+from zhclip.runtime.torch import TorchRuntime
 
 TEXTS = ["一只红色的圆形", "蓝色方块在左边，黄色五角星在右边"]
 
@@ -58,6 +60,10 @@ def test_unsupported_precision_names_supported_ones(tiny_checkpoints):
     assert "'fp8'" in result.stderr and "supported here: fp32, bf16, int8, auto" in result.stderr
 
 
+def _runtime(network):
+    return TorchRuntime(network, torch.device("cpu"), Tokenizer(None, network.config.context_length))
+
+
 def test_auto_picks_fastest_path_that_keeps_fidelity(monkeypatch, tiny_network, isolated_cache):
     canned = {
         "fp32": {"speedup": 1.0, "fidelity": 1.0},
@@ -65,11 +71,11 @@ def test_auto_picks_fastest_path_that_keeps_fidelity(monkeypatch, tiny_network, 
         "int8": {"speedup": 3.0, "fidelity": 0.95},
     }
     monkeypatch.setattr(autoselect, "measure_candidates", lambda candidates, probe: canned)
-    assert autoselect.auto_precision(tiny_network, torch.device("cpu")) == "fp32"  # int8 misses the bar
+    assert autoselect.choose_precision(_runtime(tiny_network)) == "fp32"  # int8 misses the bar
     canned["int8"]["fidelity"] = 0.995
-    assert autoselect.auto_precision(tiny_network, torch.device("cpu")) == "fp32"  # cached: not measured again
+    assert autoselect.choose_precision(_runtime(tiny_network)) == "fp32"  # cached: not measured again
     (isolated_cache / autoselect.CACHE_FILE).unlink()
-    assert autoselect.auto_precision(tiny_network, torch.device("cpu")) == "int8"
+    assert autoselect.choose_precision(_runtime(tiny_network)) == "int8"
 
 
 def test_auto_measures_real_paths_once(tiny_checkpoints, isolated_cache):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import zhclip
-from zhclip.compress.measure import mean_cosine
-from zhclip.compress.onnx_runtime import MANIFEST, OnnxEncoder
+from zhclip.runtime.measure import mean_cosine
+from zhclip.runtime.onnx import MANIFEST, OnnxEncoder
 
 TEXTS = ["一只红色的圆形", "蓝色方块在左边，黄色五角星在右边", "猫"]
 

@@ -4,7 +4,6 @@ embeddings reach the fidelity bar, and remember the answer in `~/.cache/zhclip/a
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -19,8 +18,7 @@ import torch
 from ..data.io import write_json
 from ..models.config import ClipConfig
 from ..models.model import Encoder
-from ..models.network import ClipNetwork
-from ..models.precision import apply_precision, supported_precisions
+from .base import Runtime
 from .calibration import Batch, synthetic_batch
 from .measure import FIDELITY_BAR, mean_cosine, timings
 
@@ -37,24 +35,10 @@ def cache_path() -> Path:
     return Path(root) / CACHE_FILE
 
 
-def auto_precision(network: ClipNetwork, device: torch.device) -> str:
-    """The fastest PyTorch precision for this network's architecture on `device` that keeps fidelity."""
-    candidates = {
-        p: (lambda p=p: apply_precision(copy.deepcopy(network).eval(), p, device)) for p in supported_precisions(device)
-    }
-    return choose(cache_key("torch", device, network.config), candidates, network.config)
-
-
-def auto_onnx_precision(directory: Path, manifest: dict, available: list[str], providers: list[str]) -> str:
-    """The fastest precision among the ONNX files of an export that keeps fidelity."""
-    from .onnx_runtime import encoder_for
-
-    candidates = {p: (lambda p=p: encoder_for(directory, manifest, p, providers)) for p in available}
-    config = ClipConfig.from_dict(manifest["config"])
-    device = torch.device("cuda" if providers[0].startswith("CUDA") else "cpu")
-    import onnxruntime
-
-    return choose(cache_key(f"onnxruntime={onnxruntime.__version__}", device, config), candidates, config)
+def choose_precision(runtime: Runtime) -> str:
+    """The fastest precision of `runtime` that keeps fidelity, measured once per machine and architecture."""
+    candidates = {p: (lambda p=p: runtime.trial_encoder(p)) for p in runtime.precisions()}
+    return choose(cache_key(runtime.name, runtime.device, runtime.config), candidates, runtime.config)
 
 
 def choose(key: str, candidates: dict[str, Callable[[], Encoder]], config: ClipConfig) -> str:
