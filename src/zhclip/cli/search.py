@@ -62,6 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=dupes)
 
+    library = subparsers.add_parser("library", help="a library's facts, and re-rooting a folder that moved")
+    commands = library.add_subparsers(dest="library_command", metavar="LIBRARY_COMMAND", required=True)
+    p = commands.add_parser("info", help="roots, counts and model of a library")
+    p.add_argument("--db", required=True, help="the library file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=library_info)
+    p = commands.add_parser("move", help="re-root the stored paths of a folder that moved (nothing is re-read)")
+    p.add_argument("old_root", metavar="OLD_ROOT", help="a root as `zhclip library info` lists it")
+    p.add_argument("new_root", metavar="NEW_ROOT", help="where that folder is now")
+    p.add_argument("--db", required=True, help="the library file")
+    p.set_defaults(handler=library_move)
+
     p = subparsers.add_parser("serve", help="serve the search page and API (default http://127.0.0.1:5000)")
     _library_args(p)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
@@ -261,6 +273,44 @@ def _clock(seconds: float | None) -> str:
         return "?"
     minutes, secs = divmod(seconds, 60)
     return f"{int(minutes):02d}:{secs:04.1f}"
+
+
+# ------------------------------------------------------------------ library
+
+
+def library_info(args: argparse.Namespace) -> int:
+    from ..search import Reader
+
+    reader = Reader(args.db)
+    meta = reader.meta()
+    model = meta.model
+    facts = {
+        "library": str(Path(args.db).absolute()),
+        "roots": list(meta.roots),
+        "counts": reader.counts(),
+        "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
+        "generation": meta.generation,
+    }
+    if args.json:
+        print(json.dumps(facts, ensure_ascii=False, indent=2))
+        return 0
+    counts = facts["counts"]
+    print(f"library {facts['library']}")
+    print(f"model   {'none yet' if model is None else f'{model.source} ({model.arch}, {model.embed_dim}-d)'}")
+    print(
+        f"files   {counts['files']} ({counts['images']} images, {counts['videos']} videos; {counts['vectors']} vectors)"
+    )
+    for root in meta.roots:
+        print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
+    return 0
+
+
+def library_move(args: argparse.Namespace) -> int:
+    from ..search.relocate import move_root
+
+    summary = move_root(args.db, args.old_root, args.new_root)
+    print(f"{args.db}: {summary.line()}")
+    return 0
 
 
 # ------------------------------------------------------------------ serve

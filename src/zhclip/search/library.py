@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .compute import on_compute_thread
+from .cutoff import background_rows
 from .encode import MediaEncoder
 from .errors import LibraryError
 from .index import APPROX_THRESHOLD, VectorIndex
@@ -31,6 +32,7 @@ class Library:
         self._generation = -1
         self._loaded_at = 0.0
         self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
+        self._background: np.ndarray | None = None  # the loaded index's rows for the automatic cut-off
         self._counts: tuple[int, dict[str, int]] = (-1, {})
         self._check_model()
 
@@ -83,6 +85,7 @@ class Library:
             self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
             self._generation, self._loaded_at = generation, time.monotonic()
             self._masks.clear()
+            self._background = background_rows(self._index)
         return self._index
 
     def _stale(self) -> bool:
@@ -98,6 +101,11 @@ class Library:
                 del self._masks[next(iter(self._masks))]
             self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
         return self._masks[filters]
+
+    def background_rows(self, index: VectorIndex) -> np.ndarray | None:
+        """Rows of `index` that stand for the library's background (see `cutoff`); call with the index the
+        compute thread just got."""
+        return self._background if index is self._index else background_rows(index)
 
     def counts(self) -> dict[str, int]:
         """The library's file counts, counted again only after an indexing run commits."""

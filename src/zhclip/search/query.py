@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from .compute import on_compute_thread
+from .cutoff import automatic_cutoff
 from .index import Hits, VectorIndex
 from .library import Library
 from .store import FileRecord, Filters
@@ -19,6 +20,8 @@ from .store import FileRecord, Filters
 SEGMENT_MARGIN = 0.02
 SEGMENT_SPREAD = 0.25
 CANDIDATE_FACTOR = 4
+MATCHED_SET = 1000  # rows ranked when the matched set is sorted by date
+SORTS = ("relevance", "newest", "oldest")
 
 
 @dataclass
@@ -28,8 +31,19 @@ class Query:
     negative: str | None = None
     filters: Filters = field(default_factory=Filters)
     top: int = 20
-    min_score: float | None = None
+    min_score: float | None = None  # None: the automatic cut-off (see `cutoff`); -1: the whole ranked list
     exclude_file: int | None = None  # "similar" leaves the query file out (its duplicates stay)
+    offset: int = 0  # results to skip (the pages before this one)
+    sort: str = "relevance"  # or "newest", "oldest": the matched set by date
+
+
+@dataclass
+class Page:
+    results: list[Result]
+    offset: int
+    next_offset: int | None  # None: the last page
+    cutoff: float | None  # the score results stop at (None: none applied)
+    weaker: bool  # whether the cut-off left out results (min_score=-1 shows them)
 
 
 @dataclass
@@ -67,24 +81,41 @@ class Searcher:
         self.encoder = library.encoder
 
     def search(self, query: Query) -> list[Result]:
-        hits = on_compute_thread(self._ranked, query)
-        return self._results(hits, query.filters, query.top, query.exclude_file)
+        return self.page(query).results
 
-    def _ranked(self, query: Query) -> list[_Hit]:
+    def page(self, query: Query) -> Page:
+        """One page of results: `query.top` from `query.offset`, in `query.sort` order."""
+        if query.sort not in SORTS:
+            raise InputError(None, f"sort is one of {', '.join(SORTS)}", field="sort")
+        hits, cutoff, weaker = on_compute_thread(self._ranked, query)
+        end = query.offset + query.top
+        results = self._results(hits, query.filters, None if query.sort != "relevance" else end + 1, query.exclude_file)
+        if query.sort != "relevance":
+            results.sort(key=lambda r: (r.date or 0.0, r.file_id), reverse=query.sort == "newest")
+        return Page(results[query.offset : end], query.offset, end if len(results) > end else None, cutoff, weaker)
+
+    def _ranked(self, query: Query) -> tuple[list[_Hit], float | None, bool]:
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
         index = self.library.index
         allowed = self.library.allowed_rows(index, query.filters)
-        k = max(1, query.top) * CANDIDATE_FACTOR + 16
-        hits = index.search(vector, k, allowed)
+        wanted = MATCHED_SET if query.sort != "relevance" else query.offset + max(1, query.top) + 1
+        hits = index.search(vector, wanted * CANDIDATE_FACTOR + 16, allowed)
         merged = self._merge(index, vector, hits)
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
-        if query.min_score is not None:
-            merged = [h for h in merged if h.score >= query.min_score]
-        return merged
+        cutoff = query.min_score
+        if cutoff is None:
+            cutoff = automatic_cutoff(index, vector, self.library.background_rows(index))
+        if cutoff is None:
+            return merged, None, False
+        kept = [h for h in merged if h.score >= cutoff]
+        return kept, cutoff, len(kept) < len(merged)
 
     def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
+        return self.similar_page(file_id, at, query).results
+
+    def similar_page(self, file_id: int, at: float | None = None, query: Query | None = None) -> Page:
         """Results like a library file (for a video: its frame nearest `at`, else its mean frame)."""
         reader = self.library.reader
         record = reader.file(file_id)
@@ -95,7 +126,7 @@ class Searcher:
             vector = _normalise(vectors.mean(axis=0))
         base = query or Query()
         base.image, base.text, base.exclude_file = vector, None, record.id
-        return self.search(base)
+        return self.page(base)
 
     def query_vector(self, query: Query) -> np.ndarray:
         parts = []
@@ -141,7 +172,7 @@ class Searcher:
             for run in _runs(np.flatnonzero(matching))
         ]
 
-    def _results(self, hits: list[_Hit], filters: Filters, top: int, exclude_file: int | None) -> list[Result]:
+    def _results(self, hits: list[_Hit], filters: Filters, top: int | None, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
         for record in self.library.reader.files_of({h.content_id for h in hits}, filters):
             files.setdefault(record.content_id, []).append(record)

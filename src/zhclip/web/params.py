@@ -18,6 +18,10 @@ log = logging.getLogger("zhclip.web")
 MAX_UPLOAD_BYTES = 20 << 20
 MAX_SECONDS = 7 * 24 * 3600.0  # a moment in a video: a week is past the end of any video
 MAX_TOP = 500
+MAX_OFFSET = 10_000  # results of one query: far past what anyone pages through
+MAX_BROWSE_OFFSET = 10_000_000
+
+Sort = Literal["relevance", "newest", "oldest"]
 
 Kind = Literal["all", "image", "video"]
 

@@ -6,6 +6,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..search import FileRecord, Result
+from ..search.browse import BrowsePage
+from ..search.query import Page
 
 
 def file_facts(record: FileRecord) -> dict:
@@ -17,5 +19,39 @@ def result(found: Result) -> dict:
     return {**found.as_dict(), "name": Path(found.path).name}
 
 
-def results(found: list[Result]) -> dict:
-    return {"results": [result(r) for r in found], "count": len(found)}
+def results(page: Page) -> dict:
+    return {
+        "results": [result(r) for r in page.results],
+        "count": len(page.results),
+        "offset": page.offset,
+        "next_offset": page.next_offset,
+        "cutoff": None if page.cutoff is None else round(page.cutoff, 4),
+        "weaker": page.weaker,
+    }
+
+
+def item(record: FileRecord) -> dict:
+    """A file as the library's browse view lists it."""
+    return {
+        "file_id": record.id,
+        "path": record.path,
+        "name": Path(record.path).name,
+        "kind": record.kind,
+        "date": round(record.date, 4),
+        "size": record.size,
+        "width": record.width,
+        "height": record.height,
+        "duration": record.duration,
+        "camera": record.camera,
+    }
+
+
+def browse(page: BrowsePage) -> dict:
+    return {
+        "items": [item(r) for r in page.items],
+        "count": len(page.items),
+        "total": page.total,
+        "offset": page.offset,
+        "next_offset": page.next_offset,
+        "next_cursor": page.next_cursor,
+    }

@@ -54,10 +54,13 @@ def clip(
     file_id: int,
     start: Annotated[float, seconds(ge=0)],
     end: Annotated[float, seconds(gt=0)],
+    pad: Annotated[float, Query(ge=0, le=60, allow_inf_nan=False)] = 0.0,
 ) -> Response:
+    """The segment [start - pad, end + pad] with its sound, cut without re-encoding."""
     if end <= start:
         raise InputError(None, "end must be after start", field="end")
     record = on_disk(searcher, file_id)
+    start, end = max(0.0, start - pad), end + pad
     name = f"{Path(record.path).stem}_{start:.0f}-{end:.0f}s.mp4"
     return Response(
         media.clip(record, start, end),

@@ -10,7 +10,7 @@ from ...errors import InputError
 from ...search import Query as SearchQuery
 from .. import serialize
 from ..errors import TooLargeError
-from ..params import MAX_TOP, MAX_UPLOAD_BYTES, Kind, SearcherDep, filters, seconds
+from ..params import MAX_OFFSET, MAX_TOP, MAX_UPLOAD_BYTES, Kind, SearcherDep, Sort, filters, seconds
 
 router = APIRouter()
 
@@ -25,16 +25,20 @@ def search(
     after: str | None = None,
     before: str | None = None,
     top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 40,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    sort: Sort = "relevance",
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
 ) -> dict:
     query = SearchQuery(
         text=q,
         negative=negative or None,
         top=top,
+        offset=offset,
+        sort=sort,
         min_score=min_score,
         filters=filters(kind, path_contains, after, before),
     )
-    return serialize.results(searcher.search(query))
+    return serialize.results(searcher.page(query))
 
 
 @router.post("/api/search/image", summary="Search by an uploaded image (optionally with text)")
@@ -48,6 +52,9 @@ def search_image(
     after: Annotated[str | None, Form()] = None,
     before: Annotated[str | None, Form()] = None,
     top: Annotated[int, Form(ge=1, le=MAX_TOP)] = 40,
+    offset: Annotated[int, Form(ge=0, le=MAX_OFFSET)] = 0,
+    sort: Annotated[Sort, Form()] = "relevance",
+    min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
 ) -> dict:
     vector = searcher.encoder.encode_image_bytes(_read_upload(image), image.filename or "upload")
     query = SearchQuery(
@@ -55,9 +62,12 @@ def search_image(
         image=vector,
         negative=negative or None,
         top=top,
+        offset=offset,
+        sort=sort,
+        min_score=min_score,
         filters=filters(kind, path_contains, after, before),
     )
-    return serialize.results(searcher.search(query))
+    return serialize.results(searcher.page(query))
 
 
 @router.get("/api/similar/{file_id}", summary="More like a library file")
@@ -67,9 +77,12 @@ def similar(
     at: Annotated[float | None, seconds(ge=0)] = None,
     kind: Kind = "all",
     top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 40,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    sort: Sort = "relevance",
+    min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
 ) -> dict:
-    query = SearchQuery(top=top, filters=filters(kind, None, None, None))
-    return serialize.results(searcher.similar(file_id, at, query))
+    query = SearchQuery(top=top, offset=offset, sort=sort, min_score=min_score, filters=filters(kind, None, None, None))
+    return serialize.results(searcher.similar_page(file_id, at, query))
 
 
 def _read_upload(upload: UploadFile) -> bytes:
