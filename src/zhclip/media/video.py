@@ -119,31 +119,43 @@ def video_frame(path: str | Path, at: float) -> Image.Image:
 
 
 def cut_clip(path: str | Path, start: float, end: float) -> bytes:
-    """The segment [start, end] as an MP4, copied without re-encoding (it starts at the keyframe before
-    `start`, so it may begin a little early)."""
+    """The segment [start, end] as an MP4 with its sound, copied without re-encoding (it starts at the
+    keyframe before `start`, so it may begin a little early)."""
     av = _av(path)
     try:
-        with _open(path) as (source, stream), tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+        with _open(path) as (source, video), tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+            streams = [video, *source.streams.audio[:1]]
             with av.open(tmp.name, "w", format="mp4") as out:
-                target = out.add_stream_from_template(stream)
-                source.seek(int(start / stream.time_base), stream=stream, backward=True)
-                _copy_packets(source, stream, target, out, end)
+                targets = {s.index: out.add_stream_from_template(s) for s in streams}
+                source.seek(int(start / video.time_base), stream=video, backward=True)
+                _copy_packets(source, streams, targets, out, end)
             return Path(tmp.name).read_bytes()
     except _errors(av) as exc:
         raise DecodeError(path, f"cannot cut a clip: {exc}") from None
 
 
-def _copy_packets(source, stream, target, out, end: float) -> None:
-    first = None
-    for packet in source.demux(stream):
+def _copy_packets(source, streams, targets, out, end: float) -> None:
+    """Packets of `streams` from the seek point to a little past `end`, all shifted by the same time (the
+    first video packet's), so that sound stays in step with the picture."""
+    first = None  # seconds
+    for packet in source.demux(streams):
         if packet.dts is None or packet.pts is None:
             continue
-        if packet.dts * stream.time_base > end + 1:  # a little past the end: B-frames may refer ahead
-            break
-        first = packet.dts if first is None else first
-        packet.dts -= first
-        packet.pts -= first
-        packet.stream = target
+        at = float(packet.dts * packet.time_base)
+        if at > end + 1:  # a little past the end: B-frames may refer ahead
+            if packet.stream.type == "video":
+                break
+            continue
+        if first is None:
+            if packet.stream.type != "video":
+                continue  # sound from before the first picture
+            first = at
+        if at < first:
+            continue
+        shift = round(first / packet.time_base)
+        packet.dts -= shift
+        packet.pts -= shift
+        packet.stream = targets[packet.stream.index]
         out.mux(packet)
 
 

@@ -25,7 +25,7 @@ def _thumbnail(path: str, mtime_ns: int, kind: str, size: int, at: float | None)
 
 
 def clip(record: FileRecord, start: float, end: float) -> bytes:
-    """The segment [start, end] as an MP4, copied without re-encoding (see `zhclip.media.cut_clip`)."""
+    """The segment [start, end] as an MP4 with its sound, copied without re-encoding (see `zhclip.media.cut_clip`)."""
     if record.kind != "video":
         raise DecodeError(record.path, "clips can only be cut from videos")
     return media.cut_clip(record.path, start, min(end, start + MAX_CLIP_SECONDS))
