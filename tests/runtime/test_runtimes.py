@@ -116,3 +116,31 @@ def test_openvino_runs_an_export_directory(tiny_onnx, reference):
     model = load(tiny_onnx, device="cpu", precision="fp32", runtime="openvino")
     assert model.paths["image"] == "openvino-fp32"
     _close(model, reference, bar=0.9999)
+
+
+def test_text_only_load_reads_no_checkpoint_once_converted(
+    tmp_path, tiny_network, reference, all_runtimes, monkeypatch
+):
+    from zhclip.models import read_weights, save_cnclip
+
+    checkpoint = save_cnclip(tiny_network.state_dict(), tiny_network.config, tmp_path / "own.pt")
+    measured = auto.measure_candidates
+    faster_text = {"onnxruntime-int8": {"text_speedup": 50.0, "text_fidelity": 1.0}}  # auto picks a converted path
+
+    def measure(candidates, probe):
+        results = measured(candidates, probe)
+        return {k: {**v, **faster_text.get(k, {})} for k, v in results.items()}
+
+    monkeypatch.setattr(auto, "measure_candidates", measure)
+    monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))  # a plan of its own
+    full = load(checkpoint, device="cpu", precision="auto")  # measures, converts, remembers the checkpoint
+    assert full.paths["text"] == "onnxruntime-int8"
+    monkeypatch.setattr(load_module, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
+    text_only = load(checkpoint, device="cpu", precision="auto", towers=("text",))
+    assert text_only.paths == {"text": full.paths["text"]} and text_only.fingerprint == full.fingerprint
+    assert mean_cosine(text_only.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.99
+    with pytest.raises(zhclip.UnsupportedError, match="loaded for text only"):
+        text_only.encode_pixels(PIXELS)
+    checkpoint.write_bytes(checkpoint.read_bytes())  # touched: a changed file is read again
+    monkeypatch.setattr(load_module, "read_weights", read_weights)
+    assert load(checkpoint, device="cpu", precision="auto", towers=("text",)).paths == full.paths

@@ -47,6 +47,12 @@ def choose_plan(runtimes: Sequence[Runtime]) -> Plan:
     return choose(key, candidates, first.config)
 
 
+def cached_plan(runtime_names: Sequence[str], device: torch.device, config: ClipConfig) -> Plan | None:
+    """The plan measured before for these runtimes, this machine and architecture, if any."""
+    found = _read_cache().get(cache_key("+".join(runtime_names), device, config))
+    return found["plan"] if found and set(found.get("plan", {})) == set(TOWERS) else None
+
+
 def choose(key: str, candidates: dict[str, Callable[[], Encoder]], config: ClipConfig) -> Plan:
     cache = _read_cache()
     if key in cache and set(cache[key].get("plan", {})) == set(TOWERS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -13,6 +14,12 @@ from ..models.precision import check_precision
 from ..models.tokenizer import Tokenizer
 
 TOWERS = ("image", "text")
+DISTRIBUTIONS = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+def runtime_name(kind: str) -> str:
+    """`kind=version`: part of the `auto` measurement's key (read from package metadata, without importing it)."""
+    return f"{kind}={importlib.metadata.version(DISTRIBUTIONS[kind])}"
 
 
 class Runtime(Protocol):

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_path
+from ..io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
 COMPLETE = "complete.json"
+SOURCES = "sources.json"  # local checkpoint -> its weights digest and architecture, while size and mtime hold
 
 
 def cache_root() -> Path:
@@ -77,3 +78,36 @@ def is_complete(folder: Path) -> bool:
 def _write_complete(folder: Path) -> None:
     files = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
     (folder / COMPLETE).write_text(json.dumps({"files": files}, indent=1))
+
+
+def remember_source(source: str, key: str, config: dict) -> None:
+    """Note that the local checkpoint `source` holds the weights `key` (so a later text-only load can find
+    their conversions without reading the checkpoint)."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        return  # a hub id
+    sources = _read_sources()
+    sources[str(path.absolute())] = {"stamp": _stamp(path), "key": key, "config": config}
+    cache_root().mkdir(parents=True, exist_ok=True)
+    write_json(cache_root() / SOURCES, sources)
+
+
+def recall_source(source: str | Path) -> tuple[str, dict] | None:
+    """(weights key, architecture) of a local checkpoint seen before, unless it changed since."""
+    path = Path(source).expanduser()
+    found = _read_sources().get(str(path.absolute())) if path.exists() else None
+    if not found or found.get("stamp") != _stamp(path):
+        return None
+    return found["key"], found["config"]
+
+
+def _stamp(path: Path) -> list[int]:
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [sum(p.stat().st_size for p in files), max(p.stat().st_mtime_ns for p in files)]
+
+
+def _read_sources() -> dict:
+    try:
+        return json.loads((cache_root() / SOURCES).read_text())
+    except (OSError, ValueError):
+        return {}

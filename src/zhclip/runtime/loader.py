@@ -10,6 +10,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+import torch
+
 from ..errors import UnsupportedError
 from ..models.choices import RUNTIME_CHOICES
 from ..models.config import ClipConfig
@@ -17,8 +19,8 @@ from ..models.factory import read_weights
 from ..models.model import ClipModel
 from ..models.precision import resolve_device
 from . import cache
-from .auto import choose_plan
-from .base import Runtime, open_model, open_plan
+from .auto import cached_plan, choose_plan
+from .base import TOWERS, Runtime, open_model, open_plan, runtime_name
 from .onnx import OnnxRuntime, is_export_dir
 from .torch import TorchRuntime
 
@@ -33,10 +35,18 @@ def load(
     arch: str | ClipConfig | None = None,
     runtime: str = "auto",
     choose=choose_plan,
+    towers: tuple[str, ...] = TOWERS,
 ) -> ClipModel:
-    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms."""
+    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms.
+
+    `towers=("text",)` with `precision="auto"` (text queries) opens only the text tower's cached conversion
+    when this checkpoint was loaded before on this machine: the checkpoint itself is not read."""
     if runtime not in RUNTIME_CHOICES:
         raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
+    if tuple(towers) == ("text",) and precision == runtime == "auto":
+        model = _cached_text_model(source, device)
+        if model is not None:
+            return model
     base = open_runtime(source, device, arch)
     if runtime == "auto" and precision != "auto":
         return open_model(base, precision)
@@ -92,6 +102,32 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
 
         found.append(OpenVinoRuntime(directory, key))
     return found
+
+
+def _cached_text_model(source: str | Path, device: str) -> ClipModel | None:
+    """The text tower on the path `auto` chose for it before, from its cached conversion; None if any part
+    is missing (or the text path is PyTorch's, which needs the checkpoint anyway)."""
+    seen = cache.recall_source(source)
+    if seen is None or device not in ("auto", "cpu") or is_export_dir(source):
+        return None
+    key, config = seen
+    kinds = ["torch", *(k for k in ("onnxruntime", "openvino") if enabled(k))]
+    plan = cached_plan([runtime_name(k) for k in kinds], torch.device("cpu"), ClipConfig.from_dict(config))
+    kind, _, precision = (plan or {}).get("text", "torch-").rpartition("-")
+    directory = cache.cache_root() / "conversions" / "onnx" / key
+    if kind not in ("onnxruntime", "openvino") or not cache.is_complete(directory):
+        return None
+    if kind == "onnxruntime":
+        text_runtime: Runtime = OnnxRuntime(directory, "cpu")
+    else:
+        from .openvino import OpenVinoRuntime
+
+        text_runtime = OpenVinoRuntime(directory, key)
+    encoder = text_runtime.encoder(precision, towers=("text",))
+    paths = {"text": plan["text"]}
+    return ClipModel(
+        encoder, text_runtime.tokenizer, torch.device("cpu"), precision, str(source), paths, text_runtime.fingerprint
+    )
 
 
 def _export(base: TorchRuntime, out: Path) -> None:

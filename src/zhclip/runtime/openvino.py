@@ -16,8 +16,9 @@ from ..errors import UnsupportedError
 from ..models.config import ClipConfig
 from ..models.tokenizer import Tokenizer
 from . import cache
+from .base import runtime_name
 from .calibration import synthetic_batch
-from .onnx import INPUT_NAMES, TOWERS, read_manifest
+from .onnx import INPUT_NAMES, TOWERS, read_manifest, session_for
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class OpenVinoEncoder:
         return self._run("text", ids.long().numpy())
 
     def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self.compiled[tower]({INPUT_NAMES[tower]: array})[0]).copy())
+        compiled = session_for(self.compiled, tower)
+        return torch.from_numpy(np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy())
 
 
 class OpenVinoRuntime:
@@ -76,7 +78,7 @@ class OpenVinoRuntime:
         self.tokenizer = Tokenizer(directory / self.manifest.get("vocab", "vocab.txt"), self.config.context_length)
         self.device = torch.device("cpu")
         self.source = str(directory)
-        self.name = f"openvino={ov.__version__}"
+        self.name = runtime_name("openvino")
         self.where = "by OpenVINO on this CPU"
         self.fingerprint = tuple(self.manifest.get("fingerprint", ()))
         self.weights_key = weights_key or cache.files_digest(self._fp32_files().values())
@@ -86,8 +88,9 @@ class OpenVinoRuntime:
         found = ["fp32", *(["bf16"] if "BF16" in self.capabilities else [])]
         return found + (["int8"] if _has_nncf() else [])
 
-    def encoder(self, precision: str) -> OpenVinoEncoder:
+    def encoder(self, precision: str, towers: tuple[str, ...] = TOWERS) -> OpenVinoEncoder:
         files = self._int8_files() if precision == "int8" else self._fp32_files()
+        files = {tower: files[tower] for tower in towers}
         return OpenVinoEncoder(self.config, files, HINTS[precision], self.manifest["logit_scale"])
 
     trial_encoder = encoder

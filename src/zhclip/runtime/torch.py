@@ -13,13 +13,14 @@ from ..models.model import fingerprint
 from ..models.network import ClipNetwork, QuickGELU
 from ..models.precision import supported_precisions, torch_dtype
 from ..models.tokenizer import Tokenizer
-from .cache import weights_digest
+from .base import runtime_name
+from .cache import remember_source, weights_digest
 from .quantize import quantize_int8
 
 
 class TorchRuntime:
     kind = "torch"
-    name = f"torch={torch.__version__}"
+    name = runtime_name("torch")
 
     def __init__(self, network: ClipNetwork, device: torch.device, tokenizer: Tokenizer, source: str = ""):
         self.network = network
@@ -38,7 +39,9 @@ class TorchRuntime:
     @cached_property
     def weights_key(self) -> str:
         """The conversion cache's key for these weights."""
-        return weights_digest(self.network.state_dict())
+        key = weights_digest(self.network.state_dict())
+        remember_source(self.source, key, self.config.to_dict())
+        return key
 
     def precisions(self) -> list[str]:
         return supported_precisions(self.device)

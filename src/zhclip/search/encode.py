@@ -36,9 +36,19 @@ class MediaEncoder:
         self.image_size = model.image_size
 
     @classmethod
-    def load(cls, source: str | Path, device: str = "auto", precision: str = "auto", batch_size: int = 32):
+    def load(
+        cls,
+        source: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 32,
+        towers: tuple[str, ...] = ("image", "text"),
+        runtime: str = "auto",
+    ):
         """Load `source` (on the compute thread: the model's first use sets up its threads there)."""
-        return on_compute_thread(lambda: cls(load_model(source, device=device, precision=precision), batch_size))
+        options = {"device": device, "precision": precision, "towers": towers, "runtime": runtime}
+        model = on_compute_thread(lambda: load_model(source, **options))
+        return cls(model, batch_size)
 
     @property
     def to_array(self):
