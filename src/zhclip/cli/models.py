@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
-from ..models.model import param_counts
 from .options import add_precision_argument
 
 
@@ -39,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def info(args: argparse.Namespace) -> int:
     from ..models import load
+    from ..models.model import param_counts
 
     model = load(args.source, device="cpu", precision=args.precision, arch=args.arch)
     facts = {
