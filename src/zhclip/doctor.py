@@ -105,7 +105,7 @@ def _import(module: str):
 def _caches() -> dict:
     from huggingface_hub import constants
 
-    modelscope = os.environ.get("MODELSCOPE_CACHE") or Path.home() / ".cache" / "modelscope" / "hub"
+    modelscope = os.environ.get("MODELSCOPE_CACHE") or Path.home() / ".cache" / "modelscope"
     return {
         "zhclip": _cache_entry(cache_dir(), CACHE_ENV),
         "huggingface": _cache_entry(Path(constants.HF_HUB_CACHE), "HF_HOME / HF_HUB_CACHE"),

@@ -28,7 +28,8 @@ def format_report(r: dict) -> list[str]:
     features = cpu["features"]
     lines = [
         f"zhclip {r['zhclip']}, Python {r['python']}, {r['platform']}",
-        f"cpu        {cpu['model']} ({cpu['machine']}), {cpu['logical_cpus']} logical CPUs, {cpu['usable_cpus']} usable",
+        f"cpu        {cpu['model']} ({cpu['machine']}), {cpu['logical_cpus']} logical CPUs, "
+        f"{cpu['usable_cpus']} usable",
         "features   "
         + (" ".join(f for f, has in features.items() if has) or "none of interest")
         + (f"  (not: {' '.join(f for f, has in features.items() if not has)})" if not all(features.values()) else ""),

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, ZhclipError
+from ..extras import require
 from ..models.config import arch_config
 from ..models.convert import save_cnclip
 from ..models.factory import load, random_model, read_weights
@@ -68,6 +69,8 @@ def bench_encode(
         )
     if (model is None) == (random_arch is None):
         raise InputError(None, "give --model or --random-arch, exactly one", field="--model")
+    if any(p.startswith("onnx-") for p in paths):
+        require("onnx")
     if model is not None and is_export_dir(model):
         raise InputError(
             model,

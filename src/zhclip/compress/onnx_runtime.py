@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, UnsupportedError
+from ..extras import require
 from ..models.config import ClipConfig
 from ..models.model import ClipModel
 from ..models.precision import check_precision, resolve_device
@@ -110,6 +111,7 @@ def encoder_for(directory: Path, manifest: dict, precision: str, providers: list
 
 def load_export(source: str | Path, device: str = "auto", precision: str = "auto") -> ClipModel:
     """A ClipModel over the ONNX files of `source` in `precision` (one the export holds, or `auto`)."""
+    require("onnx", "onnxruntime")
     directory = Path(source).expanduser()
     manifest = read_manifest(directory)
     dev, providers = providers_for(device)
