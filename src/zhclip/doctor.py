@@ -1,7 +1,8 @@
 """`zhclip doctor`: what this machine offers and what zhclip will use, as one JSON-able dict.
 
-PyTorch is first imported in a child process, so a CPU too old for the installed build is reported, not crashed
-on. The `auto` precision choices are read from their cache file; the hub check is one bounded request."""
+On a CPU without PyTorch's x86 baseline (AVX2), PyTorch is first imported in a child process, so a build too new
+for the CPU is reported, not crashed on. The `auto` precision choices are read from their cache file; the hub
+check is one bounded request."""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def diagnose(check_hub: bool = True) -> dict:
     """Every fact `zhclip doctor` shows; `problems` lists what needs the user's attention."""
     problems: list[str] = []
     cpu = cpu_info()
-    torch_problem = probe_torch() if torch_version() else "PyTorch is not installed"
+    missing = cpu.missing_torch_baseline()
+    torch_problem = probe_torch() if missing else None  # a CPU with the baseline imports PyTorch here directly
+    if torch_version() is None:
+        torch_problem = "PyTorch is not installed"
     if torch_problem is not None:
-        missing = cpu.missing_torch_baseline()
         problems.append(too_old_message(cpu, missing, torch_problem) if missing else torch_problem)
     report = {
         "zhclip": __version__,
