@@ -40,7 +40,6 @@ def test_cn_clip_demo_notebook(tmp_path, monkeypatch):
     assert "random-demo" in outputs and "| Model |" in outputs and "<png>" in outputs
 
 
-@pytest.mark.slow
 def test_material_search_notebook(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     outputs = run_notebook("Material_Search_Demo.ipynb", tmp_path)
