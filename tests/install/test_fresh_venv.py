@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,12 +28,17 @@ TORCH_SITE = Path(os.environ.get("ZHCLIP_TEST_TORCH_SITE", Path.home() / ".cache
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
+    """The wheel of this tree, built from a copy (a build writes zhclip.egg-info into the source folder)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
+        env=_outside_checkout(),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return next(out.glob("zhclip-*.whl"))
@@ -51,15 +57,23 @@ def test_wheel_is_complete(wheel):
     assert not any(n.startswith("tests/") for n in names)
 
 
+def _outside_checkout() -> dict[str, str]:
+    """This environment without this checkout on the path (pip would take its src/ for an installed zhclip)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def _environment(home: Path) -> dict[str, str]:
     """The user's environment: nothing of this checkout on the path, caches of its own, no downloads."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return {**env, "HOME": str(home), "ZHCLIP_CACHE_DIR": str(home / "zhclip-cache"), "HF_HUB_OFFLINE": "1"}
+    return {**_outside_checkout(), "HOME": str(home), "ZHCLIP_CACHE_DIR": str(home / "cache"), "HF_HUB_OFFLINE": "1"}
 
 
 def _pip(python: Path, *args: str) -> None:
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *args], capture_output=True, text=True, timeout=1800
+        [str(python), "-m", "pip", "install", "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=_outside_checkout(),
     )
     assert done.returncode == 0, done.stderr[-3000:]
 

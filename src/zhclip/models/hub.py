@@ -114,7 +114,7 @@ def _modelscope_snapshot(model_id: str) -> Path:
     if _offline():
         raise _modelscope_error(model_id, "not in the local ModelScope cache and HF_HUB_OFFLINE is set")
     try:
-        return Path(snapshot_download(model_id, allow_patterns=_MODELSCOPE_FILES))
+        return Path(snapshot_download(model_id, allow_file_pattern=_MODELSCOPE_FILES))
     except Exception as exc:  # network and HTTP errors of many types
         raise _modelscope_error(model_id, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
 
