@@ -65,7 +65,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--precision",
         help="comma-separated paths, e.g. fp32,bf16,int8,onnx-fp32,onnx-fp16,onnx-int8 "
-        "(default: all this machine runs); the torch fp32 baseline always runs",
+        "(default: all this machine runs; the onnx ones need zhclip[onnx]); the torch fp32 baseline always runs",
     )
     b.add_argument("--baseline", help="another model whose torch fp32 run is the baseline (e.g. the unpruned one)")
     b.add_argument("--onnx", help="an existing `zhclip export onnx` directory of --model (skips the export)")
@@ -129,8 +129,9 @@ def recover_by_distillation(student: Path, teacher: str, options, run_dir: Path)
 
 def run_bench(args: argparse.Namespace) -> int:
     from ..compress.bench import BenchSettings, available_paths, bench_encode, format_table
+    from ..extras import installed_extras
 
-    names = args.precision.split(",") if args.precision else available_paths()
+    names = args.precision.split(",") if args.precision else available_paths(onnx=installed_extras()["onnx"])
     paths = [p if p.startswith(("torch-", "onnx-")) else f"torch-{p}" for p in map(str.strip, names) if p]
     if args.baseline is None:
         paths = [p for p in paths if p != "torch-fp32"]  # the baseline is this path

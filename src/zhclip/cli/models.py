@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io import atomic_path
-from ..models.model import param_counts
 from .options import add_precision_argument
 
 
@@ -39,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def info(args: argparse.Namespace) -> int:
+    from ..models.model import param_counts
     from ..runtime import load
 
     model = load(args.source, device="cpu", precision=args.precision, arch=args.arch, runtime=args.runtime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models.choices import PRECISION_CHOICES, RUNTIME_CHOICES
+from ..choices import PRECISION_CHOICES, RUNTIME_CHOICES
 
 
 def add_precision_argument(parser: argparse.ArgumentParser, default: str = "fp32") -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -17,16 +16,13 @@ from pathlib import Path
 
 import torch
 
+from ..cache import cache_dir as cache_root
 from ..io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
 COMPLETE = "complete.json"
 SOURCES = "sources.json"  # local checkpoint -> its weights digest and architecture, while size and mtime hold
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ZHCLIP_CACHE_DIR") or Path.home() / ".cache" / "zhclip")
 
 
 def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -6,25 +6,25 @@ available runtime and picks the fastest per tower (`ZHCLIP_RUNTIMES=torch,onnxru
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import torch
 
+from ..choices import RUNTIME_CHOICES
 from ..errors import UnsupportedError
-from ..models.choices import RUNTIME_CHOICES
+from ..extras import installed_extras, require
 from ..models.config import ClipConfig
+from ..models.device import resolve_device
 from ..models.factory import read_weights
 from ..models.model import ClipModel
-from ..models.precision import resolve_device
 from . import cache
 from .auto import cached_plan, choose_plan
 from .base import TOWERS, Runtime, open_model, open_plan, runtime_name
 from .onnx import OnnxRuntime, is_export_dir
 from .torch import TorchRuntime
 
-EXTRAS = {"onnxruntime": ("onnx", ("onnx", "onnxscript", "onnxruntime")), "openvino": ("openvino", ("openvino",))}
+RUNTIME_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime kind -> the extra that brings it
 RUNTIMES_ENV = "ZHCLIP_RUNTIMES"
 
 
@@ -67,7 +67,7 @@ def open_runtime(source: str | Path, device: str = "auto", arch: str | ClipConfi
 
 
 def installed(kind: str) -> bool:
-    return kind == "torch" or all(importlib.util.find_spec(m) is not None for m in EXTRAS[kind][1])
+    return kind == "torch" or installed_extras()[RUNTIME_EXTRAS[kind]]
 
 
 def enabled(kind: str) -> bool:
@@ -83,14 +83,13 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     wanted = [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
     for kind in wanted:
         if not installed(kind):
-            extra = EXTRAS[kind][0]
-            raise UnsupportedError(f"runtime {kind!r} is not installed here: pip install 'zhclip[{extra}]'")
+            require(RUNTIME_EXTRAS[kind])
     if not wanted:
         return []
     found: list[Runtime] = []
     if isinstance(base, TorchRuntime):
         if not installed("onnxruntime"):
-            raise UnsupportedError("running on OpenVINO converts through ONNX: pip install 'zhclip[onnx]'")
+            require("onnx")  # OpenVINO reads the ONNX export of a checkpoint
         directory = cache.entry("onnx", base.weights_key, lambda out: _export(base, out), "an ONNX export")
         onnx = OnnxRuntime(directory, "cpu")
         found += [onnx] if "onnxruntime" in wanted else []

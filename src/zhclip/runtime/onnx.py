@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, UnsupportedError
+from ..extras import require
 from ..models.config import ClipConfig
-from ..models.precision import resolve_device
+from ..models.device import resolve_device
 from ..models.tokenizer import Tokenizer
 from .base import runtime_name
 
@@ -108,6 +109,7 @@ class OnnxRuntime:
     """The precisions an export holds, each an `OnnxEncoder` on the providers of the requested device."""
 
     def __init__(self, directory: Path, device: str):
+        require("onnx", "onnxruntime")
         self.directory = directory
         self.manifest = read_manifest(directory)
         self.device, self.providers = providers_for(device)

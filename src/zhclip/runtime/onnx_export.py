@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..extras import require
 from ..io import atomic_path, write_json
 from ..models.factory import build_network, read_weights
 from ..models.model import fingerprint, param_counts
@@ -42,6 +43,7 @@ def export_onnx(
     source: str | Path, out_dir: str | Path, precisions: Sequence[str] = ONNX_PRECISIONS, arch: str | None = None
 ) -> Path:
     """Export `source` (anything `zhclip.load` reads) to `out_dir`; `zhclip.load(out_dir)` runs it."""
+    require("onnx")
     unknown = [p for p in precisions if p not in ONNX_PRECISIONS]
     if unknown or not precisions:
         raise InputError(

@@ -8,10 +8,11 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from ..models.device import supported_precisions
 from ..models.factory import Weights, build_network
 from ..models.model import fingerprint
 from ..models.network import ClipNetwork, QuickGELU
-from ..models.precision import supported_precisions, torch_dtype
+from ..models.precision import torch_dtype
 from ..models.tokenizer import Tokenizer
 from .base import runtime_name
 from .cache import remember_source, weights_digest
