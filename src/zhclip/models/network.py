@@ -21,14 +21,17 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int):
-    """(B, L, heads*hd) x3 -> (B, L, heads*hd) scaled dot-product attention."""
+def _attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int, dropout: float = 0.0
+):
+    """(B, L, heads*hd) x3 -> (B, L, heads*hd) scaled dot-product attention; `dropout` drops attention
+    probabilities (after the softmax, before the values), as BERT does."""
     b, length, inner = q.shape
 
     def split(t: torch.Tensor) -> torch.Tensor:
         return t.view(b, length, heads, inner // heads).transpose(1, 2)
 
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask, dropout_p=dropout)
     return out.transpose(1, 2).reshape(b, length, inner)
 
 
@@ -132,7 +135,8 @@ class BertSelfAttention(nn.Module):
         self.value = nn.Linear(hidden, inner)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return _attend(self.query(x), self.key(x), self.value(x), mask, self.heads)
+        dropout = self.dropout if self.training else 0.0
+        return _attend(self.query(x), self.key(x), self.value(x), mask, self.heads, dropout)
 
 
 class BertLayer(nn.Module):
