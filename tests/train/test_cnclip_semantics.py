@@ -140,3 +140,17 @@ def test_attention_dropout_rate_in_effect_is_the_configured_one(rate):
     assert their_share == pytest.approx(rate, abs=0.01)
     ours.eval()
     assert _dropped_attention_share(ours, lambda x: ours(x, mask)) == 0.0
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.5])
+def test_patch_dropout_matches_cn_clip_flip_masking(rate):
+    """--patch-dropout R keeps the same patches as cn_clip's `mask_ratio=R` under the same seed."""
+    ours, theirs = _pair(0.0)
+    pixels, _ = _batch()
+    ours.set_patch_dropout(rate)
+    torch.manual_seed(5)
+    mine = ours.encode_image(pixels)
+    torch.manual_seed(5)
+    reference = theirs.encode_image(pixels, mask_ratio=rate)
+    assert torch.allclose(mine, reference, atol=1e-5)
+    assert not torch.allclose(mine, theirs.encode_image(pixels), atol=1e-3)

@@ -76,15 +76,21 @@ def build_network(
 
 
 def load(
-    source: str | Path, device: str = "auto", precision: str = "fp32", arch: str | ClipConfig | None = None
+    source: str | Path,
+    device: str = "auto",
+    precision: str = "fp32",
+    arch: str | ClipConfig | None = None,
+    context_length: int | None = None,
 ) -> ClipModel:
-    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms."""
+    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms.
+    `context_length` overrides the stored one (52 unless the model was trained longer)."""
     from ..compress import onnx_runtime  # a `zhclip export onnx` directory runs on ONNX Runtime
 
     if onnx_runtime.is_export_dir(source):
         return onnx_runtime.load_export(source, device, precision)
     dev = resolve_device(device)
     weights = read_weights(source, arch)
+    weights.config = weights.config.with_context_length(context_length)
     network = build_network(weights)
     prec = resolve_precision(precision, dev, network)
     network = apply_precision(network, prec, dev)

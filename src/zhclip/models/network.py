@@ -82,11 +82,14 @@ class VisionTransformer(nn.Module):
         self.ln_post = nn.LayerNorm(w)
         self.proj = nn.Parameter(torch.zeros(w, embed_dim))
         self.grad_checkpointing = False
+        self.patch_dropout = 0.0  # FLIP: share of patches dropped in training mode (a run setting, not saved)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.conv1(pixels).flatten(2).transpose(1, 2)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
+        if self.training and self.patch_dropout > 0:
+            x = _drop_patches(x, self.patch_dropout)
         x = self.ln_pre(x)
         for block in self.transformer.resblocks:
             x = checkpoint(block, x, use_reentrant=False) if self._checkpointing() else block(x)
@@ -94,6 +97,16 @@ class VisionTransformer(nn.Module):
 
     def _checkpointing(self) -> bool:
         return self.grad_checkpointing and torch.is_grad_enabled()
+
+
+def _drop_patches(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Keep the class token and a random int((L-1) * (1-rate)) patches of each image, in random order
+    (after the positional embedding, before ln_pre), as Chinese-CLIP's FLIP masking does."""
+    b, length, width = x.shape
+    keep = int((length - 1) * (1 - rate))
+    order = torch.argsort(torch.rand(b, length - 1, device=x.device), dim=1)[:, :keep] + 1
+    kept = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, width))
+    return torch.cat([x[:, :1], kept], dim=1)
 
 
 class BertEmbeddings(nn.Module):
@@ -206,6 +219,10 @@ class ClipNetwork(nn.Module):
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         self.visual.grad_checkpointing = enabled
         self.bert.grad_checkpointing = enabled
+
+    def set_patch_dropout(self, rate: float) -> None:
+        """Drop this share of image patches in training mode (FLIP); evaluation always sees every patch."""
+        self.visual.patch_dropout = rate
 
     def init_weights(self) -> None:
         """Random initialisation as Chinese-CLIP does it (for training from scratch and for tests)."""
