@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io import atomic_path
-from .options import add_precision_argument
+from .options import add_context_length_argument, add_precision_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,14 +26,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", help="architecture of a .pt/.pth source (default: inferred from shapes)")
     p.set_defaults(handler=convert)
 
-    p = subparsers.add_parser("encode", help="encode texts and images; print the cosine similarity matrix")
+    p = subparsers.add_parser(
+        "encode",
+        help="encode texts and images and print the cosine similarity matrix, or a dataset split into "
+        "Chinese-CLIP feature files (--data; torchrun-ready)",
+    )
     p.add_argument("--model", required=True)
     p.add_argument("--arch")
     p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
     p.add_argument("--image", action="append", default=[], help="an image path (repeatable)")
+    p.add_argument("--data", help="a dataset in the Chinese-CLIP layout: encode every image and text of --split")
+    p.add_argument("--split", default="test", help="with --data (default test)")
+    p.add_argument("--batch-size", type=int, default=64, help="with --data (default 64)")
+    p.add_argument("--skip-bad", action="store_true", help="with --data: skip and count undecodable records")
     add_precision_argument(p)
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", help="write embeddings to this .npz file")
+    add_context_length_argument(p)
+    p.add_argument(
+        "--out",
+        help="write embeddings to this .npz file; with --data, the directory for "
+        "{split}_imgs.img_feat.jsonl and {split}_texts.txt_feat.jsonl (required)",
+    )
     p.set_defaults(handler=encode)
 
 
@@ -80,9 +93,18 @@ def encode(args: argparse.Namespace) -> int:
 
     from ..runtime import load
 
+    if args.data:
+        return _encode_split(args)
     if not args.text and not args.image:
-        raise InputError(None, "give at least one --text or --image")
-    model = load(args.model, device=args.device, precision=args.precision, arch=args.arch, runtime=args.runtime)
+        raise InputError(None, "give at least one --text or --image, or --data")
+    model = load(
+        args.model,
+        device=args.device,
+        precision=args.precision,
+        arch=args.arch,
+        runtime=args.runtime,
+        context_length=args.context_length,
+    )
     texts = model.encode_texts(args.text) if args.text else np.zeros((0, model.embed_dim), np.float32)
     images = model.encode_images(args.image) if args.image else np.zeros((0, model.embed_dim), np.float32)
     if args.out:
@@ -99,4 +121,26 @@ def encode(args: argparse.Namespace) -> int:
         rows = texts if len(texts) else images
         for name, row in zip(args.text or args.image, rows, strict=True):
             print(f"{name[:30]:30} dim={row.shape[0]} first={np.round(row[:4], 4).tolist()}")
+    return 0
+
+
+def _encode_split(args: argparse.Namespace) -> int:
+    from ..evaluate.retrieval import encode_split
+    from ..runtime import load
+    from .evaluate import processes
+
+    if args.text or args.image or not args.out:
+        raise InputError(
+            None, "--data encodes a whole split into --out (a directory); drop --text/--image", field="--data"
+        )
+    if args.batch_size < 1:
+        raise InputError(None, f"must be at least 1, got {args.batch_size}", field="--batch-size")
+    with processes(args.device) as (shard, device):
+        options = {"runtime": args.runtime, "context_length": args.context_length}
+        model = load(args.model, device, args.precision, args.arch, **options)
+        counts = encode_split(
+            model, args.data, args.split, args.out, args.batch_size, shard.is_main, skip_bad=args.skip_bad, shard=shard
+        )
+    if shard.is_main:
+        print(json.dumps(counts, ensure_ascii=False, indent=2))
     return 0

@@ -24,3 +24,13 @@ def add_precision_argument(parser: argparse.ArgumentParser, default: str = "fp32
         help="what runs the model (default auto: PyTorch for a checkpoint, ONNX Runtime for an export, and with "
         "--precision auto every installed runtime). A conversion is built once per weights and cached.",
     )
+
+
+def add_context_length_argument(parser: argparse.ArgumentParser) -> None:
+    """`--context-length` for a command that encodes texts (checked against the model when it loads)."""
+    parser.add_argument(
+        "--context-length",
+        type=int,
+        help="tokens per text, up to the text tower's position table (default: the model's, 52 unless it was "
+        "trained longer)",
+    )

@@ -62,7 +62,7 @@ def save_hf(state_dict: StateDict, config: ClipConfig, out: str | Path, vocab: P
                 do_center_crop=False,
                 resample=3,
             ),
-            tokenizer=BertTokenizer(str(vocab or BUNDLED_VOCAB)),
+            tokenizer=BertTokenizer(str(vocab or BUNDLED_VOCAB), model_max_length=config.context_length),
         )
         processor.save_pretrained(str(tmp))
         # Older transformers and other tools look for these two files.

@@ -36,18 +36,20 @@ def load(
     runtime: str = "auto",
     choose=choose_plan,
     towers: tuple[str, ...] = TOWERS,
+    context_length: int | None = None,
 ) -> ClipModel:
     """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms.
 
     `towers=("text",)` with `precision="auto"` (text queries) opens only the text tower's cached conversion
-    when this checkpoint was loaded before on this machine: the checkpoint itself is not read."""
+    when this checkpoint was loaded before on this machine: the checkpoint itself is not read.
+    `context_length` overrides the stored one (52 unless the model was trained longer)."""
     if runtime not in RUNTIME_CHOICES:
         raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
-    if tuple(towers) == ("text",) and precision == runtime == "auto":
+    if tuple(towers) == ("text",) and precision == runtime == "auto" and context_length is None:
         model = _cached_text_model(source, device)
         if model is not None:
             return model
-    base = open_runtime(source, device, arch)
+    base = open_runtime(source, device, arch, context_length)
     if runtime == "auto" and precision != "auto":
         return open_model(base, precision)
     runtimes = [r for r in [base, *_conversions(base, runtime)] if runtime in ("auto", r.kind)]
@@ -58,12 +60,18 @@ def load(
     return open_plan(runtimes, choose(runtimes))
 
 
-def open_runtime(source: str | Path, device: str = "auto", arch: str | ClipConfig | None = None) -> Runtime:
+def open_runtime(
+    source: str | Path, device: str = "auto", arch: str | ClipConfig | None = None, context_length: int | None = None
+) -> Runtime:
     """ONNX Runtime for a `zhclip export onnx` directory; PyTorch for every checkpoint form."""
     if is_export_dir(source):
+        if context_length is not None:
+            raise UnsupportedError("an ONNX export keeps the context length it was exported with")
         return OnnxRuntime(Path(source).expanduser(), device)
     dev = resolve_device(device)
-    return TorchRuntime.from_weights(read_weights(source, arch), dev)
+    weights = read_weights(source, arch)
+    weights.config = weights.config.with_context_length(context_length)
+    return TorchRuntime.from_weights(weights, dev)
 
 
 def installed(kind: str) -> bool:
