@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from zhclip.compress.onnx_runtime import MANIFEST
 
 from tests.install.session import (
     EXTRA_MODULES,
@@ -17,6 +16,7 @@ from tests.install.session import (
     run_zhclip,
     serve_and_query,
 )
+from zhclip.runtime.onnx import MANIFEST
 
 
 def assert_needs_extra(result, extra: str) -> None:

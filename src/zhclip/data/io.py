@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..io import write_json  # noqa: F401 - compress/autoselect.py imports it from here until it moves to runtime/
 
 logger = logging.getLogger(__name__)
 
