@@ -26,7 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.ocr_images import PHRASES, SIZES, make_caption_video, make_ocr_set
-from zhclip.search import Encoder, Filters, IndexOptions, Query, Reader, Searcher, Store, index_library
+from zhclip.search import (
+    Filters,
+    IndexOptions,
+    Library,
+    MediaEncoder,
+    Query,
+    Reader,
+    Searcher,
+    Store,
+    index_library,
+)
 from zhclip.search.ocr import OcrEngine, OcrOptions
 from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
 from zhclip.search.ocr.matching import search as matched_search
@@ -116,8 +126,8 @@ def full_hd_timing(folder: Path, samples, engine: OcrEngine, count: int = 10) ->
     )
 
 
-def recall_table(db: Path, samples, encoder: Encoder) -> tuple[list[str], int]:
-    searcher = Searcher(Reader(db), encoder)
+def recall_table(db: Path, samples, encoder: MediaEncoder) -> tuple[list[str], int]:
+    searcher = Searcher(Library(Reader(db), encoder))
     rows, false_hits = [], 0
     plain = {s.file for s in samples if s.phrase is None}
     for size in SIZES:
@@ -141,16 +151,16 @@ def _recall(ranks: list[int | None], k: int) -> float:
     return sum(r is not None and r <= k for r in ranks) / len(ranks)
 
 
-def video_check(folder: Path, encoder: Encoder, ocr_options: OcrOptions) -> str:
+def video_check(folder: Path, encoder: MediaEncoder, ocr_options: OcrOptions) -> str:
     video = make_caption_video(folder / "video" / "caption.mp4", "会议纪要", shown=(4.0, 8.0))
     db = folder / "video.db"
     index_library(db, [video.parent], encoder, IndexOptions(ocr=True, ocr_options=ocr_options))
-    results = matched_search(Searcher(Reader(db), encoder), Query(text="纪要", top=3), "ocr")
+    results = matched_search(Searcher(Library(Reader(db), encoder)), Query(text="纪要", top=3), "ocr")
     found = [f"[{r.start:.0f}, {r.end:.0f}) s 「{r.ocr['text']}」" for r in results]
     return f"caption 「会议纪要」 burned in for [4, 8) s of a 12 s video; query 纪要 -> {', '.join(found) or 'nothing'}"
 
 
-def index_speed(folder: Path, encoder: Encoder, ocr_options: OcrOptions) -> list[str]:
+def index_speed(folder: Path, encoder: MediaEncoder, ocr_options: OcrOptions) -> list[str]:
     """The same photos indexed into a fresh library without OCR, then with it (wall and process CPU time)."""
     rows = []
     for ocr in (False, True):
@@ -226,7 +236,7 @@ def main() -> None:
 
     folder = args.folder or Path(tempfile.mkdtemp(prefix="zhclip-ocr-"))
     samples = make_ocr_set(folder / "images", per_size=args.per_size, text_free=args.text_free)
-    encoder = Encoder(zhclip.load(DEMO_MODEL, device="cpu", precision="fp32"))
+    encoder = MediaEncoder(zhclip.load(DEMO_MODEL, device="cpu", precision="fp32"))
     ocr_options = OcrOptions(det_side=args.det_side)
     engine = OcrEngine(ocr_options)
     report = [f"# OCR quality ({load_note()} at start)", "", f"Options: {ocr_options}", ""]

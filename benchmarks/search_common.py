@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zhclip.search import Store, model_identity
-from zhclip.search.decode import MediaInfo
+from zhclip.media import MediaInfo
+from zhclip.search import LibraryMeta, Store, model_identity
 from zhclip.search.scan import ScannedFile
 
 CHUNK = 100_000
@@ -46,7 +46,7 @@ def synthetic_library(db: Path, vectors: np.ndarray, model) -> None:
     store = Store(db)
     info = MediaInfo(640, 480)
     with store.transaction():
-        store.set_meta(model_identity(model).as_meta())
+        store.set_meta(LibraryMeta(model_identity(model)))
         for i, vector in enumerate(vectors):
             content = store.add_content(f"{i:032x}", "image", info, [None], vector[None])
             store.put_file(ScannedFile(f"/library/photo_{i:07d}.jpg", 1000, 1, "image"), content)

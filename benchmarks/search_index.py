@@ -61,12 +61,12 @@ def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray]:
 
 def zhclip_index(paths: list[Path], source: Path, precision: str) -> tuple[float, np.ndarray, str]:
     import zhclip
-    from zhclip.search import Encoder, IndexOptions, Reader, index_library
+    from zhclip.search import IndexOptions, MediaEncoder, Reader, index_library
 
     model = zhclip.load(source, device="cpu", precision=precision)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         db = Path(tmp) / "library.db"
-        summary = index_library(db, [paths[0].parent], Encoder(model), IndexOptions())
+        summary = index_library(db, [paths[0].parent], MediaEncoder(model), IndexOptions())
         assert summary.new == len(paths) and not summary.failed, summary.line()
         reader = Reader(db)
         vectors = np.stack([reader.content_vectors(reader.file_by_path(str(p)).content_id)[1][0] for p in paths])

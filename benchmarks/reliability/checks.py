@@ -46,9 +46,9 @@ class Settings:
 
 def _encoder(settings: Settings):
     import zhclip
-    from zhclip.search import Encoder
+    from zhclip.search import MediaEncoder
 
-    return Encoder(zhclip.load(settings.model, device="cpu", precision="fp32"))
+    return MediaEncoder(zhclip.load(settings.model, device="cpu", precision="fp32"))
 
 
 def _index_args(lib: Path, db: Path, settings: Settings, *extra: str) -> tuple:
@@ -72,7 +72,7 @@ def _lost_bytes(reference: dict, other: dict) -> int:
 
 
 def check_fuzz(settings: Settings) -> Row:
-    from zhclip.search import IndexOptions, Reader, Searcher, index_library
+    from zhclip.search import IndexOptions, Library, Reader, Searcher, index_library
     from zhclip.web import create_app
 
     lib, db = mixed_library(settings.work / "fuzz" / "lib", photos=20, videos=2), settings.work / "fuzz" / "lib.db"
@@ -81,7 +81,7 @@ def check_fuzz(settings: Settings) -> Row:
     reader = Reader(db)
     ids = [row[0] for row in reader.conn.execute("SELECT id FROM files")]
     with logged("zhclip.web"):  # the server logs each 500 with its traceback; the row reports them
-        result = fuzz(create_app(Searcher(reader, encoder)), ids, settings.fuzz_examples)
+        result = fuzz(create_app(Searcher(Library(reader, encoder))), ids, settings.fuzz_examples)
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(result.statuses.items()))
     note = f"schemathesis, {settings.fuzz_examples} valid + {settings.fuzz_examples} invalid cases per operation; "
     note += f"statuses {statuses}" + (f"; first problem: {result.problems[0]}" if result.problems else "")

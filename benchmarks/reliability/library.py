@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tests.search.media import photo, video
 
-from zhclip.search import MediaInfo, ModelIdentity, Store
+from zhclip.search import LibraryMeta, MediaInfo, ModelIdentity, Store
 from zhclip.search.scan import ScannedFile
 
 COLORS = ("red", "green", "blue", "yellow")
@@ -134,13 +134,12 @@ def fill_synthetic(
     """`count` files with random unit vectors through the store's own API (no decoding, no model): every
     `video_every`-th is a video with `frames` frames. Paths lie under /synthetic, outside `roots`, so a
     rescan of `roots` neither reads nor removes them."""
-    import json
 
     rng = np.random.default_rng(seed)
     store = Store(db)
     try:
         with store.transaction():
-            store.set_meta({**identity.as_meta(), "roots": json.dumps([str(r) for r in roots])})
+            store.set_meta(LibraryMeta(identity, tuple(str(r) for r in roots)))
             for start in range(0, count, 10_000):
                 _add_synthetic(
                     store, rng, identity.embed_dim, range(start, min(count, start + 10_000)), video_every, frames

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from tests.search.conftest import encoder, index, model_path  # noqa: F401 - fixtures shared with tests/search
 from tests.search.media import photo, video
-from zhclip.search import Reader, Searcher
+from zhclip.search import Library, Reader, Searcher
 from zhclip.web import create_app
 
 LOOPBACK = "http://127.0.0.1:5000"
@@ -58,7 +58,7 @@ def assert_json_error(response, status: int | None = None) -> str:
 
 
 def client_for(db: Path, encoder, base_url: str = LOOPBACK, **app_options) -> TestClient:  # noqa: F811
-    searcher = Searcher(Reader(db), encoder)
+    searcher = Searcher(Library(Reader(db), encoder))
     return TestClient(create_app(searcher, **app_options), base_url=base_url, raise_server_exceptions=False)
 
 

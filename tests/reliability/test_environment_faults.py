@@ -14,7 +14,7 @@ from benchmarks.reliability.library import compare, integrity, snapshot
 import zhclip.search.indexer as indexer_module
 from tests.search.media import photo
 from zhclip.cli import main
-from zhclip.search import IndexOptions, LibraryError, Query, Reader, Searcher, index_library
+from zhclip.search import IndexOptions, Library, LibraryError, Query, Reader, Searcher, index_library
 
 from .conftest import assert_intact, file_count
 
@@ -114,7 +114,7 @@ def test_library_on_a_read_only_folder_can_be_searched(small_tmpfs, encoder):
     _photos(folder / "photos", 3)
     index_library(folder / "lib.db", [folder / "photos"], encoder, FAST)
     remount(folder, "ro")
-    searcher = Searcher(Reader(folder / "lib.db"), encoder)
+    searcher = Searcher(Library(Reader(folder / "lib.db"), encoder))
     assert len(searcher.search(Query(text="照片", top=5))) == 3
     assert main(["search", "照片", "--db", str(folder / "lib.db"), "--precision", "fp32", "--json"]) == 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from benchmarks.reliability.fuzz import fuzz
 
-from zhclip.search import Reader, Searcher
+from zhclip.search import Library, Reader, Searcher
 from zhclip.web import create_app
 
 from .conftest import assert_json_error, client_for
@@ -27,7 +27,7 @@ def video_id(good_library) -> int:
 def test_openapi_fuzzing_finds_no_server_errors(good_library, encoder):
     reader = Reader(good_library[1])
     ids = [row[0] for row in reader.conn.execute("SELECT id FROM files")]
-    result = fuzz(create_app(Searcher(reader, encoder)), ids, EXAMPLES)
+    result = fuzz(create_app(Searcher(Library(reader, encoder))), ids, EXAMPLES)
     assert result.requests > 100 and {200, 404, 422} <= set(result.statuses), result.statuses
     assert result.failed == 0, "\n".join(result.problems)
 

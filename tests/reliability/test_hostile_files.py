@@ -43,7 +43,7 @@ def test_grey_16bit_png_is_decoded_like_its_8bit_version(tmp_path, encoder):
     make_corpus(tmp_path, tuple(c for c in CASES if c.name == "grey-16bit.png"))
     grey16 = Image.open(tmp_path / "grey-16bit.png")
     as8bit = Image.fromarray((np.asarray(grey16, np.uint32) >> 8).astype(np.uint8), "L")
-    options = DecodeOptions(encoder.model.image_size)
+    options = DecodeOptions(encoder.image_size)
     _, pixels16 = decode_image(tmp_path / "grey-16bit.png", encoder.to_array, options, "grey16")
     expected = encoder.to_array(as8bit)
     assert np.abs(pixels16 - expected).max() < 0.05, "16-bit grey decoded as something else (clipped to white?)"
@@ -67,7 +67,7 @@ def test_file_size_bomb_is_refused_without_reading_it(tmp_path, encoder):
     tracemalloc.start()
     try:
         with pytest.raises(DecodeError, match="larger than the limit"):
-            decode_file(file, encoder.to_array, DecodeOptions(encoder.model.image_size))
+            decode_file(file, encoder.to_array, DecodeOptions(encoder.image_size))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -76,7 +76,7 @@ def test_file_size_bomb_is_refused_without_reading_it(tmp_path, encoder):
 
 @pytest.mark.parametrize(("mode", "top"), [("I;16", 65535), ("I", 65535), ("F", 1.0), ("I", 255)])
 def test_deep_single_channel_modes_keep_their_mid_tones(mode, top):
-    from zhclip.models.transform import to_rgb
+    from zhclip.media import to_rgb
 
     ramp = np.linspace(0, top, 64 * 64).reshape(64, 64)
     image = Image.fromarray(ramp.astype(np.uint16 if mode == "I;16" else np.float32 if mode == "F" else np.int32))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import zhclip
-from zhclip.search import Encoder, IndexOptions, Reader, Searcher, index_library
+from zhclip.search import IndexOptions, Library, MediaEncoder, Reader, Searcher, index_library
 
 FAST = IndexOptions(workers=2, commit_every=0.0)
 
@@ -16,8 +16,8 @@ def model_path(tiny_checkpoints) -> Path:
 
 
 @pytest.fixture(scope="session")
-def encoder(model_path) -> Encoder:
-    return Encoder(zhclip.load(model_path, device="cpu"))
+def encoder(model_path) -> MediaEncoder:
+    return MediaEncoder(zhclip.load(model_path, device="cpu"))
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def index(encoder):
 @pytest.fixture
 def searcher(encoder):
     def make(db: Path) -> Searcher:
-        s = Searcher(Reader(db), encoder)
-        s.reload_every = 0.0
+        s = Searcher(Library(Reader(db), encoder))
+        s.library.reload_every = 0.0
         return s
 
     return make

@@ -20,8 +20,8 @@ def test_concurrent_searches_while_indexing(tmp_path, index, searcher):
         while not done.is_set():
             try:
                 assert s.search(Query(text="照片", top=5))
-                assert len(s.index) >= 1  # what /api/status does, from a request thread, during reloads
-                s.reader.counts()
+                assert len(s.library.index) >= 1  # what /api/status does, from a request thread, during reloads
+                s.library.reader.counts()
                 counts[slot] += 1
             except BaseException as exc:  # noqa: BLE001 - collected and reported below
                 errors.append(exc)
@@ -39,4 +39,4 @@ def test_concurrent_searches_while_indexing(tmp_path, index, searcher):
     assert not any(t.is_alive() for t in threads), "a search or index reload hung (deadlock)"
     assert not errors, errors[:3]
     assert summary.new == 119 and min(counts) > 0
-    assert s.reader.counts()["files"] == 120
+    assert s.library.reader.counts()["files"] == 120

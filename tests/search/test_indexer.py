@@ -1,5 +1,6 @@
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -103,22 +104,22 @@ def test_video_segments_have_correct_timestamps(tmp_path, index, searcher, encod
 def test_another_model_is_refused_unless_reindex(tmp_path, index, encoder):
     import zhclip
     from zhclip.models import random_model, save_cnclip
-    from zhclip.search import Encoder, IndexOptions, index_library
+    from zhclip.search import IndexOptions, MediaEncoder, index_library
 
     lib, db = tmp_path / "lib", tmp_path / "lib.db"
     photo(lib / "a.jpg", 1)
     index(db, lib)
     other_net = random_model("tiny", seed=77)
     save_cnclip(other_net.state_dict(), other_net.config, tmp_path / "other.pt")
-    other = Encoder(zhclip.load(tmp_path / "other.pt", device="cpu"))
+    other = MediaEncoder(zhclip.load(tmp_path / "other.pt", device="cpu"))
     with pytest.raises(LibraryError, match="another model"):
         index_library(db, [lib], other)
     summary = index_library(db, [lib], other, IndexOptions(reindex=True))
     assert summary.new == 1
-    assert model_identity(other.model).matches(Reader(db).meta())
-    assert not model_identity(encoder.model).matches(Reader(db).meta())
-    same_in_bf16 = zhclip.load(encoder.model.source, device="cpu", precision="bf16")
-    assert model_identity(same_in_bf16).matches({**model_identity(encoder.model).as_meta(), "model_arch": "tiny"})
+    assert other.identity.matches(Reader(db).meta().model)
+    assert not encoder.identity.matches(Reader(db).meta().model)
+    same_in_bf16 = zhclip.load(encoder.identity.source, device="cpu", precision="bf16")
+    assert model_identity(same_in_bf16).matches(replace(encoder.identity, arch="tiny"))
 
 
 def test_schema_version_and_foreign_file_refused(tmp_path, index):

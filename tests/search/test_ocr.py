@@ -6,20 +6,20 @@ marked `real_engine` read rendered Noto CJK text with the PP-OCRv4 models of rap
 
 from __future__ import annotations
 
-import builtins
 import importlib.util
 import json
 import logging
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from zhclip.errors import MissingExtraError
 from zhclip.search import Filters, LibraryError, Query, Reader, Store
-from zhclip.search.errors import OcrUnavailableError
-from zhclip.search.ocr import OcrLine
+from zhclip.search.ocr import ENGINE_NAME, OcrLine
 from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
 from zhclip.search.ocr.matching import fuse, search
 from zhclip.search.store import MIGRATIONS
@@ -172,14 +172,14 @@ def test_ocr_reads_each_content_once_and_copies_and_renames_reuse_it(tmp_path, i
     first = index(db, lib, ocr=True)
     assert (first.new, first.ocr_read, fake_engine.calls) == (4, 3, 3)
     reader = Reader(db)
-    assert reader.meta()["ocr"] == "on"
+    assert reader.meta().ocr and reader.meta().ocr_engine == ENGINE_NAME
     os.rename(lib / "ticket.png", lib / "boarding.png")
     again = index(db, lib)  # OCR stays on: the library remembers
     assert again.ocr and again.ocr_read == 0 and fake_engine.calls == 3
     hits = find_lines(reader.conn, "登机牌", Filters())
     assert [Path(f.path).name for f in reader.files_of([h.content_id for h in hits])] == ["boarding.png"]
     off = index(db, lib, ocr=False)
-    assert not off.ocr and reader.meta()["ocr"] == "off"
+    assert not off.ocr and not reader.meta().ocr
 
 
 def test_turning_ocr_on_later_reads_the_contents_already_indexed(tmp_path, index, fake_engine):
@@ -239,16 +239,9 @@ def test_an_image_ocr_cannot_read_is_still_indexed_for_clip(tmp_path, index, fak
 
 
 def test_ocr_without_the_package_names_the_extra_and_writes_nothing(tmp_path, index, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_rapidocr(name, *args, **kwargs):
-        if name.startswith("rapidocr_onnxruntime"):
-            raise ImportError(f"No module named {name!r}", name="rapidocr_onnxruntime")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_rapidocr)
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if not installed
     solid(tmp_path / "lib" / "a.png", "red")
-    with pytest.raises(OcrUnavailableError, match=r"zhclip\[ocr\]"):
+    with pytest.raises(MissingExtraError, match=r"zhclip\[ocr\]"):
         index(tmp_path / "lib.db", tmp_path / "lib", ocr=True)
     assert not (tmp_path / "lib.db").exists()
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.web.test_browser import _free_port, _wait, _wait_until_up, browser, pytestmark  # noqa: F401
+from tests.web.test_browser import _wait, browser, pytestmark, serving  # noqa: F401
 
 from .media import solid
 from .test_ocr import fake_engine  # noqa: F401
@@ -18,21 +15,8 @@ def ocr_server(tmp_path, index, fake_engine, model_path):  # noqa: F811
     solid(tmp_path / "lib" / "invoice.png", "red", (320, 240))
     solid(tmp_path / "lib" / "ticket.png", "blue", (320, 240))
     index(tmp_path / "lib.db", tmp_path / "lib", ocr=True)
-    port = _free_port()
-    command = ["serve", "--db", tmp_path / "lib.db", "--model", model_path, "--precision", "fp32", "--port", port]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zhclip", *map(str, command)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url + "api/status", proc)
+    with serving(tmp_path / "lib.db", model_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_text_mode_marks_the_matched_words_and_boxes_them(ocr_server, browser):  # noqa: F811
@@ -50,3 +34,14 @@ def test_text_mode_marks_the_matched_words_and_boxes_them(ocr_server, browser): 
     assert box[0] > 10 and box[1] > 2
     browser.execute_script(f"{card}.querySelector('.thumb').click()")
     _wait(browser, "return document.querySelector('#viewer .ocr-box') !== null")
+    fact = "document.querySelector('#viewer dd[data-fact=ocr_text]')"
+    assert _wait(browser, f"return {fact} && {fact}.textContent") == "增值税普通发票"
+    assert browser.execute_script(f"return {fact}.querySelector('mark').textContent") == "发票"
+
+
+def test_the_mode_switch_speaks_both_languages(ocr_server, browser):  # noqa: F811
+    browser.get(ocr_server)
+    option = "document.querySelector('#match option[value=ocr]').textContent"
+    assert browser.execute_script(f"return {option}") == "文字"
+    browser.execute_script("document.getElementById('lang').click()")
+    assert browser.execute_script(f"return {option}") == "Text"

@@ -58,12 +58,12 @@ def test_filtered_results_and_counts_follow_a_new_indexing_run(library, searcher
     in_misc = Filters(path_contains="misc")
     q = _color_query(encoder, "red")
     assert len(s.search(Query(image=q, filters=in_misc))) == 2
-    files_before = s.counts()["files"]
+    files_before = s.library.counts()["files"]
     solid(lib / "misc" / "new_red.png", "red")
     index(db, lib)
     names = {os.path.basename(r.path) for r in s.search(Query(image=q, filters=in_misc))}
     assert names == {"random.jpg", "random_copy.jpg", "new_red.png"}
-    assert s.counts()["files"] == files_before + 1
+    assert s.library.counts()["files"] == files_before + 1
 
 
 def test_negative_drops_results_closer_to_it(library, searcher, encoder, monkeypatch):
@@ -94,6 +94,6 @@ def test_min_score_top_similar_and_errors(library, searcher):
 def test_dupes_groups_identical_and_near_identical(library, searcher):
     lib, db = library
     s = searcher(db)
-    groups = find_dupes(s.reader, s.index, threshold=0.999)
+    groups = find_dupes(s.library.reader, s.library.index, threshold=0.999)
     names = [sorted(os.path.basename(r.path) for r in g) for g in groups]
     assert ["random.jpg", "random_copy.jpg"] in names

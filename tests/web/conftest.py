@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import zhclip
-from zhclip.search import Encoder, IndexOptions, Reader, Searcher, index_library
+from zhclip.search import IndexOptions, Library, MediaEncoder, Reader, Searcher, index_library
 from zhclip.web import create_app
 
 from ..search.media import photo, video
@@ -23,7 +23,7 @@ def web_library(tmp_path_factory, tiny_checkpoints) -> tuple[Path, Path, Path]:
         photo(lib / f"photo_{i}.jpg", i)
     photo(lib / HOSTILE_NAME, 42)
     video(lib / "clip.mp4", ["red", "green", "blue"], seconds_each=2.0)
-    encoder = Encoder(zhclip.load(tiny_checkpoints["pt"], device="cpu"))
+    encoder = MediaEncoder(zhclip.load(tiny_checkpoints["pt"], device="cpu"))
     summary = index_library(db, [lib], encoder, IndexOptions(commit_every=0))
     assert summary.new == 8 and not summary.failed
     return lib, db, tiny_checkpoints["pt"]
@@ -32,7 +32,7 @@ def web_library(tmp_path_factory, tiny_checkpoints) -> tuple[Path, Path, Path]:
 @pytest.fixture(scope="session")
 def searcher(web_library) -> Searcher:
     lib, db, model = web_library
-    return Searcher(Reader(db), Encoder(zhclip.load(model, device="cpu")))
+    return Searcher(Library(Reader(db), MediaEncoder(zhclip.load(model, device="cpu"))))
 
 
 @pytest.fixture

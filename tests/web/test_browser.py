@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ CHROME_FLAGS = (
     "--disable-dev-shm-usage",
     "--autoplay-policy=no-user-gesture-required",
     "--window-size=1280,900",
+    "--lang=zh-CN",  # the page speaks the browser's language: these tests read its Chinese labels
 )
 
 pytestmark = pytest.mark.skipif(
@@ -47,26 +49,17 @@ def _free_port() -> int:
 @pytest.fixture
 def server(web_library):
     lib, db, model = web_library
+    with serving(db, model) as url:
+        yield url
+
+
+@contextmanager
+def serving(db: Path, model: Path, *extra: str):
+    """`zhclip serve` of `db` on a free port: yields its URL."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zhclip",
-            "serve",
-            "--db",
-            str(db),
-            "--model",
-            str(model),
-            "--precision",
-            "fp32",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    command = [sys.executable, "-m", "zhclip", "serve", "--db", str(db), "--model", str(model)]
+    command += ["--precision", "fp32", "--port", str(port), *extra]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_up(url + "api/status", proc)
@@ -99,6 +92,7 @@ def browser():
     profile = tempfile.mkdtemp(prefix="zhclip-chromium-")
     for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     try:

@@ -3,7 +3,7 @@ import time
 from fastapi.testclient import TestClient
 
 import zhclip
-from zhclip.search import Encoder, IndexOptions, Reader, Searcher, index_library
+from zhclip.search import IndexOptions, Library, MediaEncoder, Reader, Searcher, index_library
 from zhclip.web import create_app
 
 from ..search.media import photo
@@ -12,10 +12,10 @@ from ..search.media import photo
 def test_rescan_indexes_new_files_and_reports_progress(tmp_path, tiny_checkpoints):
     lib, db = tmp_path / "lib", tmp_path / "lib.db"
     photo(lib / "a.jpg", 1)
-    encoder = Encoder(zhclip.load(tiny_checkpoints["pt"], device="cpu"))
+    encoder = MediaEncoder(zhclip.load(tiny_checkpoints["pt"], device="cpu"))
     index_library(db, [lib], encoder, IndexOptions(commit_every=0))
-    searcher = Searcher(Reader(db), encoder)
-    searcher.reload_every = 0.0
+    searcher = Searcher(Library(Reader(db), encoder))
+    searcher.library.reload_every = 0.0
     client = TestClient(create_app(searcher), base_url="http://127.0.0.1:5000")
     for i in range(2, 6):
         photo(lib / f"new_{i}.jpg", i)

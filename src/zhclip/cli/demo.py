@@ -24,8 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     from ..models import random_model, save_cnclip
-    from ..runtime import load
-    from ..search import Encoder, Query, index_library
+    from ..search import Library, MediaEncoder, Query, Searcher, index_library
     from ..search.demo import DEMO_MODEL, make_demo_library, sample_query
     from .search import _print_results, log_to_file
 
@@ -44,15 +43,13 @@ def demo(args: argparse.Namespace) -> int:
     db = folder / "library.db"
     log_to_file(db)
     print(f"2/4 indexing with {source} …")
-    encoder = Encoder(load(source, device="cpu", precision="auto"))
+    encoder = MediaEncoder.load(source, device="cpu")
     summary = index_library(db, [library.folder], encoder)
     print(f"   {summary.line()}")
     text, described = sample_query(library)
     text = args.query or text
     print(f"3/4 sample query: zhclip search {text!r} --db {db}")
-    from ..search.library import open_searcher
-
-    searcher = open_searcher(db, source, device="cpu")
+    searcher = Searcher(Library.open(db, source, device="cpu"))
     results = searcher.search(Query(text=text, top=5))
     _print_results(results, as_json=False)
     if not args.query:

@@ -75,6 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=dupes)
 
+    library = subparsers.add_parser("library", help="a library's facts, and re-rooting a folder that moved")
+    commands = library.add_subparsers(dest="library_command", metavar="LIBRARY_COMMAND", required=True)
+    p = commands.add_parser("info", help="roots, counts and model of a library")
+    p.add_argument("--db", required=True, help="the library file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=library_info)
+    p = commands.add_parser("move", help="re-root the stored paths of a folder that moved (nothing is re-read)")
+    p.add_argument("old_root", metavar="OLD_ROOT", help="a root as `zhclip library info` lists it")
+    p.add_argument("new_root", metavar="NEW_ROOT", help="where that folder is now")
+    p.add_argument("--db", required=True, help="the library file")
+    p.set_defaults(handler=library_move)
+
     p = subparsers.add_parser("serve", help="serve the search page and API (default http://127.0.0.1:5000)")
     _library_args(p)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
@@ -114,13 +126,14 @@ def _date(text: str) -> float:
 
 
 def index(args: argparse.Namespace) -> int:
-    from ..runtime import load
-    from ..search import DEFAULT_EXCLUDES, Encoder, IndexOptions, Reader, index_library
-    from ..search.library import library_model_source
+    from ..extras import require
+    from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder, Reader, index_library
 
+    if args.ocr:
+        require("ocr")  # before loading the model or writing anything
     db = Path(args.db)
     log_file = log_to_file(db)
-    source = args.model or (library_model_source(Reader(db)) if db.is_file() else None)
+    source = args.model or (Reader(db).meta().model_source(db) if db.is_file() else None)
     if source is None:
         raise InputError(
             None,
@@ -128,7 +141,9 @@ def index(args: argparse.Namespace) -> int:
             "a local Hugging Face dir or a Chinese-CLIP .pt)",
             field="--model",
         )
-    encoder = Encoder(load(source, device=args.device, precision=args.precision), batch_size=args.batch_size)
+    encoder = MediaEncoder.load(
+        source, device=args.device, precision=args.precision, batch_size=args.batch_size, runtime=args.runtime
+    )
     excludes = tuple(args.exclude) + (() if args.no_default_excludes else DEFAULT_EXCLUDES)
     options = IndexOptions(
         excludes=excludes,
@@ -202,10 +217,17 @@ class _ProgressBar:
 # ------------------------------------------------------------------ queries
 
 
-def _searcher(args: argparse.Namespace):
-    from ..search.library import open_searcher
+def _library(args: argparse.Namespace, towers: tuple[str, ...] = ("image", "text")):
+    from ..search import Library
 
-    return open_searcher(args.db, args.model, args.precision, args.device)
+    return Library.open(args.db, args.model, args.precision, args.device, towers=towers, runtime=args.runtime)
+
+
+def _searcher(args: argparse.Namespace, towers: tuple[str, ...] = ("text",)):
+    """Text queries, "similar" and negatives need only the text tower (a fast, small load)."""
+    from ..search import Searcher
+
+    return Searcher(_library(args, towers))
 
 
 def _query(args: argparse.Namespace):
@@ -225,18 +247,18 @@ def search(args: argparse.Namespace) -> int:
 
     if not args.text and not args.image:
         raise InputError(None, "give a text to search for, or --image PATH")
-    searcher = _searcher(args)
+    searcher = _searcher(args, ("image", "text") if args.image else ("text",))
     query = _query(args)
     query.text = args.text
     if args.image:
-        query.image = searcher.encode_image_file(args.image)
+        query.image = searcher.encoder.encode_image_file(args.image)
     _print_results(matched_search(searcher, query, args.match), args.json)
     return 0
 
 
 def similar(args: argparse.Namespace) -> int:
     searcher = _searcher(args)
-    record = searcher.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
+    record = searcher.library.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
     _print_results(searcher.similar(record.id, args.at, _query(args)), args.json)
     return 0
 
@@ -244,8 +266,8 @@ def similar(args: argparse.Namespace) -> int:
 def dupes(args: argparse.Namespace) -> int:
     from ..search.dupes import find_dupes
 
-    searcher = _searcher(args)
-    groups = find_dupes(searcher.reader, searcher.index, args.threshold)
+    library = _library(args)
+    groups = find_dupes(library.reader, library.index, args.threshold)
     if args.json:
         print(json.dumps([[r.path for r in group] for group in groups], ensure_ascii=False, indent=2))
         return 0
@@ -276,6 +298,44 @@ def _clock(seconds: float | None) -> str:
     return f"{int(minutes):02d}:{secs:04.1f}"
 
 
+# ------------------------------------------------------------------ library
+
+
+def library_info(args: argparse.Namespace) -> int:
+    from ..search import Reader
+
+    reader = Reader(args.db)
+    meta = reader.meta()
+    model = meta.model
+    facts = {
+        "library": str(Path(args.db).absolute()),
+        "roots": list(meta.roots),
+        "counts": reader.counts(),
+        "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
+        "generation": meta.generation,
+    }
+    if args.json:
+        print(json.dumps(facts, ensure_ascii=False, indent=2))
+        return 0
+    counts = facts["counts"]
+    print(f"library {facts['library']}")
+    print(f"model   {'none yet' if model is None else f'{model.source} ({model.arch}, {model.embed_dim}-d)'}")
+    print(
+        f"files   {counts['files']} ({counts['images']} images, {counts['videos']} videos; {counts['vectors']} vectors)"
+    )
+    for root in meta.roots:
+        print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
+    return 0
+
+
+def library_move(args: argparse.Namespace) -> int:
+    from ..search.relocate import move_root
+
+    summary = move_root(args.db, args.old_root, args.new_root)
+    print(f"{args.db}: {summary.line()}")
+    return 0
+
+
 # ------------------------------------------------------------------ serve
 
 
@@ -287,7 +347,7 @@ def serve(args: argparse.Namespace) -> int:
 
     check_bind(args.host, args.token)
     log_file = log_to_file(Path(args.db))
-    app = create_app(_searcher(args), token=args.token)
+    app = create_app(_searcher(args, ("image", "text")), token=args.token)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,

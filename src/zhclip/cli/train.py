@@ -79,6 +79,24 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "about 5 shortens the initial plateau of training from scratch",
     )
     g.add_argument("--augment", action="store_true", help="random crops of the training images")
+    g.add_argument(
+        "--context-length",
+        type=int,
+        help="tokens per text, up to the text tower's position table (512 for RoBERTa); stored with the "
+        "checkpoint (default: the model's, 52)",
+    )
+    g.add_argument(
+        "--multi-positive",
+        action="store_true",
+        help="pairs of a batch that share a text id or an image id are all positives (soft targets), "
+        "for label-like data",
+    )
+    g.add_argument(
+        "--patch-dropout",
+        type=float,
+        default=0.0,
+        help="FLIP: drop this share [0, 1) of image patches in training steps (default 0)",
+    )
     r = p.add_argument_group("run")
     r.add_argument("--train-split", default="train")
     r.add_argument("--val-split", default="valid")
@@ -92,6 +110,12 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "--save-epochs", type=int, default=1, help="epochs between epoch_N.pt checkpoints (0: only epoch_latest.pt)"
     )
     r.add_argument("--log-every", type=int, default=10, help="steps between metrics lines")
+    r.add_argument(
+        "--report-to",
+        choices=["tensorboard"],
+        help="also log losses, lr, logit scale, throughput and validation recall to OUT/logs/tensorboard "
+        "(needs the tensorboard package)",
+    )
     r.add_argument(
         "--resume",
         nargs="?",
@@ -123,6 +147,10 @@ def _train_config(args: argparse.Namespace):
         freeze_vision=args.freeze_vision,
         init_logit_scale=args.init_logit_scale,
         augment=args.augment,
+        context_length=args.context_length,
+        multi_positive=args.multi_positive,
+        patch_dropout=args.patch_dropout,
+        report_to=args.report_to,
         train_split=args.train_split,
         val_split=args.val_split,
         val_every=args.val_every,

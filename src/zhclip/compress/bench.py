@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, ZhclipError
+from ..extras import require
 from ..models.config import arch_config
 from ..models.convert import save_cnclip
+from ..models.device import supported_precisions
 from ..models.factory import random_model, read_weights
-from ..models.precision import supported_precisions
 from ..runtime import load
 from ..runtime.calibration import Batch, synthetic_batch
 from ..runtime.measure import mean_cosine, median, percentile, timings
@@ -69,6 +70,8 @@ def bench_encode(
         )
     if (model is None) == (random_arch is None):
         raise InputError(None, "give --model or --random-arch, exactly one", field="--model")
+    if any(p.startswith("onnx-") for p in paths):
+        require("onnx")
     if model is not None and is_export_dir(model):
         raise InputError(
             model,
@@ -103,7 +106,7 @@ def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
     precisions = [name.split("-")[1] for name in paths if name.startswith("onnx-")]
     if not precisions:
         return None
-    from .onnx_export import export_onnx
+    from ..runtime.onnx_export import export_onnx
 
     return str(export_onnx(source, work / "onnx", precisions))
 

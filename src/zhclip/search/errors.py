@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import InputError, UnsupportedError, ZhclipError
+from ..errors import DecodeError, InputError, ZhclipError
 
-
-class DecodeError(InputError):
-    """A media file that cannot be indexed: unreadable, corrupt, too large, too small, or not media at all."""
+__all__ = ["DecodeError", "LibraryError", "NotFoundError"]  # DecodeError is the media module's, re-exported
 
 
 class NotFoundError(ZhclipError):
@@ -20,13 +18,3 @@ class NotFoundError(ZhclipError):
 
 class LibraryError(InputError):
     """A library database that cannot be used: not a zhclip library, newer schema, or built with another model."""
-
-
-class OcrUnavailableError(UnsupportedError):
-    """OCR asked for where its engine is not installed."""
-
-    def __init__(self, missing: str):
-        super().__init__(
-            f"OCR needs the package {missing!r}, which is not installed: pip install 'zhclip[ocr]' "
-            "(rapidocr-onnxruntime, PP-OCRv4 Chinese models inside the wheel)"
-        )

@@ -7,20 +7,19 @@ transaction; a killed run loses only that open batch, and the next run picks up 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .decode import Decoded, DecodeOptions, decode_file
-from .encode import Encoder
+from .encode import MediaEncoder
 from .errors import DecodeError, LibraryError
 from .ocr.engine import ENGINE_NAME, OcrEngine, OcrOptions
 from .ocr.reading import OcrReading
@@ -90,7 +89,7 @@ ProgressCallback = Callable[[IndexProgress], None]
 def index_library(
     db: str | Path,
     roots: Iterable[str | Path],
-    encoder: Encoder,
+    encoder: MediaEncoder,
     options: IndexOptions = IndexOptions(),
     progress: ProgressCallback | None = None,
 ) -> IndexSummary:
@@ -131,32 +130,33 @@ def index_library(
     return summary
 
 
-def _bind_model(store: Store, encoder: Encoder, options: IndexOptions, roots: list[Path]) -> None:
+def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, roots: list[Path]) -> None:
     identity = encoder.identity
     with store.transaction():
         meta = store.meta()
-        if not identity.matches(meta):
+        if not identity.matches(meta.model):
             if not options.reindex:
                 raise LibraryError(
                     store.path,
                     f"this library was built with another model "
-                    f"({meta.get('model_source')}, {meta.get('model_arch')}); "
+                    f"({meta.model.source}, {meta.model.arch}); "
                     "use that model, or pass --reindex to rebuild it with this one",
                 )
-            log.info("--reindex: dropping the vectors of %s", meta.get("model_source"))
+            log.info("--reindex: dropping the vectors of %s", meta.model.source)
             store.clear()
-        roots = sorted(set(json.loads(meta.get("roots", "[]"))) | {str(r) for r in roots})
-        store.set_meta({**identity.as_meta(), "roots": json.dumps(roots, ensure_ascii=False)})
+        roots = sorted(set(meta.roots) | {str(r) for r in roots})
+        store.set_meta(replace(meta, model=identity, roots=tuple(roots)))
 
 
 def _start_ocr(store: Store, options: IndexOptions, engine: OcrEngine | None) -> OcrReading | None:
     """OCR for this run, if asked for now or when the library was last indexed; remembered in the library."""
-    on = options.ocr if options.ocr is not None else store.meta().get("ocr") == "on"
+    meta = store.meta()
+    on = options.ocr if options.ocr is not None else meta.ocr
     if on and engine is None:
         engine = OcrEngine(options.ocr_options)
     reading = OcrReading(engine, store, options.frame_interval) if on else None
     with store.transaction():
-        store.set_meta({"ocr": "on" if on else "off", **({"ocr_engine": ENGINE_NAME} if on else {})})
+        store.set_meta(replace(meta, ocr=on, ocr_engine=ENGINE_NAME if on else meta.ocr_engine))
     return reading
 
 
@@ -203,7 +203,7 @@ def _report(progress: ProgressCallback | None, state: IndexProgress) -> None:
 
 def _index_files(
     store: Store,
-    encoder: Encoder,
+    encoder: MediaEncoder,
     todo: list[ScannedFile],
     known: dict[str, FileState],
     options: IndexOptions,
@@ -214,7 +214,7 @@ def _index_files(
 ) -> set[str]:
     """Decode, encode (and OCR) and commit `todo`; returns the paths that failed."""
     contents = store.content_ids()
-    decode_options = DecodeOptions(encoder.model.image_size, options.frame_interval, options.min_side)
+    decode_options = DecodeOptions(encoder.image_size, options.frame_interval, options.min_side)
     batch = _Batch(store, contents, options.commit_every, ocr)
     failed: set[str] = set()
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
@@ -252,7 +252,7 @@ def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) ->
         summary.reused += 1
 
 
-def _encode(encoder: Encoder, items: list[Decoded]) -> list[Decoded]:
+def _encode(encoder: MediaEncoder, items: list[Decoded]) -> list[Decoded]:
     """Replace each item's pixel rows by their vectors, all items in one batched pass."""
     new = [d for d in items if d.pixels is not None]
     if new:
@@ -265,7 +265,7 @@ def _encode(encoder: Encoder, items: list[Decoded]) -> list[Decoded]:
 
 def _decode_ahead(
     files: list[ScannedFile],
-    encoder: Encoder,
+    encoder: MediaEncoder,
     options: DecodeOptions,
     known: dict[str, int],
     workers: int,

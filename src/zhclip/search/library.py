@@ -1,42 +1,119 @@
-"""Opening a library for searching: its reader, the model it was built with, and a searcher."""
+"""A library opened for searching: its reader, what it records about itself, the model it is searched with
+(checked against the one that indexed it), and its vectors in memory, reloaded after indexing commits."""
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
-from ..runtime import load
+import numpy as np
+
 from .compute import on_compute_thread
-from .encode import Encoder
+from .cutoff import background_rows
+from .encode import MediaEncoder
 from .errors import LibraryError
-from .query import Searcher
-from .store import Reader
+from .index import APPROX_THRESHOLD, VectorIndex
+from .meta import LibraryMeta
+from .store import Filters, Reader
+
+RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
+MASK_CACHE = 32  # filter masks kept per loaded index
 
 
-def library_model_source(reader: Reader) -> str:
-    source = reader.meta().get("model_source")
-    if not source:
-        raise LibraryError(
-            reader.path,
-            "the library has no model yet: index some files first (`zhclip index FOLDER --db PATH --model M`)",
-        )
-    return source
+class Library:
+    """The read path of one library; `Searcher` ranks over it."""
 
+    def __init__(self, reader: Reader, encoder: MediaEncoder, approx_threshold: int = APPROX_THRESHOLD):
+        self.reader = reader
+        self.encoder = encoder
+        self.approx_threshold = approx_threshold
+        self.reload_every = RELOAD_EVERY
+        self._index: VectorIndex | None = None
+        self._generation = -1
+        self._loaded_at = 0.0
+        self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
+        self._background: np.ndarray | None = None  # the loaded index's rows for the automatic cut-off
+        self._counts: tuple[int, dict[str, int]] = (-1, {})
+        self._check_model()
 
-def library_roots(reader: Reader) -> list[str]:
-    return json.loads(reader.meta().get("roots", "[]"))
+    @classmethod
+    def open(
+        cls,
+        db: str | Path,
+        model: str | None = None,
+        precision: str = "auto",
+        device: str = "auto",
+        approx_threshold: int | None = None,
+        towers: tuple[str, ...] = ("image", "text"),
+        runtime: str = "auto",
+    ) -> Library:
+        """`db` searched with `model` (default: the model the library was indexed with); `towers=("text",)`
+        for text queries only."""
+        reader = Reader(db)
+        source = model or reader.meta().model_source(db)
+        encoder = MediaEncoder.load(source, device=device, precision=precision, towers=towers, runtime=runtime)
+        return cls(reader, encoder, **({} if approx_threshold is None else {"approx_threshold": approx_threshold}))
 
+    @property
+    def path(self) -> Path:
+        return self.reader.path
 
-def open_searcher(
-    db: str | Path,
-    model: str | None = None,
-    precision: str = "auto",
-    device: str = "auto",
-    approx_threshold: int | None = None,
-) -> Searcher:
-    """A searcher over `db` with `model` (default: the model the library was indexed with)."""
-    reader = Reader(db)
-    source = model or library_model_source(reader)
-    encoder = on_compute_thread(lambda: Encoder(load(source, device=device, precision=precision)))
-    kwargs = {} if approx_threshold is None else {"approx_threshold": approx_threshold}
-    return Searcher(reader, encoder, **kwargs)
+    @property
+    def meta(self) -> LibraryMeta:
+        return self.reader.meta()
+
+    @property
+    def roots(self) -> list[str]:
+        return list(self.meta.roots)
+
+    def _check_model(self) -> None:
+        recorded = self.meta.model
+        if not self.encoder.identity.matches(recorded):
+            raise LibraryError(
+                self.path,
+                f"this library was indexed with another model ({recorded.source}); search it with that model "
+                "(leave out --model) or rebuild it with `zhclip index --reindex`",
+            )
+
+    # ------------------------------------------------------------ the vectors in memory
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vectors in memory; reloaded after indexing commits (at most every `reload_every` seconds)."""
+        return on_compute_thread(self._current_index)
+
+    def _current_index(self) -> VectorIndex:
+        # Only the compute thread runs this, so a reload never races another.
+        if self._index is None or self._stale():
+            generation = self.reader.generation()
+            self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
+            self._generation, self._loaded_at = generation, time.monotonic()
+            self._masks.clear()
+            self._background = background_rows(self._index)
+        return self._index
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self.reload_every and self.reader.generation() != self._generation
+
+    def allowed_rows(self, index: VectorIndex, filters: Filters) -> np.ndarray | None:
+        """Rows of `index` the filters allow, kept until the index reloads (a page re-sends the same filters).
+        Call on the compute thread, with the index it returned."""
+        if not filters.active:
+            return None
+        if filters not in self._masks:
+            if len(self._masks) >= MASK_CACHE:
+                del self._masks[next(iter(self._masks))]
+            self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
+        return self._masks[filters]
+
+    def background_rows(self, index: VectorIndex) -> np.ndarray | None:
+        """Rows of `index` that stand for the library's background (see `cutoff`); call with the index the
+        compute thread just got."""
+        return self._background if index is self._index else background_rows(index)
+
+    def counts(self) -> dict[str, int]:
+        """The library's file counts, counted again only after an indexing run commits."""
+        generation = self.reader.generation()
+        if self._counts[0] != generation:
+            self._counts = (generation, self.reader.counts())
+        return self._counts[1]

@@ -1,22 +1,18 @@
-"""Step 6: queries — text, image, "more like this", negatives, filters; video frames merged into segments."""
+"""Step 6: ranking — text, image, "more like this", negatives, filters; video frames merged into segments."""
 
 from __future__ import annotations
 
-import io
 import math
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from .compute import on_compute_thread
-from .decode import DecodeOptions, decode_image
-from .encode import Encoder
-from .errors import LibraryError
-from .index import APPROX_THRESHOLD, Hits, VectorIndex
-from .store import FileRecord, Filters, Reader
+from .cutoff import automatic_cutoff
+from .index import Hits, VectorIndex
+from .library import Library
+from .store import FileRecord, Filters
 
 # A video frame matches when its score is within SEGMENT_MARGIN of the video's best frame, and within
 # SEGMENT_SPREAD of the way from the best down to the worst frame (so a model with compressed scores still
@@ -24,8 +20,8 @@ from .store import FileRecord, Filters, Reader
 SEGMENT_MARGIN = 0.02
 SEGMENT_SPREAD = 0.25
 CANDIDATE_FACTOR = 4
-RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
-MASK_CACHE = 32  # filter masks kept per loaded index
+MATCHED_SET = 1000  # rows ranked when the matched set is sorted by date
+SORTS = ("relevance", "newest", "oldest")
 
 
 @dataclass
@@ -35,8 +31,19 @@ class Query:
     negative: str | None = None
     filters: Filters = field(default_factory=Filters)
     top: int = 20
-    min_score: float | None = None
+    min_score: float | None = None  # None: the automatic cut-off (see `cutoff`); -1: the whole ranked list
     exclude_file: int | None = None  # "similar" leaves the query file out (its duplicates stay)
+    offset: int = 0  # results to skip (the pages before this one)
+    sort: str = "relevance"  # or "newest", "oldest": the matched set by date
+
+
+@dataclass
+class Page:
+    results: list[Result]
+    offset: int
+    next_offset: int | None  # None: the last page
+    cutoff: float | None  # the score results stop at (None: none applied)
+    weaker: bool  # whether the cut-off left out results (min_score=-1 shows them)
 
 
 @dataclass
@@ -69,75 +76,59 @@ class _Hit:
 
 
 class Searcher:
-    """Searches one library. Loads the vectors once and reloads them when an indexing run commits."""
+    """Ranks a library's files for a query: the vectors and files come from `library`."""
 
-    def __init__(self, reader: Reader, encoder: Encoder, approx_threshold: int = APPROX_THRESHOLD):
-        self.reader = reader
-        self.encoder = encoder
-        self.approx_threshold = approx_threshold
-        self._index: VectorIndex | None = None
-        self._generation = -1
-        self._loaded_at = 0.0
-        self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
-        self._counts: tuple[int, dict[str, int]] = (-1, {})
-        self.reload_every = RELOAD_EVERY
-        _check_model(reader, encoder)
-
-    @property
-    def index(self) -> VectorIndex:
-        """The vectors in memory; reloaded after indexing commits (at most every `reload_every` seconds)."""
-        return on_compute_thread(self._current_index)
-
-    def _current_index(self) -> VectorIndex:
-        # Only the compute thread runs this, so a reload never races another.
-        if self._index is None or self._stale():
-            generation = self.reader.generation()
-            self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
-            self._generation, self._loaded_at = generation, time.monotonic()
-            self._masks.clear()
-        return self._index
-
-    def _stale(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self.reload_every and self.reader.generation() != self._generation
-
-    def counts(self) -> dict[str, int]:
-        """The library's file counts, counted again only after an indexing run commits."""
-        generation = self.reader.generation()
-        if self._counts[0] != generation:
-            self._counts = (generation, self.reader.counts())
-        return self._counts[1]
-
-    # ------------------------------------------------------------ entry points
+    def __init__(self, library: Library):
+        self.library = library
+        self.encoder = library.encoder
 
     def search(self, query: Query) -> list[Result]:
-        hits = on_compute_thread(self._ranked, query)
-        return self._results(hits, query.filters, query.top, query.exclude_file)
+        return self.page(query).results
 
-    def _ranked(self, query: Query) -> list[_Hit]:
+    def page(self, query: Query) -> Page:
+        """One page of results: `query.top` from `query.offset`, in `query.sort` order."""
+        check_sort(query)
+        hits, cutoff, weaker = on_compute_thread(self._ranked, query)
+        return self.hits_page(query, hits, cutoff, weaker)
+
+    def hits_page(self, query: Query, hits: list[_Hit], cutoff: float | None = None, weaker: bool = False) -> Page:
+        """The page of `query` out of ranked `hits` (best first)."""
+        wanted = None if query.sort != "relevance" else query.offset + query.top + 1
+        return results_page(query, self._results(hits, query.filters, wanted, query.exclude_file), cutoff, weaker)
+
+    def _ranked(self, query: Query) -> tuple[list[_Hit], float | None, bool]:
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
-        index = self.index
-        allowed = self._allowed_rows(index, query.filters)
-        k = max(1, query.top) * CANDIDATE_FACTOR + 16
-        hits = index.search(vector, k, allowed)
+        index = self.library.index
+        allowed = self.library.allowed_rows(index, query.filters)
+        wanted = MATCHED_SET if query.sort != "relevance" else query.offset + max(1, query.top) + 1
+        hits = index.search(vector, wanted * CANDIDATE_FACTOR + 16, allowed)
         merged = self._merge(index, vector, hits)
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
-        if query.min_score is not None:
-            merged = [h for h in merged if h.score >= query.min_score]
-        return merged
+        cutoff = query.min_score
+        if cutoff is None:
+            cutoff = automatic_cutoff(index, vector, self.library.background_rows(index))
+        if cutoff is None:
+            return merged, None, False
+        kept = [h for h in merged if h.score >= cutoff]
+        return kept, cutoff, len(kept) < len(merged)
 
     def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
+        return self.similar_page(file_id, at, query).results
+
+    def similar_page(self, file_id: int, at: float | None = None, query: Query | None = None) -> Page:
         """Results like a library file (for a video: its frame nearest `at`, else its mean frame)."""
-        record = self.reader.file(file_id)
-        times, vectors = self.reader.content_vectors(record.content_id)
+        reader = self.library.reader
+        record = reader.file(file_id)
+        times, vectors = reader.content_vectors(record.content_id)
         if at is not None and record.kind == "video":
             vector = vectors[int(np.nanargmin(np.abs(times - at)))]
         else:
             vector = _normalise(vectors.mean(axis=0))
         base = query or Query()
         base.image, base.text, base.exclude_file = vector, None, record.id
-        return self.search(base)
+        return self.page(base)
 
     def query_vector(self, query: Query) -> np.ndarray:
         parts = []
@@ -148,31 +139,6 @@ class Searcher:
         if not parts:
             raise InputError(None, "give a text or an image to search with", field="text")
         return _normalise(np.sum(parts, axis=0))
-
-    def encode_image_file(self, path: str | Path) -> np.ndarray:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise InputError(path, f"cannot read image: {exc.strerror or exc}") from None
-        return self.encode_upload(data, str(path))
-
-    def encode_upload(self, data: bytes, name: str) -> np.ndarray:
-        """An image given as bytes (upload, paste) -> its vector; pixel limits as for indexing."""
-        options = DecodeOptions(self.encoder.model.image_size, min_side=1)
-        _, pixels = decode_image(io.BytesIO(data), self.encoder.to_array, options, name)
-        return on_compute_thread(self.encoder.encode_pixels, pixels[None])[0]
-
-    # ------------------------------------------------------------ internals
-
-    def _allowed_rows(self, index: VectorIndex, filters: Filters) -> np.ndarray | None:
-        """Rows the filters allow, kept until the index reloads (a page re-sends the same filters)."""
-        if not filters.active:
-            return None
-        if filters not in self._masks:
-            if len(self._masks) >= MASK_CACHE:
-                del self._masks[next(iter(self._masks))]
-            self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
-        return self._masks[filters]
 
     def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[_Hit]:
         """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""
@@ -208,9 +174,9 @@ class Searcher:
             for run in _runs(np.flatnonzero(matching))
         ]
 
-    def _results(self, hits: list[_Hit], filters: Filters, top: int, exclude_file: int | None) -> list[Result]:
+    def _results(self, hits: list[_Hit], filters: Filters, top: int | None, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
-        for record in self.reader.files_of({h.content_id for h in hits}, filters):
+        for record in self.library.reader.files_of({h.content_id for h in hits}, filters):
             files.setdefault(record.content_id, []).append(record)
         out: list[Result] = []
         for hit in hits:
@@ -237,6 +203,19 @@ class Searcher:
         return out[:top]
 
 
+def check_sort(query: Query) -> None:
+    if query.sort not in SORTS:
+        raise InputError(None, f"sort is one of {', '.join(SORTS)}", field="sort")
+
+
+def results_page(query: Query, results: list[Result], cutoff: float | None = None, weaker: bool = False) -> Page:
+    """The page of `query` out of ranked `results` (best first): sorted by date if asked, then cut."""
+    if query.sort != "relevance":
+        results = sorted(results, key=lambda r: (r.date or 0.0, r.file_id), reverse=query.sort == "newest")
+    end = query.offset + query.top
+    return Page(results[query.offset : end], query.offset, end if len(results) > end else None, cutoff, weaker)
+
+
 def _runs(indices: np.ndarray) -> list[np.ndarray]:
     """Split sorted frame indices into runs of consecutive frames."""
     if len(indices) == 0:
@@ -254,13 +233,3 @@ def _score(index: VectorIndex, vector: np.ndarray, hit: _Hit) -> float:
 def _normalise(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return (v / norm).astype(np.float32) if norm > 0 else v.astype(np.float32)
-
-
-def _check_model(reader: Reader, encoder: Encoder) -> None:
-    if not encoder.identity.matches(reader.meta()):
-        raise LibraryError(
-            reader.path,
-            f"this library was indexed with another model "
-            f"({reader.meta().get('model_source')}); search it with that model "
-            "(leave out --model) or rebuild it with `zhclip index --reindex`",
-        )

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .decode import MediaInfo
+from ..media import MediaInfo
 from .errors import LibraryError, NotFoundError
+from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile
 
 SCHEMA_VERSION = 2
@@ -96,6 +97,7 @@ MIGRATIONS: dict[int, str] = {
     """,
 }
 
+DATE = "coalesce(c.taken_at, f.mtime_ns / 1e9)"  # a file's date: EXIF, else its modification time
 FILE_COLUMNS = (
     "f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
     "c.taken_at, c.camera"
@@ -152,12 +154,11 @@ class Filters:
         if self.path_contains:
             clauses.append("instr(lower(f.path), lower(?)) > 0")
             params.append(self.path_contains)
-        date = "coalesce(c.taken_at, f.mtime_ns / 1e9)"
         if self.after is not None:
-            clauses.append(f"{date} >= ?")
+            clauses.append(f"{DATE} >= ?")
             params.append(self.after)
         if self.before is not None:
-            clauses.append(f"{date} < ?")
+            clauses.append(f"{DATE} < ?")
             params.append(self.before)
         return " AND ".join(clauses), params
 
@@ -254,18 +255,18 @@ class Store:
 
     # ------------------------------------------------------------ metadata
 
-    def meta(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT key, value FROM meta"))
+    def meta(self) -> LibraryMeta:
+        return LibraryMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta")))
 
-    def set_meta(self, values: dict[str, object]) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [(k, str(v)) for k, v in values.items()]
-        )
+    def set_meta(self, meta: LibraryMeta) -> None:
+        """Record the model, roots and OCR setting of `meta` (call inside a transaction)."""
+        self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", meta.rows().items())
 
     def bump_generation(self) -> None:
         self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            "INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (GENERATION,),
         )
 
     def clear(self) -> None:
@@ -352,16 +353,16 @@ class Reader:
             conn = self._local.conn = connect(self.path, readonly=True)
         return conn
 
-    def meta(self) -> dict[str, str]:
+    def meta(self) -> LibraryMeta:
         try:
-            return dict(self.conn.execute("SELECT key, value FROM meta"))
+            return LibraryMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta")))
         except sqlite3.OperationalError:  # an empty file: no schema yet
-            return {}
+            return LibraryMeta()
 
     def generation(self) -> int:
         """Bumped by every indexing commit (cheap; tells a server when to reload its vector index)."""
         try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATION,)).fetchone()
         except sqlite3.OperationalError:
             return 0
         return int(row[0]) if row else 0
@@ -427,6 +428,43 @@ class Reader:
                 )
             ]
         return out
+
+    def browse(
+        self, filters: Filters, newest_first: bool | None, offset: int, limit: int, after: tuple | None = None
+    ) -> list[FileRecord]:
+        """Files by date (`newest_first` True or False; ties by id) or by path (None), from `offset` or from
+        just past the sort key `after` (date, id) or (path,): a key keeps pages apart while files come and go."""
+        where, params = filters.sql()
+        if newest_first is None:
+            order, key = "f.path", "f.path > ?"
+        else:
+            sign = "<" if newest_first else ">"
+            direction = "DESC" if newest_first else "ASC"
+            order, key = f"{DATE} {direction}, f.id {direction}", f"({DATE}, f.id) {sign} (?, ?)"
+        if after is not None:
+            where, params = f"{where} AND {key}", [*params, *after]
+        rows = self.conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE {where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [FileRecord(*row) for row in rows]
+
+    def count(self, filters: Filters) -> int:
+        where, params = filters.sql()
+        return self.conn.execute(
+            f"SELECT count(*) FROM files f JOIN contents c ON c.id = f.content_id WHERE {where}", params
+        ).fetchone()[0]
+
+    def months(self, filters: Filters) -> list[tuple[str, int]]:
+        """(YYYY-MM in local time, file count), newest first: the page's date rail."""
+        where, params = filters.sql()
+        month = f"strftime('%Y-%m', {DATE}, 'unixepoch', 'localtime')"
+        return self.conn.execute(
+            f"SELECT {month} AS m, count(*) FROM files f JOIN contents c ON c.id = f.content_id WHERE {where} "
+            "GROUP BY m ORDER BY m DESC",
+            params,
+        ).fetchall()
 
     def allowed_contents(self, filters: Filters) -> np.ndarray:
         where, params = filters.sql()

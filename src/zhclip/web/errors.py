@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP responses. Every error is JSON: {"error": {"status", "message"}}."""
+"""The web layer's errors, and the one place where any error becomes an HTTP response.
+Every error is JSON: {"error": {"status", "message"}}."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from starlette.exceptions import HTTPException
 
 from ..errors import InputError, ModelNotAvailableError, UnsupportedError, ZhclipError
 from ..search.errors import DecodeError, LibraryError, NotFoundError
-from .security import AuthError, ForbiddenError
 
 log = logging.getLogger("zhclip.web")
 
@@ -24,18 +24,26 @@ class BusyError(ZhclipError):
     """The request conflicts with work in progress, e.g. a rescan while one runs (409)."""
 
 
+class AuthError(ZhclipError):
+    """Missing or wrong token (401)."""
+
+
+class ForbiddenError(ZhclipError):
+    """A request the server refuses whatever the credentials: a foreign Host or Origin (403)."""
+
+
 STATUS: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
     (TooLargeError, 413),
     (DecodeError, 422),
     (LibraryError, 409),
     (BusyError, 409),
+    (AuthError, 401),
+    (ForbiddenError, 403),
     (InputError, 400),
     (UnsupportedError, 400),
     (ModelNotAvailableError, 503),
     (ZhclipError, 400),
-    (AuthError, 401),
-    (ForbiddenError, 403),
 ]
 
 
@@ -47,13 +55,19 @@ def status_of(exc: Exception) -> int:
     return next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
 
 
+def response_for(exc: Exception, where: str = "") -> JSONResponse:
+    """The response to `exc`, raised by a route or a middleware: its status and message; anything untyped is
+    a 500 whose details go to the log only."""
+    status = status_of(exc)
+    if status == 500:
+        log.exception("internal error on %s", where, exc_info=exc)
+        return error_response(500, "internal server error (details are in the server log)")
+    return error_response(status, str(exc) or type(exc).__name__)
+
+
 def install(app: FastAPI) -> None:
     async def typed(request: Request, exc: Exception) -> JSONResponse:
-        status = status_of(exc)
-        if status == 500:
-            log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-            return error_response(500, "internal server error (details are in the server log)")
-        return error_response(status, str(exc) or type(exc).__name__)
+        return response_for(exc, f"{request.method} {request.url.path}")
 
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))

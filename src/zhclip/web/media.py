@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
-from PIL import Image, ImageOps
-
-from ..models.transform import to_rgb
-from ..search.errors import DecodeError
+from .. import media
+from ..errors import DecodeError
 from ..search.store import FileRecord
 
 THUMB_SIZES = (128, 256, 512)
@@ -26,66 +21,11 @@ def thumbnail(record: FileRecord, size: int, at: float | None) -> bytes:
 
 @lru_cache(maxsize=1024)
 def _thumbnail(path: str, mtime_ns: int, kind: str, size: int, at: float | None) -> bytes:
-    image = to_rgb(_video_frame(path, at or 0.0) if kind == "video" else _image(path, size))
-    image.thumbnail((size, size), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=82)
-    return out.getvalue()
-
-
-def _image(path: str, size: int) -> Image.Image:
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))
-            return ImageOps.exif_transpose(img)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DecodeError(path, f"cannot decode image: {exc}") from None
-
-
-def _video_frame(path: str, at: float) -> Image.Image:
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            container.seek(int(at / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
-                if frame.time is not None and frame.time >= at - 0.05:
-                    return frame.to_image()
-    except (av.FFmpegError, OSError, IndexError) as exc:
-        raise DecodeError(path, f"cannot decode video: {exc}") from None
-    raise DecodeError(path, f"no frame at {at:.1f} s")
+    return media.thumbnail(path, kind, size, at)
 
 
 def clip(record: FileRecord, start: float, end: float) -> bytes:
-    """The segment [start, end] as an MP4, copied without re-encoding (it starts at the keyframe before
-    `start`, so it may begin a little early)."""
-    import av
-
+    """The segment [start, end] as an MP4 with its sound, copied without re-encoding (see `zhclip.media.cut_clip`)."""
     if record.kind != "video":
         raise DecodeError(record.path, "clips can only be cut from videos")
-    end = min(end, start + MAX_CLIP_SECONDS)
-    try:
-        with av.open(record.path) as source, tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
-            stream = source.streams.video[0]
-            with av.open(tmp.name, "w", format="mp4") as out:
-                target = out.add_stream_from_template(stream)
-                source.seek(int(start / stream.time_base), stream=stream, backward=True)
-                _copy_packets(source, stream, target, out, end)
-            return Path(tmp.name).read_bytes()
-    except (av.FFmpegError, OSError, IndexError, ValueError) as exc:
-        raise DecodeError(record.path, f"cannot cut a clip: {exc}") from None
-
-
-def _copy_packets(source, stream, target, out, end: float) -> None:
-    first = None
-    for packet in source.demux(stream):
-        if packet.dts is None or packet.pts is None:
-            continue
-        if packet.dts * stream.time_base > end + 1:  # a little past the end: B-frames may refer ahead
-            break
-        first = packet.dts if first is None else first
-        packet.dts -= first
-        packet.pts -= first
-        packet.stream = target
-        out.mux(packet)
+    return media.cut_clip(record.path, start, min(end, start + MAX_CLIP_SECONDS))

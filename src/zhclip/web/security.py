@@ -12,14 +12,6 @@ TOKEN_COOKIE = "zhclip_token"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
-class AuthError(Exception):
-    """Missing or wrong token (the error handlers answer 401)."""
-
-
-class ForbiddenError(Exception):
-    """A request the server refuses whatever the credentials: a foreign Host or Origin (403)."""
-
-
 def is_loopback(host: str) -> bool:
     if host in LOOPBACK_NAMES:
         return True

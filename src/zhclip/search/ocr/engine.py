@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OcrUnavailableError
+from ...extras import require
 
 ENGINE_NAME = "rapidocr-onnxruntime PP-OCRv4 ch"
 
@@ -103,14 +103,13 @@ def is_text(line: OcrLine, options: OcrOptions) -> bool:
 
 
 def _load_models(options: OcrOptions):
-    try:
-        from rapidocr_onnxruntime.ch_ppocr_cls import TextClassifier
-        from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
-        from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
-        from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
-        from rapidocr_onnxruntime.utils import read_yaml, update_model_path
-    except ImportError as exc:
-        raise OcrUnavailableError(exc.name or "rapidocr-onnxruntime") from None
+    require("ocr")
+    from rapidocr_onnxruntime.ch_ppocr_cls import TextClassifier
+    from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+    from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
+    from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
+    from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+
     config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
     for part in ("Det", "Cls", "Rec"):
         config[part].update(intra_op_num_threads=options.threads, inter_op_num_threads=1)

@@ -5,6 +5,8 @@
 - `hybrid`: reciprocal-rank fusion (score = sum of 1 / (RRF_K + rank)) of the CLIP and the OCR rankings, so a
   file either of them ranks high comes first, and one both rank high comes before both.
 - `clip`: the searcher as it is.
+
+Paging and date sorts work on the ranked (or fused) list as for CLIP alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import replace
 
 from ...errors import InputError
 from ..errors import LibraryError
-from ..query import Query, Result, Searcher, _Hit
+from ..query import Page, Query, Result, Searcher, _Hit, check_sort, results_page
 from ..store import Reader
 from .lines import LineHit, find_lines, frame_times
 
@@ -25,27 +27,37 @@ CANDIDATES = 4  # each ranking of a fusion contributes this many times `top` res
 
 
 def default_match(reader: Reader) -> str:
-    return "hybrid" if reader.meta().get("ocr") == "on" else "clip"
+    return "hybrid" if reader.meta().ocr else "clip"
 
 
 def search(searcher: Searcher, query: Query, match: str | None = None) -> list[Result]:
     """Results of `query` ranked by `match` (default: hybrid for a library with OCR, else clip)."""
-    match = match or default_match(searcher.reader)
+    return page(searcher, query, match).results
+
+
+def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
+    """One page of `query` (its `top` from its `offset`, in its `sort` order) ranked by `match`. The
+    automatic cut-off (or `min_score`) applies to CLIP's scores; OCR's ranking has none."""
+    reader = searcher.library.reader
+    match = match or default_match(reader)
     if match not in MATCHES:
         raise InputError(None, f"unknown match {match!r}; use one of {', '.join(MATCHES)}", field="match")
     if match == "clip" or (match == "hybrid" and not query.text):
-        return searcher.search(query)
-    _check_ocr(searcher.reader)
+        return searcher.page(query)
+    _check_ocr(reader)
     if not query.text:
         raise InputError(None, "--match ocr looks for a text: give one", field="text")
+    check_sort(query)
     if match == "ocr":
-        return ocr_search(searcher, query)
-    wide = replace(query, top=query.top * CANDIDATES)
-    return fuse([searcher.search(wide), ocr_search(searcher, wide)], query.top)
+        return searcher.hits_page(query, ocr_hits(reader, query))
+    wide = replace(query, top=(query.offset + query.top) * CANDIDATES, offset=0, sort="relevance")
+    clip = searcher.page(wide)
+    ocr = searcher.hits_page(wide, ocr_hits(reader, wide))
+    return results_page(query, fuse([clip.results, ocr.results], wide.top), None, clip.weaker)
 
 
 def _check_ocr(reader: Reader) -> None:
-    if reader.meta().get("ocr") != "on":
+    if not reader.meta().ocr:
         raise LibraryError(
             reader.path,
             "this library has no OCR text; read it with `zhclip index FOLDER --db LIBRARY --ocr` "
@@ -53,10 +65,10 @@ def _check_ocr(reader: Reader) -> None:
         )
 
 
-def ocr_search(searcher: Searcher, query: Query) -> list[Result]:
-    """Files whose text holds `query.text`; those whose text holds `query.negative` are left out."""
-    reader = searcher.reader
-    lines = find_lines(reader.conn, query.text, query.filters, limit=max(200, 20 * query.top))
+def ocr_hits(reader: Reader, query: Query) -> list[_Hit]:
+    """Contents whose text holds `query.text`, best first; those whose text holds `query.negative` are left out."""
+    wanted = query.offset + query.top
+    lines = find_lines(reader.conn, query.text, query.filters, limit=max(200, 20 * wanted))
     if query.negative:
         unwanted = {h.content_id for h in find_lines(reader.conn, query.negative, query.filters) if h.score == 1.0}
         lines = [h for h in lines if h.content_id not in unwanted]
@@ -71,7 +83,7 @@ def ocr_search(searcher: Searcher, query: Query) -> list[Result]:
         else:
             hits += _segments(content_id, found, frame_times(reader.conn, content_id))
     hits.sort(key=lambda h: -h.score)
-    return searcher._results(hits, query.filters, query.top, query.exclude_file)
+    return hits
 
 
 def _strength(line: LineHit) -> tuple[float, float]:

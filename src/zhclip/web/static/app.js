@@ -2,16 +2,11 @@
 // URL-encoded ids, never as HTML, so file names cannot inject markup.
 "use strict";
 const $ = (id) => document.getElementById(id);
+const PAGE = { browse: 60, search: 40 };
 let queryImage = null; // a File (upload or paste) to search with
-
-function filterParams() {
-  const p = new URLSearchParams();
-  for (const id of ["negative", "kind", "path_contains", "after", "before", "top", "match"]) {
-    const v = $(id).value.trim();
-    if (v && !(id === "kind" && v === "all")) p.set(id, v);
-  }
-  return p;
-}
+// What the grid shows: mode browse | search | similar, how to fetch its next page, and the items so far
+// (the viewer steps through them).
+let view = { mode: "browse", items: [], next: null, done: false, loading: false, lastMonth: null, minScore: null };
 
 async function api(url, options) {
   const response = await fetch(url, options);
@@ -20,137 +15,276 @@ async function api(url, options) {
   return body;
 }
 
-async function runSearch(event) {
-  if (event) event.preventDefault();
-  const q = $("q").value.trim();
-  const params = filterParams();
-  if (!q && !queryImage) return;
-  try {
-    let body;
-    if (queryImage) {
-      const form = new FormData();
-      form.set("image", queryImage);
-      if (q) form.set("q", q);
-      for (const [k, v] of params) form.set(k, v);
-      body = await api("/api/search/image", { method: "POST", body: form });
-    } else {
-      params.set("q", q);
-      body = await api(`/api/search?${params}`);
-    }
-    show(body.results, q ? `“${q}”` : "图片");
-  } catch (err) {
-    message(`出错：${err.message}`);
+function filterParams(withNegative) {
+  const p = new URLSearchParams();
+  for (const id of ["kind", "path_contains", "after", "before", ...(withNegative ? ["negative"] : [])]) {
+    const v = $(id).value.trim();
+    if (v && !(id === "kind" && v === "all")) p.set(id, v);
   }
+  return p;
 }
 
-async function similar(result) {
-  const params = new URLSearchParams({ top: $("top").value || "40" });
-  if (result.kind === "video" && result.frame != null) params.set("at", result.frame);
-  try {
-    const body = await api(`/api/similar/${result.file_id}?${params}`);
-    show(body.results, `与 ${result.name} 相似`);
-  } catch (err) {
-    message(`出错：${err.message}`);
-  }
-}
-
-function message(text) { $("message").textContent = text; }
+function message(text) { $("message-text").textContent = text; }
 
 function clock(s) {
   const m = Math.floor(s / 60);
   return `${m}:${(s - m * 60).toFixed(0).padStart(2, "0")}`;
 }
 
-function show(results, what) {
-  const grid = $("results");
-  grid.replaceChildren(...results.map(card));
-  message(results.length ? `${what}：${results.length} 个结果` : `${what}：没有结果`);
+function monthOf(seconds) {
+  const d = new Date(seconds * 1000);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`;
 }
 
-function card(result) {
-  const node = $("card").content.firstElementChild.cloneNode(true);
-  const id = encodeURIComponent(result.file_id);
-  const at = result.frame != null ? `&at=${encodeURIComponent(result.frame)}` : "";
-  node.querySelector("img").src = `/api/files/${id}/thumbnail?size=256${at}`;
-  node.querySelector("img").alt = result.name;
-  node.querySelector(".name").textContent = result.name;
-  node.querySelector(".name").title = result.path;
-  node.querySelector(".score").textContent = result.score.toFixed(3);
-  node.dataset.fileId = result.file_id;
-  node.dataset.kind = result.kind;
-  if (result.kind === "video") {
-    node.querySelector(".badge").textContent = `▶ ${clock(result.start)}`;
-    node.querySelector(".segment").textContent = `${clock(result.start)}–${clock(result.end)}`;
-    const link = node.querySelector(".download");
-    link.href = `/api/files/${id}/clip?start=${result.start}&end=${result.end}`;
-    link.title = "download this segment";
+function monthLabel(month) {
+  const [y, m] = month.split("-").map(Number);
+  return new Date(y, m - 1, 1).toLocaleDateString(LANG === "en" ? "en-US" : "zh-CN", { year: "numeric", month: "long" });
+}
+
+// ------------------------------------------------------------------ what to show
+
+function reset(mode, fetchPage, what) {
+  view = { mode, items: [], fetchPage, what, done: false, loading: false, lastMonth: null, offset: 0, cursor: null,
+           minScore: view.mode === mode && view.what === what ? view.minScore : null, weaker: false };
+  $("results").replaceChildren();
+  $("weaker").hidden = true;
+  message("");
+  loadMore();
+}
+
+function browse() {
+  const sort = { relevance: "-date", newest: "-date", oldest: "date" }[$("sort").value];
+  reset("browse", async () => {
+    const p = filterParams(false);
+    p.set("sort", sort);
+    p.set("top", PAGE.browse);
+    if (view.cursor) p.set("cursor", view.cursor);
+    const body = await api(`/api/browse?${p}`);
+    view.cursor = body.next_cursor;
+    view.total = body.total;
+    return { items: body.items, more: body.next_cursor != null };
+  }, "library");
+  timeline();
+}
+
+function searchPage(requestPage) {
+  return async () => {
+    const body = await requestPage(view.offset);
+    view.offset = body.next_offset ?? view.offset;
+    view.weaker = body.weaker;
+    return { items: body.results, more: body.next_offset != null };
+  };
+}
+
+function queryParams(offset) {
+  const p = filterParams(true);
+  p.set("top", PAGE.search);
+  p.set("offset", offset);
+  p.set("sort", $("sort").value);
+  if (view.minScore != null) p.set("min_score", view.minScore);
+  return p;
+}
+
+function runSearch(event) {
+  if (event) event.preventDefault();
+  const q = $("q").value.trim();
+  if (!q && !queryImage) return browse();
+  const what = q ? `“${q}”` : t("by_image");
+  reset("search", searchPage(async (offset) => {
+    const params = queryParams(offset);
+    if ($("match").value) params.set("match", $("match").value);
+    if (!queryImage) {
+      params.set("q", q);
+      return api(`/api/search?${params}`);
+    }
+    const form = new FormData();
+    form.set("image", queryImage);
+    if (q) form.set("q", q);
+    for (const [k, v] of params) form.set(k, v);
+    return api("/api/search/image", { method: "POST", body: form });
+  }), what);
+}
+
+function similar(result) {
+  reset("similar", searchPage(async (offset) => {
+    const params = queryParams(offset);
+    for (const id of ["negative", "path_contains", "after", "before"]) params.delete(id);
+    if (result.kind === "video" && result.frame != null) params.set("at", result.frame);
+    return api(`/api/similar/${encodeURIComponent(result.file_id)}?${params}`);
+  }), t("like", { name: result.name }));
+}
+
+async function loadMore() {
+  if (view.loading || view.done) return;
+  view.loading = true;
+  const shown = view;
+  try {
+    const page = await view.fetchPage();
+    if (shown !== view) return; // a newer search started meanwhile
+    append(page.items);
+    view.done = !page.more;
+    summarise();
+  } catch (err) {
+    if (shown === view) { view.done = true; message(t("error", { error: err.message })); }
+  } finally {
+    shown.loading = false;
   }
-  if (result.ocr) showOcr(node, result.ocr);
-  node.querySelector(".thumb").addEventListener("click", () => view(result));
-  node.querySelector(".similar").addEventListener("click", () => similar(result));
+  if (shown === view && !view.done && isVisible($("more"))) loadMore();
+}
+
+function summarise() {
+  const n = view.items.length;
+  if (view.mode === "browse") {
+    message(view.total ? t("library", { n: view.total }) : t("empty_library"));
+    return;
+  }
+  const key = n === 0 ? "no_results" : view.done ? "results" : "more_results";
+  message(t(key, { what: view.what, n }) + (view.weaker && view.done ? t("cut_note") : ""));
+  $("weaker").hidden = !(view.weaker && view.done);
+}
+
+function isVisible(node) {
+  const box = node.getBoundingClientRect();
+  return box.top < window.innerHeight + 400;
+}
+
+// ------------------------------------------------------------------ cards, grouped by month when sorted by date
+
+function grouped() {
+  return view.mode === "browse" || $("sort").value !== "relevance";
+}
+
+function gridFor(item) {
+  const results = $("results");
+  if (!grouped()) {
+    if (!results.lastElementChild) results.append(Object.assign(document.createElement("div"), { className: "grid" }));
+    return results.lastElementChild;
+  }
+  const month = item.date ? monthOf(item.date) : "";
+  if (month !== view.lastMonth || !results.lastElementChild) {
+    view.lastMonth = month;
+    const section = document.createElement("section");
+    section.className = "month";
+    section.dataset.month = month;
+    const heading = document.createElement("h2");
+    heading.textContent = month ? monthLabel(month) : "—";
+    section.append(heading, Object.assign(document.createElement("div"), { className: "grid" }));
+    results.append(section);
+  }
+  return results.lastElementChild.querySelector(".grid");
+}
+
+function append(items) {
+  for (const item of items) {
+    const index = view.items.push(item) - 1;
+    gridFor(item).append(card(item, index));
+  }
+}
+
+function card(item, index) {
+  const node = $("card").content.firstElementChild.cloneNode(true);
+  const id = encodeURIComponent(item.file_id);
+  const at = item.frame != null ? `&at=${encodeURIComponent(item.frame)}` : "";
+  node.querySelector("img").src = `/api/files/${id}/thumbnail?size=256${at}`;
+  node.querySelector("img").alt = item.name;
+  node.querySelector(".name").textContent = item.name;
+  node.querySelector(".name").title = item.path;
+  node.querySelector(".score").textContent = item.score != null ? item.score.toFixed(3) : formatDate(item.date);
+  node.dataset.fileId = item.file_id;
+  node.dataset.kind = item.kind;
+  node.dataset.date = item.date ?? "";
+  const link = node.querySelector(".download");
+  if (item.kind === "video" && item.start != null) {
+    node.querySelector(".badge").textContent = `▶ ${clock(item.start)}`;
+    node.querySelector(".segment").textContent = `${clock(item.start)}–${clock(item.end)}`;
+    link.href = `/api/files/${id}/clip?start=${item.start}&end=${item.end}`;
+  } else if (item.kind === "video") {
+    node.querySelector(".badge").textContent = item.duration ? `▶ ${clock(item.duration)}` : "▶";
+  }
+  if (item.ocr) showOcr(node, item.ocr);
+  for (const label of node.querySelectorAll("[data-i18n]")) label.textContent = t(label.dataset.i18n);
+  node.querySelector(".thumb").addEventListener("click", () => openViewer(index));
+  node.querySelector(".similar").addEventListener("click", () => similar(item));
   return node;
 }
 
-// The matched OCR line: its text under the thumbnail with the matched words marked, and its box on the picture.
+// ------------------------------------------------------------------ the text a result was found by (OCR)
+
+// The matched OCR line under the thumbnail with the query's words marked, and its box on the picture.
 function showOcr(node, ocr) {
   const line = node.querySelector(".ocr-line");
-  const [start, end] = ocr.span;
-  const mark = document.createElement("mark");
-  mark.textContent = ocr.text.slice(start, end);
-  line.replaceChildren(ocr.text.slice(0, start), mark, ocr.text.slice(end));
+  line.replaceChildren(...markedText(ocr));
   line.title = ocr.text;
   line.hidden = false;
   const img = node.querySelector("img");
-  img.addEventListener("load", () => img.after(ocrBox(img, ocr.box, "cover")), { once: true });
+  img.addEventListener("load", () => img.after(ocrBox(ocr.box, coverPlace(img))), { once: true });
 }
 
-// A box (corners as fractions of the picture) over an <img> shown with object-fit `fit` ("cover" or "fill").
-function ocrBox(img, corners, fit) {
-  const xs = corners.map((c) => c[0]), ys = corners.map((c) => c[1]);
+// The line's text as nodes: before, the matched characters in a <mark>, after.
+function markedText(ocr) {
+  const [start, end] = ocr.span;
+  const mark = document.createElement("mark");
+  mark.textContent = ocr.text.slice(start, end);
+  return [ocr.text.slice(0, start), mark, ocr.text.slice(end)];
+}
+
+// Where a picture shown with object-fit: cover lies in its box, in % of the box: its size and offset.
+function coverPlace(img) {
   const w = img.clientWidth, h = img.clientHeight;
-  let scale = 1, dx = 0, dy = 0;
-  if (fit === "cover") {
-    scale = Math.max(w / img.naturalWidth, h / img.naturalHeight);
-    dx = (w - img.naturalWidth * scale) / 2;
-    dy = (h - img.naturalHeight * scale) / 2;
-  }
-  const sw = fit === "cover" ? img.naturalWidth * scale : w, sh = fit === "cover" ? img.naturalHeight * scale : h;
+  const scale = Math.max(w / img.naturalWidth, h / img.naturalHeight);
+  const width = (img.naturalWidth * scale * 100) / w, height = (img.naturalHeight * scale * 100) / h;
+  return { width, height, left: (100 - width) / 2, top: (100 - height) / 2 };
+}
+
+// A box over a picture for corners given as fractions of the picture (place: where the picture lies, in %).
+function ocrBox(corners, place = { width: 100, height: 100, left: 0, top: 0 }) {
+  const xs = corners.map((c) => c[0]), ys = corners.map((c) => c[1]);
   const box = document.createElement("span");
   box.className = "ocr-box";
-  box.style.left = `${dx + Math.min(...xs) * sw}px`;
-  box.style.top = `${dy + Math.min(...ys) * sh}px`;
-  box.style.width = `${(Math.max(...xs) - Math.min(...xs)) * sw}px`;
-  box.style.height = `${(Math.max(...ys) - Math.min(...ys)) * sh}px`;
+  box.style.left = `${place.left + Math.min(...xs) * place.width}%`;
+  box.style.top = `${place.top + Math.min(...ys) * place.height}%`;
+  box.style.width = `${(Math.max(...xs) - Math.min(...xs)) * place.width}%`;
+  box.style.height = `${(Math.max(...ys) - Math.min(...ys)) * place.height}%`;
   return box;
 }
 
-function view(result) {
-  const dialog = $("viewer");
-  const body = dialog.querySelector(".viewer-body");
-  const src = `/api/files/${encodeURIComponent(result.file_id)}/original`;
-  let media;
-  if (result.kind === "video") {
-    media = document.createElement("video");
-    media.controls = true;
-    media.muted = true;
-    media.src = `${src}#t=${result.start}`;
-    media.addEventListener("loadedmetadata", () => {
-      media.currentTime = result.start;
-      media.play().catch(() => {});
-    }, { once: true });
-  } else {
-    media = document.createElement("img");
-    media.src = src;
-    media.alt = result.name;
-    if (result.ocr) media.addEventListener("load", () => media.after(ocrBox(media, result.ocr.box, "fill")), { once: true });
-  }
-  body.replaceChildren(media);
-  const segment = result.kind === "video" ? ` · ${clock(result.start)}–${clock(result.end)}` : "";
-  const text = result.ocr ? ` · 「${result.ocr.text}」` : "";
-  dialog.querySelector(".viewer-caption").textContent = `${result.path} · ${result.score.toFixed(3)}${segment}${text}`;
-  dialog.addEventListener("close", () => body.replaceChildren(), { once: true });
-  dialog.showModal();
+function formatDate(seconds) {
+  if (seconds == null) return "";
+  return new Date(seconds * 1000).toLocaleDateString(LANG === "en" ? "en-US" : "zh-CN");
 }
+
+// ------------------------------------------------------------------ the date rail
+
+async function timeline() {
+  const rail = $("rail");
+  try {
+    const body = await api(`/api/timeline?${filterParams(false)}`);
+    rail.replaceChildren(...body.months.map(({ month, count }) => {
+      const link = document.createElement("button");
+      link.type = "button";
+      link.textContent = monthLabel(month);
+      link.title = String(count);
+      link.dataset.month = month;
+      link.addEventListener("click", () => jumpTo(month));
+      return link;
+    }));
+  } catch (err) {
+    rail.replaceChildren();
+  }
+}
+
+async function jumpTo(month) {
+  // Months are loaded newest first: keep loading until the month's section is there (or the library ends).
+  for (let pages = 0; pages < 50; pages++) {
+    const section = document.querySelector(`section.month[data-month="${CSS.escape(month)}"]`);
+    if (section) return section.scrollIntoView({ behavior: "smooth", block: "start" });
+    if (view.done || view.mode !== "browse") return;
+    while (view.loading) await new Promise((r) => setTimeout(r, 50));
+    await loadMore();
+  }
+}
+
+// ------------------------------------------------------------------ status, rescan, language
 
 function setQueryImage(file) {
   queryImage = file;
@@ -163,20 +297,22 @@ async function refreshStatus() {
   try {
     const s = await api("/api/status");
     const c = s.counts;
-    let text = `${c.images} 张图片 · ${c.videos} 个视频 · 模型 ${s.arch}`;
+    let text = t("status", { images: c.images, videos: c.videos, arch: s.arch });
     const ix = s.indexing;
     if (ix.running) {
-      const eta = ix.eta_s != null ? `，约 ${Math.ceil(ix.eta_s)} 秒` : "";
-      text += ` · 正在索引 ${ix.done}/${ix.total}（${ix.files_per_s} 个/秒${eta}）`;
+      const eta = ix.eta_s != null ? t("eta", { s: Math.ceil(ix.eta_s) }) : "";
+      text += " · " + t("indexing", { done: ix.done, total: ix.total, rate: ix.files_per_s, eta });
     } else if (ix.error) {
-      text += ` · 索引出错：${ix.error}`;
+      text += " · " + t("index_error", { error: ix.error });
     } else if (ix.summary) {
-      text += ` · 上次扫描：${ix.summary}`;
+      text += " · " + t("last_scan", { summary: ix.summary });
     }
+    if (ix.watching && !ix.running) text += " · " + t("watching");
+    if (ix.missing_roots && ix.missing_roots.length) text += " · " + t("missing_roots", { roots: ix.missing_roots.join(", ") });
     $("status").textContent = text;
     $("rescan").disabled = Boolean(ix.running);
   } catch (err) {
-    $("status").textContent = `状态不可用：${err.message}`;
+    $("status").textContent = t("status_unavailable", { error: err.message });
   }
 }
 
@@ -184,18 +320,39 @@ async function rescan() {
   try {
     await api("/api/rescan", { method: "POST" });
   } catch (err) {
-    message(`出错：${err.message}`);
+    message(t("error", { error: err.message }));
   }
   refreshStatus();
 }
 
+function relabel() {
+  switchLanguage();
+  refreshStatus();
+  for (const section of document.querySelectorAll("section.month")) {
+    section.querySelector("h2").textContent = section.dataset.month ? monthLabel(section.dataset.month) : "—";
+  }
+  for (const button of $("rail").children) button.textContent = monthLabel(button.dataset.month);
+  for (const label of $("results").querySelectorAll("[data-i18n]")) label.textContent = t(label.dataset.i18n);
+  summarise();
+}
+
 $("search").addEventListener("submit", runSearch);
+$("sort").addEventListener("change", () => runSearch());
+$("match").addEventListener("change", () => runSearch());
+for (const id of ["kind", "after", "before"]) $(id).addEventListener("change", () => runSearch());
+$("path_contains").addEventListener("change", () => runSearch());
 $("image").addEventListener("change", (e) => { setQueryImage(e.target.files[0] || null); runSearch(); });
-$("clear-image").addEventListener("click", () => { setQueryImage(null); $("image").value = ""; });
+$("clear-image").addEventListener("click", () => { setQueryImage(null); $("image").value = ""; runSearch(); });
+$("weaker").addEventListener("click", () => { view.minScore = -1; view.fetchPage && reset(view.mode, view.fetchPage, view.what); });
 $("rescan").addEventListener("click", rescan);
+$("lang").addEventListener("click", relabel);
 document.addEventListener("paste", (e) => {
   const item = [...(e.clipboardData || {}).items || []].find((i) => i.type.startsWith("image/"));
   if (item) { setQueryImage(item.getAsFile()); runSearch(); }
 });
+new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); },
+  { rootMargin: "400px" }).observe($("more"));
+applyLabels();
 refreshStatus();
 setInterval(refreshStatus, 3000);
+browse();

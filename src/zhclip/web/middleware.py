@@ -1,0 +1,77 @@
+"""What every request passes before a route: the Host/Origin/token guard and the request body limit."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+
+from . import errors
+from .errors import AuthError, ForbiddenError, TooLargeError
+from .security import TOKEN_COOKIE, cookie_value, host_allowed, origin_allowed, token_ok
+
+
+def install_guard(app: FastAPI, token: str | None) -> None:
+    """Foreign Host headers (DNS rebinding) and cross-site writes are refused (403); with a token, requests
+    without it too (401). A token given as ?token= is kept in a cookie for the page's later requests."""
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        try:
+            from_query = _check(request, token)
+        except (AuthError, ForbiddenError) as exc:
+            return errors.response_for(exc)
+        response = await call_next(request)
+        if from_query:
+            response.set_cookie(TOKEN_COOKIE, cookie_value(token), httponly=True, samesite="strict")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+def _check(request: Request, token: str | None) -> bool:
+    """Raises for a refused request; returns whether the token came from the query string."""
+    host = request.headers.get("host", "")
+    if not host_allowed(host, token):
+        raise ForbiddenError(f"host {host!r} is not served; open http://127.0.0.1 instead")
+    if request.method not in ("GET", "HEAD") and not origin_allowed(request.headers.get("origin"), host):
+        raise ForbiddenError("cross-site requests are refused")
+    if not token:
+        return False
+    ok, from_query = token_ok(token, request.headers, request.cookies, request.query_params)
+    if not ok:
+        raise AuthError("a token is required: `Authorization: Bearer TOKEN` or ?token=TOKEN")
+    return from_query
+
+
+class BodyLimit:
+    """Request bodies over `limit` bytes are refused (413): by their Content-Length before a byte is read,
+    and as they arrive when they come in chunks without one (the form parser would spool them to disk)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+        self.message = f"request body over {limit >> 20} MiB"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        state = {"seen": 0, "started": False, "refused": False}
+
+        async def counted():
+            message = await receive()
+            state["seen"] += len(message.get("body", b""))
+            if state["seen"] > self.limit and not state["started"]:
+                state["refused"] = True  # answer now: the app would call a broken-off body a bad request (400)
+                await self._refuse(scope, receive, send)
+                raise TooLargeError(None, self.message)
+            return message
+
+        async def send_unless_refused(message) -> None:
+            state["started"] = True
+            if not state["refused"]:
+                await send(message)
+
+        await self.app(scope, counted, send_unless_refused)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        await errors.response_for(TooLargeError(None, self.message))(scope, receive, send)

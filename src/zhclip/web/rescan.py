@@ -1,0 +1,66 @@
+"""The server's background indexing run of the library's folders, and its progress for /api/status."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..errors import InputError
+from ..search import IndexOptions, IndexProgress, Library, index_library
+from .errors import BusyError
+
+log = logging.getLogger("zhclip.web")
+
+
+class Rescan:
+    """At most one background indexing run at a time. Its model calls run on the compute thread, as every
+    model call does (the library's `MediaEncoder` hops there)."""
+
+    def __init__(self, library: Library):
+        self.library = library
+        self.progress: IndexProgress | None = None
+        self.summary: str | None = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise BusyError("a rescan is already running")
+            roots = self.library.roots
+            if not roots:
+                raise InputError(None, "the library records no folders to rescan")
+            self.progress, self.error = IndexProgress(), None
+            self._thread = threading.Thread(target=self._run, args=(roots,), name="zhclip-rescan", daemon=True)
+            self._thread.start()
+
+    def _run(self, roots: list[str]) -> None:
+        try:
+            summary = index_library(
+                self.library.path, roots, self.library.encoder, IndexOptions(), progress=self._track
+            )
+            self.summary = summary.line()
+        except Exception as exc:  # reported through /api/status; the server keeps serving
+            log.exception("rescan failed")
+            self.error = str(exc)
+
+    def _track(self, state: IndexProgress) -> None:
+        self.progress = state
+
+    def status(self) -> dict:
+        p = self.progress
+        running = self._thread is not None and self._thread.is_alive()
+        if p is None:
+            return {"running": False, "summary": self.summary, "error": self.error}
+        return {
+            "running": running,
+            "phase": p.phase,
+            "total": p.total,
+            "done": p.done,
+            "failed": p.failed,
+            "files_per_s": round(p.rate, 2),
+            "eta_s": None if p.eta is None else round(p.eta, 1),
+            "summary": self.summary,
+            "error": self.error,
+        }

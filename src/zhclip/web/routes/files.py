@@ -1,0 +1,69 @@
+"""Library files by id: facts, thumbnails, the original, and video segments."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, Response
+
+from ...errors import InputError
+from .. import media, serialize
+from ..params import SearcherDep, on_disk, seconds
+
+router = APIRouter()
+
+
+@router.get("/api/files/{file_id}", summary="Facts about a library file")
+def file_info(searcher: SearcherDep, file_id: int) -> dict:
+    return serialize.file_facts(searcher.library.reader.file(file_id))
+
+
+@router.get("/api/files/{file_id}/thumbnail", summary="JPEG thumbnail", response_class=Response)
+def thumbnail(
+    searcher: SearcherDep,
+    file_id: int,
+    size: Annotated[int, Query(ge=16, le=1024)] = 256,
+    at: Annotated[float | None, seconds(ge=0)] = None,
+) -> Response:
+    body = media.thumbnail(on_disk(searcher, file_id), size, at)
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get(
+    "/api/files/{file_id}/original",
+    summary="The file itself (videos support Range requests)",
+    response_class=FileResponse,
+)
+def original(searcher: SearcherDep, file_id: int) -> FileResponse:
+    record = on_disk(searcher, file_id)
+    return FileResponse(
+        record.path,
+        media_type=mimetypes.guess_type(record.path)[0] or "application/octet-stream",
+        filename=Path(record.path).name,
+        content_disposition_type="inline",
+    )
+
+
+@router.get("/api/files/{file_id}/clip", summary="Download a video segment as MP4", response_class=Response)
+def clip(
+    searcher: SearcherDep,
+    file_id: int,
+    start: Annotated[float, seconds(ge=0)],
+    end: Annotated[float, seconds(gt=0)],
+    pad: Annotated[float, Query(ge=0, le=60, allow_inf_nan=False)] = 0.0,
+) -> Response:
+    """The segment [start - pad, end + pad] with its sound, cut without re-encoding."""
+    if end <= start:
+        raise InputError(None, "end must be after start", field="end")
+    record = on_disk(searcher, file_id)
+    start, end = max(0.0, start - pad), end + pad
+    name = f"{Path(record.path).stem}_{start:.0f}-{end:.0f}s.mp4"
+    return Response(
+        media.clip(record, start, end),
+        media_type="video/mp4",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )

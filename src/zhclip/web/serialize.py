@@ -1,0 +1,57 @@
+"""The one place that turns library files and search results into JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from ..search import FileRecord, Result
+from ..search.browse import BrowsePage
+from ..search.query import Page
+
+
+def file_facts(record: FileRecord) -> dict:
+    """Everything the library knows about a file, with its name and date (EXIF, else modification time)."""
+    return {**asdict(record), "name": Path(record.path).name, "date": record.date}
+
+
+def result(found: Result) -> dict:
+    return {**found.as_dict(), "name": Path(found.path).name}
+
+
+def results(page: Page) -> dict:
+    return {
+        "results": [result(r) for r in page.results],
+        "count": len(page.results),
+        "offset": page.offset,
+        "next_offset": page.next_offset,
+        "cutoff": None if page.cutoff is None else round(page.cutoff, 4),
+        "weaker": page.weaker,
+    }
+
+
+def item(record: FileRecord) -> dict:
+    """A file as the library's browse view lists it."""
+    return {
+        "file_id": record.id,
+        "path": record.path,
+        "name": Path(record.path).name,
+        "kind": record.kind,
+        "date": round(record.date, 4),
+        "size": record.size,
+        "width": record.width,
+        "height": record.height,
+        "duration": record.duration,
+        "camera": record.camera,
+    }
+
+
+def browse(page: BrowsePage) -> dict:
+    return {
+        "items": [item(r) for r in page.items],
+        "count": len(page.items),
+        "total": page.total,
+        "offset": page.offset,
+        "next_offset": page.next_offset,
+        "next_cursor": page.next_cursor,
+    }
