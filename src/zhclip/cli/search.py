@@ -167,7 +167,7 @@ def _where(log_file: logging.FileHandler | None) -> str:
 
 
 class _ProgressBar:
-    """tqdm over the files that need work: files/s and ETA, failures in the postfix."""
+    """tqdm over the files that need work: files/s and ETA; the encoder's idle share and failures in the postfix."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -188,7 +188,8 @@ class _ProgressBar:
         if self.bar is None:
             self.bar = tqdm(total=state.total, unit="file", desc="indexing", dynamic_ncols=True)
         self.bar.n = state.done
-        self.bar.set_postfix_str(f"failed {state.failed}" if state.failed else "", refresh=False)
+        failed = f", failed {state.failed}" if state.failed else ""
+        self.bar.set_postfix_str(f"encoder idle {state.encoder_idle:.0%}{failed}", refresh=False)
         self.bar.refresh()
 
     def __exit__(self, *exc) -> None:
