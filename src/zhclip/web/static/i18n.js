@@ -62,6 +62,8 @@ const LABELS = {
   library: ["资料库：{n} 个文件", "library: {n} files"],
   empty_library: ["资料库是空的", "the library is empty"],
   lang_switch: ["English", "中文"],
+  watching: ["自动索引中", "watching for changes"],
+  missing_roots: ["文件夹不在：{roots}（其文件保留）", "folder not there: {roots} (its files stay)"],
 };
 const LANGS = ["zh", "en"];
 
