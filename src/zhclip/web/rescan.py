@@ -55,12 +55,16 @@ class Rescan:
                 log.exception("rescan failed")
                 self.error = str(exc)
 
+    def run_now(self) -> None:
+        """Index the library's folders now, on this thread (after a run in progress ends)."""
+        self.progress, self.error = IndexProgress(), None
+        self._run(self.library.roots)
+
     def watch(self, stop: threading.Event) -> threading.Thread:
         """Index the library's folders whenever files under them change (until `stop` is set)."""
 
         def changed(paths: list[str]) -> None:
-            self.progress, self.error = IndexProgress(), None
-            self._run(self.library.roots)
+            self.run_now()
 
         def missing(roots: list[str]) -> None:
             self.missing_roots = roots
