@@ -101,7 +101,7 @@ def test_the_encoder_does_not_wait_after_the_first_batch(tmp_path, monkeypatch, 
 
     progress = []
     monkeypatch.setattr(prefetch, "decode_file", slow_decode)
-    slow = SlowMediaEncoder(encoder._model, batch_size=8)
+    slow = SlowEncoder(encoder._model, batch_size=8)
     summary = index_library(
         tmp_path / "lib.db", [tmp_path / "lib"], slow, IndexOptions(workers=1, commit_every=0.0), progress.append
     )

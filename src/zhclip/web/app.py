@@ -5,6 +5,9 @@ Files are only ever addressed by their library id; no request parameter is used 
 
 from __future__ import annotations
 
+import threading
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -20,14 +23,26 @@ from .routes.library import STATIC
 __all__ = ["MAX_UPLOAD_BYTES", "create_app"]
 
 
-def create_app(searcher: Searcher, token: str | None = None) -> FastAPI:
+def create_app(searcher: Searcher, token: str | None = None, watch: bool = False) -> FastAPI:
+    """The app over `searcher`; with `watch`, it indexes the library's folders whenever files change."""
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        stop.set()
+
     app = FastAPI(
         title="zhclip material search",
         version=__version__,
         description="Search a photo and video library by Chinese text or by image.",
+        lifespan=lifespan,
     )
     app.state.searcher = searcher
     app.state.rescan = Rescan(searcher.library)
+    app.state.stop_watching = stop
+    if watch:
+        app.state.rescan.watch(stop)
     errors.install(app)
     app.add_middleware(BodyLimit, limit=MAX_UPLOAD_BYTES + (1 << 20))  # an upload and its form fields
     install_guard(app, token)

@@ -265,6 +265,8 @@ async function refreshStatus() {
     } else if (ix.summary) {
       text += " · " + t("last_scan", { summary: ix.summary });
     }
+    if (ix.watching && !ix.running) text += " · " + t("watching");
+    if (ix.missing_roots && ix.missing_roots.length) text += " · " + t("missing_roots", { roots: ix.missing_roots.join(", ") });
     $("status").textContent = text;
     $("rescan").disabled = Boolean(ix.running);
   } catch (err) {
