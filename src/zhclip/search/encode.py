@@ -66,19 +66,6 @@ class MediaEncoder:
         """(N, 3, S, S) float32 -> (N, D) float32, in batches of `batch_size`."""
         return on_compute_thread(self._encode_pixels, pixels)
 
-    def _batch(self, pixels: np.ndarray) -> torch.Tensor:
-        if not self.staged:
-            return torch.from_numpy(pixels)
-        if self._buffer is None or self._buffer.shape[1:] != pixels.shape[1:]:
-            shape = (self.batch_size, *pixels.shape[1:])
-            dtype = torch.from_numpy(np.empty(0, self.pixel_dtype)).dtype
-            self._buffer = torch.empty(shape, dtype=dtype, pin_memory=torch.cuda.is_available())
-        batch = self._buffer[: len(pixels)]
-        batch.copy_(torch.from_numpy(pixels))
-        # The copy may still run when this returns; the buffer is refilled only after the model has returned
-        # this batch's vectors to the CPU, which waits for it.
-        return batch.to(self.device, non_blocking=True)
-
     def encode_text(self, text: str) -> np.ndarray:
         return on_compute_thread(lambda: self._model.encode_texts([text])[0])
 
