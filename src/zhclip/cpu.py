@@ -62,7 +62,7 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuInfo:
     model, flags = platform.processor() or "unknown", frozenset()
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            model, flags = _first_processor(f)
+            model, flags = first_processor(f)
     except OSError:
         pass
     if sys.platform == "darwin":
@@ -70,7 +70,8 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuInfo:
     return CpuInfo(model, platform.machine(), os.cpu_count() or 1, flags)
 
 
-def _first_processor(lines) -> tuple[str, frozenset[str]]:
+def first_processor(lines) -> tuple[str, frozenset[str]]:
+    """(model name, flags) of the first processor block of /proc/cpuinfo-style lines."""
     model, flags = "unknown", frozenset()
     for line in lines:
         key, _, value = line.partition(":")

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zhclip.errors import MissingExtraError
+from zhclip.errors import InputError, MissingExtraError
 from zhclip.search import Filters, LibraryError, Query, Reader, Store
 from zhclip.search.ocr import ENGINE_NAME, OcrLine
 from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
-from zhclip.search.ocr.matching import fuse, search
+from zhclip.search.ocr.matching import fuse, page, search
 from zhclip.search.store import MIGRATIONS
 
 from .media import COLORS, photo, solid, video
@@ -238,6 +238,16 @@ def test_an_image_ocr_cannot_read_is_still_indexed_for_clip(tmp_path, index, fak
     assert index(db, lib).ocr_read == 0, "a content OCR failed on is not retried on every run"
 
 
+def test_ocr_reads_beside_decoding_in_worker_processes(tmp_path, index, searcher, fake_engine):
+    """OCR runs in threads of the indexing process, so it works with the CUDA path's decoding processes too."""
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    solid(lib / "invoice.png", "red")
+    solid(lib / "meeting.png", "green")
+    summary = index(db, lib, ocr=True, workers=2, decode_processes=True)
+    assert (summary.new, summary.ocr_read, fake_engine.calls) == (2, 2, 2)
+    assert [Path(r.path).name for r in search(searcher(db), Query(text="会议", top=5), "ocr")] == ["meeting.png"]
+
+
 def test_ocr_without_the_package_names_the_extra_and_writes_nothing(tmp_path, index, monkeypatch):
     monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if not installed
     solid(tmp_path / "lib" / "a.png", "red")
@@ -343,6 +353,29 @@ def test_api_search_takes_match_and_returns_the_ocr_line(tmp_path, index, search
     body = client.get("/api/search", params={"q": "发票", "match": "ocr"}).json()
     assert body["count"] == 1 and body["results"][0]["ocr"]["span"] == [5, 7]
     assert client.get("/api/search", params={"q": "发票", "match": "words"}).status_code == 422
+    upload = {"image": ("q.png", (tmp_path / "lib" / "invoice.png").read_bytes(), "image/png")}
+    by_image = client.post("/api/search/image", files=upload, data={"q": "发票", "match": "hybrid"}).json()
+    assert by_image["results"][0]["ocr"]["text"] == "增值税普通发票"
     plain = TestClient(create_app(searcher(tmp_path / "plain.db")), base_url="http://127.0.0.1:5000")
     refused = plain.get("/api/search", params={"q": "发票", "match": "ocr"})
     assert refused.status_code == 409 and "--ocr" in refused.json()["error"]["message"]
+
+
+def test_ocr_and_hybrid_results_page_and_sort_like_clip_results(tmp_path, index, searcher, fake_engine):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    for name in ("a", "b", "c"):
+        solid(lib / f"{name}.png", "red")  # three files of one content: three results of one OCR hit
+        os.utime(lib / f"{name}.png", (0, {"a": 1e9, "b": 3e9, "c": 2e9}[name]))
+    solid(lib / "meeting.png", "green")
+    index(db, lib, ocr=True)
+    s = searcher(db)
+    first = page(s, Query(text="发票", top=2), "ocr")
+    rest = page(s, Query(text="发票", top=2, offset=2), "ocr")
+    assert (len(first.results), first.next_offset, len(rest.results), rest.next_offset) == (2, 2, 1, None)
+    assert {r.path for r in first.results + rest.results} == {str(lib / f"{n}.png") for n in "abc"}
+    newest = page(s, Query(text="发票", top=5, sort="newest"), "ocr").results
+    assert [Path(r.path).name for r in newest] == ["b.png", "c.png", "a.png"]
+    fused = page(s, Query(text="发票", top=2, offset=1), "hybrid")
+    assert len(fused.results) == 2 and fused.offset == 1 and fused.next_offset == 3
+    with pytest.raises(InputError, match="sort"):
+        page(s, Query(text="发票", sort="sideways"), "ocr")

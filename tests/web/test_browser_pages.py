@@ -117,3 +117,35 @@ def test_english_page_and_remembered_switch(server, browser):
     browser.find_element("id", "lang").click()
     browser.get(server)
     _wait(browser, "return document.getElementById('status').textContent.includes('images')")
+
+
+def test_duplicate_group_moved_to_trash_and_restored(tmp_path, searcher, web_library, browser):
+    import shutil
+
+    from ..search.media import solid
+
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    for name, color in (("red", "red"), ("blue", "blue"), ("green", "green")):
+        solid(lib / f"{name}.jpg", color)
+    (lib / "copies").mkdir()
+    shutil.copy(lib / "red.jpg", lib / "copies" / "red_copy.jpg")
+    shutil.copy(lib / "blue.jpg", lib / "copies" / "blue_copy.jpg")
+    index_library(db, [lib], searcher.encoder, IndexOptions(commit_every=0))
+    groups = "document.querySelectorAll('.dupe-group .grid').length"
+    with serving(db, web_library[2]) as url:
+        browser.get(url + "dupes")
+        browser.execute_script("document.getElementById('threshold').value = '0.995'")
+        browser.execute_script("document.getElementById('threshold').dispatchEvent(new Event('change'))")
+        assert _wait(browser, f"return {groups} == 2 && {groups}") == 2
+        _images_loaded(browser)
+        _shots(browser, "dupes")
+        kept = browser.execute_script("return document.querySelector('.dupe-group .kept .path').textContent")
+        browser.execute_script("document.querySelector('.dupe-group .trash-others').click()")
+        _wait(browser, "return document.querySelector('.trashed .undo')")
+        assert Path(kept).is_file() and len(list((lib / "copies").iterdir())) + len(list(lib.glob("*.jpg"))) == 4
+        assert _wait(browser, "return document.querySelectorAll('#trash-list .restore').length") == 1
+        browser.execute_script("document.querySelector('.trashed .undo').click()")
+        _wait(browser, "return document.getElementById('message-text').textContent.includes('已恢复')")
+        assert _wait(browser, f"return {groups} == 2 && {groups}") == 2
+        assert sorted(p.name for p in (lib / "copies").iterdir()) == ["blue_copy.jpg", "red_copy.jpg"]
+        assert not list((lib / ".zhclip-trash").glob("*/action.json"))

@@ -128,7 +128,7 @@ def recover_by_distillation(student: Path, teacher: str, options, run_dir: Path)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ..compress.bench import BenchSettings, available_paths, bench_encode, format_table
+    from ..compress.bench import BenchSettings, available_paths, bench_encode, format_roofline, format_table
     from ..extras import installed_extras
 
     names = args.precision.split(",") if args.precision else available_paths(onnx=installed_extras()["onnx"])
@@ -146,8 +146,10 @@ def run_bench(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         onnx_dir=args.onnx,
     )
+    print(result["machine"])
     print(f"weights: {result['weights']}; {rounds} round(s), medians; (Nx) = ratio to the baseline of the same round")
     print(format_table(result))
+    print(format_roofline(result))
     if args.json:
         write_json(args.json, result)
     return 0

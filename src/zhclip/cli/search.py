@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "library; --no-ocr turns it off; needs zhclip[ocr])",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--watch", action="store_true", help="then keep watching the folders and index changes (Ctrl-C)")
     p.set_defaults(handler=index)
 
     p = subparsers.add_parser("search", help="search a library by Chinese text and/or an image")
@@ -92,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--token", help="require this token (header `Authorization: Bearer T` or ?token=T)")
+    p.add_argument("--watch", action="store_true", help="index the library's folders whenever files change")
     p.set_defaults(handler=serve)
 
 
@@ -109,7 +111,12 @@ def _query_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--before", type=_date, help="only files dated before YYYY-MM-DD")
     p.add_argument("--type", choices=["image", "video", "all"], default="all")
     p.add_argument("--top", type=int, default=20)
-    p.add_argument("--min-score", type=float, help="only results with at least this cosine similarity")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        help="only results with at least this cosine similarity (default: where results stop being matches, "
+        "judged per library and query; -1: the whole ranked list)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -127,7 +134,7 @@ def _date(text: str) -> float:
 
 def index(args: argparse.Namespace) -> int:
     from ..extras import require
-    from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder, Reader, index_library
+    from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder, Reader
 
     if args.ocr:
         require("ocr")  # before loading the model or writing anything
@@ -154,15 +161,38 @@ def index(args: argparse.Namespace) -> int:
         ocr=args.ocr,
         **({"workers": args.workers} if args.workers else {}),
     )
-    with _ProgressBar(enabled=not args.no_progress) as bar:
-        summary = index_library(db, args.paths, encoder, options, progress=bar.update)
+    _index_once(db, args.paths, encoder, options, log_file, progress=not args.no_progress)
+    if args.watch:
+        _index_on_changes(db, encoder, options, log_file)
+    return 0
+
+
+def _index_once(db: Path, paths, encoder, options, log_file, progress: bool) -> None:
+    from ..search import index_library
+
+    with _ProgressBar(enabled=progress) as bar:
+        summary = index_library(db, paths, encoder, options, progress=bar.update)
     line = f"{db}: {summary.line()}"
-    print(line)
+    print(line, flush=True)
     if log_file is not None:
         log_file.handle(logging.makeLogRecord({"msg": line, "levelname": "INFO", "levelno": logging.INFO}))
     if summary.failed:
         print(f"{len(summary.failed)} files skipped; reasons in {_where(log_file)}")
-    return 0
+
+
+def _index_on_changes(db: Path, encoder, options, log_file) -> None:
+    """`index --watch`: index the library's folders again after each settled burst of changes, until Ctrl-C."""
+    import threading
+
+    from ..search import Reader
+    from ..search.watch import watch_roots
+
+    roots = list(Reader(db).meta().roots)
+    print(f"watching {', '.join(roots)} (Ctrl-C to stop)", flush=True)
+    try:
+        watch_roots(roots, lambda _: _index_once(db, roots, encoder, options, log_file, False), threading.Event())
+    except KeyboardInterrupt:
+        print("stopped watching")
 
 
 def log_to_file(db: Path) -> logging.FileHandler | None:
@@ -184,7 +214,7 @@ def _where(log_file: logging.FileHandler | None) -> str:
 
 
 class _ProgressBar:
-    """tqdm over the files that need work: files/s and ETA, failures in the postfix."""
+    """tqdm over the files that need work: files/s and ETA; the encoder's idle share and failures in the postfix."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -205,7 +235,8 @@ class _ProgressBar:
         if self.bar is None:
             self.bar = tqdm(total=state.total, unit="file", desc="indexing", dynamic_ncols=True)
         self.bar.n = state.done
-        self.bar.set_postfix_str(f"failed {state.failed}" if state.failed else "", refresh=False)
+        failed = f", failed {state.failed}" if state.failed else ""
+        self.bar.set_postfix_str(f"encoder idle {state.encoder_idle:.0%}{failed}", refresh=False)
         self.bar.refresh()
 
     def __exit__(self, *exc) -> None:
@@ -347,7 +378,7 @@ def serve(args: argparse.Namespace) -> int:
 
     check_bind(args.host, args.token)
     log_file = log_to_file(Path(args.db))
-    app = create_app(_searcher(args, ("image", "text")), token=args.token)
+    app = create_app(_searcher(args, ("image", "text")), token=args.token, watch=args.watch)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,

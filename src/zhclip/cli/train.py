@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..choices import AMP_MODES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="contrastive fine-tuning or training from scratch (torchrun-ready)")
@@ -49,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="dataset directory in Chinese-CLIP layout")
     p.add_argument("--out", required=True, type=Path, help="run directory, e.g. experiments/<run>")
-    g = p.add_argument_group("optimisation")
+    _add_optimisation_flags(p.add_argument_group("optimisation"))
+    _add_run_flags(p.add_argument_group("run"))
+
+
+def _add_optimisation_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--batch-size", type=int, default=128, help="pairs per process per micro-batch (default 128)")
     g.add_argument(
         "--accum-freq",
@@ -68,7 +74,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--warmup", type=int, default=100, help="linear warmup steps before the cosine decay")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
-    g.add_argument("--precision", choices=["fp32", "bf16", "amp"], default="fp32")
+    g.add_argument("--precision", choices=AMP_MODES, default="fp32", help="autocast mode of the steps (default fp32)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     g.add_argument("--freeze-vision", action="store_true", help="train the text tower only")
@@ -97,7 +103,9 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="FLIP: drop this share [0, 1) of image patches in training steps (default 0)",
     )
-    r = p.add_argument_group("run")
+
+
+def _add_run_flags(r: argparse._ArgumentGroup) -> None:
     r.add_argument("--train-split", default="train")
     r.add_argument("--val-split", default="valid")
     r.add_argument(

@@ -20,6 +20,7 @@ from ..models.model import Encoder
 from .base import Runtime
 from .cache import cache_root
 from .calibration import Batch, synthetic_batch
+from .machine import cpuinfo
 from .measure import FIDELITY_BAR, mean_cosine, timings
 
 log = logging.getLogger(__name__)
@@ -124,17 +125,8 @@ def cache_key(runtime: str, device: torch.device, config: ClipConfig) -> str:
 def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    flags = hashlib.sha1(_cpuinfo().encode()).hexdigest()[:10]
+    flags = hashlib.sha1(cpuinfo().encode()).hexdigest()[:10]
     return f"cpu:{platform.machine()}:{flags}:threads={torch.get_num_threads()}:torch={torch.__version__}"
-
-
-def _cpuinfo() -> str:
-    """Model name and flags of the first CPU (what decides which kernels run)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return "\n".join([line for line in lines if line.startswith(("model name", "flags"))][:2])
 
 
 def _read_cache() -> dict:

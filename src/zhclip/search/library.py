@@ -10,11 +10,12 @@ import numpy as np
 
 from .compute import on_compute_thread
 from .cutoff import background_rows
+from .dupes import find_dupes
 from .encode import MediaEncoder
 from .errors import LibraryError
 from .index import APPROX_THRESHOLD, VectorIndex
 from .meta import LibraryMeta
-from .store import Filters, Reader
+from .store import FileRecord, Filters, Reader
 
 RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
 MASK_CACHE = 32  # filter masks kept per loaded index
@@ -34,6 +35,7 @@ class Library:
         self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
         self._background: np.ndarray | None = None  # the loaded index's rows for the automatic cut-off
         self._counts: tuple[int, dict[str, int]] = (-1, {})
+        self._dupes: dict[tuple[float, int], list[list[FileRecord]]] = {}  # per (threshold, generation)
         self._check_model()
 
     @classmethod
@@ -110,6 +112,14 @@ class Library:
         """Rows of `index` that stand for the library's background (see `cutoff`); call with the index the
         compute thread just got."""
         return self._background if index is self._index else background_rows(index)
+
+    def dupes(self, threshold: float) -> list[list[FileRecord]]:
+        """Near-duplicate groups (see `dupes`), found again only after an indexing run commits."""
+        key = (threshold, self.reader.generation())
+        if key not in self._dupes:
+            index = self.index
+            self._dupes = {key: on_compute_thread(find_dupes, self.reader, index, threshold)}
+        return self._dupes[key]
 
     def counts(self) -> dict[str, int]:
         """The library's file counts, counted again only after an indexing run commits."""

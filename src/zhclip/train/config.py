@@ -6,10 +6,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..choices import AMP_MODES
 from ..errors import InputError
 from .logs import check_report_target
 
-AMP_MODES = ("fp32", "bf16", "amp")  # autocast modes of a training step (the weights stay fp32)
 FEATURE_LOSSES = ("cosine", "mse")
 REPORT_TARGETS = ("tensorboard",)
 

@@ -1,4 +1,5 @@
-"""The server's background indexing run of the library's folders, and its progress for /api/status."""
+"""The server's indexing of the library's folders — on request (/api/rescan) or, with `--watch`, whenever
+files change — and its progress for /api/status."""
 
 from __future__ import annotations
 
@@ -7,26 +8,34 @@ import threading
 
 from ..errors import InputError
 from ..search import IndexOptions, IndexProgress, Library, index_library
+from ..search.watch import watch_roots
 from .errors import BusyError
 
 log = logging.getLogger("zhclip.web")
 
 
 class Rescan:
-    """At most one background indexing run at a time. Its model calls run on the compute thread, as every
-    model call does (the library's `MediaEncoder` hops there)."""
+    """At most one indexing run at a time. Its model calls run on the compute thread, as every model call
+    does (the library's `MediaEncoder` hops there)."""
 
     def __init__(self, library: Library):
         self.library = library
         self.progress: IndexProgress | None = None
         self.summary: str | None = None
         self.error: str | None = None
+        self.watching = False
+        self.missing_roots: list[str] = []
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._job = threading.Lock()  # held while a run indexes
+
+    @property
+    def running(self) -> bool:
+        return self._job.locked() or (self._thread is not None and self._thread.is_alive())
 
     def start(self) -> None:
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self.running:
                 raise BusyError("a rescan is already running")
             roots = self.library.roots
             if not roots:
@@ -36,25 +45,48 @@ class Rescan:
             self._thread.start()
 
     def _run(self, roots: list[str]) -> None:
-        try:
-            summary = index_library(
-                self.library.path, roots, self.library.encoder, IndexOptions(), progress=self._track
-            )
-            self.summary = summary.line()
-        except Exception as exc:  # reported through /api/status; the server keeps serving
-            log.exception("rescan failed")
-            self.error = str(exc)
+        with self._job:
+            try:
+                summary = index_library(
+                    self.library.path, roots, self.library.encoder, IndexOptions(), progress=self._track
+                )
+                self.summary = summary.line()
+            except Exception as exc:  # reported through /api/status; the server keeps serving
+                log.exception("rescan failed")
+                self.error = str(exc)
+
+    def run_now(self) -> None:
+        """Index the library's folders now, on this thread (after a run in progress ends)."""
+        self.progress, self.error = IndexProgress(), None
+        self._run(self.library.roots)
+
+    def watch(self, stop: threading.Event) -> threading.Thread:
+        """Index the library's folders whenever files under them change (until `stop` is set)."""
+
+        def changed(paths: list[str]) -> None:
+            self.run_now()
+
+        def missing(roots: list[str]) -> None:
+            self.missing_roots = roots
+
+        self.watching = True
+        thread = threading.Thread(
+            target=watch_roots, args=(self.library.roots, changed, stop, missing), name="zhclip-watch", daemon=True
+        )
+        thread.start()
+        return thread
 
     def _track(self, state: IndexProgress) -> None:
         self.progress = state
 
     def status(self) -> dict:
         p = self.progress
-        running = self._thread is not None and self._thread.is_alive()
+        watch = {"watching": self.watching, "missing_roots": self.missing_roots}
         if p is None:
-            return {"running": False, "summary": self.summary, "error": self.error}
+            return {"running": self.running, "summary": self.summary, "error": self.error, **watch}
         return {
-            "running": running,
+            **watch,
+            "running": self.running,
             "phase": p.phase,
             "total": p.total,
             "done": p.done,

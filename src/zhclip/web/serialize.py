@@ -8,6 +8,7 @@ from pathlib import Path
 from ..search import FileRecord, Result
 from ..search.browse import BrowsePage
 from ..search.query import Page
+from ..search.trash import TrashAction
 
 
 def file_facts(record: FileRecord) -> dict:
@@ -55,3 +56,7 @@ def browse(page: BrowsePage) -> dict:
         "next_offset": page.next_offset,
         "next_cursor": page.next_cursor,
     }
+
+
+def trash_action(action: TrashAction) -> dict:
+    return {"id": action.id, "at": round(action.at, 3), "paths": action.paths}

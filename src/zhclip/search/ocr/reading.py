@@ -1,4 +1,4 @@
-"""OCR as a step of indexing: read the text of each new content once, in the decoding worker threads.
+"""OCR as a step of indexing: read the text of each new content once, in threads of its own.
 
 Photos are decoded again for OCR at up to `read_side` pixels (CLIP's draft-mode pixels are far too small for
 text); videos are sampled at the same frame times as for CLIP, each frame read as it is decoded (never held
@@ -9,7 +9,8 @@ by content hash, until the indexer commits the content: the two are stored in on
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,39 +27,36 @@ SAME_FRAME = 3.0  # mean absolute difference (0-255) of 32x18 grey thumbnails be
 
 
 class OcrReading:
-    """Reads new contents during an indexing run and stores the result beside them."""
+    """Reads new contents during an indexing run, in threads of its own beside decoding and encoding, and
+    stores the result beside them. Its methods are called from the indexing thread only."""
 
-    def __init__(self, engine: OcrEngine, store: Store, frame_interval: float):
+    def __init__(self, engine: OcrEngine, store: Store, frame_interval: float, workers: int):
         self.engine = engine
         self.frame_interval = frame_interval
         self.done = ocr_hashes(store.conn)  # read in an earlier run
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zhclip-ocr")
+        self._reading: dict[str, Future] = {}
         self._results: dict[str, tuple[list[FrameLines], str | None]] = {}
-        self._claimed: set[str] = set()
-        self._lock = threading.Lock()
         self.read = 0
         self.failed = 0
 
     def wanted(self, digest: str) -> bool:
         return digest not in self.done
 
-    def run(self, decoded: Decoded) -> None:
-        """OCR `decoded`'s file unless its content was read before (a copy or rename) or is being read now."""
-        with self._lock:
-            if decoded.hash in self.done or decoded.hash in self._claimed:
-                return
-            self._claimed.add(decoded.hash)
-        try:
-            result = self._read(decoded.file.path, decoded.file.kind), None
-        except DecodeError as exc:
-            result = [], exc.reason
-        except Exception as exc:  # an engine failure on one file must not stop the run, nor lose its CLIP vectors
-            result = [], f"{type(exc).__name__}: {exc}"
-        if result[1] is not None:
-            log.warning("OCR could not read %s: %s (indexed for CLIP search)", decoded.file.path, result[1])
-        self._results[decoded.hash] = result
+    def start(self, decoded: Decoded) -> None:
+        """Start reading `decoded`'s file unless its content was read before (a copy or rename) or is being read."""
+        digest = decoded.hash
+        if digest not in self.done and digest not in self._reading and digest not in self._results:
+            self._reading[digest] = self._pool.submit(self._read_safely, decoded.file.path, decoded.file.kind)
+
+    def finish(self, digests: Iterable[str]) -> None:
+        """Wait until the contents `digests` that are being read are read (before the commit that saves them)."""
+        for digest in digests:
+            if digest in self._reading:
+                self._results[digest] = self._reading.pop(digest).result()
 
     def save(self, store: Store, digest: str, content_id: int) -> None:
-        """Store what was read in `digest` (inside the indexer's commit transaction)."""
+        """Store what was read in `digest` (inside the indexer's commit transaction, after `finish`)."""
         result = self._results.pop(digest, None)
         if result is None:
             return
@@ -66,6 +64,20 @@ class OcrReading:
         self.done.add(digest)
         self.read += 1
         self.failed += result[1] is not None
+
+    def close(self) -> None:
+        """Stop reading (what was not committed is read again by the next run)."""
+        self._pool.shutdown(cancel_futures=True)
+
+    def _read_safely(self, path: str, kind: str) -> tuple[list[FrameLines], str | None]:
+        try:
+            return self._read(path, kind), None
+        except DecodeError as exc:
+            error = exc.reason
+        except Exception as exc:  # an engine failure on one file must not stop the run, nor lose its CLIP vectors
+            error = f"{type(exc).__name__}: {exc}"
+        log.warning("OCR could not read %s: %s (indexed for CLIP search)", path, error)
+        return [], error
 
     def _read(self, path: str, kind: str) -> list[FrameLines]:
         if kind == "image":

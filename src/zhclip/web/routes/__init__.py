@@ -1,7 +1,7 @@
 """The app's routes, one router per resource."""
 
-from . import browse, files, library, search
+from . import browse, dupes, files, library, search
 
-ROUTERS = (search.router, browse.router, files.router, library.router)
+ROUTERS = (search.router, browse.router, files.router, library.router, dupes.router)
 
 __all__ = ["ROUTERS"]

@@ -18,10 +18,14 @@ router = APIRouter()
 
 @router.get("/", include_in_schema=False)
 def page(request: Request, lang: Literal["zh", "en"] | None = None) -> HTMLResponse:
-    """The page, in the language of ?lang=, else the first of Chinese or English the browser asks for (its
-    own switch, remembered by the browser, overrides the latter)."""
-    chosen = lang or page_language(request.headers.get("accept-language", ""))
-    html = _page().replace('<html lang="zh-CN">', f'<html lang="{"en" if chosen == "en" else "zh-CN"}">', 1)
+    return page_in_language("index.html", request, lang)
+
+
+def page_in_language(name: str, request: Request, lang: str | None) -> HTMLResponse:
+    """A page of static/, in the language of ?lang=, else the first of Chinese or English the browser asks for
+    (the page's own switch, remembered by the browser, overrides the latter)."""
+    chosen = lang if lang in ("zh", "en") else page_language(request.headers.get("accept-language", ""))
+    html = _page(name).replace('<html lang="zh-CN">', f'<html lang="{"en" if chosen == "en" else "zh-CN"}">', 1)
     return HTMLResponse(html, headers={"Vary": "Accept-Language"})
 
 
@@ -40,9 +44,9 @@ def page_language(accept_language: str) -> str:
     return min(ranked)[2] if ranked else "zh"
 
 
-@lru_cache(maxsize=1)
-def _page() -> str:
-    return (STATIC / "index.html").read_text(encoding="utf-8")
+@lru_cache(maxsize=4)
+def _page(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
 
 
 @router.get("/api/status", summary="Library counts, model, and indexing progress")

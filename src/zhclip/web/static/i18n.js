@@ -69,6 +69,23 @@ const LABELS = {
   library: ["资料库：{n} 个文件", "library: {n} files"],
   empty_library: ["资料库是空的", "the library is empty"],
   lang_switch: ["English", "中文"],
+  dupes_title: ["重复文件", "duplicates"],
+  back: ["返回搜索", "Back to search"],
+  threshold: ["相似度阈值", "Similarity threshold"],
+  groups: ["{n} 组近似重复的文件", "{n} groups of near-duplicates"],
+  no_groups: ["没有近似重复的文件", "no near-duplicates"],
+  group_files: ["{n} 个文件", "{n} files"],
+  keep: ["保留", "Keep"],
+  trash_others: ["保留所选，其余移到回收站", "Keep the chosen one, move the others to the trash"],
+  trashed_note: ["已移到回收站：{n} 个文件", "moved to the trash: {n} files"],
+  undo: ["撤销", "Undo"],
+  restored: ["已恢复 {n} 个文件", "restored {n} files"],
+  trash: ["回收站", "Trash"],
+  trash_empty: ["回收站是空的", "the trash is empty"],
+  restore: ["恢复", "Restore"],
+  load_more: ["加载更多", "Load more"],
+  watching: ["自动索引中", "watching for changes"],
+  missing_roots: ["文件夹不在：{roots}（其文件保留）", "folder not there: {roots} (its files stay)"],
 };
 const LANGS = ["zh", "en"];
 
