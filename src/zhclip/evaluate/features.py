@@ -100,7 +100,7 @@ def _unwrap(outcome: tuple[T | None, BaseException | None]) -> T:
 
 
 @dataclass
-class Features:
+class EncodedItems:
     ids: np.ndarray  # int64, one per row
     vectors: np.ndarray  # float32 (rows, dim), L2-normalised
     seconds: float
@@ -121,7 +121,7 @@ def image_features(
     bad: BadRecords | None = None,
     progress: bool = False,
     shard: Shard | None = None,
-) -> Features:
+) -> EncodedItems:
     """Encode every image of the source in its own order (this rank's share under `shard`, gathered on every
     rank). Decoding and resizing run in a thread pool, one batch ahead of the model. An image that does not
     decode is a bad record (raised, or skipped and counted on every rank)."""
@@ -130,17 +130,17 @@ def image_features(
     return _sharded(shard, bad, lambda: _encode_images(model, images, ids, batch_size, bad, progress))
 
 
-def _sharded(shard: Shard, bad: BadRecords, encode: Callable[[], Features]) -> Features:
+def _sharded(shard: Shard, bad: BadRecords, encode: Callable[[], EncodedItems]) -> EncodedItems:
     """Every rank's `encode()` joined in rank order; `bad` then holds the bad records of all ranks."""
     start, known = time.perf_counter(), len(bad.errors)
 
-    def work() -> tuple[Features, list[InputError]]:
+    def work() -> tuple[EncodedItems, list[InputError]]:
         return encode(), bad.errors[known:]
 
     parts = shard.gather(work)
     bad.errors[known:] = [error for _, errors in parts for error in errors]
     features = [f for f, _ in parts]
-    return Features(
+    return EncodedItems(
         np.concatenate([f.ids for f in features]),
         np.concatenate([f.vectors for f in features]),
         time.perf_counter() - start,
@@ -150,7 +150,7 @@ def _sharded(shard: Shard, bad: BadRecords, encode: Callable[[], Features]) -> F
 
 def _encode_images(
     model: ClipModel, images: ImageSource, ids: Sequence[int], batch_size: int, bad: BadRecords, progress: bool
-) -> Features:
+) -> EncodedItems:
     start = time.perf_counter()
     kept, vectors = [], []
     bar = tqdm(total=len(ids), desc="image features", unit="img", disable=not progress)
@@ -208,7 +208,7 @@ def text_features(
     batch_size: int = 64,
     progress: bool = False,
     shard: Shard | None = None,
-) -> Features:
+) -> EncodedItems:
     """Encode texts with Chinese-CLIP's text preprocessing, in the given order (this rank's share under
     `shard`, gathered on every rank)."""
     shard = shard or Shard()
@@ -216,7 +216,7 @@ def text_features(
     return _sharded(shard, BadRecords(), lambda: _encode_texts(model, part, batch_size, progress))
 
 
-def _encode_texts(model: ClipModel, texts: Sequence[TextRecord], batch_size: int, progress: bool) -> Features:
+def _encode_texts(model: ClipModel, texts: Sequence[TextRecord], batch_size: int, progress: bool) -> EncodedItems:
     start = time.perf_counter()
     vectors = []
     bar = tqdm(total=len(texts), desc="text features", unit="text", disable=not progress)
@@ -228,12 +228,12 @@ def _encode_texts(model: ClipModel, texts: Sequence[TextRecord], batch_size: int
     return _features([r.text_id for r in texts], vectors, model.embed_dim, time.perf_counter() - start)
 
 
-def _features(ids: list[int], vectors: list[np.ndarray], dim: int, seconds: float) -> Features:
+def _features(ids: list[int], vectors: list[np.ndarray], dim: int, seconds: float) -> EncodedItems:
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
-    return Features(np.array(ids, dtype=np.int64), stacked.astype(np.float32, copy=False), seconds)
+    return EncodedItems(np.array(ids, dtype=np.int64), stacked.astype(np.float32, copy=False), seconds)
 
 
-def write_features(out: str | Path, key: str, features: Features) -> int:
+def write_features(out: str | Path, key: str, features: EncodedItems) -> int:
     """`key` is "image_id" or "text_id"."""
     rows = ({key: int(i), "feature": v.tolist()} for i, v in zip(features.ids, features.vectors, strict=True))
     return write_jsonl(out, rows)

@@ -27,7 +27,7 @@ from ..data.io import BadRecords
 from ..errors import InputError
 from ..io import write_json, write_jsonl
 from ..models import ClipModel
-from .features import Features, Shard, image_features, text_features, write_features
+from .features import EncodedItems, Shard, image_features, text_features, write_features
 from .recall import (
     IMAGE_TO_TEXT,
     NUM_K,
@@ -60,8 +60,8 @@ class _Encoded:
     """A split's texts and every rank's gathered features: what ranking and writing need."""
 
     texts: list[TextRecord]
-    images: Features
-    text: Features
+    images: EncodedItems
+    text: EncodedItems
     skipped: int
     world_size: int
 
@@ -221,7 +221,7 @@ def _check_sizes(num_images: int, num_texts: int, paths: SplitPaths) -> None:
         )
 
 
-def _predict(queries: Features, gallery: Features, direction: Direction, progress: bool) -> list[dict]:
+def _predict(queries: EncodedItems, gallery: EncodedItems, direction: Direction, progress: bool) -> list[dict]:
     top = chunked_topk(queries.vectors, gallery.vectors, NUM_K, progress, desc=f"top-{NUM_K} {direction.name}")
     return [
         {direction.query_key: int(q), direction.items_key: gallery.ids[row].tolist()}
@@ -268,7 +268,7 @@ def _write_outputs(
     )
 
 
-def per_rank(images: Features, texts: Features) -> list[dict[str, int]]:
+def per_rank(images: EncodedItems, texts: EncodedItems) -> list[dict[str, int]]:
     """How many images and texts each process encoded."""
     counts = zip(images.per_rank, texts.per_rank, strict=True)
     return [{"rank": rank, "images": i, "texts": t} for rank, (i, t) in enumerate(counts)]

@@ -18,6 +18,7 @@ from ..runtime import load as load_model
 from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity
+from .query_cache import QueryCache
 
 
 def model_identity(model: ClipModel) -> ModelIdentity:
@@ -40,6 +41,7 @@ class MediaEncoder:
         self.staged = self.device.type == "cuda" if staged is None else staged
         self.pixel_dtype = _pixel_dtype(model, self.device)
         self._buffer: torch.Tensor | None = None
+        self._texts = QueryCache()
 
     @classmethod
     def load(
@@ -67,6 +69,10 @@ class MediaEncoder:
         return on_compute_thread(self._encode_pixels, pixels)
 
     def encode_text(self, text: str) -> np.ndarray:
+        """The query's vector (read-only), from the LRU cache when the text was asked before."""
+        return self._texts.get(self.identity.source, text, self._encode_text)
+
+    def _encode_text(self, text: str) -> np.ndarray:
         return on_compute_thread(lambda: self._model.encode_texts([text])[0])
 
     def encode_image(self, image) -> np.ndarray:
