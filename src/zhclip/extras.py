@@ -44,12 +44,6 @@ def require(extra: str, *modules: str) -> None:
             raise MissingExtraError(extra, module, spec.what) from None
 
 
-def missing_extra(extra: str) -> MissingExtraError:
-    """The error for `extra` found missing by other means (e.g. `installed_extras`), naming its first absent module."""
-    spec = EXTRAS[extra]
-    return MissingExtraError(extra, next((m for m in spec.modules if not _findable(m)), spec.modules[0]), spec.what)
-
-
 def installed_extras() -> dict[str, bool]:
     """Which extras are installed (every module findable), without importing them."""
     return {name: all(_findable(m) for m in extra.modules) for name, extra in EXTRAS.items()}

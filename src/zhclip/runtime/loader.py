@@ -13,7 +13,7 @@ import torch
 
 from ..choices import RUNTIME_CHOICES
 from ..errors import UnsupportedError
-from ..extras import installed_extras, missing_extra
+from ..extras import installed_extras, require
 from ..models.config import ClipConfig
 from ..models.device import resolve_device
 from ..models.factory import read_weights
@@ -91,13 +91,13 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     wanted = [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
     for kind in wanted:
         if not installed(kind):
-            raise missing_extra(RUNTIME_EXTRAS[kind])
+            require(RUNTIME_EXTRAS[kind])
     if not wanted:
         return []
     found: list[Runtime] = []
     if isinstance(base, TorchRuntime):
         if not installed("onnxruntime"):
-            raise missing_extra("onnx")  # OpenVINO reads the ONNX export of a checkpoint
+            require("onnx")  # OpenVINO reads the ONNX export of a checkpoint
         directory = cache.entry("onnx", base.weights_key, lambda out: _export(base, out), "an ONNX export")
         onnx = OnnxRuntime(directory, "cpu")
         found += [onnx] if "onnxruntime" in wanted else []
