@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[all,dev]"
+	# The official Chinese-CLIP package, for the training-semantics test; its pins (lmdb==1.3.0, torchvision
+	# for a CUDA torch) do not fit, and its model code needs none of them.
+	$(PY) -m pip install -q --no-deps "cn_clip==1.6.0"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zhclip.media import MediaInfo
 from zhclip.search import LibraryMeta, Store, model_identity
-from zhclip.search.decode import MediaInfo
 from zhclip.search.scan import ScannedFile
 
 CHUNK = 100_000

@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
     label = f"{args.rows // 1_000_000}M" if args.rows >= 1_000_000 else f"{args.rows // 1000}k"
+    from zhclip.runtime.machine import describe_machine
+
+    print(describe_machine())
     served_latency(clustered_vectors(args.rows, 512, seed=0), label)
 
 

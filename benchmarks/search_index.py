@@ -120,6 +120,9 @@ def main() -> None:
                 f"{cosine.mean():.4f}",
             ]
         )
+    from zhclip.runtime.machine import describe_machine
+
+    print(describe_machine())
     print(
         f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights), CPU, torch threads "
         f"{torch.get_num_threads()}"

@@ -18,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_common import clustered_vectors, ms, queries_near, table  # noqa: E402
 
+from zhclip.runtime.machine import describe_machine  # noqa: E402
 from zhclip.search.index import VectorIndex, recall  # noqa: E402
 
 K = 20
@@ -55,6 +56,7 @@ def main() -> None:
         ]
     )
     check_exact(vectors, queries[:5], [index.content_ids[e.rows] for e in exact[:5]])
+    print(describe_machine())
     print(
         f"{args.rows:,} x {args.dim} float16 vectors (clustered), {args.queries} queries, top-{K}, "
         f"torch threads {torch.get_num_threads()}; index build {build:.1f} s"

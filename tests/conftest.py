@@ -68,3 +68,9 @@ def cli(capsys):
 def _auto_precision_cache(tmp_path_factory):
     """`precision="auto"` caches its measurements here (and in CLI subprocesses), not in ~/.cache/zhclip."""
     os.environ["ZHCLIP_CACHE_DIR"] = str(tmp_path_factory.mktemp("zhclip-cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _auto_on_torch_only():
+    """`precision="auto"` measures only PyTorch paths (no ONNX/OpenVINO conversions) outside the runtime tests."""
+    os.environ["ZHCLIP_RUNTIMES"] = "torch"

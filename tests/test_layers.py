@@ -1,6 +1,7 @@
 """The import contract: layers import one way, and nothing but the CLI imports the trainer.
 
-errors/io/media < models < data < runtime < {evaluate, compress, train, search, compat} < web < cli.
+errors/io/media/cache/cpu/extras/choices < models < data < runtime < {evaluate, compress, train, search, compat,
+doctor} < web < cli.
 Imports inside functions count too: a lazy upward import is still an upward dependency."""
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "zhclip"
 RANKS = {
     "errors": 0,
     "io": 0,
+    "choices": 0,
+    "cache": 0,
+    "cpu": 0,
+    "extras": 0,
     "media": 0,
     "models": 1,
     "data": 2,
@@ -24,6 +29,7 @@ RANKS = {
     "train": 4,
     "search": 4,
     "compat": 4,
+    "doctor": 4,
     "web": 5,
     "cli": 6,
     "__main__": 6,

@@ -14,10 +14,10 @@ import torch
 
 from .models.checkpoint import native_state_dict
 from .models.config import ZOO_ARCHS
+from .models.device import resolve_device
 from .models.factory import build_network, read_weights
 from .models.hub import ZOO_HUB_IDS
 from .models.network import ClipNetwork
-from .models.precision import resolve_device
 from .models.tokenizer import Tokenizer
 from .models.transform import ImageTransform
 

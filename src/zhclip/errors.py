@@ -30,6 +30,10 @@ class InputError(ZhclipError):
         return (partial(type(self), line=self.line, field=self.field), (self.path, self.reason))
 
 
+class DecodeError(InputError):
+    """A media file that cannot be decoded: unreadable, corrupt, too large, too small, or not media at all."""
+
+
 class CheckpointError(InputError):
     """A checkpoint that cannot be read or whose keys/shapes fit no known architecture."""
 
@@ -40,3 +44,16 @@ class ModelNotAvailableError(ZhclipError):
 
 class UnsupportedError(ZhclipError):
     """A request this build or device cannot honour (e.g. a precision the hardware lacks)."""
+
+
+class MissingExtraError(UnsupportedError):
+    """A feature whose optional dependency (a `zhclip[EXTRA]` extra) is not installed."""
+
+    def __init__(self, extra: str, module: str, what: str):
+        self.extra, self.module, self.what = extra, module, what
+        super().__init__(
+            f"{what} needs the optional package {module!r}, which is not installed: pip install 'zhclip[{extra}]'"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.extra, self.module, self.what))

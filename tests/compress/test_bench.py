@@ -32,6 +32,11 @@ def test_bench_quick_runs_and_reports_ratios(tmp_path, tiny_checkpoints, tiny_on
         assert row["fidelity"] >= 0.99
     assert rows["onnx int8"]["size_mb"] < 0.3 * base["size_mb"]
     assert "| onnx int8 |" in result.stdout and "(1.00x)" in result.stdout
+    roofline = {row["path"]: row for row in json.loads(out.read_text())["roofline"]["rows"]}
+    assert list(roofline) == list(rows) and roofline["onnx int8"]["precision"] == "int8"
+    for row in roofline.values():
+        assert row["limit_per_s"] > 0 and row["of_limit"] > 0 and row["kernel"]
+    assert result.stdout.startswith("machine: ") and "GEMM-bound limit" in result.stdout
 
 
 def test_bench_rejects_unknown_path(tiny_checkpoints):

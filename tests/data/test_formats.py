@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -13,7 +12,6 @@ from PIL import Image
 from zhclip.data import BadRecords, TextRecord, read_texts, write_texts, write_tsv
 from zhclip.data.formats import decode_image_b64, encode_image_b64, iter_tsv
 from zhclip.data.images import TsvImages
-from zhclip.data.io import write_jsonl
 from zhclip.errors import InputError
 
 from .builders import png_b64, write_split
@@ -119,17 +117,3 @@ def test_duplicate_image_ids_in_tsv_are_bad(tmp_path):
         TsvImages(tmp_path / "test_imgs.tsv")
     bad = BadRecords(skip=True)
     assert len(TsvImages(tmp_path / "test_imgs.tsv", bad)) == 1 and bad.count == 1
-
-
-def test_writes_are_atomic(tmp_path):
-    out = tmp_path / "rows.jsonl"
-    write_jsonl(out, [{"a": 1}])
-
-    def failing_rows():
-        yield {"a": 2}
-        raise RuntimeError("disk on fire")
-
-    with pytest.raises(RuntimeError):
-        write_jsonl(out, failing_rows())
-    assert [json.loads(x) for x in out.read_text().splitlines()] == [{"a": 1}]  # old content intact
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]  # no temp file left

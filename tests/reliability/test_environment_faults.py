@@ -11,7 +11,7 @@ import pytest
 from benchmarks.reliability.environment import as_unprivileged, give_away, remount, shared_folder
 from benchmarks.reliability.library import compare, integrity, snapshot
 
-import zhclip.search.indexer as indexer_module
+import zhclip.search.prefetch as prefetch_module
 from tests.search.media import photo
 from zhclip.cli import main
 from zhclip.search import IndexOptions, Library, LibraryError, Query, Reader, Searcher, index_library
@@ -78,7 +78,7 @@ def test_files_changing_or_vanishing_while_indexed(tmp_path, encoder, monkeypatc
     lib, db = tmp_path / "lib", tmp_path / "lib.db"
     _photos(lib, 3)
     changing, vanishing = photo(lib / "changing.jpg", 50), photo(lib / "vanishing.jpg", 51)
-    real_decode = indexer_module.decode_file
+    real_decode = prefetch_module.decode_file
 
     def decode_then_disturb(file, *args, **kwargs):
         decoded = real_decode(file, *args, **kwargs)
@@ -89,7 +89,7 @@ def test_files_changing_or_vanishing_while_indexed(tmp_path, encoder, monkeypatc
             vanishing.unlink()
         return decoded
 
-    monkeypatch.setattr(indexer_module, "decode_file", decode_then_disturb)
+    monkeypatch.setattr(prefetch_module, "decode_file", decode_then_disturb)
     summary = index_library(db, [lib], encoder, FAST)
     reasons = dict(summary.failed)
     assert "changed while being indexed" in reasons[str(changing)]

@@ -76,7 +76,7 @@ def test_file_size_bomb_is_refused_without_reading_it(tmp_path, encoder):
 
 @pytest.mark.parametrize(("mode", "top"), [("I;16", 65535), ("I", 65535), ("F", 1.0), ("I", 255)])
 def test_deep_single_channel_modes_keep_their_mid_tones(mode, top):
-    from zhclip.models.transform import to_rgb
+    from zhclip.media import to_rgb
 
     ramp = np.linspace(0, top, 64 * 64).reshape(64, 64)
     image = Image.fromarray(ramp.astype(np.uint16 if mode == "I;16" else np.float32 if mode == "F" else np.int32))

@@ -64,24 +64,35 @@ def _runtime(network):
     return TorchRuntime(network, torch.device("cpu"), Tokenizer(None, network.config.context_length))
 
 
-def test_auto_picks_fastest_path_that_keeps_fidelity(monkeypatch, tiny_network, isolated_cache):
+def _result(image_speedup, image_fidelity, text_speedup, text_fidelity):
+    return {
+        "image_speedup": image_speedup,
+        "image_fidelity": image_fidelity,
+        "text_speedup": text_speedup,
+        "text_fidelity": text_fidelity,
+    }
+
+
+def test_auto_picks_fastest_path_per_tower_that_keeps_fidelity(monkeypatch, tiny_network, isolated_cache):
     canned = {
-        "fp32": {"speedup": 1.0, "fidelity": 1.0},
-        "bf16": {"speedup": 0.5, "fidelity": 0.9999},
-        "int8": {"speedup": 3.0, "fidelity": 0.95},
+        "torch-fp32": _result(1.0, 1.0, 1.0, 1.0),
+        "torch-bf16": _result(0.5, 0.9999, 2.0, 0.9999),
+        "torch-int8": _result(3.0, 0.95, 3.0, 0.999),
     }
     monkeypatch.setattr(autoselect, "measure_candidates", lambda candidates, probe: canned)
-    assert autoselect.choose_precision(_runtime(tiny_network)) == "fp32"  # int8 misses the bar
-    canned["int8"]["fidelity"] = 0.995
-    assert autoselect.choose_precision(_runtime(tiny_network)) == "fp32"  # cached: not measured again
+    plan = autoselect.choose_plan([_runtime(tiny_network)])
+    assert plan == {"image": "torch-fp32", "text": "torch-int8"}  # int8 misses the bar on images only
+    canned["torch-int8"]["image_fidelity"] = 0.995
+    assert autoselect.choose_plan([_runtime(tiny_network)]) == plan  # cached: not measured again
     (isolated_cache / autoselect.CACHE_FILE).unlink()
-    assert autoselect.choose_precision(_runtime(tiny_network)) == "int8"
+    assert autoselect.choose_plan([_runtime(tiny_network)]) == {"image": "torch-int8", "text": "torch-int8"}
 
 
 def test_auto_measures_real_paths_once(tiny_checkpoints, isolated_cache):
     model = zhclip.load(tiny_checkpoints["pt"], device="cpu", precision="auto")
     cache = json.loads((isolated_cache / autoselect.CACHE_FILE).read_text())
     (entry,) = cache.values()
-    assert model.precision == entry["choice"] in ("fp32", "bf16", "int8")
-    assert set(entry["results"]) == {"fp32", "bf16", "int8"}
-    assert entry["results"]["fp32"] == {"speedup": 1.0, "fidelity": 1.0}
+    assert model.paths == entry["plan"]
+    assert set(entry["results"]) == {"torch-fp32", "torch-bf16", "torch-int8"}
+    assert entry["results"]["torch-fp32"] == _result(1.0, 1.0, 1.0, 1.0)
+    assert model.precision in ("fp32", "bf16", "int8", "mixed")

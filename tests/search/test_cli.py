@@ -28,7 +28,7 @@ def test_index_search_similar_dupes_from_the_command_line(tmp_path, model_path):
     assert done.returncode == 0, done.stderr
     assert "new 5, updated 0, unchanged 0, removed 0, failed 6" in done.stdout
     log = db.with_suffix(".log").read_text()
-    assert f"skipping {lib / 'bad' / 'notes.jpg'}: not an image" in log
+    assert f"skipping {lib / 'bad' / 'notes.jpg'}: cannot decode image: not an image" in log
     assert f"skipping {lib / 'bad' / 'bomb.png'}" in done.stderr
 
     found = run_cli("search", "红色的汽车", "--db", db, "--json", "--top", "3", *FP32)  # the library's own model

@@ -97,3 +97,10 @@ def test_dupes_groups_identical_and_near_identical(library, searcher):
     groups = find_dupes(s.library.reader, s.library.index, threshold=0.999)
     names = [sorted(os.path.basename(r.path) for r in g) for g in groups]
     assert ["random.jpg", "random_copy.jpg"] in names
+
+
+def test_a_repeated_text_query_skips_the_text_tower(encoder, monkeypatch):
+    first = encoder.encode_text("海边的日落")
+    monkeypatch.setattr(encoder, "_encode_text", lambda text: pytest.fail("encoded again"))
+    again = encoder.encode_text("海边的日落")
+    assert again is first and not again.flags.writeable

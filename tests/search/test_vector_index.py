@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zhclip.search.index import VectorIndex
+from zhclip.search.index import TARGET_RECALL, VectorIndex, recall, tuning_queries
 
 
 def _unit(x):
@@ -82,3 +82,42 @@ def test_rows_of_content_and_empty_index():
     assert index.rows_of(99).tolist() == []
     empty = VectorIndex(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, 8), np.float32))
     assert len(empty.search(np.ones(8, np.float32), 5).rows) == 0
+
+
+def _gap_library(n, dim=64, clusters=300, queries=432, seed=0):
+    """Image rows in a cone around a common mean direction, and text queries about the same contents on the far
+    side of it (a modality gap; top-1 cosine about 0.37, as for real CLIP models)."""
+    rng = np.random.default_rng(seed)
+    mean, centres = _unit(rng.standard_normal(dim)), _unit(rng.standard_normal((clusters, dim)))
+
+    def contents(m):
+        return _unit(centres[rng.integers(0, clusters, m)] + 0.5 * _unit(rng.standard_normal((m, dim))))
+
+    images = _unit(contents(n) + 0.8 * mean)
+    texts = _unit(contents(queries) - 0.4 * mean + 0.6 * _unit(rng.standard_normal((queries, dim))))
+    return images, texts
+
+
+def test_text_queries_across_a_modality_gap_reach_the_recall_target():
+    images, texts = _gap_library(10_000)
+    samples, held_out = texts[:32], texts[32:]
+    index = VectorIndex(np.arange(len(images)), np.full(len(images), np.nan), images, approx_threshold=1_000)
+    lists = index.lists
+    truth = [set(index.search(q, 20, exact=True).rows.tolist()) for q in held_out]
+    lists.tune_on(index, tuning_queries(index, None)[:1], TARGET_RECALL)  # the old tuning: noisy rows only
+    assert recall(index, held_out, truth, 20) < 0.95, "the old tuning met the target: the test shows nothing"
+    for query_samples in (None, samples):  # without text samples, and tuned on 32 real ones
+        lists.tune(index, TARGET_RECALL, query_samples)
+        assert recall(index, held_out, truth, 20) >= 0.95 and lists.nprobe < lists.nlist
+
+
+def test_query_samples_reach_the_tuning_through_the_constructor():
+    images, texts = _gap_library(3_000, seed=1)
+    index = VectorIndex(
+        np.arange(len(images)), np.full(len(images), np.nan), images, approx_threshold=1_000, query_samples=texts[:32]
+    )
+    families = tuning_queries(index, texts[:32])
+    np.testing.assert_allclose(families[1], texts[:32], atol=1e-6)  # the samples themselves are one family
+    chosen = index.lists.nprobe
+    index.lists.tune_on(index, families, TARGET_RECALL)
+    assert index.lists.nprobe == chosen

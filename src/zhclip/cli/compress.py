@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--precision",
         help="comma-separated paths, e.g. fp32,bf16,int8,onnx-fp32,onnx-fp16,onnx-int8 "
-        "(default: all this machine runs); the torch fp32 baseline always runs",
+        "(default: all this machine runs; the onnx ones need zhclip[onnx]); the torch fp32 baseline always runs",
     )
     b.add_argument("--baseline", help="another model whose torch fp32 run is the baseline (e.g. the unpruned one)")
     b.add_argument("--onnx", help="an existing `zhclip export onnx` directory of --model (skips the export)")
@@ -76,7 +76,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..compress.onnx_export import export_onnx
+    from ..runtime.onnx_export import export_onnx
 
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     out = export_onnx(args.model, args.out_dir, precisions, arch=args.arch)
@@ -128,9 +128,10 @@ def recover_by_distillation(student: Path, teacher: str, options, run_dir: Path)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ..compress.bench import BenchSettings, available_paths, bench_encode, format_table
+    from ..compress.bench import BenchSettings, available_paths, bench_encode, format_roofline, format_table
+    from ..extras import installed_extras
 
-    names = args.precision.split(",") if args.precision else available_paths()
+    names = args.precision.split(",") if args.precision else available_paths(onnx=installed_extras()["onnx"])
     paths = [p if p.startswith(("torch-", "onnx-")) else f"torch-{p}" for p in map(str.strip, names) if p]
     if args.baseline is None:
         paths = [p for p in paths if p != "torch-fp32"]  # the baseline is this path
@@ -145,8 +146,10 @@ def run_bench(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         onnx_dir=args.onnx,
     )
+    print(result["machine"])
     print(f"weights: {result['weights']}; {rounds} round(s), medians; (Nx) = ratio to the baseline of the same round")
     print(format_table(result))
+    print(format_roofline(result))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        write_json(args.json, result)
     return 0

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .options import add_precision_argument
+from .options import add_context_length_argument, add_precision_argument
 
 if TYPE_CHECKING:
+    from ..evaluate.features import Shard
     from ..models import ClipModel
 
 
@@ -19,14 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="evaluate models: retrieval recall, zero-shot, score files")
     commands = evaluate.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND", required=True)
 
-    p = commands.add_parser("retrieval", help="features, top-10 predictions and Chinese-CLIP recall, both ways")
+    p = commands.add_parser(
+        "retrieval", help="features, top-10 predictions and Chinese-CLIP recall, both ways (torchrun-ready)"
+    )
     _add_model(p)
     p.add_argument("--data", required=True, help="dataset directory in the Chinese-CLIP layout")
     p.add_argument("--split", default="test")
     p.add_argument("--out", help="output directory (default: experiments/<name>/eval/<dataset>_<split>)")
     p.set_defaults(handler=retrieval)
 
-    p = commands.add_parser("zeroshot", help="zero-shot classification of an image folder: top-1/top-5")
+    p = commands.add_parser(
+        "zeroshot", help="zero-shot classification of an image folder: top-1/top-5 (torchrun-ready)"
+    )
     _add_model(p)
     p.add_argument("--data", required=True, help="folder with <class index>/ subfolders (or test/<index>/)")
     p.add_argument("--labels", required=True, help="label_cn.txt: one class name per line")
@@ -58,27 +65,49 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     add_precision_argument(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
+    add_context_length_argument(p)
     p.add_argument("--skip-bad", action="store_true", help="skip and count bad records instead of failing")
 
 
-def _load(args: argparse.Namespace) -> ClipModel:
+def _load(args: argparse.Namespace, device: str) -> ClipModel:
     from ..runtime import load
 
     if args.batch_size < 1:
         raise InputError(None, f"must be at least 1, got {args.batch_size}", field="--batch-size")
-    return load(args.model, device=args.device, precision=args.precision, arch=args.arch)
+    options = {"runtime": args.runtime, "context_length": args.context_length}
+    return load(args.model, device=device, precision=args.precision, arch=args.arch, **options)
+
+
+@contextmanager
+def processes(device: str) -> Iterator[tuple[Shard, str]]:
+    """This process's shard and device: the torchrun process group when launched by torchrun (NCCL on GPUs,
+    gloo on CPU), else one process doing everything on `device`."""
+    from ..evaluate.features import Shard
+    from ..train import distributed
+
+    env = distributed.setup(device)
+    try:
+        yield Shard(env.rank, env.world_size), str(env.device) if env.distributed else device
+    finally:
+        distributed.teardown(env)
+
+
+def _options(args: argparse.Namespace, shard: Shard, name: str) -> dict:
+    """The keyword arguments every evaluation takes; rank 0 alone shows progress."""
+    return {"progress": shard.is_main, "skip_bad": args.skip_bad, "name": name, "shard": shard}
 
 
 def retrieval(args: argparse.Namespace) -> int:
     from ..evaluate.retrieval import default_model_name, evaluate_retrieval
 
-    model = _load(args)
-    name = args.name or default_model_name(model.source)
-    out = Path(args.out or f"experiments/{name}/eval/{Path(args.data).resolve().name}_{args.split}")
-    start = time.perf_counter()
-    result = evaluate_retrieval(
-        model, args.data, args.split, out, args.batch_size, progress=True, skip_bad=args.skip_bad, name=name
-    )
+    with processes(args.device) as (shard, device):
+        model = _load(args, device)
+        name = args.name or default_model_name(model.source)
+        out = Path(args.out or f"experiments/{name}/eval/{Path(args.data).resolve().name}_{args.split}")
+        start = time.perf_counter()
+        result = evaluate_retrieval(model, args.data, args.split, out, args.batch_size, **_options(args, shard, name))
+    if not shard.is_main:
+        return 0
     print(
         f"{name} on {args.data} ({args.split}): {result['num_texts']} texts, {result['num_images']} images, "
         f"{time.perf_counter() - start:.1f}s"
@@ -96,20 +125,14 @@ def zeroshot(args: argparse.Namespace) -> int:
     from ..evaluate.retrieval import default_model_name
     from ..evaluate.zeroshot import evaluate_zeroshot
 
-    model = _load(args)
-    name = args.name or default_model_name(model.source)
-    out = Path(args.out or f"zeroshot_predictions/{name}")
-    result = evaluate_zeroshot(
-        model,
-        args.data,
-        args.labels,
-        args.templates,
-        out,
-        args.batch_size,
-        progress=True,
-        skip_bad=args.skip_bad,
-        name=name,
-    )
+    with processes(args.device) as (shard, device):
+        model = _load(args, device)
+        name = args.name or default_model_name(model.source)
+        out = Path(args.out or f"zeroshot_predictions/{name}")
+        options = _options(args, shard, name)
+        result = evaluate_zeroshot(model, args.data, args.labels, args.templates, out, args.batch_size, **options)
+    if not shard.is_main:
+        return 0
     print(
         f"{name} zero-shot on {args.data}: {result['num_images']} images, {result['num_classes']} classes, "
         f"{result['num_templates']} templates"
@@ -122,8 +145,8 @@ def zeroshot(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    from ..data.io import write_json
     from ..evaluate.recall import DIRECTIONS, error_json, score_files
+    from ..io import write_json
     from . import EXIT_USER_ERROR
 
     try:

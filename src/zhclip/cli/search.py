@@ -136,7 +136,9 @@ def index(args: argparse.Namespace) -> int:
             "a local Hugging Face dir or a Chinese-CLIP .pt)",
             field="--model",
         )
-    encoder = MediaEncoder.load(source, device=args.device, precision=args.precision, batch_size=args.batch_size)
+    encoder = MediaEncoder.load(
+        source, device=args.device, precision=args.precision, batch_size=args.batch_size, runtime=args.runtime
+    )
     excludes = tuple(args.exclude) + (() if args.no_default_excludes else DEFAULT_EXCLUDES)
     options = IndexOptions(
         excludes=excludes,
@@ -199,7 +201,7 @@ def _where(log_file: logging.FileHandler | None) -> str:
 
 
 class _ProgressBar:
-    """tqdm over the files that need work: files/s and ETA, failures in the postfix."""
+    """tqdm over the files that need work: files/s and ETA; the encoder's idle share and failures in the postfix."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -220,7 +222,8 @@ class _ProgressBar:
         if self.bar is None:
             self.bar = tqdm(total=state.total, unit="file", desc="indexing", dynamic_ncols=True)
         self.bar.n = state.done
-        self.bar.set_postfix_str(f"failed {state.failed}" if state.failed else "", refresh=False)
+        failed = f", failed {state.failed}" if state.failed else ""
+        self.bar.set_postfix_str(f"encoder idle {state.encoder_idle:.0%}{failed}", refresh=False)
         self.bar.refresh()
 
     def __exit__(self, *exc) -> None:
@@ -232,16 +235,17 @@ class _ProgressBar:
 # ------------------------------------------------------------------ queries
 
 
-def _library(args: argparse.Namespace):
+def _library(args: argparse.Namespace, towers: tuple[str, ...] = ("image", "text")):
     from ..search import Library
 
-    return Library.open(args.db, args.model, args.precision, args.device)
+    return Library.open(args.db, args.model, args.precision, args.device, towers=towers, runtime=args.runtime)
 
 
-def _searcher(args: argparse.Namespace):
+def _searcher(args: argparse.Namespace, towers: tuple[str, ...] = ("text",)):
+    """Text queries, "similar" and negatives need only the text tower (a fast, small load)."""
     from ..search import Searcher
 
-    return Searcher(_library(args))
+    return Searcher(_library(args, towers))
 
 
 def _query(args: argparse.Namespace):
@@ -259,7 +263,7 @@ def _query(args: argparse.Namespace):
 def search(args: argparse.Namespace) -> int:
     if not args.text and not args.image:
         raise InputError(None, "give a text to search for, or --image PATH")
-    searcher = _searcher(args)
+    searcher = _searcher(args, ("image", "text") if args.image else ("text",))
     query = _query(args)
     query.text = args.text
     if args.image:
@@ -364,7 +368,7 @@ def serve(args: argparse.Namespace) -> int:
 
     check_bind(args.host, args.token)
     log_file = log_to_file(Path(args.db))
-    app = create_app(_searcher(args), token=args.token, watch=args.watch)
+    app = create_app(_searcher(args, ("image", "text")), token=args.token, watch=args.watch)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..choices import AMP_MODES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="contrastive fine-tuning or training from scratch (torchrun-ready)")
@@ -49,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="dataset directory in Chinese-CLIP layout")
     p.add_argument("--out", required=True, type=Path, help="run directory, e.g. experiments/<run>")
-    g = p.add_argument_group("optimisation")
+    _add_optimisation_flags(p.add_argument_group("optimisation"))
+    _add_run_flags(p.add_argument_group("run"))
+
+
+def _add_optimisation_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--batch-size", type=int, default=128, help="pairs per process per micro-batch (default 128)")
     g.add_argument(
         "--accum-freq",
@@ -68,7 +74,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--warmup", type=int, default=100, help="linear warmup steps before the cosine decay")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
-    g.add_argument("--precision", choices=["fp32", "bf16", "amp"], default="fp32")
+    g.add_argument("--precision", choices=AMP_MODES, default="fp32", help="autocast mode of the steps (default fp32)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     g.add_argument("--freeze-vision", action="store_true", help="train the text tower only")
@@ -79,7 +85,27 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "about 5 shortens the initial plateau of training from scratch",
     )
     g.add_argument("--augment", action="store_true", help="random crops of the training images")
-    r = p.add_argument_group("run")
+    g.add_argument(
+        "--context-length",
+        type=int,
+        help="tokens per text, up to the text tower's position table (512 for RoBERTa); stored with the "
+        "checkpoint (default: the model's, 52)",
+    )
+    g.add_argument(
+        "--multi-positive",
+        action="store_true",
+        help="pairs of a batch that share a text id or an image id are all positives (soft targets), "
+        "for label-like data",
+    )
+    g.add_argument(
+        "--patch-dropout",
+        type=float,
+        default=0.0,
+        help="FLIP: drop this share [0, 1) of image patches in training steps (default 0)",
+    )
+
+
+def _add_run_flags(r: argparse._ArgumentGroup) -> None:
     r.add_argument("--train-split", default="train")
     r.add_argument("--val-split", default="valid")
     r.add_argument(
@@ -92,6 +118,12 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "--save-epochs", type=int, default=1, help="epochs between epoch_N.pt checkpoints (0: only epoch_latest.pt)"
     )
     r.add_argument("--log-every", type=int, default=10, help="steps between metrics lines")
+    r.add_argument(
+        "--report-to",
+        choices=["tensorboard"],
+        help="also log losses, lr, logit scale, throughput and validation recall to OUT/logs/tensorboard "
+        "(needs the tensorboard package)",
+    )
     r.add_argument(
         "--resume",
         nargs="?",
@@ -123,6 +155,10 @@ def _train_config(args: argparse.Namespace):
         freeze_vision=args.freeze_vision,
         init_logit_scale=args.init_logit_scale,
         augment=args.augment,
+        context_length=args.context_length,
+        multi_positive=args.multi_positive,
+        patch_dropout=args.patch_dropout,
+        report_to=args.report_to,
         train_split=args.train_split,
         val_split=args.val_split,
         val_every=args.val_every,

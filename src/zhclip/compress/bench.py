@@ -1,5 +1,6 @@
 """`zhclip bench encode`: encoding speed, memory, size and fidelity of every precision/runtime, each path in a
-fresh process, with the fp32 PyTorch path measured in the same run as the baseline (ratios per round)."""
+fresh process, with the fp32 PyTorch path measured in the same run as the baseline (ratios per round), and each
+path's image throughput as a fraction of its precision's GEMM-bound limit on this machine (`roofline`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,21 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, ZhclipError
-from ..models.config import arch_config
+from ..extras import require
+from ..models.config import ClipConfig, arch_config
 from ..models.convert import save_cnclip
+from ..models.device import supported_precisions
 from ..models.factory import random_model, read_weights
-from ..models.precision import supported_precisions
 from ..runtime import load
 from ..runtime.calibration import Batch, synthetic_batch
+from ..runtime.machine import describe_machine
 from ..runtime.measure import mean_cosine, median, percentile, timings
 from ..runtime.onnx import ONNX_PRECISIONS, is_export_dir
+from .roofline import GemmShape, gemm_peaks, image_gemm_flops, limit_images_per_s, vit_gemm_shape
 
 QUERY = "一只在草地上奔跑的小狗"
 TEXT_BATCH = 64
+IMAGE_BATCH = 32  # the batched image measurement, and the GEMM rows of the roofline (x tokens per image)
 FIDELITY_ROWS = 8
 
 
@@ -35,8 +40,8 @@ class BenchSettings:
     @property
     def runs(self) -> dict[str, int]:
         if self.quick:
-            return {"image1": 3, "image32": 1, "query": 10, "text_batch": 1}
-        return {"image1": 5, "image32": 2, "query": 30, "text_batch": 2}
+            return {"image1": 3, "image32": 1, "query": 10, "text_batch": 1, "gemm": 1}
+        return {"image1": 5, "image32": 2, "query": 30, "text_batch": 2, "gemm": 3}
 
 
 @dataclass
@@ -44,6 +49,7 @@ class BenchPath:
     name: str  # "torch fp32", "onnx int8", ...
     source: str
     precision: str
+    image_flops: int  # GEMM FLOPs of one image through its image tower
     rounds: list[dict] = field(default_factory=list)
 
 
@@ -69,6 +75,8 @@ def bench_encode(
         )
     if (model is None) == (random_arch is None):
         raise InputError(None, "give --model or --random-arch, exactly one", field="--model")
+    if any(p.startswith("onnx-") for p in paths):
+        require("onnx")
     if model is not None and is_export_dir(model):
         raise InputError(
             model,
@@ -78,20 +86,33 @@ def bench_encode(
     with tempfile.TemporaryDirectory(prefix="zhclip-bench-") as work:
         source = model or _random_checkpoint(random_arch, Path(work))
         onnx_source = onnx_dir or _export_if_needed(source, paths, Path(work))
-        runs = [BenchPath("baseline torch fp32", baseline or source, "fp32")]
+        config = read_weights(source).config
+        flops = image_gemm_flops(config)
+        base_flops = flops if baseline is None else image_gemm_flops(read_weights(baseline).config)
+        runs = [BenchPath("baseline torch fp32", baseline or source, "fp32", base_flops)]
         runs += [
-            BenchPath(name.replace("-", " "), onnx_source if name.startswith("onnx") else source, name.split("-")[1])
+            BenchPath(
+                name.replace("-", " "), onnx_source if name.startswith("onnx") else source, name.split("-")[1], flops
+            )
             for name in paths
         ]
-        probe = synthetic_batch(32, image_size_of(source), seed=1)
-        for _ in range(settings.rounds):
-            for run in runs:
-                run.rounds.append(_in_fresh_process(run, probe, settings))
-    return summarize(runs, model or f"random weights ({random_arch})")
+        peak_rounds = _measure_rounds(runs, config, settings)
+    result = summarize(runs, model or f"random weights ({random_arch})")
+    shape = vit_gemm_shape(config, IMAGE_BATCH)
+    return {**result, "machine": describe_machine(), "roofline": roofline(runs, peak_rounds, shape)}
 
 
-def image_size_of(source: str) -> int:
-    return read_weights(source).config.vision.image_size
+def _measure_rounds(runs: list[BenchPath], config: ClipConfig, settings: BenchSettings) -> list[dict]:
+    """Each round: the GEMM peaks, then every path, each in a fresh process. Returns the peaks of each round."""
+    probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
+    shape = vit_gemm_shape(config, IMAGE_BATCH)
+    precisions = sorted({run.precision for run in runs})
+    peak_rounds = []
+    for _ in range(settings.rounds):
+        peak_rounds.append(_in_fresh_process(gemm_peaks, precisions, shape, settings.runs["gemm"]))
+        for run in runs:
+            run.rounds.append(_in_fresh_process(measure_path, run.source, run.precision, probe, settings.runs))
+    return peak_rounds
 
 
 def _random_checkpoint(arch: str, work: Path) -> str:
@@ -103,14 +124,14 @@ def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
     precisions = [name.split("-")[1] for name in paths if name.startswith("onnx-")]
     if not precisions:
         return None
-    from .onnx_export import export_onnx
+    from ..runtime.onnx_export import export_onnx
 
     return str(export_onnx(source, work / "onnx", precisions))
 
 
-def _in_fresh_process(run: BenchPath, probe: Batch, settings: BenchSettings) -> dict:
+def _in_fresh_process(fn, *args):
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(measure_path, run.source, run.precision, probe, settings.runs).result()
+        return pool.submit(fn, *args).result()
 
 
 def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]) -> dict:
@@ -123,12 +144,13 @@ def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]
     query = model.tokenizer([QUERY])
     texts = probe.ids[:TEXT_BATCH].repeat(-(-TEXT_BATCH // len(probe)), 1)[:TEXT_BATCH]
     image1 = timings(lambda: model.encode_pixels(probe.pixels[:1]), runs["image1"])
-    image32 = timings(lambda: model.encode_pixels(probe.pixels[:32]), runs["image32"], warmup=int(runs["image32"] > 1))
+    batch = probe.pixels[:IMAGE_BATCH]
+    image32 = timings(lambda: model.encode_pixels(batch), runs["image32"], warmup=int(runs["image32"] > 1))
     query_s = timings(lambda: model.encode_ids(query), runs["query"], warmup=2)
     batch_s = timings(lambda: model.encode_ids(texts), runs["text_batch"])
     return {
         "image_b1_per_s": 1 / median(image1),
-        "image_b32_per_s": len(probe.pixels[:32]) / median(image32),
+        "image_b32_per_s": len(batch) / median(image32),
         "query_p50_ms": 1000 * percentile(query_s, 50),
         "query_p95_ms": 1000 * percentile(query_s, 95),
         "texts_per_s": len(texts) / median(batch_s),
@@ -227,3 +249,59 @@ def _markdown(lines: list[list[str]]) -> str:
     out = ["| " + " | ".join(line) + " |" for line in lines]
     out.insert(1, "|" + "---|" * width)
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- roofline
+
+
+def roofline(runs: list[BenchPath], peak_rounds: list[dict], shape: GemmShape) -> dict:
+    """Each path's batched image throughput as a fraction of its precision's GEMM-bound limit, per round
+    (the peak of the same round), median over rounds."""
+    rows = []
+    for run in runs:
+        peaks = [r[run.precision] for r in peak_rounds]
+        error = next((r["error"] for r in run.rounds if "error" in r), None)
+        error = error or next((p["error"] for p in peaks if "error" in p), None)
+        if error:
+            rows.append({"path": run.name, "precision": run.precision, "error": error})
+            continue
+        limits = [limit_images_per_s(p["gflops"], run.image_flops) for p in peaks]
+        rows.append(
+            {
+                "path": run.name,
+                "precision": run.precision,
+                "image_gflops": run.image_flops / 1e9,
+                "peak_gflops": median([p["gflops"] for p in peaks]),
+                "kernel": peaks[0]["kernel"],
+                "limit_per_s": median(limits),
+                "image_b32_per_s": median([r["image_b32_per_s"] for r in run.rounds]),
+                "of_limit": median([r["image_b32_per_s"] / lim for r, lim in zip(run.rounds, limits, strict=True)]),
+            }
+        )
+    return {"shape": str(shape), "batch": IMAGE_BATCH, "rows": rows}
+
+
+def format_roofline(result: dict) -> str:
+    """The roofline table: every path's images/s beside its precision's limit, and its cosine to fp32."""
+    roof = result["roofline"]
+    fidelity = {row["path"]: row.get("fidelity") for row in result["rows"]}
+    header = ["path", "GFLOPs/img", "GEMM peak GFLOP/s", "kernel", "limit img/s", f"img/s b{roof['batch']}"]
+    lines = [[*header, "of limit", "cos vs fp32"]]
+    for row in roof["rows"]:
+        if "error" in row:
+            lines.append([row["path"], f"unavailable: {row['error']}"])
+            continue
+        lines.append(
+            [
+                row["path"],
+                f"{row['image_gflops']:.2f}",
+                f"{row['peak_gflops']:.0f}",
+                row["kernel"],
+                f"{row['limit_per_s']:.2f}",
+                f"{row['image_b32_per_s']:.2f}",
+                f"{row['of_limit']:.0%}",
+                f"{fidelity[row['path']]:.5f}",
+            ]
+        )
+    title = f"GEMM-bound limit (peak: the fastest kernel for the precision at {roof['shape']}, this machine):"
+    return title + "\n" + _markdown(lines)

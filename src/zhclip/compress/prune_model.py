@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.io import atomic_path, write_json
 from ..errors import InputError, UnsupportedError
+from ..io import atomic_path, write_json
 from ..models.config import ClipConfig
 from ..models.convert import save_cnclip
 from ..models.factory import build_network, read_weights

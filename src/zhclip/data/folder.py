@@ -19,13 +19,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import InputError
-from ..models.transform import open_image
+from ..io import staged_directory
+from ..media import load_image
 from .formats import SPLITS, TextRecord, encode_image_b64, write_texts, write_tsv
-from .io import BadRecords, iter_json_lines, staged_directory
+from .io import BadRecords, iter_json_lines
 
 IMAGE_COLUMNS = ("image", "file", "path", "filename")
 TEXT_COLUMNS = ("caption", "text")
-EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -178,9 +178,8 @@ def _write_images(
 
 def _encode_file(path: Path, max_side: int | None) -> str:
     """The file's own bytes, unless it needs an EXIF rotation or a downscale: then a re-encoded JPEG."""
-    image = open_image(path)  # decodes (so bad files fail here) and applies the EXIF orientation
-    with Image.open(path) as raw:
-        rotated = raw.getexif().get(EXIF_ORIENTATION, 1) != 1
+    loaded = load_image(path)  # decodes (so bad files fail here) and applies the EXIF orientation
+    image, rotated = loaded.image, loaded.orientation != 1
     too_big = bool(max_side) and max(image.size) > max_side
     if not rotated and not too_big:
         return base64.b64encode(path.read_bytes()).decode("ascii")

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import InputError
-from .io import BadRecords, atomic_path, iter_json_lines, write_jsonl
+from ..errors import DecodeError, InputError
+from ..io import atomic_path, write_jsonl
+from ..media import open_image
+from .io import BadRecords, iter_json_lines
 
 SPLITS = ("train", "valid", "test")
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -144,11 +146,9 @@ def decode_image_b64(
     except (binascii.Error, ValueError) as exc:
         raise InputError(path, f"{what} is not valid base64: {exc}", line=line) from None
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return img
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InputError(path, f"{what} does not decode: {exc}", line=line) from None
+        return open_image(data, name=path, orient=False)  # as Chinese-CLIP reads them: no EXIF rotation
+    except DecodeError as exc:
+        raise DecodeError(path, f"{what} does not decode: {exc.reason}", line=line) from None
 
 
 def encode_image_b64(image: Image.Image, fmt: str = "JPEG", **save_args) -> str:

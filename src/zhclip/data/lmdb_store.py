@@ -16,8 +16,9 @@ import lmdb
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..io import atomic_path
 from .formats import SplitPaths, decode_image_b64, iter_tsv, read_texts
-from .io import BadRecords, atomic_path
+from .io import BadRecords
 
 NUM_IMAGES_KEY = b"num_images"
 NUM_SAMPLES_KEY = b"num_samples"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.io import atomic_path
 from ..errors import InputError
+from ..io import atomic_path
 from .recall import DIRECTIONS, Recall, recall_from_json
 from .retrieval import SUMMARY_FILE
 from .zeroshot import METRICS_FILE as ZEROSHOT_FILE

@@ -17,14 +17,15 @@ import torch
 from tqdm import tqdm
 
 from ..data.dataset import normalize_text
-from ..data.io import BadRecords, write_json, write_jsonl
+from ..data.io import BadRecords
 from ..errors import InputError
+from ..io import write_json, write_jsonl
+from ..media import IMAGE_SUFFIXES, open_image
 from ..models import ClipModel
-from ..models.transform import open_image
+from .features import Shard
 from .retrieval import model_facts
 from .topk import topk_stable
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 METRICS_FILE = "zeroshot_metrics.json"
 PREDICTIONS_FILE = "zeroshot_predictions.jsonl"
 DATASET_TEMPLATES_FILE = "templates.txt"
@@ -112,13 +113,37 @@ def evaluate_zeroshot(
     *,
     skip_bad: bool = False,
     name: str | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
-    """Top-1 and top-5 accuracy (x100) of zero-shot classification over the image folder."""
+    """Top-1 and top-5 accuracy (x100) of zero-shot classification over the image folder. Under torchrun, call
+    it on every rank with `shard`: each rank encodes its share of the images, rank 0 scores and writes."""
+    shard = shard or Shard()
     labels = load_labels(labels_path)
     prompts = load_templates(templates, data_dir)
     items = image_folder(data_dir, len(labels))
+    part = shard.part(items, batch_size)
+    parts = shard.gather(lambda: _image_features(model, part, batch_size, BadRecords(skip_bad), progress))
+    kept = [item for items_kept, _ in parts for item in items_kept]
+    if not kept:
+        raise InputError(None, "no image decoded")
+    features = np.concatenate([vectors for _, vectors in parts])
+    return shard.on_main(
+        lambda: _score(model, labels, prompts, Path(data_dir), kept, features, len(items), out_dir, name)
+    )
+
+
+def _score(
+    model: ClipModel,
+    labels: list[str],
+    prompts: list[str],
+    data_dir: Path,
+    kept: list[tuple[Path, int]],
+    features: np.ndarray,
+    num_items: int,
+    out_dir: str | Path | None,
+    name: str | None,
+) -> dict[str, Any]:
     weights = classifier(model, labels, prompts)
-    kept, features = _image_features(model, items, batch_size, BadRecords(skip_bad), progress)
     top = topk_stable(100.0 * features @ weights.T, min(5, len(labels)))
     truth = np.array([label for _, label in kept])
     result = {
@@ -127,10 +152,10 @@ def evaluate_zeroshot(
         "num_images": len(kept),
         "num_classes": len(labels),
         "num_templates": len(prompts),
-        "skipped": len(items) - len(kept),
+        "skipped": num_items - len(kept),
     }
     if out_dir is not None:
-        _write_outputs(Path(out_dir), Path(data_dir), model, name, kept, top, result)
+        _write_outputs(Path(out_dir), data_dir, model, name, kept, top, result)
     return result
 
 
@@ -153,9 +178,7 @@ def _image_features(
             kept += batch
         bar.update(min(batch_size, len(items) - begin))
     bar.close()
-    if not kept:
-        raise InputError(None, "no image decoded")
-    return kept, np.concatenate(vectors)
+    return kept, np.concatenate(vectors) if vectors else np.zeros((0, model.embed_dim), np.float32)
 
 
 def _write_outputs(

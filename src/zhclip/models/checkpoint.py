@@ -82,7 +82,7 @@ def native_state_dict(raw: object, path: Path) -> StateDict:
         raw = raw["state_dict"]
     if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise CheckpointError(path, "does not hold a state dict of tensors (nor a dict with 'state_dict')")
-    sd = {k.removeprefix("module."): v for k, v in raw.items()}
+    sd = {k.removeprefix("module.").removeprefix("clip_model."): v for k, v in raw.items()}  # DDP; ModelScope
     sd = {k: v for k, v in sd.items() if not _IGNORED.search(k)}
     if any(k.startswith(("vision_model.", "text_model.")) for k in sd):
         sd = hf_to_native(sd)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 
-from ..errors import ModelNotAvailableError
+from ..errors import InputError, ModelNotAvailableError
 
 CONTEXT_LENGTH = 52
 
@@ -78,6 +78,19 @@ class ClipConfig:
             name=data.get("name", "custom"),
             context_length=data.get("context_length", CONTEXT_LENGTH),
         )
+
+    def with_context_length(self, length: int | None) -> ClipConfig:
+        """This architecture reading texts of `length` tokens (None: unchanged), at most the position table."""
+        if length is None:
+            return self
+        limit = self.text.max_positions
+        if not 3 <= length <= limit:
+            raise InputError(
+                None,
+                f"context length {length} is outside 3..{limit} (the text tower's position table has {limit} entries)",
+                field="--context-length",
+            )
+        return replace(self, context_length=length)
 
     def same_shapes(self, other: ClipConfig) -> bool:
         mine, theirs = self.to_dict(), other.to_dict()

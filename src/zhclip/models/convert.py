@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ..errors import InputError
+from ..io import atomic_path
 from .checkpoint import ZHCLIP_CONFIG, StateDict, hf_config_dict, native_to_hf
 from .config import ClipConfig
 from .factory import read_weights
@@ -39,7 +38,8 @@ def save_cnclip(
         "zhclip_config": config.to_dict(),
         **(extra or {}),
     }
-    _atomic_write(out, lambda tmp: torch.save(payload, tmp))
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
     return out
 
 
@@ -51,8 +51,7 @@ def save_hf(state_dict: StateDict, config: ClipConfig, out: str | Path, vocab: P
     out = Path(out)
     hf_config = hf_config_dict(config)
     size = config.vision.image_size
-    tmp = Path(tempfile.mkdtemp(prefix=".zhclip-", dir=out.parent if out.parent.exists() else None))
-    try:
+    with atomic_path(out, directory=True) as tmp:
         (tmp / "config.json").write_text(json.dumps(hf_config, indent=2, ensure_ascii=False) + "\n")
         tensors = {k: v.contiguous() for k, v in native_to_hf(state_dict).items()}
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -63,18 +62,13 @@ def save_hf(state_dict: StateDict, config: ClipConfig, out: str | Path, vocab: P
                 do_center_crop=False,
                 resample=3,
             ),
-            tokenizer=BertTokenizer(str(vocab or BUNDLED_VOCAB)),
+            tokenizer=BertTokenizer(str(vocab or BUNDLED_VOCAB), model_max_length=config.context_length),
         )
         processor.save_pretrained(str(tmp))
         # Older transformers and other tools look for these two files.
         processor.image_processor.save_pretrained(str(tmp))
         shutil.copyfile(vocab or BUNDLED_VOCAB, tmp / "vocab.txt")
         (tmp / ZHCLIP_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -87,16 +81,3 @@ def convert(src: str | Path, dst: str | Path, to: str, arch: str | None = None) 
     if to == "hf":
         return save_hf(weights.state_dict, weights.config, dst, weights.vocab)
     return save_cnclip(weights.state_dict, weights.config, dst)
-
-
-def _atomic_write(out: Path, write) -> None:
-    if not out.parent.exists():
-        raise InputError(out.parent, "output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -12,7 +12,7 @@ import torch
 from ..errors import CheckpointError, InputError
 from .checkpoint import StateDict, native_state_dict, read_checkpoint_file, read_hf_dir, resolve_config
 from .config import ClipConfig, arch_config
-from .hub import ZOO_HUB_IDS, hub_directory, looks_like_hub_id
+from .hub import ZOO_HUB_IDS, hub_directory, is_modelscope_source, looks_like_hub_id, modelscope_checkpoint
 from .network import ClipNetwork
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -30,6 +30,9 @@ class Weights:
 
 
 def read_weights(source: str | Path, arch: str | ClipConfig | None = None) -> Weights:
+    if is_modelscope_source(str(source)):
+        checkpoint, vocab, repo_arch = modelscope_checkpoint(str(source))
+        return replace(_read_file(checkpoint, arch or repo_arch), vocab=vocab, source=str(source))
     path = Path(source).expanduser()
     if path.is_dir():
         return _read_dir(path, arch)

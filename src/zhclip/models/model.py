@@ -15,10 +15,11 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..media import open_image
 from .config import ClipConfig
 from .network import ClipNetwork
 from .tokenizer import Tokenizer
-from .transform import ImageTransform, open_image
+from .transform import ImageTransform
 
 ImageLike = Image.Image | str | Path
 
@@ -42,6 +43,8 @@ class ClipModel:
         device: torch.device,
         precision: str,
         source: str = "",
+        paths: dict[str, str] | None = None,
+        fingerprint: tuple[float, ...] = (),
     ):
         self.network = network.eval() if isinstance(network, nn.Module) else network
         self.tokenizer = tokenizer
@@ -49,6 +52,8 @@ class ClipModel:
         self.device = device
         self.precision = precision
         self.source = source
+        self.paths = paths or {"image": precision, "text": precision}  # tower -> path that runs it
+        self.fingerprint = fingerprint  # a few projection weights: tells models apart in any precision
 
     @property
     def config(self) -> ClipConfig:
@@ -73,11 +78,7 @@ class ClipModel:
     @property
     def weight_bytes(self) -> int:
         """Size of the weights as this model holds them (quantized or ONNX files included)."""
-        if isinstance(self.network, nn.Module):
-            buffer = io.BytesIO()
-            torch.save(self.network.state_dict(), buffer)
-            return buffer.tell()
-        return self.network.weight_bytes
+        return weight_bytes(self.network)
 
     def __repr__(self) -> str:
         return (
@@ -131,6 +132,21 @@ class ClipModel:
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Cosine similarity matrix between two sets of normalised embeddings (rows)."""
         return np.atleast_2d(a) @ np.atleast_2d(b).T
+
+
+def weight_bytes(encoder: Encoder) -> int:
+    """Bytes of an encoder's weights as held: a module's saved state dict, or what the runtime reports."""
+    if isinstance(encoder, nn.Module):
+        buffer = io.BytesIO()
+        torch.save(encoder.state_dict(), buffer)
+        return buffer.tell()
+    return encoder.weight_bytes
+
+
+def fingerprint(network: ClipNetwork) -> tuple[float, ...]:
+    """The 4x4 corners of both projection matrices: tell models apart, and agree across precisions."""
+    corners = [t.detach().float()[:4, :4].flatten().tolist() for t in (network.visual.proj, network.text_projection)]
+    return tuple(round(x, 6) for corner in corners for x in corner)
 
 
 def param_counts(config: ClipConfig) -> dict[str, int]:

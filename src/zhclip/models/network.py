@@ -21,14 +21,17 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int):
-    """(B, L, heads*hd) x3 -> (B, L, heads*hd) scaled dot-product attention."""
+def _attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int, dropout: float = 0.0
+):
+    """(B, L, heads*hd) x3 -> (B, L, heads*hd) scaled dot-product attention; `dropout` drops attention
+    probabilities (after the softmax, before the values), as BERT does."""
     b, length, inner = q.shape
 
     def split(t: torch.Tensor) -> torch.Tensor:
         return t.view(b, length, heads, inner // heads).transpose(1, 2)
 
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask, dropout_p=dropout)
     return out.transpose(1, 2).reshape(b, length, inner)
 
 
@@ -79,11 +82,14 @@ class VisionTransformer(nn.Module):
         self.ln_post = nn.LayerNorm(w)
         self.proj = nn.Parameter(torch.zeros(w, embed_dim))
         self.grad_checkpointing = False
+        self.patch_dropout = 0.0  # FLIP: share of patches dropped in training mode (a run setting, not saved)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.conv1(pixels).flatten(2).transpose(1, 2)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
+        if self.training and self.patch_dropout > 0:
+            x = _drop_patches(x, self.patch_dropout)
         x = self.ln_pre(x)
         for block in self.transformer.resblocks:
             x = checkpoint(block, x, use_reentrant=False) if self._checkpointing() else block(x)
@@ -91,6 +97,16 @@ class VisionTransformer(nn.Module):
 
     def _checkpointing(self) -> bool:
         return self.grad_checkpointing and torch.is_grad_enabled()
+
+
+def _drop_patches(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Keep the class token and a random int((L-1) * (1-rate)) patches of each image, in random order
+    (after the positional embedding, before ln_pre), as Chinese-CLIP's FLIP masking does."""
+    b, length, width = x.shape
+    keep = int((length - 1) * (1 - rate))
+    order = torch.argsort(torch.rand(b, length - 1, device=x.device), dim=1)[:, :keep] + 1
+    kept = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, width))
+    return torch.cat([x[:, :1], kept], dim=1)
 
 
 class BertEmbeddings(nn.Module):
@@ -132,7 +148,8 @@ class BertSelfAttention(nn.Module):
         self.value = nn.Linear(hidden, inner)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return _attend(self.query(x), self.key(x), self.value(x), mask, self.heads)
+        dropout = self.dropout if self.training else 0.0
+        return _attend(self.query(x), self.key(x), self.value(x), mask, self.heads, dropout)
 
 
 class BertLayer(nn.Module):
@@ -202,6 +219,10 @@ class ClipNetwork(nn.Module):
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         self.visual.grad_checkpointing = enabled
         self.bert.grad_checkpointing = enabled
+
+    def set_patch_dropout(self, rate: float) -> None:
+        """Drop this share of image patches in training mode (FLIP); evaluation always sees every patch."""
+        self.visual.patch_dropout = rate
 
     def init_weights(self) -> None:
         """Random initialisation as Chinese-CLIP does it (for training from scratch and for tests)."""

@@ -1,4 +1,4 @@
-"""Devices and numeric precisions: which precisions a device supports, their floating dtypes.
+"""Numeric precisions: checking a requested one, and their floating dtypes (which a device offers: `device.py`).
 
 Applying a precision to a network (casting, int8 quantization) and choosing one (`auto`) belong to the
 runtime layer (`zhclip.runtime`)."""
@@ -8,27 +8,6 @@ from __future__ import annotations
 import torch
 
 from ..errors import UnsupportedError
-
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-PRECISION_CHOICES = (*PRECISIONS, "auto")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UnsupportedError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UnsupportedError(f"device {device!r} requested but CUDA is not available here; use cpu")
-    return dev
-
-
-def supported_precisions(device: torch.device) -> list[str]:
-    if device.type == "cuda":
-        return ["fp32", "fp16", *(["bf16"] if torch.cuda.is_bf16_supported() else [])]
-    return ["fp32", "bf16", "int8"]
 
 
 def check_precision(precision: str, supported: list[str], where: str) -> str:

@@ -1,7 +1,7 @@
-"""Runtimes behind one `Encoder` protocol (PyTorch, ONNX Runtime), the automatic precision choice, and
-`load`, which picks the runtime for a source."""
+"""Runtimes behind one `Encoder` protocol (PyTorch, ONNX Runtime, OpenVINO), the automatic per-tower choice,
+the conversion cache, and `load`, which picks the runtime for a source."""
 
-from .base import Runtime, open_model
-from .load import load, open_runtime
+from .base import Runtime, SplitEncoder, open_model, open_plan
+from .loader import RUNTIME_CHOICES, load, open_runtime
 
-__all__ = ["Runtime", "load", "open_model", "open_runtime"]
+__all__ = ["RUNTIME_CHOICES", "Runtime", "SplitEncoder", "load", "open_model", "open_plan", "open_runtime"]

@@ -1,25 +1,26 @@
-"""`precision="auto"`: measure each supported path once per machine and architecture, keep the fastest whose
-embeddings reach the fidelity bar, and remember the answer in `~/.cache/zhclip/auto_precision.json`
-(`ZHCLIP_CACHE_DIR` moves it)."""
+"""`precision="auto"`: measure every path (runtime and precision) once per machine and architecture and pick,
+per tower, the fastest whose embeddings reach the fidelity bar: the best image path (a batch) and the best
+one-query text path are often different runtimes. The plan is remembered in `auto_precision.json` in the cache
+folder (`ZHCLIP_CACHE_DIR`, default `~/.cache/zhclip`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import math
-import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from ..data.io import write_json
+from ..io import write_json
 from ..models.config import ClipConfig
 from ..models.model import Encoder
 from .base import Runtime
+from .cache import cache_root
 from .calibration import Batch, synthetic_batch
+from .machine import cpuinfo
 from .measure import FIDELITY_BAR, mean_cosine, timings
 
 log = logging.getLogger(__name__)
@@ -27,43 +28,60 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "auto_precision.json"
 PROBE_IMAGES = 4
 ROUNDS = 3
-SLOW_FACTOR = 1.5  # a candidate whose first run is this much slower than fp32 is not measured further
+SLOW_FACTOR = 1.5  # a candidate this much slower than the first on both towers after a round is dropped
+TOWERS = ("image", "text")
+Plan = dict[str, str]  # tower -> path name ("openvino-int8"); runtimes are named by their `kind`
 
 
 def cache_path() -> Path:
-    root = os.environ.get("ZHCLIP_CACHE_DIR") or Path.home() / ".cache" / "zhclip"
-    return Path(root) / CACHE_FILE
+    return cache_root() / CACHE_FILE
 
 
-def choose_precision(runtime: Runtime) -> str:
-    """The fastest precision of `runtime` that keeps fidelity, measured once per machine and architecture."""
-    candidates = {p: (lambda p=p: runtime.trial_encoder(p)) for p in runtime.precisions()}
-    return choose(cache_key(runtime.name, runtime.device, runtime.config), candidates, runtime.config)
+def choose_plan(runtimes: Sequence[Runtime]) -> Plan:
+    """The fastest path per tower among `runtimes`' precisions that keeps fidelity (the first path is the
+    reference), measured once per machine, architecture and set of runtimes."""
+    candidates = {
+        f"{rt.kind}-{p}": (lambda rt=rt, p=p: rt.trial_encoder(p)) for rt in runtimes for p in rt.precisions()
+    }
+    first = runtimes[0]
+    key = cache_key("+".join(rt.name for rt in runtimes), first.device, first.config)
+    return choose(key, candidates, first.config)
 
 
-def choose(key: str, candidates: dict[str, Callable[[], Encoder]], config: ClipConfig) -> str:
+def cached_plan(runtime_names: Sequence[str], device: torch.device, config: ClipConfig) -> Plan | None:
+    """The plan measured before for these runtimes, this machine and architecture, if any."""
+    found = _read_cache().get(cache_key("+".join(runtime_names), device, config))
+    return found["plan"] if found and set(found.get("plan", {})) == set(TOWERS) else None
+
+
+def choose(key: str, candidates: dict[str, Callable[[], Encoder]], config: ClipConfig) -> Plan:
     cache = _read_cache()
-    if key in cache:
-        return cache[key]["choice"]
-    log.info("precision auto: measuring %s once for this machine and architecture", ", ".join(candidates))
+    if key in cache and set(cache[key].get("plan", {})) == set(TOWERS):
+        return cache[key]["plan"]
+    log.warning("precision auto: measuring %s once for this machine and architecture", ", ".join(candidates))
     results = measure_candidates(candidates, synthetic_batch(PROBE_IMAGES, config.vision.image_size))
-    good = [p for p, r in results.items() if (r["fidelity"] or 0.0) >= FIDELITY_BAR]
-    choice = max(good, key=lambda p: results[p]["speedup"])
-    cache[key] = {"choice": choice, "results": results}
+    plan = {tower: _fastest(results, tower) for tower in TOWERS}
+    cache[key] = {"plan": plan, "results": results}
     path = cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, cache)
-    log.info("precision auto: chose %s (%s)", choice, results)
-    return choice
+    log.warning("precision auto: chose %s", ", ".join(f"{t} {p}" for t, p in plan.items()))
+    return plan
+
+
+def _fastest(results: dict[str, dict], tower: str) -> str:
+    good = [name for name, r in results.items() if (r[f"{tower}_fidelity"] or 0.0) >= FIDELITY_BAR]
+    return max(good, key=lambda name: results[name][f"{tower}_speedup"])
 
 
 def measure_candidates(
     candidates: dict[str, Callable[[], Encoder]], probe: Batch, rounds: int = ROUNDS
 ) -> dict[str, dict]:
-    """Speed-up over the first candidate (geometric mean of image-batch and one-query text time) and fidelity.
+    """Per tower: speed-up over the first candidate (an image batch; a one-query text) and fidelity to it.
 
     Candidates are timed in turn, round after round, so a burst of load from elsewhere hits them alike;
-    one that is `SLOW_FACTOR` slower than the first after the first round is not measured further."""
+    one that is `SLOW_FACTOR` slower than the first on both towers after the first round is not measured
+    further (its fidelity is then unknown, and it is not chosen)."""
     query = probe.ids[:1, : int((probe.ids[0] != 0).sum())]
     with torch.inference_mode():
         encoders = {name: build() for name, build in candidates.items()}
@@ -81,16 +99,21 @@ def measure_candidates(
 
 
 def _drop_slow(encoders: dict[str, Encoder], times: dict[str, dict[str, float]]) -> dict[str, Encoder]:
-    reference = sum(next(iter(times.values())).values())
-    return {name: e for name, e in encoders.items() if sum(times[name].values()) <= SLOW_FACTOR * reference}
+    reference = next(iter(times.values()))
+    return {
+        name: e
+        for name, e in encoders.items()
+        if any(times[name][tower] <= SLOW_FACTOR * reference[tower] for tower in TOWERS)
+    }
 
 
 def _compare(current: dict, reference: dict, outputs: tuple | None, reference_outputs: tuple) -> dict:
-    speedup = math.sqrt(reference["image"] / current["image"] * reference["text"] / current["text"])
-    fidelity = None
-    if outputs is not None:
-        fidelity = round(min(mean_cosine(a, b) for a, b in zip(outputs, reference_outputs, strict=True)), 5)
-    return {"speedup": round(speedup, 3), "fidelity": fidelity}
+    result = {}
+    for i, tower in enumerate(TOWERS):
+        result[f"{tower}_speedup"] = round(reference[tower] / current[tower], 3)
+        fidelity = None if outputs is None else round(mean_cosine(outputs[i], reference_outputs[i]), 5)
+        result[f"{tower}_fidelity"] = fidelity
+    return result
 
 
 def cache_key(runtime: str, device: torch.device, config: ClipConfig) -> str:
@@ -102,17 +125,8 @@ def cache_key(runtime: str, device: torch.device, config: ClipConfig) -> str:
 def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    flags = hashlib.sha1(_cpuinfo().encode()).hexdigest()[:10]
+    flags = hashlib.sha1(cpuinfo().encode()).hexdigest()[:10]
     return f"cpu:{platform.machine()}:{flags}:threads={torch.get_num_threads()}:torch={torch.__version__}"
-
-
-def _cpuinfo() -> str:
-    """Model name and flags of the first CPU (what decides which kernels run)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return "\n".join([line for line in lines if line.startswith(("model name", "flags"))][:2])
 
 
 def _read_cache() -> dict:

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+from collections.abc import Sequence
 from typing import Protocol
 
 import torch
 
 from ..models.config import ClipConfig
-from ..models.model import ClipModel, Encoder
+from ..models.model import ClipModel, Encoder, weight_bytes
 from ..models.precision import check_precision
 from ..models.tokenizer import Tokenizer
 
+TOWERS = ("image", "text")
+DISTRIBUTIONS = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+def runtime_name(kind: str) -> str:
+    """`kind=version`: part of the `auto` measurement's key (read from package metadata, without importing it)."""
+    return f"{kind}={importlib.metadata.version(DISTRIBUTIONS[kind])}"
+
 
 class Runtime(Protocol):
-    """One way of running a model's towers (PyTorch, ONNX Runtime, ...), opened on one device."""
+    """One way of running a model's towers (PyTorch, ONNX Runtime, OpenVINO), opened on one device."""
 
-    name: str  # with the library version where it matters: part of the `auto` measurement's cache key
+    kind: str  # "torch", "onnxruntime", "openvino": with a precision it names a path ("openvino-int8")
+    name: str  # the kind with its library version: part of the `auto` measurement's cache key
     where: str  # how error messages name it: "on cpu", "by the ONNX export DIR"
     config: ClipConfig
     device: torch.device
     tokenizer: Tokenizer
     source: str
+    fingerprint: tuple[float, ...]  # a few projection weights (empty if the runtime has none to show)
 
     def precisions(self) -> list[str]: ...
 
@@ -33,13 +45,52 @@ class Runtime(Protocol):
         ...
 
 
-class ChoosePrecision(Protocol):
-    def __call__(self, runtime: Runtime) -> str: ...
+class SplitEncoder:
+    """Image and text towers from two different paths (e.g. OpenVINO int8 images, ONNX Runtime int8 texts)."""
+
+    def __init__(self, image: Encoder, text: Encoder):
+        self.image, self.text = image, text
+        self.config = image.config
+        self.logit_scale = text.logit_scale
+        for part in (image, text):
+            if isinstance(part, torch.nn.Module):
+                part.eval()
+
+    @property
+    def weight_bytes(self) -> int:
+        return weight_bytes(self.image) + weight_bytes(self.text)
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.image.encode_image(pixels.to(_device_of(self.image)))
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.text.encode_text(ids.to(_device_of(self.text)))
 
 
-def open_model(runtime: Runtime, precision: str, choose: ChoosePrecision) -> ClipModel:
-    """A ClipModel over `runtime` in `precision`; `choose` turns `auto` into a concrete precision."""
+def open_model(runtime: Runtime, precision: str) -> ClipModel:
+    """A ClipModel over `runtime` in a concrete `precision`."""
     check_precision(precision, runtime.precisions(), runtime.where)
-    if precision == "auto":
-        precision = choose(runtime)
-    return ClipModel(runtime.encoder(precision), runtime.tokenizer, runtime.device, precision, runtime.source)
+    path = f"{runtime.kind}-{precision}"
+    return _model(runtime, runtime.encoder(precision), precision, {tower: path for tower in TOWERS})
+
+
+def open_plan(runtimes: Sequence[Runtime], plan: dict[str, str]) -> ClipModel:
+    """A ClipModel whose towers run on the paths `plan` names (`{"image": "openvino-int8", "text": ...}`)."""
+    paths = {f"{rt.kind}-{p}": (rt, p) for rt in runtimes for p in rt.precisions()}
+    (image_rt, image_p), (text_rt, text_p) = paths[plan["image"]], paths[plan["text"]]
+    if plan["image"] == plan["text"]:
+        return _model(image_rt, image_rt.encoder(image_p), image_p, plan)
+    image = image_rt.trial_encoder(image_p) if image_rt is text_rt else image_rt.encoder(image_p)
+    encoder = SplitEncoder(image, text_rt.encoder(text_p))
+    precision = image_p if image_p == text_p else "mixed"
+    return _model(runtimes[0], encoder, precision, plan)
+
+
+def _model(runtime: Runtime, encoder: Encoder, precision: str, paths: dict[str, str]) -> ClipModel:
+    return ClipModel(encoder, runtime.tokenizer, runtime.device, precision, runtime.source, paths, runtime.fingerprint)
+
+
+def _device_of(encoder: Encoder) -> torch.device:
+    if isinstance(encoder, torch.nn.Module):
+        return next(encoder.parameters(), torch.empty(0)).device
+    return torch.device("cpu")

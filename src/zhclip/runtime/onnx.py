@@ -12,9 +12,11 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, UnsupportedError
+from ..extras import require
 from ..models.config import ClipConfig
-from ..models.precision import resolve_device
+from ..models.device import resolve_device
 from ..models.tokenizer import Tokenizer
+from .base import runtime_name
 
 MANIFEST = "zhclip_onnx.json"
 TOWERS = ("image", "text")
@@ -33,10 +35,10 @@ def is_export_dir(source: str | Path) -> bool:
 class OnnxEncoder:
     """The `Encoder` of a ClipModel whose towers are ONNX Runtime sessions."""
 
-    def __init__(self, config: ClipConfig, image: Path, text: Path, providers: list[str], logit_scale: float):
+    def __init__(self, config: ClipConfig, files: dict[str, Path], providers: list[str], logit_scale: float):
         self.config = config
         self.logit_scale = torch.tensor(logit_scale)
-        self.files = {"image": image, "text": text}
+        self.files = files  # tower -> ONNX file; a text-only encoder has no image session
         self.sessions = {tower: _session(path, providers) for tower, path in self.files.items()}
 
     @property
@@ -50,7 +52,13 @@ class OnnxEncoder:
         return self._run("text", ids.long().numpy())
 
     def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self.sessions[tower].run(None, {INPUT_NAMES[tower]: array})[0])
+        return torch.from_numpy(session_for(self.sessions, tower).run(None, {INPUT_NAMES[tower]: array})[0])
+
+
+def session_for(sessions: dict, tower: str):
+    if tower not in sessions:
+        raise UnsupportedError(f"this model was loaded for {', '.join(sessions)} only; load it again for {tower}s")
+    return sessions[tower]
 
 
 def _session(path: Path, providers: list[str]):
@@ -101,26 +109,27 @@ class OnnxRuntime:
     """The precisions an export holds, each an `OnnxEncoder` on the providers of the requested device."""
 
     def __init__(self, directory: Path, device: str):
-        import onnxruntime
-
+        require("onnx", "onnxruntime")
         self.directory = directory
         self.manifest = read_manifest(directory)
         self.device, self.providers = providers_for(device)
         self.config = ClipConfig.from_dict(self.manifest["config"])
         self.tokenizer = Tokenizer(directory / self.manifest.get("vocab", "vocab.txt"), self.config.context_length)
         self.source = str(directory)
-        self.name = f"onnxruntime={onnxruntime.__version__}"
+        self.kind = "onnxruntime"
+        self.name = runtime_name("onnxruntime")
+        self.fingerprint = tuple(self.manifest.get("fingerprint", ()))
         self.where = f"by the ONNX export {directory}"
 
     def precisions(self) -> list[str]:
         return [p for p in ONNX_PRECISIONS if p in self.manifest["files"]]
 
-    def encoder(self, precision: str) -> OnnxEncoder:
+    def encoder(self, precision: str, towers: tuple[str, ...] = TOWERS) -> OnnxEncoder:
         files = self.manifest["files"][precision]
-        paths = {tower: self.directory / files[tower] for tower in TOWERS}
+        paths = {tower: self.directory / files[tower] for tower in towers}
         for path in paths.values():
             if not path.is_file():
                 raise CheckpointError(path, "listed in the export manifest but missing")
-        return OnnxEncoder(self.config, paths["image"], paths["text"], self.providers, self.manifest["logit_scale"])
+        return OnnxEncoder(self.config, paths, self.providers, self.manifest["logit_scale"])
 
     trial_encoder = encoder

@@ -6,7 +6,8 @@ opened for searching: reader, model check, index reloads) -> `query` (ranking: s
 `indexer` runs the first four as a pipeline and `dupes` finds near-duplicates.
 """
 
-from .decode import DecodeOptions, MediaInfo
+from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaInfo
+from .decode import DecodeOptions
 from .encode import MediaEncoder, model_identity
 from .errors import DecodeError, LibraryError, NotFoundError
 from .index import VectorIndex
@@ -14,7 +15,7 @@ from .indexer import IndexOptions, IndexProgress, IndexSummary, index_library
 from .library import Library
 from .meta import LibraryMeta, ModelIdentity
 from .query import Query, Result, Searcher
-from .scan import DEFAULT_EXCLUDES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, scan
+from .scan import DEFAULT_EXCLUDES, scan
 from .store import FileRecord, Filters, Reader, Store
 
 __all__ = [

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.synth import captions_for, motion_frames, render_scene, sample_scene
+from ..errors import UnsupportedError
+from ..io import write_text
+from ..media import register_heif, write_video
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.pt"
 PHOTO_SIZE = (640, 480)
@@ -48,30 +51,19 @@ def make_demo_library(
         name = f"videos/clip_{i:02d}.mp4"
         _write_video(library.folder / name, motion_frames(scene, int(seconds * VIDEO_FPS), rng))
         library.captions[name] = captions_for(scene, rng, 3)
-    library.manifest.write_text(json.dumps(library.captions, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text(library.manifest, json.dumps(library.captions, ensure_ascii=False, indent=1))
     return library
 
 
 def _save_photo(image, path: Path) -> None:
-    if path.suffix == ".heic":
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
+    if path.suffix == ".heic" and not register_heif():
+        raise UnsupportedError("the demo's HEIC photo needs pillow-heif (pip install 'zhclip[search]')")
     image.save(path, quality=90)
 
 
 def _write_video(path: Path, scenes) -> None:
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=VIDEO_FPS, options={"crf": "28", "g": str(VIDEO_FPS)})
-        stream.width, stream.height = VIDEO_SIZE
-        stream.pix_fmt = "yuv420p"
-        for scene in scenes:
-            image = render_scene(scene, VIDEO_SIZE)
-            frame = av.VideoFrame.from_ndarray(np.asarray(image.convert("RGB")), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    frames = (render_scene(scene, VIDEO_SIZE) for scene in scenes)
+    write_video(path, frames, VIDEO_FPS, VIDEO_SIZE, {"crf": "28", "g": str(VIDEO_FPS)})
 
 
 def sample_query(library: DemoLibrary) -> tuple[str, str]:

@@ -18,46 +18,61 @@ from ..runtime import load as load_model
 from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity
+from .query_cache import QueryCache
 
 
 def model_identity(model: ClipModel) -> ModelIdentity:
-    network = model.network
-    try:
-        corners = [
-            t.detach().float()[:4, :4].flatten().tolist() for t in (network.visual.proj, network.text_projection)
-        ]
-    except AttributeError:  # a runtime without PyTorch weights (ONNX): the architecture must do
-        corners = []
     local = Path(model.source).expanduser()
     source = str(local.absolute()) if local.exists() else model.source  # a hub id stays as it is
-    signature = tuple(round(x, 6) for corner in corners for x in corner)
-    return ModelIdentity(signature, source, model.arch, model.embed_dim)
+    return ModelIdentity(tuple(model.fingerprint), source, model.arch, model.embed_dim)
 
 
 class MediaEncoder:
-    """Batched encoding of library media and queries with one model, always on the compute thread."""
+    """Batched encoding of library media and queries with one model, always on the compute thread. On CUDA,
+    batches go through one reusable page-locked buffer in the model's half precision and are copied to the GPU
+    without blocking (`staged`; it runs on CPU too)."""
 
-    def __init__(self, model: ClipModel, batch_size: int = 32):
+    def __init__(self, model: ClipModel, batch_size: int = 32, staged: bool | None = None):
         self._model = model
         self.batch_size = batch_size
         self.identity = model_identity(model)
         self.image_size = model.image_size
+        self.device = torch.device(getattr(model, "device", "cpu"))
+        self.staged = self.device.type == "cuda" if staged is None else staged
+        self.pixel_dtype = _pixel_dtype(model, self.device)
+        self._buffer: torch.Tensor | None = None
+        self._texts = QueryCache()
 
     @classmethod
-    def load(cls, source: str | Path, device: str = "auto", precision: str = "auto", batch_size: int = 32):
+    def load(
+        cls,
+        source: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 32,
+        towers: tuple[str, ...] = ("image", "text"),
+        runtime: str = "auto",
+    ):
         """Load `source` (on the compute thread: the model's first use sets up its threads there)."""
-        return on_compute_thread(lambda: cls(load_model(source, device=device, precision=precision), batch_size))
+        options = {"device": device, "precision": precision, "towers": towers, "runtime": runtime}
+        model = on_compute_thread(lambda: load_model(source, **options))
+        return cls(model, batch_size)
 
     @property
     def to_array(self):
-        """PIL image -> (3, S, S) float32 pixels: the model's preprocessing, run by the decoding threads."""
-        return self._model.transform.to_array
+        """PIL image -> (3, S, S) pixels: the model's preprocessing, run by the decoding threads or processes."""
+        to_array = self._model.transform.to_array
+        return to_array if self.pixel_dtype == np.float32 else AsDtype(to_array, self.pixel_dtype)
 
     def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) float32 -> (N, D) float32, in batches of `batch_size`."""
         return on_compute_thread(self._encode_pixels, pixels)
 
     def encode_text(self, text: str) -> np.ndarray:
+        """The query's vector (read-only), from the LRU cache when the text was asked before."""
+        return self._texts.get(self.identity.source, text, self._encode_text)
+
+    def _encode_text(self, text: str) -> np.ndarray:
         return on_compute_thread(lambda: self._model.encode_texts([text])[0])
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -81,7 +96,38 @@ class MediaEncoder:
 
     def _encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
         chunks = [
-            self._model.encode_pixels(torch.from_numpy(pixels[i : i + self.batch_size]))
+            self._model.encode_pixels(self._batch(pixels[i : i + self.batch_size]))
             for i in range(0, len(pixels), self.batch_size)
         ]
         return np.concatenate(chunks)
+
+    def _batch(self, pixels: np.ndarray) -> torch.Tensor:
+        if not self.staged:
+            return torch.from_numpy(pixels)
+        if self._buffer is None or self._buffer.shape[1:] != pixels.shape[1:]:
+            shape = (self.batch_size, *pixels.shape[1:])
+            dtype = torch.from_numpy(np.empty(0, self.pixel_dtype)).dtype
+            self._buffer = torch.empty(shape, dtype=dtype, pin_memory=torch.cuda.is_available())
+        batch = self._buffer[: len(pixels)]
+        batch.copy_(torch.from_numpy(pixels))
+        # The copy may still run when this returns; the buffer is refilled only after the model has returned
+        # this batch's vectors to the CPU, which waits for it.
+        return batch.to(self.device, non_blocking=True)
+
+
+def _pixel_dtype(model: ClipModel, device: torch.device) -> np.dtype:
+    """float16 for a half-precision model on CUDA (half the bytes to decode, pin and copy), else float32."""
+    network_dtype = getattr(getattr(model, "network", None), "dtype", torch.float32)
+    half = device.type == "cuda" and network_dtype in (torch.float16, torch.bfloat16)
+    return np.dtype(np.float16 if half else np.float32)
+
+
+class AsDtype:
+    """`to_array` whose arrays are cast to `dtype`. A class, so that worker processes can receive it."""
+
+    def __init__(self, to_array, dtype: np.dtype):
+        self.to_array = to_array
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, image) -> np.ndarray:
+        return self.to_array(image).astype(self.dtype, copy=False)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import InputError, ZhclipError
+from ..errors import DecodeError, InputError, ZhclipError
 
-
-class DecodeError(InputError):
-    """A media file that cannot be indexed: unreadable, corrupt, too large, too small, or not media at all."""
+__all__ = ["DecodeError", "LibraryError", "NotFoundError"]  # DecodeError is the media module's, re-exported
 
 
 class NotFoundError(ZhclipError):

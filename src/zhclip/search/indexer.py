@@ -1,8 +1,9 @@
-"""The indexing pipeline: scan -> decode (worker threads) -> encode (batched) -> store (batched commits).
+"""The indexing pipeline: scan -> decode (a pool, ahead) -> encode (batched) -> store (batched commits).
 
-Decoding runs ahead of encoding in a thread pool (PIL, PyAV and hashlib release the GIL), so the model is
-never idle waiting for files. Every `commit_every` seconds the finished files are committed in one
-transaction; a killed run loses only that open batch, and the next run picks up where it stopped.
+Decoding runs ahead of encoding (`prefetch`), so the model does not wait for files; the time it does wait is
+measured and reported as the encoder's idle time. Every `commit_every` seconds the finished files are
+committed in one transaction; a killed run loses only that open batch, and the next run picks up where it
+stopped.
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .decode import Decoded, DecodeOptions, decode_file
+from .decode import Decoded, DecodeOptions
 from .encode import MediaEncoder
-from .errors import DecodeError, LibraryError
+from .errors import LibraryError
 from .meta import LibraryMeta
+from .prefetch import DecodeAhead
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .store import FileState, Store
 
@@ -36,6 +36,7 @@ class IndexOptions:
     workers: int = max(1, min(4, os.cpu_count() or 1))
     commit_every: float = 2.0  # seconds between commits
     reindex: bool = False  # allowed to replace the vectors of another model
+    decode_processes: bool | None = None  # decode in worker processes (None: when the model runs on CUDA)
 
 
 @dataclass
@@ -47,6 +48,15 @@ class IndexProgress:
     done: int = 0
     failed: int = 0
     started: float = field(default_factory=time.monotonic)
+    indexing_started: float | None = None
+    encode_seconds: float = 0.0  # the model encoding
+    idle_seconds: float = 0.0  # the model waiting for a file still being decoded
+
+    @property
+    def encoder_idle(self) -> float:
+        """The fraction of the indexing time so far that the encoder spent waiting for decoding."""
+        elapsed = time.monotonic() - (self.indexing_started or time.monotonic())
+        return self.idle_seconds / elapsed if elapsed > 0 else 0.0
 
     @property
     def rate(self) -> float:
@@ -67,6 +77,8 @@ class IndexSummary:
     reused: int = 0  # files whose content was already encoded (renamed, moved or duplicate files)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
+    encode_seconds: float = 0.0  # the model encoding
+    idle_seconds: float = 0.0  # the model waiting for decoding
 
     def line(self) -> str:
         return (
@@ -103,6 +115,7 @@ def index_library(
         state.phase, state.total = "indexing", len(todo)
         _report(progress, state)
         failed = _index_files(store, encoder, todo, known, options, summary, state, progress)
+        _log_encoder_time(summary, state)
         state.phase = "cleaning"
         _report(progress, state)
         gone = _gone(known, found, roots)
@@ -134,6 +147,18 @@ def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, root
             store.clear()
         roots = sorted(set(meta.roots) | {str(r) for r in roots})
         store.set_meta(LibraryMeta(identity, tuple(roots)))
+
+
+def _log_encoder_time(summary: IndexSummary, state: IndexProgress) -> None:
+    summary.encode_seconds, summary.idle_seconds = state.encode_seconds, state.idle_seconds
+    if state.total:
+        log.info(
+            "encoder busy %.1f s, idle %.1f s waiting for decoding (%.0f%% of %.1f s indexing)",
+            state.encode_seconds,
+            state.idle_seconds,
+            100 * state.encoder_idle,
+            time.monotonic() - (state.indexing_started or time.monotonic()),
+        )
 
 
 def _unchanged(state: FileState | None, file: ScannedFile) -> bool:
@@ -187,7 +212,10 @@ def _index_files(
     failed: set[str] = set()
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
     this_run: set[str] = set()
-    for item in _decode_ahead(todo, encoder, decode_options, contents, options.workers):
+    ahead = _decode_ahead(todo, encoder, decode_options, contents, options)
+    state.indexing_started = time.monotonic()
+    for item in ahead:
+        state.idle_seconds = ahead.wait_seconds
         state.done += 1
         if isinstance(item, tuple):
             failed.add(item[0])
@@ -199,13 +227,35 @@ def _index_files(
             _count(item, known, summary)
             waiting.append(item)
             if sum(len(d.pixels) for d in waiting if d.pixels is not None) >= encoder.batch_size:
-                batch.ready += _encode(encoder, waiting)
+                batch.ready += _encode(encoder, waiting, state)
                 waiting = []
         batch.maybe_commit()
         _report(progress, state)
-    batch.ready += _encode(encoder, waiting)
+    batch.ready += _encode(encoder, waiting, state)
     batch.commit()
     return failed
+
+
+def _decode_ahead(
+    todo: list[ScannedFile],
+    encoder: MediaEncoder,
+    decode: DecodeOptions,
+    contents: dict[str, int],
+    options: IndexOptions,
+) -> DecodeAhead:
+    """Decoding two batches ahead of the encoder, in processes when the model runs on CUDA."""
+    processes = options.decode_processes
+    if processes is None:
+        processes = encoder.device.type == "cuda"
+    return DecodeAhead(
+        todo,
+        encoder.to_array,
+        decode,
+        contents,
+        workers=options.workers,
+        rows_ahead=2 * encoder.batch_size,
+        processes=processes,
+    )
 
 
 def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) -> None:
@@ -217,51 +267,17 @@ def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) ->
         summary.reused += 1
 
 
-def _encode(encoder: MediaEncoder, items: list[Decoded]) -> list[Decoded]:
+def _encode(encoder: MediaEncoder, items: list[Decoded], state: IndexProgress) -> list[Decoded]:
     """Replace each item's pixel rows by their vectors, all items in one batched pass."""
     new = [d for d in items if d.pixels is not None]
     if new:
+        started = time.monotonic()
         vectors = encoder.encode_pixels(np.concatenate([d.pixels for d in new]))
         offsets = np.cumsum([0] + [len(d.pixels) for d in new])
         for item, start, end in zip(new, offsets[:-1], offsets[1:], strict=True):
             item.pixels = vectors[start:end]
+        state.encode_seconds += time.monotonic() - started
     return items
-
-
-def _decode_ahead(
-    files: list[ScannedFile], encoder: MediaEncoder, options: DecodeOptions, known: dict[str, int], workers: int
-) -> Iterator[Decoded | tuple[str, str]]:
-    """Decoded files in order, decoding up to `4 * workers` files ahead in a thread pool."""
-    to_array = encoder.to_array
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zhclip-decode") as pool:
-        pending: deque[Future] = deque()
-        queue = iter(files)
-        for file in queue:
-            pending.append(pool.submit(_decode_one, file, to_array, options, known))
-            if len(pending) >= 4 * workers:
-                break
-        while pending:
-            result = pending.popleft().result()
-            if (file := next(queue, None)) is not None:
-                pending.append(pool.submit(_decode_one, file, to_array, options, known))
-            yield result
-
-
-def _decode_one(
-    file: ScannedFile, to_array, options: DecodeOptions, known: dict[str, int]
-) -> Decoded | tuple[str, str]:
-    try:
-        decoded = decode_file(file, to_array, options, known)
-        st = os.stat(file.path)
-    except DecodeError as exc:
-        return file.path, exc.reason
-    except OSError as exc:
-        return file.path, f"cannot read: {exc.strerror or exc}"
-    except Exception as exc:  # a hostile file must not stop the run: report it like any other bad file
-        return file.path, f"unexpected {type(exc).__name__}: {exc}"
-    if (st.st_size, st.st_mtime_ns) != (file.size, file.mtime_ns):
-        return file.path, "changed while being indexed (it will be indexed on the next run)"
-    return decoded
 
 
 class _Batch:

@@ -47,10 +47,14 @@ class Library:
         precision: str = "auto",
         device: str = "auto",
         approx_threshold: int | None = None,
+        towers: tuple[str, ...] = ("image", "text"),
+        runtime: str = "auto",
     ) -> Library:
-        """`db` searched with `model` (default: the model the library was indexed with)."""
+        """`db` searched with `model` (default: the model the library was indexed with); `towers=("text",)`
+        for text queries only."""
         reader = Reader(db)
-        encoder = MediaEncoder.load(model or reader.meta().model_source(db), device=device, precision=precision)
+        source = model or reader.meta().model_source(db)
+        encoder = MediaEncoder.load(source, device=device, precision=precision, towers=towers, runtime=runtime)
         return cls(reader, encoder, **({} if approx_threshold is None else {"approx_threshold": approx_threshold}))
 
     @property

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".flv"})
+from ..media import media_kind
+
 DEFAULT_EXCLUDES = ("*thumb*", "*cache*", "__MACOSX", "@eaDir", ".git", "*avatar*", "icons")
 
 
@@ -31,15 +31,6 @@ class ScanResult:
     def cannot_read(self, path: str, reason: str) -> None:
         self.skipped.append((path, reason))
         self.unavailable.append(path)
-
-
-def media_kind(path: str | Path) -> str | None:
-    suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    return None
 
 
 def is_excluded(name: str, excludes: Iterable[str]) -> bool:

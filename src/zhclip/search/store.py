@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .decode import MediaInfo
+from ..media import MediaInfo
 from .errors import LibraryError, NotFoundError
 from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile

@@ -16,8 +16,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.io import write_json
 from ..errors import InputError
+from ..io import write_json
 from .errors import LibraryError, NotFoundError
 from .store import Reader, Store
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .scan import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger("zhclip.search")
 

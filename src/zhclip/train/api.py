@@ -10,7 +10,14 @@ from ..models.factory import Weights, build_network, random_model, read_weights
 from ..models.network import ClipNetwork
 from ..models.tokenizer import Tokenizer
 from .config import DistillConfig, TrainConfig
-from .distill import CachedTeacher, DistillObjective, OnlineTeacher, check_vocab, frozen_network
+from .distill import (
+    CachedTeacher,
+    DistillObjective,
+    OnlineTeacher,
+    check_context_length,
+    check_vocab,
+    frozen_network,
+)
 from .loop import Task, fit
 from .objectives import ContrastiveObjective
 
@@ -25,7 +32,8 @@ class ModelInit:
     arch: str | None = None
     flags: tuple[str, str] = ("--model", "--arch")
 
-    def build(self, seed: int) -> tuple[ClipNetwork, Weights | None]:
+    def build(self, seed: int, context_length: int | None = None) -> tuple[ClipNetwork, Weights | None]:
+        """The network, reading texts of `context_length` tokens (None: the model's own)."""
         if (self.source is None) == (self.arch is None):
             raise InputError(
                 None,
@@ -33,18 +41,21 @@ class ModelInit:
                 field=" / ".join(self.flags),
             )
         if self.arch is not None:
-            return random_model(self.arch, seed), None
-        weights = read_weights(self.source)
-        return build_network(weights), weights
+            network, weights = random_model(self.arch, seed), None
+        else:
+            weights = read_weights(self.source)
+            network = build_network(weights)
+        network.config = network.config.with_context_length(context_length)
+        return network, weights
 
 
 def train(init: ModelInit, cfg: TrainConfig) -> dict:
     """Contrastive fine-tuning (or training from scratch). Returns the run summary."""
     cfg.validate()
-    network, weights = init.build(cfg.seed)
+    network, weights = init.build(cfg.seed, cfg.context_length)
     tokenizer = Tokenizer(weights.vocab if weights else None, network.config.context_length)
     task = Task(
-        ContrastiveObjective(network),
+        ContrastiveObjective(network, multi_positive=cfg.multi_positive),
         tokenizer,
         weights.vocab if weights else None,
         "train",
@@ -64,9 +75,10 @@ def distill(init: ModelInit, teacher_source: str, cfg: TrainConfig, kd: DistillC
             "run the teacher online (no --teacher-cache)",
             field="--augment",
         )
-    student, s_weights = init.build(cfg.seed)
+    student, s_weights = init.build(cfg.seed, cfg.context_length)
     t_weights = read_weights(teacher_source)
     check_vocab(s_weights.vocab if s_weights else None, student, t_weights)
+    check_context_length(student, t_weights)
     tokenizer = Tokenizer(s_weights.vocab if s_weights else None, student.config.context_length)
     t_network = frozen_network(t_weights)
     teacher = (
@@ -81,7 +93,7 @@ def distill(init: ModelInit, teacher_source: str, cfg: TrainConfig, kd: DistillC
         "distill": kd.to_dict(),
     }
     task = Task(
-        DistillObjective(student, teacher, kd),
+        DistillObjective(student, teacher, kd, multi_positive=cfg.multi_positive),
         tokenizer,
         s_weights.vocab if s_weights else None,
         "distill",

@@ -6,10 +6,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..choices import AMP_MODES
 from ..errors import InputError
+from .logs import check_report_target
 
-AMP_MODES = ("fp32", "bf16", "amp")  # autocast modes of a training step (the weights stay fp32)
 FEATURE_LOSSES = ("cosine", "mse")
+REPORT_TARGETS = ("tensorboard",)
 
 
 @dataclass
@@ -21,6 +23,17 @@ class OptimConfig:
     beta2: float = 0.98
     eps: float = 1e-6
     grad_clip: float | None = None
+
+    def validate(self) -> None:
+        for value, flag in ((self.lr, "--lr"), (self.eps, "--eps")):
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(None, f"must be a positive number, got {value}", field=flag)
+        if not (math.isfinite(self.wd) and self.wd >= 0):
+            raise InputError(None, f"must be 0 or more, got {self.wd}", field="--wd")
+        if self.warmup < 0:
+            raise InputError(None, f"must be 0 or more, got {self.warmup}", field="--warmup")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise InputError(None, f"must be positive, got {self.grad_clip}", field="--grad-clip")
 
 
 @dataclass
@@ -38,6 +51,10 @@ class TrainConfig:
     freeze_vision: bool = False
     init_logit_scale: float | None = None  # start the logit scale at this value (e.g. 5 from scratch); None: keep
     augment: bool = False
+    context_length: int | None = None  # tokens per text (None: the model's, 52 unless trained longer)
+    multi_positive: bool = False  # pairs sharing a text or image id are all positives (soft targets)
+    patch_dropout: float = 0.0  # FLIP: share of image patches dropped in training steps
+    report_to: str | None = None  # "tensorboard": also write OUT/logs/tensorboard event files
     train_split: str = "train"
     val_split: str = "valid"
     val_every: int | None = None  # None: at each epoch end; 0: never; N: every N steps and at the end
@@ -71,20 +88,21 @@ class TrainConfig:
                 f"unknown precision {self.precision!r}; use {', '.join(AMP_MODES)}",
                 field="--precision",
             )
-        o = self.optim
-        for value, flag in ((o.lr, "--lr"), (o.eps, "--eps")):
-            if not (math.isfinite(value) and value > 0):
-                raise InputError(None, f"must be a positive number, got {value}", field=flag)
-        if not (math.isfinite(o.wd) and o.wd >= 0):
-            raise InputError(None, f"must be 0 or more, got {o.wd}", field="--wd")
-        if o.warmup < 0:
-            raise InputError(None, f"must be 0 or more, got {o.warmup}", field="--warmup")
-        if self.init_logit_scale is not None and not 1 <= self.init_logit_scale <= 100:
-            raise InputError(None, f"must be in [1, 100], got {self.init_logit_scale}", field="--init-logit-scale")
-        if o.grad_clip is not None and not o.grad_clip > 0:
-            raise InputError(None, f"must be positive, got {o.grad_clip}", field="--grad-clip")
+        self.optim.validate()
+        self._validate_model_options()
         if not Path(self.data).is_dir():
             raise InputError(self.data, "dataset directory not found", field="--data")
+
+    def _validate_model_options(self) -> None:
+        if self.init_logit_scale is not None and not 1 <= self.init_logit_scale <= 100:
+            raise InputError(None, f"must be in [1, 100], got {self.init_logit_scale}", field="--init-logit-scale")
+        if not (math.isfinite(self.patch_dropout) and 0 <= self.patch_dropout < 1):
+            raise InputError(None, f"must be in [0, 1), got {self.patch_dropout}", field="--patch-dropout")
+        if self.report_to is not None and self.report_to not in REPORT_TARGETS:
+            raise InputError(
+                None, f"unknown target {self.report_to!r}; use {', '.join(REPORT_TARGETS)}", field="--report-to"
+            )
+        check_report_target(self.report_to)
 
     def to_dict(self) -> dict:
         return _jsonable(asdict(self))

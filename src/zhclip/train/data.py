@@ -63,6 +63,22 @@ def check_size(dataset: Dataset, global_batch: int, data: Path, split: str) -> N
         )
 
 
+def check_shared_ids(dataset, data: Path, split: str) -> None:
+    """`--multi-positive` needs pairs that share an image id or a text id; InputError when none do."""
+    pairs = dataset.pairs
+    if hasattr(pairs, "image_ids"):
+        image_ids, text_ids = pairs.image_ids.tolist(), pairs.text_ids.tolist()
+    else:
+        image_ids, text_ids = zip(*(pairs[i][:2] for i in range(len(pairs))), strict=True)
+    if len(set(image_ids)) == len(image_ids) and len(set(text_ids)) == len(text_ids):
+        raise InputError(
+            data,
+            f"--multi-positive needs pairs that share an image id or a text id; the {len(image_ids)} pairs of "
+            f"split {split!r} all have their own, so every batch would have only the diagonal positives",
+            field="--multi-positive",
+        )
+
+
 def loader(dataset: Dataset, sampler: StepSampler, workers: int) -> DataLoader:
     # A private generator seeds the workers, so loading never draws from the global RNG (exact resume).
     generator = torch.Generator().manual_seed(sampler.seed * 7919 + sampler.epoch)

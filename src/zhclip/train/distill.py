@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..evaluate.features import Shard
 from ..models.factory import Weights, build_network
 from ..models.network import ClipNetwork
 from ..models.tokenizer import BUNDLED_VOCAB, Tokenizer
@@ -40,6 +41,18 @@ def check_vocab(student_vocab: Path | None, student: ClipNetwork, teacher: Weigh
             "tokens or different files); distillation feeds the same token ids "
             "to both, so they must share one",
             field="--teacher",
+        )
+
+
+def check_context_length(student: ClipNetwork, teacher: Weights) -> None:
+    """The teacher reads the student's token ids, so its position table must hold the student's texts."""
+    length, limit = student.config.context_length, teacher.config.text.max_positions
+    if length > limit:
+        raise InputError(
+            teacher.source,
+            f"the student reads {length} tokens per text but the teacher's position table has {limit} entries; "
+            f"use --context-length {limit} or less",
+            field="--context-length",
         )
 
 
@@ -93,14 +106,16 @@ class CachedTeacher:
         self.path: Path | None = None
 
     def prepare(self, env: D.DistEnv) -> None:
-        """Rank 0 builds the cache if missing; every rank loads it; the teacher network is then released."""
-        path = teacher_cache.cache_path(self.data, self.split, self.network)
-        if env.is_main and not path.is_file():
+        """If the cache is missing, every rank embeds its share and rank 0 writes it; every rank loads it;
+        the teacher network is then released."""
+        path = teacher_cache.cache_path(self.data, self.split, self.network, self.tokenizer.context_length)
+        if D.broadcast_object(not path.is_file(), env):
             log.info("building teacher cache %s", path)
             dataset = teacher_cache.open_dataset(
                 self.data, self.split, self.network.config.vision.image_size, self.tokenizer, self.skip_bad
             )
-            teacher_cache.build_cache(self.network.to(env.device), dataset, self.tokenizer, path, env.device)
+            shard = Shard(env.rank, env.world_size)
+            teacher_cache.build_cache(self.network.to(env.device), dataset, self.tokenizer, path, env.device, shard)
         D.barrier(env)
         self.images, self.texts, self.scale = teacher_cache.load_cache(path, env.device)
         self.path, self.network = path, None
@@ -111,8 +126,14 @@ class CachedTeacher:
 
 
 class DistillObjective(ContrastiveObjective):
-    def __init__(self, network: ClipNetwork, teacher: OnlineTeacher | CachedTeacher, cfg: DistillConfig):
-        super().__init__(network, cfg.contrastive)
+    def __init__(
+        self,
+        network: ClipNetwork,
+        teacher: OnlineTeacher | CachedTeacher,
+        cfg: DistillConfig,
+        multi_positive: bool = False,
+    ):
+        super().__init__(network, cfg.contrastive, multi_positive)
         self.teacher, self.cfg = teacher, cfg
         s_dim, t_dim = network.config.embed_dim, teacher.embed_dim
         project = s_dim != t_dim and (cfg.feature > 0 or cfg.interactive > 0)
@@ -123,14 +144,14 @@ class DistillObjective(ContrastiveObjective):
         self.teacher.prepare(env)
 
     def targets(self, batch: dict) -> Features:
-        return self.teacher(batch)
+        return {**super().targets(batch), **self.teacher(batch)}
 
     def forward(self, features: Features, targets: Features) -> dict[str, torch.Tensor]:
         image, text, scale = features["image"], features["text"], self.scale()
         t_image, t_text = targets["teacher_image"], targets["teacher_text"]
         cfg, losses = self.cfg, {}
         if cfg.contrastive:
-            losses["contrastive"] = cfg.contrastive * clip_loss(image, text, scale)
+            losses["contrastive"] = cfg.contrastive * clip_loss(image, text, scale, self.positives(targets))
         if cfg.kl:
             losses["kl"] = cfg.kl * similarity_kl(
                 image, text, scale, t_image, t_text, self.teacher.scale, cfg.temperature

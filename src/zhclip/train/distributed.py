@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from ..errors import UnsupportedError
-from ..models.precision import resolve_device
+from ..models.device import resolve_device
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""A run's files: logs/train.log, logs/metrics.jsonl, logs/curves.png and summary.json (rank 0 writes)."""
+"""A run's files: logs/train.log, logs/metrics.jsonl, logs/curves.png, summary.json and, with
+`--report-to tensorboard`, TensorBoard event files in logs/tensorboard (rank 0 writes)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import resource
@@ -9,6 +11,9 @@ import sys
 from pathlib import Path
 
 import torch
+
+from ..errors import UnsupportedError
+from ..io import write_json, write_jsonl
 
 log = logging.getLogger("zhclip.train")
 
@@ -23,19 +28,63 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+TENSORBOARD_HINT = "--report-to tensorboard needs the tensorboard package: pip install tensorboard"
+
+
+def check_report_target(target: str | None) -> None:
+    """UnsupportedError naming the package when the logging target's package is missing."""
+    if target == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise UnsupportedError(TENSORBOARD_HINT)
+
+
+class TensorBoardLog:
+    """Metrics entries as TensorBoard scalars: train/* (losses, lr, logit scale, throughput) and val/* recall."""
+
+    def __init__(self, directory: Path, resume_step: int | None):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UnsupportedError(TENSORBOARD_HINT) from None
+        self.writer = SummaryWriter(str(directory), purge_step=resume_step)  # drops events after the checkpoint
+
+    def record(self, entry: dict) -> None:
+        kind, step = entry.get("kind"), entry["step"]
+        if kind == "train":
+            scalars = {
+                "loss": entry["loss"],
+                **{f"loss_{name}": value for name, value in entry["losses"].items()},
+                "lr": entry["lr"],
+                "logit_scale": entry["logit_scale"],
+                "samples_per_s": entry["samples_per_s"],
+            }
+        elif kind == "val":
+            scalars = {key: entry[key] for key in ("mean_recall", "text_to_image", "image_to_text")}
+        else:
+            return
+        for name, value in scalars.items():
+            self.writer.add_scalar(f"{kind}/{name}", value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class RunFiles:
     """Paths of one run directory, and the metrics/log writers (no-ops on ranks other than 0)."""
 
-    def __init__(self, out: Path, enabled: bool):
+    def __init__(self, out: Path, enabled: bool, report_to: str | None = None):
         self.out = Path(out)
         self.enabled = enabled
+        self.report_to = report_to
         self.checkpoints = self.out / "checkpoints"
         self.logs = self.out / "logs"
         self.metrics = self.logs / "metrics.jsonl"
         self.curves = self.logs / "curves.png"
         self.summary = self.out / "summary.json"
         self.hf = self.out / "hf"
+        self.tensorboard = self.logs / "tensorboard"
         self._handler: logging.Handler | None = None
+        self._board: TensorBoardLog | None = None
 
     def open(self, resume_step: int | None) -> None:
         """Create the folders and attach train.log; on resume drop metrics logged after the checkpoint."""
@@ -52,8 +101,13 @@ class RunFiles:
         logging.getLogger("zhclip").addHandler(self._handler)
         if logging.getLogger("zhclip").getEffectiveLevel() > logging.INFO:
             logging.getLogger("zhclip").setLevel(logging.INFO)
+        if self.report_to == "tensorboard":
+            self._board = TensorBoardLog(self.tensorboard, resume_step)
 
     def close(self) -> None:
+        if self._board is not None:
+            self._board.close()
+            self._board = None
         if self._handler is not None:
             logging.getLogger("zhclip").removeHandler(self._handler)
             self._handler.close()
@@ -63,6 +117,8 @@ class RunFiles:
         if self.enabled:
             with self.metrics.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        if self._board is not None:
+            self._board.record(entry)
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics.is_file():
@@ -71,11 +127,11 @@ class RunFiles:
 
     def write_summary(self, summary: dict) -> None:
         if self.enabled:
-            self.summary.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_json(self.summary, summary)
 
     def _truncate_metrics(self, step: int) -> None:
         kept = [e for e in self.read_metrics() if e.get("step", 0) <= step]
-        self.metrics.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in kept), encoding="utf-8")
+        write_jsonl(self.metrics, kept)
 
 
 def summarize(entries: list[dict], extra: dict) -> dict:

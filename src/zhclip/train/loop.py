@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +14,14 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import CheckpointError, InputError, ZhclipError
+from ..io import copy_file
 from ..models.model import trim_padding
 from ..models.tokenizer import Tokenizer
 from . import distributed as D
 from .checkpoint import Position, TrainingState, load_training, rng_state, save_training, set_rng_state
 from .config import TrainConfig
 from .curves import plot_curves
-from .data import StepSampler, augment, check_size, loader, micro_batches, open_pairs
+from .data import StepSampler, augment, check_shared_ids, check_size, loader, micro_batches, open_pairs
 from .logs import RunFiles, peak_memory_mb, summarize
 from .objectives import ContrastiveObjective
 from .optim import build_optimizer, build_scheduler
@@ -62,12 +62,14 @@ class Trainer:
         self.objective = task.objective.to(env.device)
         self.objective.prepare(env)
         self.network = self.objective.network
-        self.files = RunFiles(cfg.out, env.is_main)
+        self.files = RunFiles(cfg.out, env.is_main, cfg.report_to)
         self.global_batch = cfg.batch_size * cfg.accum_freq * env.world_size
         self.dataset = open_pairs(
             cfg.data, cfg.train_split, self.network.config.vision.image_size, task.tokenizer, cfg.skip_bad
         )
         check_size(self.dataset, self.global_batch, cfg.data, cfg.train_split)
+        if cfg.multi_positive:
+            check_shared_ids(self.dataset, cfg.data, cfg.train_split)
         self.steps_per_epoch = len(self.dataset) // self.global_batch
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
         self._prepare_network()
@@ -91,6 +93,7 @@ class Trainer:
         if self.cfg.freeze_vision:
             self.network.visual.requires_grad_(False)
         self.network.set_grad_checkpointing(self.cfg.grad_checkpointing)
+        self.network.set_patch_dropout(self.cfg.patch_dropout)
         if self.cfg.init_logit_scale is not None:  # a checkpoint's scale replaces it on --resume
             with torch.no_grad():
                 self.network.logit_scale.fill_(math.log(self.cfg.init_logit_scale))
@@ -123,6 +126,13 @@ class Trainer:
                 path,
                 f"checkpoint is architecture {state.config.name!r} but this run builds "
                 f"{self.network.config.name!r}; resume with the same --model/--arch",
+            )
+        if state.config.context_length != self.network.config.context_length:
+            raise InputError(
+                path,
+                f"checkpoint reads {state.config.context_length} tokens per text, this run "
+                f"{self.network.config.context_length}; resume with --context-length {state.config.context_length}",
+                field="--context-length",
             )
         if state.run.get("global_batch") != self.global_batch:
             raise InputError(
@@ -320,27 +330,28 @@ class Trainer:
         )
 
     def _validate(self) -> None:
-        if self.env.is_main:
-            from ..evaluate.retrieval import evaluate_retrieval
-            from ..models.model import ClipModel
+        """Every rank encodes its share of the validation split; rank 0 ranks, records and logs."""
+        from ..evaluate.features import Shard
+        from ..evaluate.retrieval import evaluate_retrieval
+        from ..models.model import ClipModel
 
-            model = ClipModel(self.network, self.task.tokenizer, self.env.device, "fp32")
-            try:
-                result = evaluate_retrieval(model, self.cfg.data, self.cfg.val_split)
-            finally:
-                self.objective.train()
-            recalls = {d: result[d]["mean_recall"] for d in ("text_to_image", "image_to_text")}
-            mean = sum(recalls.values()) / 2
-            self.files.record({"kind": "val", "step": self.step, "mean_recall": mean, **recalls, "detail": result})
-            log.info(
-                "step %d validation (%s): mean recall %.2f (text->image %.2f, image->text %.2f)",
-                self.step,
-                self.cfg.val_split,
-                mean,
-                recalls["text_to_image"],
-                recalls["image_to_text"],
-            )
-        D.barrier(self.env)
+        model = ClipModel(self.network, self.task.tokenizer, self.env.device, "fp32")
+        try:
+            shard = Shard(self.env.rank, self.env.world_size)
+            result = evaluate_retrieval(model, self.cfg.data, self.cfg.val_split, shard=shard)
+        finally:
+            self.objective.train()
+        recalls = {d: result[d]["mean_recall"] for d in ("text_to_image", "image_to_text")}
+        mean = sum(recalls.values()) / 2
+        self.files.record({"kind": "val", "step": self.step, "mean_recall": mean, **recalls, "detail": result})
+        log.info(
+            "step %d validation (%s): mean recall %.2f (text->image %.2f, image->text %.2f)",
+            self.step,
+            self.cfg.val_split,
+            mean,
+            recalls["text_to_image"],
+            recalls["image_to_text"],
+        )
 
     def _save(self, name: str) -> None:
         """Save, if the weights still give a finite loss (an update can blow up after a finite loss)."""
@@ -369,7 +380,7 @@ class Trainer:
         )
         path = save_training(self.files.checkpoints / name, state, name=self.cfg.out.name)
         if name != "epoch_latest.pt":
-            _copy_atomic(path, self.files.checkpoints / "epoch_latest.pt")
+            copy_file(path, self.files.checkpoints / "epoch_latest.pt")
         log.info("saved %s (step %d)", path, self.step)
 
     def _account_time(self) -> None:
@@ -421,9 +432,3 @@ class Trainer:
             self.files.summary,
         )
         return summary
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)

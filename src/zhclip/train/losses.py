@@ -9,11 +9,26 @@ import torch
 import torch.nn.functional as F
 
 
-def clip_loss(image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """Symmetric InfoNCE: mean of image->text and text->image cross-entropy, the diagonal being positive."""
+def clip_loss(
+    image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor | float, positives: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Symmetric InfoNCE: mean of image->text and text->image cross-entropy, the diagonal being positive.
+
+    `positives` (N, N) bool, image i x text j, names several positives per row; each row's target is then
+    spread evenly over its positives (soft targets). The diagonal alone gives plain InfoNCE exactly."""
     logits = scale * image @ text.t()
-    labels = torch.arange(logits.shape[0], device=logits.device)
-    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+    if positives is None:
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+    targets = positives.to(logits.dtype)
+    image_to_text = F.cross_entropy(logits, targets / targets.sum(1, keepdim=True))
+    text_to_image = F.cross_entropy(logits.t(), targets.t() / targets.t().sum(1, keepdim=True))
+    return (image_to_text + text_to_image) / 2
+
+
+def shared_ids(image_ids: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+    """(N, N) bool: pairs i and j share the image id or the text id (so text j is true of image i)."""
+    return (image_ids[:, None] == image_ids[None, :]) | (text_ids[:, None] == text_ids[None, :])
 
 
 def similarity_kl(

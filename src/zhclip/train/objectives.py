@@ -16,7 +16,7 @@ from torch import nn
 
 from ..models.network import ClipNetwork
 from .distributed import DistEnv
-from .losses import clip_loss
+from .losses import clip_loss, shared_ids
 
 Features = dict[str, torch.Tensor]
 
@@ -24,18 +24,28 @@ MAX_LOGIT_SCALE = math.log(100)
 
 
 class ContrastiveObjective(nn.Module):
-    """Symmetric InfoNCE with the network's learnable logit scale."""
+    """Symmetric InfoNCE with the network's learnable logit scale. With `multi_positive`, every pair of the
+    (global) batch that shares the image id or the text id of pair i is a positive of pair i (soft targets)."""
 
-    def __init__(self, network: ClipNetwork, weight: float = 1.0):
+    def __init__(self, network: ClipNetwork, weight: float = 1.0, multi_positive: bool = False):
         super().__init__()
         self.network = network
         self.weight = weight
+        self.multi_positive = multi_positive
 
     def prepare(self, env: DistEnv) -> None:
         """Called once the process group and device are known (the distillation teacher uses it)."""
 
     def targets(self, batch: dict) -> Features:
-        return {}
+        if not self.multi_positive:
+            return {}
+        return {"image_id": batch["image_id"], "text_id": batch["text_id"]}
+
+    def positives(self, targets: Features) -> torch.Tensor | None:
+        """(N, N) bool: image i and text j belong together (None: only the diagonal)."""
+        if not self.multi_positive:
+            return None
+        return shared_ids(targets["image_id"], targets["text_id"])
 
     def features(self, batch: dict) -> Features:
         return {
@@ -44,7 +54,8 @@ class ContrastiveObjective(nn.Module):
         }
 
     def forward(self, features: Features, targets: Features) -> dict[str, torch.Tensor]:
-        return {"contrastive": self.weight * clip_loss(features["image"], features["text"], self.scale())}
+        loss = clip_loss(features["image"], features["text"], self.scale(), self.positives(targets))
+        return {"contrastive": self.weight * loss}
 
     def scale(self) -> torch.Tensor:
         return self.network.logit_scale.exp()

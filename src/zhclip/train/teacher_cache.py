@@ -1,8 +1,9 @@
 """Teacher embeddings computed once per (dataset split, teacher) and stored beside the dataset.
 
-`DATASET/teacher_cache/<split>-<dataset hash>-<teacher hash>.pt` holds L2-normalised fp16 embeddings of
+`DATASET/teacher_cache/<split>-<dataset hash>-<teacher hash>-ctx<N>.pt` holds L2-normalised fp16 embeddings of
 every image id and text id of the split, plus the teacher's logit scale. The dataset hash covers the split's
-files, the teacher hash its weights and architecture, so a changed dataset or teacher gets a new file.
+files, the teacher hash its weights and architecture, N the tokens per text, so a changed dataset, teacher or
+context length gets a new file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from ..errors import InputError
+from ..evaluate.features import Shard
 from ..models.network import ClipNetwork
 from ..models.tokenizer import Tokenizer
 from ..models.transform import ImageTransform
@@ -50,50 +52,71 @@ def teacher_hash(network: ClipNetwork) -> str:
     return digest.hexdigest()
 
 
-def cache_path(data: Path, split: str, network: ClipNetwork) -> Path:
-    return Path(data) / CACHE_DIR / f"{split}-{dataset_hash(data, split)[:16]}-{teacher_hash(network)[:16]}.pt"
+def cache_path(data: Path, split: str, network: ClipNetwork, context_length: int) -> Path:
+    name = f"{split}-{dataset_hash(data, split)[:16]}-{teacher_hash(network)[:16]}-ctx{context_length}.pt"
+    return Path(data) / CACHE_DIR / name
 
 
 @torch.no_grad()
 def build_cache(
-    network: ClipNetwork, dataset, tokenizer: Tokenizer, out: Path, device: torch.device, batch_size: int = 64
+    network: ClipNetwork,
+    dataset,
+    tokenizer: Tokenizer,
+    out: Path,
+    device: torch.device,
+    shard: Shard | None = None,
+    batch_size: int = 64,
 ) -> Path:
-    """Embed each distinct image and text of `dataset` (a PairDataset opened at the teacher's resolution)."""
+    """Embed each distinct image and text of `dataset` (a PairDataset opened at the teacher's resolution).
+    Under `shard` each rank embeds its share of the batches and rank 0 writes the file."""
     from ..data.dataset import normalize_text
 
     network.eval()
+    shard = shard or Shard()
     first_image: dict[int, int] = {}
     texts: dict[int, str] = {}
     for index in range(len(dataset.pairs)):
         image_id, text_id, text = dataset.pairs[index]
         first_image.setdefault(image_id, index)
         texts.setdefault(text_id, text)
-    image_ids, image_feats = [], []
-    for batch in DataLoader(Subset(dataset, list(first_image.values())), batch_size=batch_size):
-        image_ids.append(batch["image_id"])
-        image_feats.append(network.encode_image(batch["pixels"].to(device)))
-    text_ids = list(texts)
-    text_feats = [
-        network.encode_text(tokenizer([normalize_text(texts[t]) for t in text_ids[i : i + batch_size]]).to(device))
-        for i in range(0, len(text_ids), batch_size)
-    ]
+    image_rows = shard.part(list(first_image.values()), batch_size)
+    text_ids = shard.part(list(texts), batch_size)
+
+    def embed() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image_ids, image_feats = [torch.zeros(0, dtype=torch.long)], []
+        for batch in DataLoader(Subset(dataset, image_rows), batch_size=batch_size):
+            image_ids.append(batch["image_id"])
+            image_feats.append(network.encode_image(batch["pixels"].to(device)))
+        text_feats = [
+            network.encode_text(tokenizer([normalize_text(texts[t]) for t in text_ids[i : i + batch_size]]).to(device))
+            for i in range(0, len(text_ids), batch_size)
+        ]
+        return torch.cat(image_ids), _normalised(image_feats), _normalised(text_feats)
+
+    parts = shard.gather(embed)
     payload = {
-        "image_ids": torch.cat(image_ids),
-        "image": _normalised(image_feats),
-        "text_ids": torch.tensor(text_ids, dtype=torch.long),
-        "text": _normalised(text_feats),
+        "image_ids": torch.cat([ids for ids, _, _ in parts]),
+        "image": torch.cat([feats for _, feats, _ in parts if feats.numel()]),
+        "text_ids": torch.tensor(list(texts), dtype=torch.long),
+        "text": torch.cat([feats for _, _, feats in parts if feats.numel()]),
         "scale": network.logit_scale.detach().exp().clamp(max=100).item(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from ..data.io import atomic_path
-
-    with atomic_path(out) as tmp:
-        torch.save(payload, tmp)
-    log.info("teacher cache: %d images, %d texts -> %s", len(payload["image_ids"]), len(text_ids), out)
+    shard.on_main(lambda: _write(payload, out))
     return out
 
 
+def _write(payload: dict, out: Path) -> None:
+    from ..io import atomic_path
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
+    log.info("teacher cache: %d images, %d texts -> %s", len(payload["image_ids"]), len(payload["text_ids"]), out)
+
+
 def _normalised(parts: list[torch.Tensor]) -> torch.Tensor:
+    if not parts:  # a rank whose share is empty
+        return torch.zeros(0, dtype=torch.half)
     return F.normalize(torch.cat(parts).float(), dim=-1).half().cpu()
 
 

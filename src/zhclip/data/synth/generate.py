@@ -22,8 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ...errors import InputError
+from ...io import atomic_path, staged_directory, write_json, write_jsonl
 from ..formats import SPLITS, TextRecord, encode_image_b64, write_texts, write_tsv
-from ..io import atomic_path, staged_directory, write_json, write_jsonl
 from .captions import SHAPE_WORDS, Caption, describe
 from .facts import SceneTable, all_hold
 from .render import render_scene

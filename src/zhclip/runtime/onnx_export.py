@@ -14,13 +14,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.io import atomic_path, write_json
 from ..errors import InputError
+from ..extras import require
+from ..io import atomic_path, write_json
 from ..models.factory import build_network, read_weights
-from ..models.model import param_counts
+from ..models.model import fingerprint, param_counts
 from ..models.network import ClipNetwork
 from ..models.tokenizer import BUNDLED_VOCAB
-from ..runtime.onnx import MANIFEST, ONNX_PRECISIONS, TOWERS, tower_file
+from .onnx import MANIFEST, ONNX_PRECISIONS, TOWERS, tower_file
 
 OPSET = 18
 EXAMPLE_IDS = [[101, 2769, 4263, 1921, 102, 0], [101, 2769, 4263, 1921, 3173, 102]]
@@ -42,6 +43,7 @@ def export_onnx(
     source: str | Path, out_dir: str | Path, precisions: Sequence[str] = ONNX_PRECISIONS, arch: str | None = None
 ) -> Path:
     """Export `source` (anything `zhclip.load` reads) to `out_dir`; `zhclip.load(out_dir)` runs it."""
+    require("onnx")
     unknown = [p for p in precisions if p not in ONNX_PRECISIONS]
     if unknown or not precisions:
         raise InputError(
@@ -50,7 +52,13 @@ def export_onnx(
             field="--precision",
         )
     weights = read_weights(source, arch)
-    network = build_network(weights).eval()
+    return export_network(build_network(weights).eval(), out_dir, precisions, weights.source, weights.vocab)
+
+
+def export_network(
+    network: ClipNetwork, out_dir: str | Path, precisions: Sequence[str], source: str, vocab: Path | None = None
+) -> Path:
+    """Write the towers of `network` in `precisions` with their manifest and vocabulary to `out_dir`."""
     with atomic_path(out_dir, directory=True) as tmp:
         for tower in TOWERS:
             export_tower(network, tower, tmp / tower_file(tower, "fp32"))
@@ -60,8 +68,8 @@ def export_onnx(
             if "fp32" not in precisions:
                 for leftover in tmp.glob(tower_file(tower, "fp32") + "*"):
                     leftover.unlink()
-        shutil.copyfile(weights.vocab or BUNDLED_VOCAB, tmp / "vocab.txt")
-        write_json(tmp / MANIFEST, _manifest(network, precisions, weights.source))
+        shutil.copyfile(vocab or BUNDLED_VOCAB, tmp / "vocab.txt")
+        write_json(tmp / MANIFEST, _manifest(network, precisions, source))
     return Path(out_dir)
 
 
@@ -77,6 +85,7 @@ def _manifest(network: ClipNetwork, precisions: Sequence[str], source: str) -> d
         "logit_scale": float(network.logit_scale.detach()),
         "files": {p: {tower: tower_file(tower, p) for tower in TOWERS} for p in ONNX_PRECISIONS if p in precisions},
         "vocab": "vocab.txt",
+        "fingerprint": list(fingerprint(network)),
     }
 
 

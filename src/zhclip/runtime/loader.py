@@ -1,0 +1,149 @@
+"""`zhclip.load`: the one place that chooses the runtime for a source and opens a `ClipModel` on it.
+
+A checkpoint runs on PyTorch, an export directory on ONNX Runtime. `runtime=` names another one (the
+conversion it needs is built once and cached), and `precision="auto"` measures every path of every
+available runtime and picks the fastest per tower (`ZHCLIP_RUNTIMES=torch,onnxruntime` narrows the set)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..choices import RUNTIME_CHOICES
+from ..errors import UnsupportedError
+from ..extras import installed_extras, require
+from ..models.config import ClipConfig
+from ..models.device import resolve_device
+from ..models.factory import read_weights
+from ..models.model import ClipModel
+from . import cache
+from .auto import cached_plan, choose_plan
+from .base import TOWERS, Runtime, open_model, open_plan, runtime_name
+from .onnx import OnnxRuntime, is_export_dir
+from .torch import TorchRuntime
+
+RUNTIME_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime kind -> the extra that brings it
+RUNTIMES_ENV = "ZHCLIP_RUNTIMES"
+
+
+def load(
+    source: str | Path,
+    device: str = "auto",
+    precision: str = "fp32",
+    arch: str | ClipConfig | None = None,
+    runtime: str = "auto",
+    choose=choose_plan,
+    towers: tuple[str, ...] = TOWERS,
+    context_length: int | None = None,
+) -> ClipModel:
+    """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms.
+
+    `towers=("text",)` with `precision="auto"` (text queries) opens only the text tower's cached conversion
+    when this checkpoint was loaded before on this machine: the checkpoint itself is not read.
+    `context_length` overrides the stored one (52 unless the model was trained longer)."""
+    if runtime not in RUNTIME_CHOICES:
+        raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
+    if tuple(towers) == ("text",) and precision == runtime == "auto" and context_length is None:
+        model = _cached_text_model(source, device)
+        if model is not None:
+            return model
+    base = open_runtime(source, device, arch, context_length)
+    if runtime == "auto" and precision != "auto":
+        return open_model(base, precision)
+    runtimes = [r for r in [base, *_conversions(base, runtime)] if runtime in ("auto", r.kind)]
+    if not runtimes:
+        raise UnsupportedError(f"runtime {runtime!r} cannot run {base.source} ({_why_not(base, runtime)})")
+    if precision != "auto":
+        return open_model(runtimes[0], precision)
+    return open_plan(runtimes, choose(runtimes))
+
+
+def open_runtime(
+    source: str | Path, device: str = "auto", arch: str | ClipConfig | None = None, context_length: int | None = None
+) -> Runtime:
+    """ONNX Runtime for a `zhclip export onnx` directory; PyTorch for every checkpoint form."""
+    if is_export_dir(source):
+        if context_length is not None:
+            raise UnsupportedError("an ONNX export keeps the context length it was exported with")
+        return OnnxRuntime(Path(source).expanduser(), device)
+    dev = resolve_device(device)
+    weights = read_weights(source, arch)
+    weights.config = weights.config.with_context_length(context_length)
+    return TorchRuntime.from_weights(weights, dev)
+
+
+def installed(kind: str) -> bool:
+    return kind == "torch" or installed_extras()[RUNTIME_EXTRAS[kind]]
+
+
+def enabled(kind: str) -> bool:
+    """Installed, and among `ZHCLIP_RUNTIMES` where that is set."""
+    allowed = os.environ.get(RUNTIMES_ENV)
+    return installed(kind) and (not allowed or kind in allowed.split(","))
+
+
+def _conversions(base: Runtime, requested: str) -> list[Runtime]:
+    """The other runtimes that can run `base`'s weights on its device (CPU only), converting them once."""
+    if base.device.type != "cpu":
+        return []
+    wanted = [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
+    for kind in wanted:
+        if not installed(kind):
+            require(RUNTIME_EXTRAS[kind])
+    if not wanted:
+        return []
+    found: list[Runtime] = []
+    if isinstance(base, TorchRuntime):
+        if not installed("onnxruntime"):
+            require("onnx")  # OpenVINO reads the ONNX export of a checkpoint
+        directory = cache.entry("onnx", base.weights_key, lambda out: _export(base, out), "an ONNX export")
+        onnx = OnnxRuntime(directory, "cpu")
+        found += [onnx] if "onnxruntime" in wanted else []
+        key = base.weights_key
+    else:
+        directory, key = base.directory, None
+    if "openvino" in wanted:
+        from .openvino import OpenVinoRuntime
+
+        found.append(OpenVinoRuntime(directory, key))
+    return found
+
+
+def _cached_text_model(source: str | Path, device: str) -> ClipModel | None:
+    """The text tower on the path `auto` chose for it before, from its cached conversion; None if any part
+    is missing (or the text path is PyTorch's, which needs the checkpoint anyway)."""
+    seen = cache.recall_source(source)
+    if seen is None or device not in ("auto", "cpu") or is_export_dir(source):
+        return None
+    key, config = seen
+    kinds = ["torch", *(k for k in ("onnxruntime", "openvino") if enabled(k))]
+    plan = cached_plan([runtime_name(k) for k in kinds], torch.device("cpu"), ClipConfig.from_dict(config))
+    kind, _, precision = (plan or {}).get("text", "torch-").rpartition("-")
+    directory = cache.cache_root() / "conversions" / "onnx" / key
+    if kind not in ("onnxruntime", "openvino") or not cache.is_complete(directory):
+        return None
+    if kind == "onnxruntime":
+        text_runtime: Runtime = OnnxRuntime(directory, "cpu")
+    else:
+        from .openvino import OpenVinoRuntime
+
+        text_runtime = OpenVinoRuntime(directory, key)
+    encoder = text_runtime.encoder(precision, towers=("text",))
+    paths = {"text": plan["text"]}
+    return ClipModel(
+        encoder, text_runtime.tokenizer, torch.device("cpu"), precision, str(source), paths, text_runtime.fingerprint
+    )
+
+
+def _export(base: TorchRuntime, out: Path) -> None:
+    from .onnx_export import export_network
+
+    export_network(base.network, out, ("fp32", "int8"), base.source, base.tokenizer.vocab_path)
+
+
+def _why_not(base: Runtime, runtime: str) -> str:
+    if base.device.type != "cpu":
+        return f"it runs on the CPU only; this model is on {base.device}"
+    return f"an ONNX export runs on onnxruntime or openvino, not {runtime}"

@@ -1,0 +1,128 @@
+"""The OpenVINO runtime (CPU): the fp32 ONNX towers of an export compiled in fp32 or, where the CPU has bf16
+instructions, with a bf16 inference hint; and int8 towers statically quantized by NNCF (calibrated on decoded
+images and their captions), built once per weights and cached.
+
+openvino and nncf are imported only when a runtime is opened, so `auto` can skip them when not installed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UnsupportedError
+from ..models.config import ClipConfig
+from ..models.tokenizer import Tokenizer
+from . import cache
+from .base import runtime_name
+from .calibration import synthetic_batch
+from .onnx import INPUT_NAMES, TOWERS, read_manifest, session_for
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_IMAGES = 64
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+
+def available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OpenVinoEncoder:
+    """The `Encoder` of a ClipModel whose towers are compiled OpenVINO models."""
+
+    def __init__(self, config: ClipConfig, files: dict[str, Path], hint: str, logit_scale: float):
+        import openvino as ov
+
+        core = ov.Core()
+        self.config = config
+        self.logit_scale = torch.tensor(logit_scale)
+        self.files = files
+        properties = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = {tower: core.compile_model(str(path), "CPU", properties) for tower, path in files.items()}
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(p.stat().st_size for path in self.files.values() for p in path.parent.glob(path.stem + ".*"))
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._run("image", pixels.float().numpy())
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._run("text", ids.long().numpy())
+
+    def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
+        compiled = session_for(self.compiled, tower)
+        return torch.from_numpy(np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy())
+
+
+class OpenVinoRuntime:
+    """fp32 / bf16 / int8 over the fp32 ONNX files of a zhclip export directory."""
+
+    kind = "openvino"
+
+    def __init__(self, directory: Path, weights_key: str | None = None):
+        import openvino as ov
+
+        self.directory = directory
+        self.manifest = read_manifest(directory)
+        if "fp32" not in self.manifest["files"]:
+            raise UnsupportedError(f"OpenVINO compiles the fp32 ONNX files; {directory} has none")
+        self.config = ClipConfig.from_dict(self.manifest["config"])
+        self.tokenizer = Tokenizer(directory / self.manifest.get("vocab", "vocab.txt"), self.config.context_length)
+        self.device = torch.device("cpu")
+        self.source = str(directory)
+        self.name = runtime_name("openvino")
+        self.where = "by OpenVINO on this CPU"
+        self.fingerprint = tuple(self.manifest.get("fingerprint", ()))
+        self.weights_key = weights_key or cache.files_digest(self._fp32_files().values())
+        self.capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+    def precisions(self) -> list[str]:
+        found = ["fp32", *(["bf16"] if "BF16" in self.capabilities else [])]
+        return found + (["int8"] if _has_nncf() else [])
+
+    def encoder(self, precision: str, towers: tuple[str, ...] = TOWERS) -> OpenVinoEncoder:
+        files = self._int8_files() if precision == "int8" else self._fp32_files()
+        files = {tower: files[tower] for tower in towers}
+        return OpenVinoEncoder(self.config, files, HINTS[precision], self.manifest["logit_scale"])
+
+    trial_encoder = encoder
+
+    def _fp32_files(self) -> dict[str, Path]:
+        return {tower: self.directory / self.manifest["files"]["fp32"][tower] for tower in TOWERS}
+
+    def _int8_files(self) -> dict[str, Path]:
+        folder = cache.entry("openvino-int8", self.weights_key, self._quantize, "OpenVINO int8 towers (NNCF)")
+        return {tower: folder / f"{tower}.xml" for tower in TOWERS}
+
+    def _quantize(self, out: Path) -> None:
+        import nncf
+        import openvino as ov
+
+        probe = synthetic_batch(CALIBRATION_IMAGES, self.config.vision.image_size, self.tokenizer)
+        samples = {"image": [p[None].numpy() for p in probe.pixels], "text": [i[None].numpy() for i in probe.ids]}
+        for tower, path in self._fp32_files().items():
+            log.warning("  quantizing the %s tower on %d calibration samples", tower, len(samples[tower]))
+            model = ov.Core().read_model(str(path))
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(samples[tower], lambda x, t=tower: {INPUT_NAMES[t]: x}),
+                model_type=nncf.ModelType.TRANSFORMER,
+                subset_size=len(samples[tower]),
+            )
+            ov.save_model(quantized, str(out / f"{tower}.xml"))
+
+
+def _has_nncf() -> bool:
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,79 @@
+"""The roofline's parts, untimed: the ViT's GEMM FLOPs against a hand count, the GEMM shape, the kernels that
+give each precision's peak, the per-round fraction of the limit, and the table."""
+
+from __future__ import annotations
+
+import pytest
+
+from zhclip.compress import roofline as rl
+from zhclip.compress.bench import BenchPath, format_roofline, roofline
+from zhclip.models.config import arch_config
+
+
+def _hand_count_vit_b16() -> int:
+    """GEMM FLOPs of one 224 px image through ViT-B/16, by hand: 2 x multiply-adds."""
+    tokens, width, mlp, layers = 14 * 14 + 1, 768, 3072, 12
+    linears = tokens * (3 * width * width + width * width + 2 * width * mlp)  # q/k/v, out, MLP up and down
+    attention = 2 * tokens * tokens * width  # q @ k.T and weights @ v, over all heads
+    patches = 14 * 14 * width * (3 * 16 * 16)  # the patch embedding convolution
+    projection = width * 512
+    return 2 * (layers * (linears + attention) + patches + projection)
+
+
+def test_vit_b16_gemm_flops_match_the_hand_count():
+    flops = rl.image_gemm_flops(arch_config("ViT-B-16"))
+    assert flops == _hand_count_vit_b16()
+    assert round(flops / 1e9, 1) == 35.1
+
+
+def test_gemm_shape_is_the_mlp_at_the_batch():
+    shape = rl.vit_gemm_shape(arch_config("ViT-B-16"), 16)
+    assert (shape.m, shape.k, shape.n) == (3152, 768, 3072) and str(shape) == "3152x768 @ 768x3072"
+    assert shape.flops == 2 * 3152 * 768 * 3072
+
+
+def test_every_precision_gets_a_peak_from_a_kernel_that_runs():
+    peaks = rl.gemm_peaks(["fp32", "bf16", "fp16", "int8"], rl.GemmShape(64, 32, 64), repeat=1)
+    for precision, peak in peaks.items():
+        assert peak["gflops"] > 0 and peak["kernel"] in rl.KERNELS[precision], (precision, peak)
+
+
+def test_a_precision_without_a_working_kernel_says_why(monkeypatch):
+    def broken(shape):
+        raise RuntimeError("no int8 GEMM on this CPU\nmore detail")
+
+    monkeypatch.setitem(rl.KERNELS, "int8", {"broken kernel": broken})
+    assert rl.gemm_peaks(["int8"], rl.GemmShape(8, 8, 8), repeat=1) == {
+        "int8": {"error": "broken kernel: no int8 GEMM on this CPU"}
+    }
+
+
+def _run(name, precision, throughputs, flops=10**9):
+    return BenchPath(name, "model.pt", precision, flops, [{"image_b32_per_s": t} for t in throughputs])
+
+
+def test_fraction_of_the_limit_is_taken_per_round():
+    # 1 GFLOP per image: a 100 GFLOP/s peak allows 100 img/s. Round 1: 50 of 100; round 2: 30 of 60.
+    peaks = [{"fp32": {"gflops": 100.0, "kernel": "k"}}, {"fp32": {"gflops": 60.0, "kernel": "k"}}]
+    result = roofline([_run("baseline torch fp32", "fp32", [50.0, 30.0])], peaks, rl.GemmShape(1, 1, 1))
+    (row,) = result["rows"]
+    assert row["of_limit"] == pytest.approx(0.5) and row["limit_per_s"] == pytest.approx(80.0)
+    assert row["peak_gflops"] == pytest.approx(80.0) and row["image_gflops"] == 1.0
+
+
+def test_roofline_table_format():
+    peaks = [{"fp32": {"gflops": 200.0, "kernel": "torch.matmul fp32"}, "int8": {"error": "no kernel"}}]
+    runs = [_run("baseline torch fp32", "fp32", [1.5], flops=35_126_906_880), _run("torch int8", "int8", [3.0])]
+    result = {
+        "rows": [{"path": "baseline torch fp32", "fidelity": 1.0}, {"path": "torch int8", "fidelity": 0.9991}],
+        "roofline": roofline(runs, peaks, rl.GemmShape(6304, 768, 3072)),
+    }
+    table = format_roofline(result).splitlines()
+    assert table[0] == (
+        "GEMM-bound limit (peak: the fastest kernel for the precision at 6304x768 @ 768x3072, this machine):"
+    )
+    assert table[1] == (
+        "| path | GFLOPs/img | GEMM peak GFLOP/s | kernel | limit img/s | img/s b32 | of limit | cos vs fp32 |"
+    )
+    assert table[3] == "| baseline torch fp32 | 35.13 | 200 | torch.matmul fp32 | 5.69 | 1.50 | 26% | 1.00000 |"
+    assert table[4] == "| torch int8 | unavailable: no kernel |  |  |  |  |  |  |"

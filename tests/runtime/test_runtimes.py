@@ -1,0 +1,147 @@
+"""Every runtime behind one loader: conversions built once and cached, per-tower `auto` across runtimes,
+damaged cache entries rebuilt, and missing or unsuitable runtimes named."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+
+import zhclip
+from zhclip.runtime import auto, load
+from zhclip.runtime import loader as load_module
+from zhclip.runtime.base import SplitEncoder
+from zhclip.runtime.measure import mean_cosine
+from zhclip.runtime.torch import fold_quick_gelu
+
+TEXTS = ["一只红色的圆形", "蓝色方块在左边，黄色五角星在右边"]
+PIXELS = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(module_cache, monkeypatch):
+    """One cache for the module: each conversion of the tiny weights is built once here, then reused."""
+    monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(module_cache))
+    return module_cache
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_checkpoints):
+    return zhclip.load(tiny_checkpoints["pt"], device="cpu")
+
+
+@pytest.fixture
+def all_runtimes(monkeypatch):
+    monkeypatch.delenv("ZHCLIP_RUNTIMES", raising=False)
+
+
+def _close(model, reference, bar=0.99):
+    assert mean_cosine(model.encode_pixels(PIXELS), reference.encode_pixels(PIXELS)) >= bar
+    assert mean_cosine(model.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= bar
+
+
+def test_folded_quick_gelu_computes_the_same_function(tiny_network):
+    import copy
+
+    folded = fold_quick_gelu(copy.deepcopy(tiny_network)).eval()
+    assert not [m for m in folded.modules() if type(m).__name__ == "QuickGELU"]
+    with torch.inference_mode():
+        before, after = tiny_network.eval().encode_image(PIXELS), folded.encode_image(PIXELS)
+    assert torch.allclose(before, after, atol=1e-5)
+    saved = folded.state_dict()
+    assert all(torch.allclose(saved[k], v, rtol=1e-6, atol=0) for k, v in tiny_network.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("runtime", "precision"), [("onnxruntime", "int8"), ("openvino", "bf16"), ("openvino", "int8")]
+)
+def test_named_runtime_converts_once_and_keeps_fidelity(
+    tiny_checkpoints, reference, isolated_cache, runtime, precision
+):
+    model = load(tiny_checkpoints["pt"], device="cpu", precision=precision, runtime=runtime)
+    assert model.paths == {"image": f"{runtime}-{precision}", "text": f"{runtime}-{precision}"}
+    assert model.fingerprint == reference.fingerprint  # a library indexed on PyTorch accepts it
+    _close(model, reference)
+    (export,) = (isolated_cache / "conversions" / "onnx").iterdir()
+    stamp = (export / "complete.json").stat().st_mtime_ns
+    load(tiny_checkpoints["pt"], device="cpu", precision=precision, runtime=runtime)
+    assert (export / "complete.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def test_damaged_conversion_is_rebuilt_not_used(tiny_checkpoints, reference, isolated_cache):
+    load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="onnxruntime")
+    (export,) = (isolated_cache / "conversions" / "onnx").iterdir()
+    image = export / "image.fp32.onnx"
+    image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])  # a truncated file, as after a crash
+    model = load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="onnxruntime")
+    _close(model, reference, bar=0.9999)
+    assert json.loads((export / "complete.json").read_text())["files"]["image.fp32.onnx"] == image.stat().st_size
+
+
+def test_auto_chooses_per_tower_across_runtimes(tiny_checkpoints, reference, isolated_cache, all_runtimes):
+    model = load(tiny_checkpoints["pt"], device="cpu", precision="auto")
+    (entry,) = json.loads((isolated_cache / auto.CACHE_FILE).read_text()).values()
+    kinds = {name.rsplit("-", 1)[0] for name in entry["results"]}
+    assert kinds == {"torch", "onnxruntime", "openvino"}
+    assert model.paths == entry["plan"]
+    for tower, path in entry["plan"].items():
+        assert entry["results"][path][f"{tower}_fidelity"] >= 0.99
+        faster = [r for r in entry["results"].values() if (r[f"{tower}_fidelity"] or 0) >= 0.99]
+        assert entry["results"][path][f"{tower}_speedup"] == max(r[f"{tower}_speedup"] for r in faster)
+    if model.paths["image"] != model.paths["text"]:
+        assert isinstance(model.network, SplitEncoder)
+    _close(model, reference)
+
+
+def test_missing_runtime_names_the_extra(tiny_checkpoints, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed: its import fails
+    with pytest.raises(zhclip.UnsupportedError, match=r"pip install 'zhclip\[openvino\]'"):
+        load(tiny_checkpoints["pt"], device="cpu", runtime="openvino")
+    with pytest.raises(zhclip.UnsupportedError, match="unknown runtime 'tensorrt'; use auto, torch"):
+        load(tiny_checkpoints["pt"], device="cpu", runtime="tensorrt")
+
+
+def test_export_directory_does_not_run_on_torch(tiny_onnx):
+    with pytest.raises(zhclip.UnsupportedError, match="runs on onnxruntime or openvino"):
+        load(tiny_onnx, device="cpu", runtime="torch")
+
+
+def test_openvino_runs_an_export_directory(tiny_onnx, reference):
+    model = load(tiny_onnx, device="cpu", precision="fp32", runtime="openvino")
+    assert model.paths["image"] == "openvino-fp32"
+    _close(model, reference, bar=0.9999)
+
+
+def test_text_only_load_reads_no_checkpoint_once_converted(
+    tmp_path, tiny_network, reference, all_runtimes, monkeypatch
+):
+    from zhclip.models import read_weights, save_cnclip
+
+    checkpoint = save_cnclip(tiny_network.state_dict(), tiny_network.config, tmp_path / "own.pt")
+    measured = auto.measure_candidates
+    faster_text = {"onnxruntime-int8": {"text_speedup": 50.0, "text_fidelity": 1.0}}  # auto picks a converted path
+
+    def measure(candidates, probe):
+        results = measured(candidates, probe)
+        return {k: {**v, **faster_text.get(k, {})} for k, v in results.items()}
+
+    monkeypatch.setattr(auto, "measure_candidates", measure)
+    monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))  # a plan of its own
+    full = load(checkpoint, device="cpu", precision="auto")  # measures, converts, remembers the checkpoint
+    assert full.paths["text"] == "onnxruntime-int8"
+    monkeypatch.setattr(load_module, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
+    text_only = load(checkpoint, device="cpu", precision="auto", towers=("text",))
+    assert text_only.paths == {"text": full.paths["text"]} and text_only.fingerprint == full.fingerprint
+    assert mean_cosine(text_only.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.99
+    with pytest.raises(zhclip.UnsupportedError, match="loaded for text only"):
+        text_only.encode_pixels(PIXELS)
+    checkpoint.write_bytes(checkpoint.read_bytes())  # touched: a changed file is read again
+    monkeypatch.setattr(load_module, "read_weights", read_weights)
+    assert load(checkpoint, device="cpu", precision="auto", towers=("text",)).paths == full.paths
