@@ -145,7 +145,7 @@ def test_duplicate_group_moved_to_trash_and_restored(tmp_path, searcher, web_lib
         assert Path(kept).is_file() and len(list((lib / "copies").iterdir())) + len(list(lib.glob("*.jpg"))) == 4
         assert _wait(browser, "return document.querySelectorAll('#trash-list .restore').length") == 1
         browser.execute_script("document.querySelector('.trashed .undo').click()")
-        _wait(browser, "return document.getElementById('message-text').textContent.includes('已恢复')")
+        _wait(browser, "return document.getElementById('message-text').textContent.includes('已恢复')", timeout=120)
         assert _wait(browser, f"return {groups} == 2 && {groups}") == 2
         assert sorted(p.name for p in (lib / "copies").iterdir()) == ["blue_copy.jpg", "red_copy.jpg"]
         assert not list((lib / ".zhclip-trash").glob("*/action.json"))

@@ -76,6 +76,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=dupes)
 
+    _register_library(subparsers)
+
+    p = subparsers.add_parser("serve", help="serve the search page and API (default http://127.0.0.1:5000)")
+    _library_args(p)
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--token", help="require this token (header `Authorization: Bearer T` or ?token=T)")
+    p.add_argument("--watch", action="store_true", help="index the library's folders whenever files change")
+    p.set_defaults(handler=serve)
+
+
+def _register_library(subparsers: argparse._SubParsersAction) -> None:
     library = subparsers.add_parser("library", help="a library's facts, and re-rooting a folder that moved")
     commands = library.add_subparsers(dest="library_command", metavar="LIBRARY_COMMAND", required=True)
     p = commands.add_parser("info", help="roots, counts and model of a library")
@@ -87,14 +99,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("new_root", metavar="NEW_ROOT", help="where that folder is now")
     p.add_argument("--db", required=True, help="the library file")
     p.set_defaults(handler=library_move)
-
-    p = subparsers.add_parser("serve", help="serve the search page and API (default http://127.0.0.1:5000)")
-    _library_args(p)
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--token", help="require this token (header `Authorization: Bearer T` or ?token=T)")
-    p.add_argument("--watch", action="store_true", help="index the library's folders whenever files change")
-    p.set_defaults(handler=serve)
 
 
 def _library_args(p: argparse.ArgumentParser) -> None:
@@ -274,7 +278,7 @@ def _query(args: argparse.Namespace):
 
 
 def search(args: argparse.Namespace) -> int:
-    from ..search.ocr.matching import search as matched_search
+    from ..search.ocr.matching import page as matched_page
 
     if not args.text and not args.image:
         raise InputError(None, "give a text to search for, or --image PATH")
@@ -283,14 +287,14 @@ def search(args: argparse.Namespace) -> int:
     query.text = args.text
     if args.image:
         query.image = searcher.encoder.encode_image_file(args.image)
-    _print_results(matched_search(searcher, query, args.match), args.json)
+    _print_page(matched_page(searcher, query, args.match), args.json)
     return 0
 
 
 def similar(args: argparse.Namespace) -> int:
     searcher = _searcher(args)
     record = searcher.library.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
-    _print_results(searcher.similar(record.id, args.at, _query(args)), args.json)
+    _print_page(searcher.similar_page(record.id, args.at, _query(args)), args.json)
     return 0
 
 
@@ -308,6 +312,12 @@ def dupes(args: argparse.Namespace) -> int:
             print(f"  {record.path}")
     print(f"{len(groups)} groups of near-duplicates (threshold {args.threshold})")
     return 0
+
+
+def _print_page(page, as_json: bool) -> None:
+    _print_results(page.results, as_json)
+    if page.weaker and not as_json:
+        print(f"(results below {page.cutoff:.3f} are left out as no match; --min-score -1 shows them)")
 
 
 def _print_results(results, as_json: bool) -> None:

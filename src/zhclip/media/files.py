@@ -13,7 +13,9 @@ from ..errors import DecodeError
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".flv"})
-SEARCH_EXTRA = "pip install 'zhclip[search]'"
+# pillow-heif and PyAV are dependencies of zhclip's default install; a reader that misses one says how to add it.
+HEIF_PACKAGE = "pillow-heif (pip install pillow-heif)"
+AV_PACKAGE = "PyAV (pip install av)"
 
 
 def media_kind(path: str | Path) -> str | None:

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DecodeError
-from .files import DEFAULT_LIMITS, HEIF_SUFFIXES, SEARCH_EXTRA, Limits, MediaInfo, check_file_size, check_size
+from .files import DEFAULT_LIMITS, HEIF_PACKAGE, HEIF_SUFFIXES, Limits, MediaInfo, check_file_size, check_size
 
 # What the decoders raise on a file they cannot decode; every reader here turns these into a DecodeError.
 UNDECODABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError)
@@ -107,7 +107,7 @@ def _loaded(img: Image.Image) -> Image.Image:
 
 def _unidentified(name: str | Path) -> str:
     if Path(str(name)).suffix.lower() in HEIF_SUFFIXES and not register_heif():
-        return f"cannot decode image: HEIC/HEIF needs pillow-heif ({SEARCH_EXTRA})"
+        return f"cannot decode image: HEIC/HEIF needs {HEIF_PACKAGE}"
     return "cannot decode image: not an image (unrecognised or corrupt format)"
 
 

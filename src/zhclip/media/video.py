@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DecodeError
-from .files import DEFAULT_LIMITS, SEARCH_EXTRA, Limits, MediaInfo, check_size
+from .files import AV_PACKAGE, DEFAULT_LIMITS, Limits, MediaInfo, check_size
 from .images import UNDECODABLE
 
 T = TypeVar("T")
@@ -24,7 +24,7 @@ def _av(path: str | Path):
     try:
         import av
     except ImportError:
-        raise DecodeError(path, f"videos need PyAV ({SEARCH_EXTRA})") from None
+        raise DecodeError(path, f"videos need {AV_PACKAGE}") from None
     return av
 
 

@@ -2,37 +2,50 @@
 
 A library's files are mostly unrelated to any one query, so a query's scores over the whole library are its
 background, in this library and with this model: the cut-off is that background's median plus `CUTOFF_Z`
-robust standard deviations (median absolute deviations, scaled). It moves with the model's score scale and
-with the library, where a fixed threshold is right for one model and one library only. `CUTOFF_Z` was chosen
-on the synthetic benchmark's validation split (benchmarks/search_cutoff.py, which also reports its
-precision and recall on the test split).
+robust standard deviations σ (median absolute deviations, scaled), and, with `CUTOFF_D`, no lower than
+`CUTOFF_D` σ below the query's best result. It moves with the model's score scale and with the library,
+where a fixed threshold is right for one model and one library only. `CUTOFF_Z` was chosen
+on the synthetic benchmark's validation split (best F1; benchmarks/search_cutoff.py, which also reports its
+precision and recall on the test split, see benchmarks/results/search_cutoff.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .index import VectorIndex
 
-CUTOFF_Z = 4.0
+CUTOFF_Z = 2.5
+CUTOFF_D: float | None = None  # None: no limit relative to the best result
 MIN_VECTORS = 50  # fewer vectors than this are no background to tell matches from: no automatic cut-off
-SAMPLE = 20_000  # background rows scored per query (a fixed random sample in larger libraries)
+SAMPLE = 5000  # background rows kept per loaded index (a fixed random sample of larger libraries)
 
 
-def background_rows(index: VectorIndex, seed: int = 0) -> np.ndarray | None:
-    """The rows that stand for the library's background (None: too few to say)."""
+def background(index: VectorIndex, seed: int = 0) -> torch.Tensor | None:
+    """The vectors that stand for the library's background, float32 (None: too few to say)."""
     if len(index) < MIN_VECTORS:
         return None
     if len(index) <= SAMPLE:
-        return np.arange(len(index))
-    return np.sort(np.random.default_rng(seed).choice(len(index), SAMPLE, replace=False))
+        return index.matrix.float()
+    rows = np.sort(np.random.default_rng(seed).choice(len(index), SAMPLE, replace=False))
+    return index.matrix[torch.from_numpy(rows)].float()
 
 
-def automatic_cutoff(index: VectorIndex, vector: np.ndarray, rows: np.ndarray | None, z: float = CUTOFF_Z):
-    """The score below which results of `vector` are background (None where the library is too small)."""
-    if rows is None:
+def automatic_cutoff(vectors: torch.Tensor | None, query: np.ndarray, best: float) -> float | None:
+    """The score below which results of `query` are background (None where the library is too small);
+    `best` is the query's best result."""
+    if vectors is None:
         return None
-    scores = index.scores(vector, rows).numpy().astype(np.float64)
+    scores = vectors @ torch.from_numpy(np.ascontiguousarray(query, np.float32))
+    return cutoff_from_scores(scores.numpy(), best)
+
+
+def cutoff_from_scores(scores: np.ndarray, best: float, z: float = CUTOFF_Z, d: float | None = CUTOFF_D) -> float:
+    """max(median + z·σ, best − d·σ) of a query's background `scores`, σ the scaled median absolute deviation:
+    clear of the background, and (with `d`) close enough to the best result."""
+    scores = np.asarray(scores, np.float64)
     median = float(np.median(scores))
-    spread = 1.4826 * float(np.median(np.abs(scores - median)))
-    return median + z * spread
+    sigma = 1.4826 * float(np.median(np.abs(scores - median)))
+    above_background = median + z * sigma
+    return above_background if d is None else max(above_background, best - d * sigma)

@@ -13,6 +13,7 @@ from ..data.synth import captions_for, motion_frames, render_scene, sample_scene
 from ..errors import UnsupportedError
 from ..io import write_text
 from ..media import register_heif, write_video
+from ..media.files import HEIF_PACKAGE
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.pt"
 PHOTO_SIZE = (640, 480)
@@ -57,7 +58,7 @@ def make_demo_library(
 
 def _save_photo(image, path: Path) -> None:
     if path.suffix == ".heic" and not register_heif():
-        raise UnsupportedError("the demo's HEIC photo needs pillow-heif (pip install 'zhclip[search]')")
+        raise UnsupportedError(f"the demo's HEIC photo needs {HEIF_PACKAGE}")
     image.save(path, quality=90)
 
 

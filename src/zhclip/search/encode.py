@@ -75,6 +75,10 @@ class MediaEncoder:
     def _encode_text(self, text: str) -> np.ndarray:
         return on_compute_thread(lambda: self._model.encode_texts([text])[0])
 
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """(N, D) float32, in batches."""
+        return on_compute_thread(self._model.encode_texts, texts)
+
     def encode_image(self, image) -> np.ndarray:
         return self.encode_pixels(self.to_array(image)[None])[0]
 

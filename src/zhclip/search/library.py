@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .compute import on_compute_thread
-from .cutoff import background_rows
+from .cutoff import background
 from .dupes import find_dupes
 from .encode import MediaEncoder
 from .errors import LibraryError
@@ -33,7 +34,7 @@ class Library:
         self._generation = -1
         self._loaded_at = 0.0
         self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
-        self._background: np.ndarray | None = None  # the loaded index's rows for the automatic cut-off
+        self._background: torch.Tensor | None = None  # the loaded index's vectors for the automatic cut-off
         self._counts: tuple[int, dict[str, int]] = (-1, {})
         self._dupes: dict[tuple[float, int], list[list[FileRecord]]] = {}  # per (threshold, generation)
         self._check_model()
@@ -91,7 +92,7 @@ class Library:
             self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
             self._generation, self._loaded_at = generation, time.monotonic()
             self._masks.clear()
-            self._background = background_rows(self._index)
+            self._background = background(self._index)
         return self._index
 
     def _stale(self) -> bool:
@@ -108,10 +109,10 @@ class Library:
             self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
         return self._masks[filters]
 
-    def background_rows(self, index: VectorIndex) -> np.ndarray | None:
-        """Rows of `index` that stand for the library's background (see `cutoff`); call with the index the
+    def background(self, index: VectorIndex) -> torch.Tensor | None:
+        """Vectors of `index` that stand for the library's background (see `cutoff`); call with the index the
         compute thread just got."""
-        return self._background if index is self._index else background_rows(index)
+        return self._background if index is self._index else background(index)
 
     def dupes(self, threshold: float) -> list[list[FileRecord]]:
         """Near-duplicate groups (see `dupes`), found again only after an indexing run commits."""

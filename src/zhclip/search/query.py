@@ -107,8 +107,8 @@ class Searcher:
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
         cutoff = query.min_score
-        if cutoff is None:
-            cutoff = automatic_cutoff(index, vector, self.library.background_rows(index))
+        if cutoff is None and merged:
+            cutoff = automatic_cutoff(self.library.background(index), vector, merged[0].score)
         if cutoff is None:
             return merged, None, False
         kept = [h for h in merged if h.score >= cutoff]

@@ -37,7 +37,8 @@ def search(searcher: Searcher, query: Query, match: str | None = None) -> list[R
 
 def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
     """One page of `query` (its `top` from its `offset`, in its `sort` order) ranked by `match`. The
-    automatic cut-off (or `min_score`) applies to CLIP's scores; OCR's ranking has none."""
+    automatic cut-off (or `min_score`) applies to CLIP's scores (a hybrid page reports CLIP's); OCR's ranking
+    has none."""
     reader = searcher.library.reader
     match = match or default_match(reader)
     if match not in MATCHES:
@@ -53,7 +54,7 @@ def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
     wide = replace(query, top=(query.offset + query.top) * CANDIDATES, offset=0, sort="relevance")
     clip = searcher.page(wide)
     ocr = searcher.hits_page(wide, ocr_hits(reader, wide))
-    return results_page(query, fuse([clip.results, ocr.results], wide.top), None, clip.weaker)
+    return results_page(query, fuse([clip.results, ocr.results], wide.top), clip.cutoff, clip.weaker)
 
 
 def _check_ocr(reader: Reader) -> None:

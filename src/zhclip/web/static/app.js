@@ -47,6 +47,7 @@ function reset(mode, fetchPage, what) {
   view = { mode, items: [], fetchPage, what, done: false, loading: false, lastMonth: null, offset: 0, cursor: null,
            minScore: view.mode === mode && view.what === what ? view.minScore : null, weaker: false };
   $("results").replaceChildren();
+  $("rail").hidden = mode !== "browse";
   $("weaker").hidden = true;
   message("");
   loadMore();

@@ -3,6 +3,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 let offset = 0;
+let listing = 0; // which listing the page shows: answers to an earlier one are dropped
 
 async function api(url, options) {
   const response = await fetch(url, options);
@@ -19,9 +20,11 @@ function byteSize(bytes) {
 }
 
 async function loadGroups(reset) {
-  if (reset) { offset = 0; $("groups").replaceChildren(); }
+  if (reset) { offset = 0; listing += 1; $("groups").replaceChildren(); }
+  const mine = listing;
   try {
     const body = await api(`/api/dupes?threshold=${$("threshold").value}&offset=${offset}&top=20`);
+    if (mine !== listing) return;
     body.groups.forEach((group, i) => $("groups").append(groupNode(group, offset + i)));
     offset = body.next_offset ?? offset;
     $("more-groups").hidden = body.next_offset == null;
@@ -87,8 +90,8 @@ async function trashOthers(node, group) {
 async function restoreAction(id, reload) {
   try {
     const body = await api(`/api/trash/${encodeURIComponent(id)}/restore`, { method: "POST" });
-    message(t("restored", { n: body.restored.length }));
     if (reload) await loadGroups(true);
+    message(t("restored", { n: body.restored.length }));
     loadTrash();
   } catch (err) {
     message(t("error", { error: err.message }));
