@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, ZhclipError
-from ..models.config import ClipConfig, arch_config
+from ..models.config import arch_config
 from ..models.convert import save_cnclip
 from ..models.factory import random_model, read_weights
 from ..models.precision import supported_precisions
@@ -93,16 +93,16 @@ def bench_encode(
             )
             for name in paths
         ]
-        peak_rounds = _measure_rounds(runs, config, settings)
+        shape = vit_gemm_shape(config, IMAGE_BATCH)
+        peak_rounds = _measure_rounds(
+            runs, synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1), shape, settings
+        )
     result = summarize(runs, model or f"random weights ({random_arch})")
-    shape = vit_gemm_shape(config, IMAGE_BATCH)
     return {**result, "machine": describe_machine(), "roofline": roofline(runs, peak_rounds, shape)}
 
 
-def _measure_rounds(runs: list[BenchPath], config: ClipConfig, settings: BenchSettings) -> list[dict]:
-    """Each round: the GEMM peaks, then every path, each in a fresh process. Returns the peaks of each round."""
-    probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
-    shape = vit_gemm_shape(config, IMAGE_BATCH)
+def _measure_rounds(runs: list[BenchPath], probe: Batch, shape: GemmShape, settings: BenchSettings) -> list[dict]:
+    """Each round: the GEMM peaks at `shape`, then every path, each in a fresh process. Returns each round's peaks."""
     precisions = sorted({run.precision for run in runs})
     peak_rounds = []
     for _ in range(settings.rounds):
