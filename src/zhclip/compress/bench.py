@@ -93,23 +93,13 @@ def bench_encode(
             )
             for name in paths
         ]
+        probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
         shape = vit_gemm_shape(config, IMAGE_BATCH)
-        peak_rounds = _measure_rounds(
-            runs, synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1), shape, settings
-        )
+        for _ in range(settings.rounds):
+            for run in runs:
+                run.rounds.append(_in_fresh_process(run, probe, shape, settings))
     result = summarize(runs, model or f"random weights ({random_arch})")
-    return {**result, "machine": describe_machine(), "roofline": roofline(runs, peak_rounds, shape)}
-
-
-def _measure_rounds(runs: list[BenchPath], probe: Batch, shape: GemmShape, settings: BenchSettings) -> list[dict]:
-    """Each round: the GEMM peaks at `shape`, then every path, each in a fresh process. Returns each round's peaks."""
-    precisions = sorted({run.precision for run in runs})
-    peak_rounds = []
-    for _ in range(settings.rounds):
-        peak_rounds.append(_in_fresh_process(gemm_peaks, precisions, shape, settings.runs["gemm"]))
-        for run in runs:
-            run.rounds.append(_in_fresh_process(measure_path, run.source, run.precision, probe, settings.runs))
-    return peak_rounds
+    return {**result, "machine": describe_machine(), "roofline": roofline(runs, shape)}
 
 
 def _random_checkpoint(arch: str, work: Path) -> str:
@@ -126,13 +116,14 @@ def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
     return str(export_onnx(source, work / "onnx", precisions))
 
 
-def _in_fresh_process(fn, *args):
+def _in_fresh_process(run: BenchPath, probe: Batch, shape: GemmShape, settings: BenchSettings) -> dict:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        return pool.submit(measure_path, run.source, run.precision, probe, shape, settings.runs).result()
 
 
-def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]) -> dict:
-    """Run in a child process: load one path and time it. Errors come back as {"error": message}."""
+def measure_path(source: str, precision: str, probe: Batch, shape: GemmShape, runs: dict[str, int]) -> dict:
+    """Run in a child process: load one path and time it, and its precision's GEMM peak at `shape` right after
+    its batched images (so both see the same load). Errors come back as {"error": message}."""
     try:
         model = load(source, device="cpu", precision=precision)
     except ZhclipError as exc:
@@ -143,11 +134,13 @@ def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]
     image1 = timings(lambda: model.encode_pixels(probe.pixels[:1]), runs["image1"])
     batch = probe.pixels[:IMAGE_BATCH]
     image32 = timings(lambda: model.encode_pixels(batch), runs["image32"], warmup=int(runs["image32"] > 1))
+    peak = gemm_peaks([precision], shape, runs["gemm"])[precision]
     query_s = timings(lambda: model.encode_ids(query), runs["query"], warmup=2)
     batch_s = timings(lambda: model.encode_ids(texts), runs["text_batch"])
     return {
         "image_b1_per_s": 1 / median(image1),
         "image_b32_per_s": len(batch) / median(image32),
+        "gemm_peak": peak,
         "query_p50_ms": 1000 * percentile(query_s, 50),
         "query_p95_ms": 1000 * percentile(query_s, 95),
         "texts_per_s": len(texts) / median(batch_s),
@@ -251,17 +244,17 @@ def _markdown(lines: list[list[str]]) -> str:
 # ---------------------------------------------------------------- roofline
 
 
-def roofline(runs: list[BenchPath], peak_rounds: list[dict], shape: GemmShape) -> dict:
+def roofline(runs: list[BenchPath], shape: GemmShape) -> dict:
     """Each path's batched image throughput as a fraction of its precision's GEMM-bound limit, per round
-    (the peak of the same round), median over rounds."""
+    (the peak measured in the same process), median over rounds."""
     rows = []
     for run in runs:
-        peaks = [r[run.precision] for r in peak_rounds]
         error = next((r["error"] for r in run.rounds if "error" in r), None)
-        error = error or next((p["error"] for p in peaks if "error" in p), None)
+        error = error or next((r["gemm_peak"]["error"] for r in run.rounds if "error" in r["gemm_peak"]), None)
         if error:
             rows.append({"path": run.name, "precision": run.precision, "error": error})
             continue
+        peaks = [r["gemm_peak"] for r in run.rounds]
         limits = [limit_images_per_s(p["gflops"], run.image_flops) for p in peaks]
         rows.append(
             {
