@@ -213,23 +213,26 @@ def format_table(result: dict) -> str:
         "size MB",
         "cos vs fp32",
     ]
+    return _path_table(
+        header,
+        result["rows"],
+        lambda row: [
+            *(
+                f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
+                for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")
+            ),
+            f"{row['peak_mb']:.0f}",
+            f"{row['size_mb']:.1f}",
+            f"{row['fidelity']:.5f}",
+        ],
+    )
+
+
+def _path_table(header: list[str], rows: list[dict], cells) -> str:
+    """A markdown table with one line per path: its name, then `cells(row)`, or why it is unavailable."""
     lines = [header]
-    for row in result["rows"]:
-        if "error" in row:
-            lines.append([row["path"], f"unavailable: {row['error']}"])
-            continue
-        lines.append(
-            [
-                row["path"],
-                *(
-                    f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
-                    for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")
-                ),
-                f"{row['peak_mb']:.0f}",
-                f"{row['size_mb']:.1f}",
-                f"{row['fidelity']:.5f}",
-            ]
-        )
+    for row in rows:
+        lines.append([row["path"], f"unavailable: {row['error']}"] if "error" in row else [row["path"], *cells(row)])
     return _markdown(lines)
 
 
@@ -276,22 +279,18 @@ def format_roofline(result: dict) -> str:
     roof = result["roofline"]
     fidelity = {row["path"]: row.get("fidelity") for row in result["rows"]}
     header = ["path", "GFLOPs/img", "GEMM peak GFLOP/s", "kernel", "limit img/s", f"img/s b{roof['batch']}"]
-    lines = [[*header, "of limit", "cos vs fp32"]]
-    for row in roof["rows"]:
-        if "error" in row:
-            lines.append([row["path"], f"unavailable: {row['error']}"])
-            continue
-        lines.append(
-            [
-                row["path"],
-                f"{row['image_gflops']:.2f}",
-                f"{row['peak_gflops']:.0f}",
-                row["kernel"],
-                f"{row['limit_per_s']:.2f}",
-                f"{row['image_b32_per_s']:.2f}",
-                f"{row['of_limit']:.0%}",
-                f"{fidelity[row['path']]:.5f}",
-            ]
-        )
+    table = _path_table(
+        [*header, "of limit", "cos vs fp32"],
+        roof["rows"],
+        lambda row: [
+            f"{row['image_gflops']:.2f}",
+            f"{row['peak_gflops']:.0f}",
+            row["kernel"],
+            f"{row['limit_per_s']:.2f}",
+            f"{row['image_b32_per_s']:.2f}",
+            f"{row['of_limit']:.0%}",
+            f"{fidelity[row['path']]:.5f}",
+        ],
+    )
     title = f"GEMM-bound limit (peak: the fastest kernel for the precision at {roof['shape']}, this machine):"
-    return title + "\n" + _markdown(lines)
+    return title + "\n" + table
