@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Encoding speed of every precision/runtime on the full ViT-B-16 architecture, and of the 30 %-pruned model
+"""Encoding speed of every precision/runtime on the full ViT-B-16 architecture, and of the 30 %-pruned model, each
+beside its GEMM-bound limit on this machine (the roofline table of `zhclip bench encode`)
 (not run in CI). Random weights: speed does not depend on them, and none can be downloaded here.
 Every step is a `zhclip` command, printed as it runs; the fp32 PyTorch baseline runs in the same `bench`.
 

@@ -48,25 +48,29 @@ def test_a_precision_without_a_working_kernel_says_why(monkeypatch):
     }
 
 
-def _run(name, precision, throughputs, flops=10**9):
-    return BenchPath(name, "model.pt", precision, flops, [{"image_b32_per_s": t} for t in throughputs])
+def _run(name, precision, rounds, flops=10**9):
+    """A measured path: `rounds` are (images/s at batch 32, GEMM peak of the same process)."""
+    measured = [{"image_b32_per_s": speed, "gemm_peak": peak} for speed, peak in rounds]
+    return BenchPath(name, "model.pt", precision, flops, measured)
 
 
 def test_fraction_of_the_limit_is_taken_per_round():
     # 1 GFLOP per image: a 100 GFLOP/s peak allows 100 img/s. Round 1: 50 of 100; round 2: 30 of 60.
-    peaks = [{"fp32": {"gflops": 100.0, "kernel": "k"}}, {"fp32": {"gflops": 60.0, "kernel": "k"}}]
-    result = roofline([_run("baseline torch fp32", "fp32", [50.0, 30.0])], peaks, rl.GemmShape(1, 1, 1))
+    rounds = [(50.0, {"gflops": 100.0, "kernel": "k"}), (30.0, {"gflops": 60.0, "kernel": "k"})]
+    result = roofline([_run("baseline torch fp32", "fp32", rounds)], rl.GemmShape(1, 1, 1))
     (row,) = result["rows"]
     assert row["of_limit"] == pytest.approx(0.5) and row["limit_per_s"] == pytest.approx(80.0)
     assert row["peak_gflops"] == pytest.approx(80.0) and row["image_gflops"] == 1.0
 
 
 def test_roofline_table_format():
-    peaks = [{"fp32": {"gflops": 200.0, "kernel": "torch.matmul fp32"}, "int8": {"error": "no kernel"}}]
-    runs = [_run("baseline torch fp32", "fp32", [1.5], flops=35_126_906_880), _run("torch int8", "int8", [3.0])]
+    runs = [
+        _run("baseline torch fp32", "fp32", [(1.5, {"gflops": 200.0, "kernel": "torch.matmul fp32"})], 35_126_906_880),
+        _run("torch int8", "int8", [(3.0, {"error": "no kernel"})]),
+    ]
     result = {
         "rows": [{"path": "baseline torch fp32", "fidelity": 1.0}, {"path": "torch int8", "fidelity": 0.9991}],
-        "roofline": roofline(runs, peaks, rl.GemmShape(6304, 768, 3072)),
+        "roofline": roofline(runs, rl.GemmShape(6304, 768, 3072)),
     }
     table = format_roofline(result).splitlines()
     assert table[0] == (

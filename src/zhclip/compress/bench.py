@@ -15,7 +15,7 @@ import torch
 
 from ..errors import InputError, ZhclipError
 from ..extras import require
-from ..models.config import ClipConfig, arch_config
+from ..models.config import arch_config
 from ..models.convert import save_cnclip
 from ..models.device import supported_precisions
 from ..models.factory import random_model, read_weights
@@ -96,23 +96,13 @@ def bench_encode(
             )
             for name in paths
         ]
-        peak_rounds = _measure_rounds(runs, config, settings)
+        probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
+        shape = vit_gemm_shape(config, IMAGE_BATCH)
+        for _ in range(settings.rounds):
+            for run in runs:
+                run.rounds.append(_in_fresh_process(run, probe, shape, settings))
     result = summarize(runs, model or f"random weights ({random_arch})")
-    shape = vit_gemm_shape(config, IMAGE_BATCH)
-    return {**result, "machine": describe_machine(), "roofline": roofline(runs, peak_rounds, shape)}
-
-
-def _measure_rounds(runs: list[BenchPath], config: ClipConfig, settings: BenchSettings) -> list[dict]:
-    """Each round: the GEMM peaks, then every path, each in a fresh process. Returns the peaks of each round."""
-    probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
-    shape = vit_gemm_shape(config, IMAGE_BATCH)
-    precisions = sorted({run.precision for run in runs})
-    peak_rounds = []
-    for _ in range(settings.rounds):
-        peak_rounds.append(_in_fresh_process(gemm_peaks, precisions, shape, settings.runs["gemm"]))
-        for run in runs:
-            run.rounds.append(_in_fresh_process(measure_path, run.source, run.precision, probe, settings.runs))
-    return peak_rounds
+    return {**result, "machine": describe_machine(), "roofline": roofline(runs, shape)}
 
 
 def _random_checkpoint(arch: str, work: Path) -> str:
@@ -129,13 +119,14 @@ def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
     return str(export_onnx(source, work / "onnx", precisions))
 
 
-def _in_fresh_process(fn, *args):
+def _in_fresh_process(run: BenchPath, probe: Batch, shape: GemmShape, settings: BenchSettings) -> dict:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        return pool.submit(measure_path, run.source, run.precision, probe, shape, settings.runs).result()
 
 
-def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]) -> dict:
-    """Run in a child process: load one path and time it. Errors come back as {"error": message}."""
+def measure_path(source: str, precision: str, probe: Batch, shape: GemmShape, runs: dict[str, int]) -> dict:
+    """Run in a child process: load one path and time it, and its precision's GEMM peak at `shape` right after
+    its batched images (so both see the same load). Errors come back as {"error": message}."""
     try:
         model = load(source, device="cpu", precision=precision)
     except ZhclipError as exc:
@@ -146,11 +137,13 @@ def measure_path(source: str, precision: str, probe: Batch, runs: dict[str, int]
     image1 = timings(lambda: model.encode_pixels(probe.pixels[:1]), runs["image1"])
     batch = probe.pixels[:IMAGE_BATCH]
     image32 = timings(lambda: model.encode_pixels(batch), runs["image32"], warmup=int(runs["image32"] > 1))
+    peak = gemm_peaks([precision], shape, runs["gemm"])[precision]
     query_s = timings(lambda: model.encode_ids(query), runs["query"], warmup=2)
     batch_s = timings(lambda: model.encode_ids(texts), runs["text_batch"])
     return {
         "image_b1_per_s": 1 / median(image1),
         "image_b32_per_s": len(batch) / median(image32),
+        "gemm_peak": peak,
         "query_p50_ms": 1000 * percentile(query_s, 50),
         "query_p95_ms": 1000 * percentile(query_s, 95),
         "texts_per_s": len(texts) / median(batch_s),
@@ -223,23 +216,26 @@ def format_table(result: dict) -> str:
         "size MB",
         "cos vs fp32",
     ]
+    return _path_table(
+        header,
+        result["rows"],
+        lambda row: [
+            *(
+                f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
+                for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")
+            ),
+            f"{row['peak_mb']:.0f}",
+            f"{row['size_mb']:.1f}",
+            f"{row['fidelity']:.5f}",
+        ],
+    )
+
+
+def _path_table(header: list[str], rows: list[dict], cells) -> str:
+    """A markdown table with one line per path: its name, then `cells(row)`, or why it is unavailable."""
     lines = [header]
-    for row in result["rows"]:
-        if "error" in row:
-            lines.append([row["path"], f"unavailable: {row['error']}"])
-            continue
-        lines.append(
-            [
-                row["path"],
-                *(
-                    f"{row[k]:.2f} ({row[k + '_x']:.2f}x)" if row[k] < 100 else f"{row[k]:.0f} ({row[k + '_x']:.2f}x)"
-                    for k in ("image_b1_per_s", "image_b32_per_s", "query_p50_ms", "query_p95_ms", "texts_per_s")
-                ),
-                f"{row['peak_mb']:.0f}",
-                f"{row['size_mb']:.1f}",
-                f"{row['fidelity']:.5f}",
-            ]
-        )
+    for row in rows:
+        lines.append([row["path"], f"unavailable: {row['error']}"] if "error" in row else [row["path"], *cells(row)])
     return _markdown(lines)
 
 
@@ -254,17 +250,17 @@ def _markdown(lines: list[list[str]]) -> str:
 # ---------------------------------------------------------------- roofline
 
 
-def roofline(runs: list[BenchPath], peak_rounds: list[dict], shape: GemmShape) -> dict:
+def roofline(runs: list[BenchPath], shape: GemmShape) -> dict:
     """Each path's batched image throughput as a fraction of its precision's GEMM-bound limit, per round
-    (the peak of the same round), median over rounds."""
+    (the peak measured in the same process), median over rounds."""
     rows = []
     for run in runs:
-        peaks = [r[run.precision] for r in peak_rounds]
         error = next((r["error"] for r in run.rounds if "error" in r), None)
-        error = error or next((p["error"] for p in peaks if "error" in p), None)
+        error = error or next((r["gemm_peak"]["error"] for r in run.rounds if "error" in r["gemm_peak"]), None)
         if error:
             rows.append({"path": run.name, "precision": run.precision, "error": error})
             continue
+        peaks = [r["gemm_peak"] for r in run.rounds]
         limits = [limit_images_per_s(p["gflops"], run.image_flops) for p in peaks]
         rows.append(
             {
@@ -286,22 +282,18 @@ def format_roofline(result: dict) -> str:
     roof = result["roofline"]
     fidelity = {row["path"]: row.get("fidelity") for row in result["rows"]}
     header = ["path", "GFLOPs/img", "GEMM peak GFLOP/s", "kernel", "limit img/s", f"img/s b{roof['batch']}"]
-    lines = [[*header, "of limit", "cos vs fp32"]]
-    for row in roof["rows"]:
-        if "error" in row:
-            lines.append([row["path"], f"unavailable: {row['error']}"])
-            continue
-        lines.append(
-            [
-                row["path"],
-                f"{row['image_gflops']:.2f}",
-                f"{row['peak_gflops']:.0f}",
-                row["kernel"],
-                f"{row['limit_per_s']:.2f}",
-                f"{row['image_b32_per_s']:.2f}",
-                f"{row['of_limit']:.0%}",
-                f"{fidelity[row['path']]:.5f}",
-            ]
-        )
+    table = _path_table(
+        [*header, "of limit", "cos vs fp32"],
+        roof["rows"],
+        lambda row: [
+            f"{row['image_gflops']:.2f}",
+            f"{row['peak_gflops']:.0f}",
+            row["kernel"],
+            f"{row['limit_per_s']:.2f}",
+            f"{row['image_b32_per_s']:.2f}",
+            f"{row['of_limit']:.0%}",
+            f"{fidelity[row['path']]:.5f}",
+        ],
+    )
     title = f"GEMM-bound limit (peak: the fastest kernel for the precision at {roof['shape']}, this machine):"
-    return title + "\n" + _markdown(lines)
+    return title + "\n" + table
