@@ -14,6 +14,13 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_index(subparsers)
+    _register_queries(subparsers)
+    _register_library(subparsers)
+    _register_serve(subparsers)
+
+
+def _register_index(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("index", help="index (or update) a library of photos and videos")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
     _library_args(p)
@@ -50,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--watch", action="store_true", help="then keep watching the folders and index changes (Ctrl-C)")
     p.set_defaults(handler=index)
 
+
+def _register_queries(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("search", help="search a library by Chinese text and/or an image")
     p.add_argument("text", nargs="?", help="what to look for, e.g. 海边的日落")
     p.add_argument("--image", help="search with an image (with text: both together)")
@@ -76,8 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=dupes)
 
-    _register_library(subparsers)
 
+def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="serve the search page and API (default http://127.0.0.1:5000)")
     _library_args(p)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
