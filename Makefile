@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The default run (what CI runs) skips tests marked slow: the fresh-virtualenv wheel test, every command with
-# the extras hidden, the CN_CLIP notebook, full-size ViT-B-16 models, text recall on real embeddings.
+# the extras hidden, full-size ViT-B-16 models, text recall on real embeddings.
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 

@@ -31,7 +31,6 @@ def _text(output) -> str:
     return data.get("text/markdown", "") + data.get("text/html", "") + ("<png>" if "image/png" in data else "")
 
 
-@pytest.mark.slow
 def test_cn_clip_demo_notebook(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     outputs = "\n".join(run_notebook("CN_CLIP_Demo.ipynb", tmp_path))
