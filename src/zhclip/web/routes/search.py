@@ -31,16 +31,10 @@ def search(
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
     match: Match | None = None,
 ) -> dict:
-    query = SearchQuery(
-        text=q,
-        negative=negative or None,
-        top=top,
-        offset=offset,
-        sort=sort,
-        min_score=min_score,
-        filters=filters(kind, path_contains, after, before),
+    where = filters(kind, path_contains, after, before)
+    return _page(
+        searcher, match, SearchQuery(text=q, negative=negative or None, filters=where), top, offset, sort, min_score
     )
-    return serialize.results(matched_page(searcher, query, match))
 
 
 @router.post("/api/search/image", summary="Search by an uploaded image (optionally with text)")
@@ -60,16 +54,14 @@ def search_image(
     match: Annotated[Match | None, Form()] = None,
 ) -> dict:
     vector = searcher.encoder.encode_image_bytes(_read_upload(image), image.filename or "upload")
-    query = SearchQuery(
-        text=q or None,
-        image=vector,
-        negative=negative or None,
-        top=top,
-        offset=offset,
-        sort=sort,
-        min_score=min_score,
-        filters=filters(kind, path_contains, after, before),
-    )
+    where = filters(kind, path_contains, after, before)
+    query = SearchQuery(text=q or None, image=vector, negative=negative or None, filters=where)
+    return _page(searcher, match, query, top, offset, sort, min_score)
+
+
+def _page(searcher, match, query: SearchQuery, top: int, offset: int, sort: str, min_score: float | None) -> dict:
+    """The requested page of `query`'s results (text and image search share the paging fields)."""
+    query.top, query.offset, query.sort, query.min_score = top, offset, sort, min_score
     return serialize.results(matched_page(searcher, query, match))
 
 
