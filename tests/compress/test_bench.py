@@ -43,3 +43,21 @@ def test_bench_rejects_unknown_path(tiny_checkpoints):
     result = run_cli("bench", "encode", "--model", tiny_checkpoints["pt"], "--precision", "fp64", "--quick")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "'torch-fp64'" in result.stderr and "onnx-int8" in result.stderr
+
+
+def test_bench_measures_transformers_openvino_and_the_auto_plan(tmp_path, tiny_checkpoints):
+    out = tmp_path / "bench.json"
+    paths = "transformers-fp32,openvino-fp32,auto"
+    model = tiny_checkpoints["pt"]
+    result = run_cli("bench", "encode", "--model", model, "--quick", "--precision", paths, "--json", out)
+    assert result.returncode == 0, result.stderr
+    rows = {row["path"]: row for row in json.loads(out.read_text())["rows"]}
+    # the tests narrow auto to PyTorch (ZHCLIP_RUNTIMES=torch), so its plan is a torch path on both towers
+    (auto,) = [name for name in rows if name.startswith("auto (image torch-")]
+    assert list(rows) == ["baseline torch fp32", "transformers fp32", "openvino fp32", auto]
+    # the same weights through transformers' ChineseCLIPModel and through OpenVINO give the same embeddings
+    assert rows["transformers fp32"]["fidelity"] > 0.9999 and rows["openvino fp32"]["fidelity"] > 0.9999
+    roofline = {row["path"]: row for row in json.loads(out.read_text())["roofline"]["rows"]}
+    assert roofline["transformers fp32"]["precision"] == "fp32"
+    assert roofline[auto]["precision"] in ("fp32", "bf16", "int8")
+    assert f"| {auto} |" in result.stdout

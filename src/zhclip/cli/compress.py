@@ -64,8 +64,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--random-arch", help="measure random weights of this architecture instead (e.g. ViT-B-16)")
     b.add_argument(
         "--precision",
-        help="comma-separated paths, e.g. fp32,bf16,int8,onnx-fp32,onnx-fp16,onnx-int8 "
-        "(default: all this machine runs; the onnx ones need zhclip[onnx]); the torch fp32 baseline always runs",
+        help="comma-separated paths, e.g. transformers-fp32,fp32,bf16,int8,onnx-fp32,onnx-int8,openvino-bf16,"
+        "openvino-int8,auto (default: all this machine runs; onnx-* need zhclip[onnx], openvino-* zhclip[openvino] "
+        "too); the torch fp32 baseline always runs",
     )
     b.add_argument("--baseline", help="another model whose torch fp32 run is the baseline (e.g. the unpruned one)")
     b.add_argument("--onnx", help="an existing `zhclip export onnx` directory of --model (skips the export)")
@@ -128,11 +129,22 @@ def recover_by_distillation(student: Path, teacher: str, options, run_dir: Path)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ..compress.bench import BenchSettings, available_paths, bench_encode, format_roofline, format_table
+    from ..compress.bench import (
+        BenchSettings,
+        available_paths,
+        bench_encode,
+        format_roofline,
+        format_table,
+        path_names,
+    )
     from ..extras import installed_extras
 
-    names = args.precision.split(",") if args.precision else available_paths(onnx=installed_extras()["onnx"])
-    paths = [p if p.startswith(("torch-", "onnx-")) else f"torch-{p}" for p in map(str.strip, names) if p]
+    extras = installed_extras()
+    if args.precision:
+        names = args.precision.split(",")
+    else:
+        names = available_paths(onnx=extras["onnx"], openvino=extras["onnx"] and extras["openvino"])
+    paths = path_names([p for p in map(str.strip, names) if p])
     if args.baseline is None:
         paths = [p for p in paths if p != "torch-fp32"]  # the baseline is this path
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 2)

@@ -1,6 +1,7 @@
-"""`zhclip bench encode`: encoding speed, memory, size and fidelity of every precision/runtime, each path in a
-fresh process, with the fp32 PyTorch path measured in the same run as the baseline (ratios per round), and each
-path's image throughput as a fraction of its precision's GEMM-bound limit on this machine (`roofline`)."""
+"""`zhclip bench encode`: encoding speed, memory, size and fidelity of every path (transformers'
+ChineseCLIPModel as other tools run it; PyTorch, ONNX Runtime and OpenVINO in each precision; what `auto` picks),
+each in a fresh process, with the fp32 PyTorch path measured in the same run as the baseline (ratios per round),
+and each path's image throughput as a fraction of its precision's GEMM-bound limit on this machine (`roofline`)."""
 
 from __future__ import annotations
 
@@ -51,12 +52,27 @@ class BenchPath:
     precision: str
     image_flops: int  # GEMM FLOPs of one image through its image tower
     rounds: list[dict] = field(default_factory=list)
+    runtime: str = "torch"  # or "onnxruntime", "openvino", "transformers", "auto"
 
 
-def available_paths(onnx: bool = True) -> list[str]:
-    """Path names this machine can run: PyTorch precisions on the CPU, and ONNX Runtime ones."""
-    names = [f"torch-{p}" for p in supported_precisions(torch.device("cpu"))]
-    return names + ([f"onnx-{p}" for p in ONNX_PRECISIONS] if onnx else [])
+PATH_RUNTIMES = {"transformers": "transformers", "torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}
+
+
+def available_paths(onnx: bool = True, openvino: bool = False) -> list[str]:
+    """Path names this machine can run: transformers fp32, PyTorch precisions on the CPU, ONNX Runtime and
+    OpenVINO ones, and `auto` (the plan `precision="auto"` picks)."""
+    names = ["transformers-fp32", *(f"torch-{p}" for p in supported_precisions(torch.device("cpu")))]
+    names += [f"onnx-{p}" for p in ONNX_PRECISIONS] if onnx else []
+    if openvino:
+        from ..runtime.openvino import cpu_precisions
+
+        names += [f"openvino-{p}" for p in cpu_precisions()]
+    return [*names, "auto"]
+
+
+def path_names(names: list[str]) -> list[str]:
+    """Full path names: a bare precision (`int8`) means PyTorch's."""
+    return [n if n == "auto" or n.split("-")[0] in PATH_RUNTIMES else f"torch-{n}" for n in names]
 
 
 def bench_encode(
@@ -68,15 +84,16 @@ def bench_encode(
     onnx_dir: str | None = None,
 ) -> dict:
     """Measure every path in `paths` (names from `available_paths`) plus the torch-fp32 baseline."""
-    unknown = sorted(set(paths) - set(available_paths()))
+    known = available_paths(openvino=any(p.startswith("openvino-") for p in paths))
+    unknown = sorted(set(paths) - set(known))
     if unknown:
-        raise InputError(
-            None, f"unknown path {unknown[0]!r}; available here: {', '.join(available_paths())}", field="--precision"
-        )
+        raise InputError(None, f"unknown path {unknown[0]!r}; available here: {', '.join(known)}", field="--precision")
     if (model is None) == (random_arch is None):
         raise InputError(None, "give --model or --random-arch, exactly one", field="--model")
-    if any(p.startswith("onnx-") for p in paths):
+    if any(p.startswith(("onnx-", "openvino-")) for p in paths):
         require("onnx")
+    if any(p.startswith("openvino-") for p in paths):
+        require("openvino")
     if model is not None and is_export_dir(model):
         raise InputError(
             model,
@@ -90,17 +107,16 @@ def bench_encode(
         flops = image_gemm_flops(config)
         base_flops = flops if baseline is None else image_gemm_flops(read_weights(baseline).config)
         runs = [BenchPath("baseline torch fp32", baseline or source, "fp32", base_flops)]
-        runs += [
-            BenchPath(
-                name.replace("-", " "), onnx_source if name.startswith("onnx") else source, name.split("-")[1], flops
-            )
-            for name in paths
-        ]
+        runs += [_bench_path(name, source, onnx_source, flops, Path(work)) for name in paths]
         probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
         shape = vit_gemm_shape(config, IMAGE_BATCH)
         for _ in range(settings.rounds):
             for run in runs:
                 run.rounds.append(_in_fresh_process(run, probe, shape, settings))
+        for run in runs:
+            plan = next((r["paths"] for r in run.rounds if "paths" in r), None)
+            if run.runtime == "auto" and plan:
+                run.name = f"auto (image {plan['image']}, text {plan['text']})"
     result = summarize(runs, model or f"random weights ({random_arch})")
     return {**result, "machine": describe_machine(), "roofline": roofline(runs, shape)}
 
@@ -110,9 +126,32 @@ def _random_checkpoint(arch: str, work: Path) -> str:
     return str(save_cnclip(network.state_dict(), network.config, work / f"random-{arch}.pt"))
 
 
+def _bench_path(name: str, source: str, onnx_source: str | None, flops: int, work: Path) -> BenchPath:
+    if name == "auto":
+        return BenchPath("auto", source, "auto", flops, runtime="auto")
+    prefix, precision = name.split("-")
+    if prefix == "transformers":
+        source = _hf_copy(source, work)
+    elif prefix == "onnx" and onnx_source is not None:
+        source = onnx_source
+    return BenchPath(name.replace("-", " "), source, precision, flops, runtime=PATH_RUNTIMES[prefix])
+
+
+def _hf_copy(source: str, work: Path) -> str:
+    """The weights as a Hugging Face ChineseCLIPModel directory, for the transformers path."""
+    from ..models.convert import save_hf
+
+    out = work / "hf"
+    if not out.is_dir():
+        weights = read_weights(source)
+        save_hf(weights.state_dict, weights.config, out)
+    return str(out)
+
+
 def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
+    """A temporary export only where the cached conversion lacks a precision (fp16) or a model is pruned."""
     precisions = [name.split("-")[1] for name in paths if name.startswith("onnx-")]
-    if not precisions:
+    if not precisions or set(precisions) <= {"fp32", "int8"}:
         return None
     from ..runtime.onnx_export import export_onnx
 
@@ -121,16 +160,21 @@ def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
 
 def _in_fresh_process(run: BenchPath, probe: Batch, shape: GemmShape, settings: BenchSettings) -> dict:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(measure_path, run.source, run.precision, probe, shape, settings.runs).result()
+        job = pool.submit(measure_path, run.source, run.precision, probe, shape, settings.runs, run.runtime)
+        return job.result()
 
 
-def measure_path(source: str, precision: str, probe: Batch, shape: GemmShape, runs: dict[str, int]) -> dict:
+def measure_path(
+    source: str, precision: str, probe: Batch, shape: GemmShape, runs: dict[str, int], runtime: str = "torch"
+) -> dict:
     """Run in a child process: load one path and time it, and its precision's GEMM peak at `shape` right after
     its batched images (so both see the same load). Errors come back as {"error": message}."""
     try:
-        model = load(source, device="cpu", precision=precision)
+        model = _open(source, precision, runtime)
     except ZhclipError as exc:
         return {"error": str(exc)}
+    image_path = model.paths["image"]
+    precision = image_path.rpartition("-")[2]
     _reset_peak_memory()
     query = model.tokenizer([QUERY])
     texts = probe.ids[:TEXT_BATCH].repeat(-(-TEXT_BATCH // len(probe)), 1)[:TEXT_BATCH]
@@ -151,7 +195,43 @@ def measure_path(source: str, precision: str, probe: Batch, shape: GemmShape, ru
         "size_mb": model.weight_bytes / 2**20,
         "image_embeddings": model.encode_pixels(probe.pixels[:FIDELITY_ROWS]),
         "text_embeddings": model.encode_ids(probe.ids[:FIDELITY_ROWS]),
+        "paths": model.paths,
     }
+
+
+def _open(source: str, precision: str, runtime: str):
+    if runtime == "transformers":
+        return TransformersModel(source)
+    return load(source, device="cpu", precision=precision, runtime=runtime)
+
+
+class TransformersModel:
+    """transformers' ChineseCLIPModel in fp32, as MaterialSearch and most scripts run it, behind the two
+    methods the measurement calls."""
+
+    def __init__(self, hf_dir: str):
+        from transformers import ChineseCLIPModel
+
+        from ..models.tokenizer import Tokenizer
+
+        self.network = ChineseCLIPModel.from_pretrained(hf_dir).eval()
+        self.tokenizer = Tokenizer(Path(hf_dir) / "vocab.txt")
+        self.paths = {"image": "transformers-fp32", "text": "transformers-fp32"}
+        self.weight_bytes = sum(p.numel() * p.element_size() for p in self.network.parameters())
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor):
+        return _unit(self.network.get_image_features(pixel_values=pixels))
+
+    @torch.inference_mode()
+    def encode_ids(self, ids: torch.Tensor):
+        mask = (ids != 0).long()
+        return _unit(self.network.get_text_features(input_ids=ids, attention_mask=mask, token_type_ids=0 * mask))
+
+
+def _unit(features) -> object:
+    features = getattr(features, "pooler_output", features)
+    return torch.nn.functional.normalize(features.float(), dim=-1).numpy()
 
 
 def _reset_peak_memory() -> None:
@@ -262,10 +342,11 @@ def roofline(runs: list[BenchPath], shape: GemmShape) -> dict:
             continue
         peaks = [r["gemm_peak"] for r in run.rounds]
         limits = [limit_images_per_s(p["gflops"], run.image_flops) for p in peaks]
+        image_path = run.rounds[0].get("paths", {}).get("image", run.precision)
         rows.append(
             {
                 "path": run.name,
-                "precision": run.precision,
+                "precision": image_path.rpartition("-")[2],
                 "image_gflops": run.image_flops / 1e9,
                 "peak_gflops": median([p["gflops"] for p in peaks]),
                 "kernel": peaks[0]["kernel"],

@@ -26,6 +26,14 @@ CALIBRATION_IMAGES = 64
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
+def cpu_precisions() -> list[str]:
+    """What OpenVINO runs on this CPU: fp32; bf16 where the CPU has bf16 instructions; int8 with nncf."""
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return ["fp32", *(["bf16"] if "BF16" in capabilities else []), *(["int8"] if _has_nncf() else [])]
+
+
 def available() -> bool:
     try:
         import openvino  # noqa: F401
@@ -68,8 +76,6 @@ class OpenVinoRuntime:
     kind = "openvino"
 
     def __init__(self, directory: Path, weights_key: str | None = None):
-        import openvino as ov
-
         self.directory = directory
         self.manifest = read_manifest(directory)
         if "fp32" not in self.manifest["files"]:
@@ -82,11 +88,10 @@ class OpenVinoRuntime:
         self.where = "by OpenVINO on this CPU"
         self.fingerprint = tuple(self.manifest.get("fingerprint", ()))
         self.weights_key = weights_key or cache.files_digest(self._fp32_files().values())
-        self.capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        self._precisions = cpu_precisions()
 
     def precisions(self) -> list[str]:
-        found = ["fp32", *(["bf16"] if "BF16" in self.capabilities else [])]
-        return found + (["int8"] if _has_nncf() else [])
+        return self._precisions
 
     def encoder(self, precision: str, towers: tuple[str, ...] = TOWERS) -> OpenVinoEncoder:
         files = self._int8_files() if precision == "int8" else self._fp32_files()
