@@ -261,17 +261,18 @@ class _ProgressBar:
 # ------------------------------------------------------------------ queries
 
 
-def _library(args: argparse.Namespace, towers: tuple[str, ...] = ("image", "text")):
+def _library(args: argparse.Namespace, towers: tuple[str, ...] = ("image", "text"), image_later: bool = False):
     from ..search import Library
 
-    return Library.open(args.db, args.model, args.precision, args.device, towers=towers, runtime=args.runtime)
+    options = {"towers": towers, "runtime": args.runtime, "image_later": image_later}
+    return Library.open(args.db, args.model, args.precision, args.device, **options)
 
 
-def _searcher(args: argparse.Namespace, towers: tuple[str, ...] = ("text",)):
+def _searcher(args: argparse.Namespace, towers: tuple[str, ...] = ("text",), image_later: bool = False):
     """Text queries, "similar" and negatives need only the text tower (a fast, small load)."""
     from ..search import Searcher
 
-    return Searcher(_library(args, towers))
+    return Searcher(_library(args, towers, image_later))
 
 
 def _query(args: argparse.Namespace):
@@ -397,7 +398,8 @@ def serve(args: argparse.Namespace) -> int:
 
     check_bind(args.host, args.token)
     log_file = log_to_file(Path(args.db))
-    app = create_app(_searcher(args, ("image", "text")), token=args.token, watch=args.watch)
+    # the page answers text queries while the image tower (for uploaded images and rescans) still loads
+    app = create_app(_searcher(args, ("image", "text"), image_later=True), token=args.token, watch=args.watch)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,

@@ -7,6 +7,7 @@ thread (see `compute`), whoever calls it: the indexer, a server's rescan thread,
 from __future__ import annotations
 
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity
 from .query_cache import QueryCache
+
+_image_loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhclip-load")
 
 
 def model_identity(model: ClipModel) -> ModelIdentity:
@@ -42,6 +45,7 @@ class MediaEncoder:
         self.pixel_dtype = _pixel_dtype(model, self.device)
         self._buffer: torch.Tensor | None = None
         self._texts = QueryCache()
+        self._image_model: Future[ClipModel] | None = None  # the full model, while it loads (`image_later`)
 
     @classmethod
     def load(
@@ -52,11 +56,26 @@ class MediaEncoder:
         batch_size: int = 32,
         towers: tuple[str, ...] = ("image", "text"),
         runtime: str = "auto",
+        image_later: bool = False,
     ):
-        """Load `source` (on the compute thread: the model's first use sets up its threads there)."""
-        options = {"device": device, "precision": precision, "towers": towers, "runtime": runtime}
-        model = on_compute_thread(lambda: load_model(source, **options))
-        return cls(model, batch_size)
+        """Load `source` (on the compute thread: the model's first use sets up its threads there).
+
+        `image_later` (a server): open the text tower first, from its cached conversion where there is one,
+        so text queries are answered at once; the full model then loads on a thread of its own, and image
+        work (an uploaded image, a rescan) waits for it."""
+        options = {"device": device, "precision": precision, "runtime": runtime}
+        first = ("text",) if image_later else towers
+        model = on_compute_thread(lambda: load_model(source, towers=first, **options))
+        encoder = cls(model, batch_size)
+        if image_later and "image" not in model.paths:
+            encoder._image_model = _image_loader.submit(load_model, source, towers=towers, **options)
+        return encoder
+
+    def _with_image_tower(self) -> ClipModel:
+        if self._image_model is not None:
+            self._model = self._image_model.result()
+            self._image_model = None
+        return self._model
 
     @property
     def to_array(self):
@@ -95,8 +114,9 @@ class MediaEncoder:
         return self.encode_image_bytes(data, str(path))
 
     def _encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        model = self._with_image_tower()
         chunks = [
-            self._model.encode_pixels(self._batch(pixels[i : i + self.batch_size]))
+            model.encode_pixels(self._batch(pixels[i : i + self.batch_size]))
             for i in range(0, len(pixels), self.batch_size)
         ]
         return np.concatenate(chunks)

@@ -49,12 +49,14 @@ class Library:
         approx_threshold: int | None = None,
         towers: tuple[str, ...] = ("image", "text"),
         runtime: str = "auto",
+        image_later: bool = False,
     ) -> Library:
         """`db` searched with `model` (default: the model the library was indexed with); `towers=("text",)`
-        for text queries only."""
+        for text queries only; `image_later` loads the image tower after the text one (`MediaEncoder.load`)."""
         reader = Reader(db)
         source = model or reader.meta().model_source(db)
-        encoder = MediaEncoder.load(source, device=device, precision=precision, towers=towers, runtime=runtime)
+        options = {"device": device, "precision": precision, "runtime": runtime, "image_later": image_later}
+        encoder = MediaEncoder.load(source, towers=towers, **options)
         return cls(reader, encoder, **({} if approx_threshold is None else {"approx_threshold": approx_threshold}))
 
     @property
