@@ -75,6 +75,7 @@ def test_named_runtime_converts_once_and_keeps_fidelity(
     model = load(tiny_checkpoints["pt"], device="cpu", precision=precision, runtime=runtime)
     assert model.paths == {"image": f"{runtime}-{precision}", "text": f"{runtime}-{precision}"}
     assert model.fingerprint == reference.fingerprint  # a library indexed on PyTorch accepts it
+    assert model.source == str(tiny_checkpoints["pt"])  # what a library records: the checkpoint, not the cache
     _close(model, reference)
     (export,) = (isolated_cache / "conversions" / "onnx").iterdir()
     stamp = (export / "complete.json").stat().st_mtime_ns
@@ -142,7 +143,7 @@ def test_text_only_load_reads_no_checkpoint_once_converted(
     monkeypatch.setattr(auto, "measure_candidates", measure)
     monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))  # a plan of its own
     full = load(checkpoint, device="cpu", precision="auto")  # measures, converts, remembers the checkpoint
-    assert full.paths["text"] == "onnxruntime-int8"
+    assert full.paths["text"] == "onnxruntime-int8" and full.source == str(checkpoint)
     monkeypatch.setattr(load_module, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
     text_only = load(checkpoint, device="cpu", precision="auto", towers=("text",))
     assert text_only.paths == {"text": full.paths["text"]} and text_only.fingerprint == full.fingerprint

@@ -61,13 +61,46 @@ def _dynamic_int8_linear(shape: GemmShape) -> Callable[[], object]:
     return lambda: layer(x)
 
 
+def _openvino_matmul(precision: str) -> Callable[[GemmShape], Callable[[], object]]:
+    """OpenVINO's (oneDNN's) own GEMM: one MatMul by a constant, compiled like the towers are; for int8 both
+    operands pass a FakeQuantize, which OpenVINO runs as an int8 GEMM, as in NNCF's quantized towers."""
+
+    def build(shape: GemmShape) -> Callable[[], object]:
+        import numpy as np
+        import openvino as ov
+        import openvino.opset13 as ops
+
+        rng = np.random.default_rng(0)
+        x = ops.parameter([shape.m, shape.k], np.float32)
+        a, w = x, ops.constant(rng.standard_normal((shape.k, shape.n)).astype(np.float32))
+        if precision == "int8":
+            a, w = _fake_quantize(ops, a, 4.0, 256), _fake_quantize(ops, w, 4.0, 255)
+        model = ov.Model([ops.matmul(a, w, False, False)], [x])
+        hint = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}[precision]
+        properties = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+        compiled = ov.Core().compile_model(model, "CPU", properties)
+        request, data = compiled.create_infer_request(), rng.standard_normal((shape.m, shape.k)).astype(np.float32)
+        return lambda: request.infer([data])
+
+    return build
+
+
+def _fake_quantize(ops, node, bound: float, levels: int):
+    low, high = ops.constant(-bound), ops.constant(bound)
+    return ops.fake_quantize(node, low, high, low, high, levels)
+
+
 # Every kernel that can compute a precision's GEMMs on the CPU; the fastest one that runs is its peak.
 # A path holding fp16 weights may compute in fp32 (ONNX Runtime's CPU kernels do), so fp32 counts for fp16.
 KERNELS: dict[str, dict[str, Callable[[GemmShape], Callable[[], object]]]] = {
-    "fp32": {"torch.matmul fp32": _matmul(torch.float32)},
-    "bf16": {"torch.matmul bf16": _matmul(torch.bfloat16)},
+    "fp32": {"torch.matmul fp32": _matmul(torch.float32), "openvino MatMul fp32": _openvino_matmul("fp32")},
+    "bf16": {"torch.matmul bf16": _matmul(torch.bfloat16), "openvino MatMul bf16": _openvino_matmul("bf16")},
     "fp16": {"torch.matmul fp16": _matmul(torch.float16), "torch.matmul fp32": _matmul(torch.float32)},
-    "int8": {"torch._int_mm": _int_mm, "fbgemm dynamic int8 linear": _dynamic_int8_linear},
+    "int8": {
+        "torch._int_mm": _int_mm,
+        "fbgemm dynamic int8 linear": _dynamic_int8_linear,
+        "openvino MatMul int8": _openvino_matmul("int8"),
+    },
 }
 
 
@@ -80,7 +113,7 @@ def gemm_peaks(precisions: list[str], shape: GemmShape, repeat: int = 3) -> dict
             for kernel, build in KERNELS[precision].items():
                 try:
                     seconds = min(timings(build(shape), repeat))
-                except (RuntimeError, NotImplementedError) as exc:
+                except (ImportError, RuntimeError, NotImplementedError) as exc:
                     errors.append(f"{kernel}: {str(exc).splitlines()[0]}")
                     continue
                 if best is None or shape.flops / seconds / 1e9 > best["gflops"]:

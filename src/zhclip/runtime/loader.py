@@ -108,6 +108,8 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
         from .openvino import OpenVinoRuntime
 
         found.append(OpenVinoRuntime(directory, key))
+    for converted in found:
+        converted.source = base.source  # a model is known by its checkpoint, not by the cache folder
     return found
 
 

