@@ -83,6 +83,26 @@ def serve(db: Path, model: Path, port: int, timeout: float = 1200) -> subprocess
     raise RuntimeError("zhclip serve did not come up")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process has used (user + system)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, timeout: float = 300) -> float:
+    """Wait until a server has finished its start-up work (a background model load): under 5 % of a core
+    used over one second. Returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = process_cpu(pid)
+        time.sleep(1.0)
+        if process_cpu(pid) - before < 0.05:
+            break
+    return time.monotonic() - started
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process in MiB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())

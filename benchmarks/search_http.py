@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_common import clustered_vectors, free_port, ms, rss_mb, serve, synthetic_library, table  # noqa: E402
+from search_common import (  # noqa: E402
+    clustered_vectors,
+    free_port,
+    ms,
+    rss_mb,
+    serve,
+    synthetic_library,
+    table,
+    wait_idle,
+)
 
 CACHE = Path(tempfile.gettempdir()) / "zhclip-bench"
 
@@ -55,6 +64,7 @@ def served_latency(vectors: np.ndarray, label: str, queries: int = 60) -> None:
         proc = serve(db, checkpoint, port)
         try:
             up = time.perf_counter() - started
+            settled = wait_idle(proc.pid)  # the image tower loads in the background after the text tower
             url = f"http://127.0.0.1:{port}/api/search"
             with httpx.Client(timeout=60) as client:
                 status = client.get(f"http://127.0.0.1:{port}/api/status").json()
@@ -71,7 +81,7 @@ def served_latency(vectors: np.ndarray, label: str, queries: int = 60) -> None:
             proc.wait(timeout=30)
     print(
         f"zhclip serve on {len(vectors):,} vectors ({status['arch']}, approximate index: "
-        f"{status['approximate_index']}); ready in {up:.0f} s"
+        f"{status['approximate_index']}); ready in {up:.0f} s, idle {settled:.0f} s later"
     )
     print(
         table(

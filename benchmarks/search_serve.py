@@ -23,11 +23,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_common import free_port, ms, table  # noqa: E402
+from search_common import free_port, ms, process_cpu, table, wait_idle  # noqa: E402
 from search_http import CACHE, texts, vit_b16_checkpoint  # noqa: E402
 from search_index import photos  # noqa: E402
-
-CLOCK = os.sysconf("SC_CLK_TCK")
 
 
 def zhclip(*args: object) -> list[str]:
@@ -85,11 +83,6 @@ def first_answer(db: Path, model: Path, port: int) -> tuple[subprocess.Popen, fl
     raise RuntimeError("zhclip serve did not answer")
 
 
-def server_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK
-
-
 def hammer(args: tuple[int, list[str], float]) -> dict:
     """One keep-alive client: GET the urls in turn until the deadline; counts, latencies and its CPU time."""
     port, urls, seconds = args
@@ -113,7 +106,7 @@ def hammer(args: tuple[int, list[str], float]) -> dict:
 
 
 def load_run(pool, pid: int, port: int, urls: list[str], clients: int, seconds: float) -> dict:
-    cpu0, started = server_cpu(pid), time.perf_counter()
+    cpu0, started = process_cpu(pid), time.perf_counter()
     parts = pool.map(hammer, [(port, urls[i::clients] or urls, seconds) for i in range(clients)])
     wall = time.perf_counter() - started
     done = sum(p["ok"] for p in parts)
@@ -121,7 +114,7 @@ def load_run(pool, pid: int, port: int, urls: list[str], clients: int, seconds: 
         "rate": done / wall,
         "ok": done,
         "failed": sum(p["failed"] for p in parts),
-        "server_cpu": (server_cpu(pid) - cpu0) / max(done, 1),
+        "server_cpu": (process_cpu(pid) - cpu0) / max(done, 1),
         "client_cpu": sum(p["cpu"] for p in parts) / max(done, 1),
         "latencies": [x for p in parts for x in p["latencies"]],
     }
@@ -132,7 +125,8 @@ def endpoints(n_files: int) -> dict[str, list[str]]:
 
     ids = range(1, n_files + 1)
     return {
-        "text search": [f"/api/search?q={quote(t)}&top=20" for t in texts(200)],
+        # distinct texts: each request encodes its query (a repeated one would come from the query cache)
+        "text search": [f"/api/search?q={quote(f'{t} {i}')}&top=20" for i, t in enumerate(texts(100) * 50)],
         "similar": [f"/api/similar/{i}?top=20" for i in ids],
         "thumbnail (cached)": [f"/api/files/{i}/thumbnail?size=256" for i in ids],
         "file facts": [f"/api/files/{i}" for i in ids],
@@ -183,7 +177,8 @@ def main() -> None:
 def measure_load(pid, port, urls, args, cores, db, later, model) -> None:
     ctx = get_context("fork")
     with ctx.Pool(args.clients) as pool:
-        for url in urls["thumbnail (cached)"] + urls["text search"][:20]:  # warm the thumbnail and query caches
+        print(f"server idle {wait_idle(pid):.0f} s after its first answer (the image tower loads meanwhile)")
+        for url in urls["thumbnail (cached)"]:  # warm the thumbnail cache
             hammer((port, [url], 0))
         rows = []
         for name, group in urls.items():

@@ -153,3 +153,26 @@ def test_text_only_load_reads_no_checkpoint_once_converted(
     checkpoint.write_bytes(checkpoint.read_bytes())  # touched: a changed file is read again
     monkeypatch.setattr(load_module, "read_weights", read_weights)
     assert load(checkpoint, device="cpu", precision="auto", towers=("text",)).paths == full.paths
+
+
+def test_whole_model_on_converted_paths_loads_without_the_checkpoint(
+    tmp_path, tiny_network, reference, all_runtimes, monkeypatch
+):
+    from zhclip.models import save_cnclip
+
+    checkpoint = save_cnclip(tiny_network.state_dict(), tiny_network.config, tmp_path / "own.pt")
+    measured = auto.measure_candidates
+
+    def measure(candidates, probe):  # auto puts both towers on ONNX Runtime int8, whatever the timings say
+        results = measured(candidates, probe)
+        results["onnxruntime-int8"].update(image_speedup=1e6, text_speedup=1e6, image_fidelity=1.0, text_fidelity=1.0)
+        return results
+
+    monkeypatch.setattr(auto, "measure_candidates", measure)
+    monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))
+    full = load(checkpoint, device="cpu", precision="auto")
+    assert full.paths == {"image": "onnxruntime-int8", "text": "onnxruntime-int8"}
+    monkeypatch.setattr(load_module, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
+    again = load(checkpoint, device="cpu", precision="auto")
+    assert again.paths == full.paths and again.fingerprint == full.fingerprint and again.source == str(checkpoint)
+    _close(again, reference)

@@ -20,7 +20,7 @@ from ..models.factory import read_weights
 from ..models.model import ClipModel
 from . import cache
 from .auto import cached_plan, choose_plan
-from .base import TOWERS, Runtime, open_model, open_plan, runtime_name
+from .base import TOWERS, Runtime, SplitEncoder, open_model, open_plan, runtime_name
 from .onnx import OnnxRuntime, is_export_dir
 from .torch import TorchRuntime
 
@@ -40,13 +40,14 @@ def load(
 ) -> ClipModel:
     """Load a Chinese-CLIP model from any supported source. See the README for the accepted forms.
 
-    `towers=("text",)` with `precision="auto"` (text queries) opens only the text tower's cached conversion
-    when this checkpoint was loaded before on this machine: the checkpoint itself is not read.
+    With `precision="auto"`, a checkpoint loaded before on this machine whose towers `auto` put on converted
+    paths opens from those cached conversions, and the checkpoint itself is not read; `towers=("text",)`
+    (text queries) opens only the text tower.
     `context_length` overrides the stored one (52 unless the model was trained longer)."""
     if runtime not in RUNTIME_CHOICES:
         raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
-    if tuple(towers) == ("text",) and precision == runtime == "auto" and context_length is None:
-        model = _cached_text_model(source, device)
+    if precision == runtime == "auto" and context_length is None:
+        model = _cached_model(source, device, tuple(towers))
         if model is not None:
             return model
     base = open_runtime(source, device, arch, context_length)
@@ -113,30 +114,49 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     return found
 
 
-def _cached_text_model(source: str | Path, device: str) -> ClipModel | None:
-    """The text tower on the path `auto` chose for it before, from its cached conversion; None if any part
-    is missing (or the text path is PyTorch's, which needs the checkpoint anyway)."""
+def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> ClipModel | None:
+    """`towers` on the paths `auto` chose for them before, from their cached conversions, without reading the
+    checkpoint; None if any part is missing (or a tower's path is PyTorch's, which needs the checkpoint)."""
     seen = cache.recall_source(source)
     if seen is None or device not in ("auto", "cpu") or is_export_dir(source):
         return None
     key, config = seen
     kinds = ["torch", *(k for k in ("onnxruntime", "openvino") if enabled(k))]
     plan = cached_plan([runtime_name(k) for k in kinds], torch.device("cpu"), ClipConfig.from_dict(config))
-    kind, _, precision = (plan or {}).get("text", "torch-").rpartition("-")
     directory = cache.cache_root() / "conversions" / "onnx" / key
-    if kind not in ("onnxruntime", "openvino") or not cache.is_complete(directory):
+    if plan is None or not cache.is_complete(directory):
         return None
-    if kind == "onnxruntime":
-        text_runtime: Runtime = OnnxRuntime(directory, "cpu")
-    else:
-        from .openvino import OpenVinoRuntime
+    paths = {tower: plan[tower] for tower in towers}
+    if any(not path.startswith(("onnxruntime-", "openvino-")) for path in paths.values()):
+        return None
+    runtimes: dict[str, Runtime] = {}
+    for kind in {path.rpartition("-")[0] for path in paths.values()}:
+        runtimes[kind] = _converted_runtime(kind, directory, key)
+    encoder = _encoder_for(paths, runtimes)
+    precisions = {path.rpartition("-")[2] for path in paths.values()}
+    precision = precisions.pop() if len(precisions) == 1 else "mixed"
+    first = next(iter(runtimes.values()))
+    return ClipModel(encoder, first.tokenizer, torch.device("cpu"), precision, str(source), paths, first.fingerprint)
 
-        text_runtime = OpenVinoRuntime(directory, key)
-    encoder = text_runtime.encoder(precision, towers=("text",))
-    paths = {"text": plan["text"]}
-    return ClipModel(
-        encoder, text_runtime.tokenizer, torch.device("cpu"), precision, str(source), paths, text_runtime.fingerprint
-    )
+
+def _converted_runtime(kind: str, directory: Path, key: str) -> Runtime:
+    if kind == "onnxruntime":
+        return OnnxRuntime(directory, "cpu")
+    from .openvino import OpenVinoRuntime
+
+    return OpenVinoRuntime(directory, key)
+
+
+def _encoder_for(paths: dict[str, str], runtimes: dict[str, Runtime]):
+    """One encoder when every tower runs on one path, else a SplitEncoder of the image and the text path."""
+
+    def encoder(path: str, towers: tuple[str, ...]):
+        kind, _, precision = path.rpartition("-")
+        return runtimes[kind].encoder(precision, towers=towers)
+
+    if len(set(paths.values())) == 1:
+        return encoder(next(iter(paths.values())), tuple(paths))
+    return SplitEncoder(encoder(paths["image"], ("image",)), encoder(paths["text"], ("text",)))
 
 
 def _export(base: TorchRuntime, out: Path) -> None:
