@@ -24,6 +24,7 @@ from .onnx import INPUT_NAMES, TOWERS, read_manifest, session_for
 log = logging.getLogger(__name__)
 
 CALIBRATION_IMAGES = 64
+TEXT_BUCKET = 16
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
@@ -67,11 +68,18 @@ class OpenVinoEncoder:
         return self._run("image", pixels.float().numpy())
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self._run("text", ids.long().numpy())
+        return self._run("text", _padded_to_bucket(ids.long().numpy(), self.config.context_length))
 
     def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
         compiled = session_for(self.compiled, tower)
         return torch.from_numpy(np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy())
+
+
+def _padded_to_bucket(ids: np.ndarray, limit: int) -> np.ndarray:
+    """Padding up to a multiple of TEXT_BUCKET tokens (padded keys are masked, so embeddings are unchanged):
+    OpenVINO prepares each new input shape once, and queries of every length would each pay for it."""
+    width = min(max(limit, ids.shape[1]), -(-ids.shape[1] // TEXT_BUCKET) * TEXT_BUCKET)
+    return np.pad(ids, ((0, 0), (0, width - ids.shape[1])))
 
 
 class OpenVinoRuntime:
