@@ -84,11 +84,29 @@ def serve(db: Path, model: Path, port: int, timeout: float = 1200) -> subprocess
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds a process has used (user + system)."""
+    """CPU seconds (user + system) a process and the processes it started (server workers) have used."""
     import os
 
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def stat(p: str) -> list[str]:
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(stat(entry.name)[1]), []).append(int(entry.name))
+            except OSError:
+                continue
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = stat(str(current))
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        todo += children.get(current, [])
+    return total
 
 
 def wait_idle(pid: int, timeout: float = 300) -> float:

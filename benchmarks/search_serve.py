@@ -57,12 +57,11 @@ def index_one(photo: Path, tmp: Path, model: Path) -> list[str]:
     return zhclip("index", folder, "--db", tmp / "one.db", "--model", model, "--precision", "auto")
 
 
-def first_answer(db: Path, model: Path, port: int) -> tuple[subprocess.Popen, float, float]:
+def first_answer(db: Path, model: Path, port: int, *extra: object) -> tuple[subprocess.Popen, float, float]:
     """Start `zhclip serve`; (process, s to the first /api/status, s to the first text answer)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        zhclip("serve", "--db", db, "--model", model, "--port", port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    command = zhclip("serve", "--db", db, "--model", model, "--port", port, *extra)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     status_s = None
     while time.perf_counter() - started < 600:
         if proc.poll() is not None:
@@ -139,6 +138,7 @@ def main() -> None:
     parser.add_argument("--extra", type=int, default=60, help="photos `zhclip index` adds during the load")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="server processes, one run each")
     args = parser.parse_args()
     from zhclip.runtime.machine import describe_machine
 
@@ -149,9 +149,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         library, later, db = Path(tmp) / "photos", Path(tmp) / "later", Path(tmp) / "library.db"
         library.mkdir()
-        later.mkdir()
         for i, path in enumerate(every):
-            shutil.copyfile(path, (library if i < args.photos else later) / path.name)
+            for processes in [None] if i < args.photos else args.processes:  # new photos for each run's indexing
+                folder = library if processes is None else later / str(processes)
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, folder / path.name)
         print(f"indexed {args.photos} photos in {build_library(library, db, model):.0f} s", flush=True)
         cold = [
             ["zhclip --help", *peak_rss(zhclip("--help"))],
@@ -162,16 +164,18 @@ def main() -> None:
         proc, status_s, answer_s = first_answer(db, model, port)
         cold.append(["zhclip serve: /api/status answered", status_s, None])
         cold.append(["zhclip serve: first text answer", answer_s, None])
-        print(
-            table(
-                ["cold start", "wall s", "peak RSS MiB"], [[c, f"{w:.2f}", f"{r:.0f}" if r else ""] for c, w, r in cold]
-            )
-        )
-        try:
-            measure_load(proc.pid, port, endpoints(args.photos), args, cores, db, later, model)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+        rows = [[what, f"{wall:.2f}", f"{rss:.0f}" if rss else ""] for what, wall, rss in cold]
+        print(table(["cold start", "wall s", "peak RSS MiB"], rows), flush=True)
+        for processes in args.processes:
+            if processes > 1:
+                port = free_port()
+                proc = first_answer(db, model, port, "--processes", processes)[0]
+            try:
+                print(f"zhclip serve --processes {processes}:")
+                measure_load(proc.pid, port, endpoints(args.photos), args, cores, db, later / str(processes), model)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
 
 
 def measure_load(pid, port, urls, args, cores, db, later, model) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -93,6 +94,13 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--token", help="require this token (header `Authorization: Bearer T` or ?token=T)")
     p.add_argument("--watch", action="store_true", help="index the library's folders whenever files change")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on the port (default 1); more answer more requests/s, each holds its own model, "
+        "and indexing is then left to `zhclip index` (no --watch, no rescan from the page)",
+    )
     p.set_defaults(handler=serve)
 
 
@@ -397,7 +405,13 @@ def serve(args: argparse.Namespace) -> int:
     from ..web.security import check_bind
 
     check_bind(args.host, args.token)
+    if args.processes < 1:
+        raise InputError(None, f"must be at least 1, got {args.processes}", field="--processes")
+    if args.processes > 1 and args.watch:
+        raise InputError(None, "--watch indexes from the server, which needs --processes 1", field="--processes")
     log_file = log_to_file(Path(args.db))
+    if args.processes > 1:
+        return _serve_processes(args, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads
     app = create_app(_searcher(args, ("image", "text"), image_later=True), token=args.token, watch=args.watch)
     print(
@@ -405,4 +419,24 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _serve_processes(args: argparse.Namespace, log_file) -> int:
+    import uvicorn
+
+    from ..search.library import Library
+    from ..web.processes import NoDelayH11, settings_env
+
+    Library.open(args.db, args.model, args.precision, args.device, towers=("text",), runtime=args.runtime)  # checks
+    settings = {k: getattr(args, k) for k in ("db", "model", "precision", "device", "runtime", "token")}
+    os.environ.update(settings_env(**settings))
+    print(
+        f"serving {args.db} on http://{args.host}:{args.port}/ from {args.processes} processes "
+        f"(log: {_where(log_file)}; Ctrl-C to stop)",
+        flush=True,
+    )
+    app = "zhclip.web.processes:app"
+    options = {"host": args.host, "port": args.port, "http": NoDelayH11, "log_level": "warning"}
+    uvicorn.run(app, factory=True, workers=args.processes, **options)
     return 0

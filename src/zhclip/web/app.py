@@ -23,8 +23,11 @@ from .routes.library import STATIC
 __all__ = ["MAX_UPLOAD_BYTES", "create_app"]
 
 
-def create_app(searcher: Searcher, token: str | None = None, watch: bool = False) -> FastAPI:
-    """The app over `searcher`; with `watch`, it indexes the library's folders whenever files change."""
+def create_app(
+    searcher: Searcher, token: str | None = None, watch: bool = False, rescan_refusal: str | None = None
+) -> FastAPI:
+    """The app over `searcher`; with `watch`, it indexes the library's folders whenever files change;
+    `rescan_refusal` is the answer to rescan requests of a server that leaves indexing to `zhclip index`."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -39,7 +42,7 @@ def create_app(searcher: Searcher, token: str | None = None, watch: bool = False
         lifespan=lifespan,
     )
     app.state.searcher = searcher
-    app.state.rescan = Rescan(searcher.library)
+    app.state.rescan = Rescan(searcher.library, rescan_refusal)
     app.state.stop_watching = stop
     if watch:
         app.state.rescan.watch(stop)

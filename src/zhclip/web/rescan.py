@@ -18,8 +18,10 @@ class Rescan:
     """At most one indexing run at a time. Its model calls run on the compute thread, as every model call
     does (the library's `MediaEncoder` hops there)."""
 
-    def __init__(self, library: Library):
+    def __init__(self, library: Library, refusal: str | None = None):
+        """`refusal`: why this server does not index (a server of several processes), said to a rescan request."""
         self.library = library
+        self.refusal = refusal
         self.progress: IndexProgress | None = None
         self.summary: str | None = None
         self.error: str | None = None
@@ -34,6 +36,8 @@ class Rescan:
         return self._job.locked() or (self._thread is not None and self._thread.is_alive())
 
     def start(self) -> None:
+        if self.refusal:
+            raise BusyError(self.refusal)
         with self._lock:
             if self.running:
                 raise BusyError("a rescan is already running")
