@@ -22,6 +22,7 @@ from ..io import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 COMPLETE = "complete.json"
+ABANDONED_AFTER_S = 3600  # a build's temporary folder this old belongs to no running build
 SOURCES = "sources.json"  # local checkpoint -> its weights digest and architecture, while size and mtime hold
 
 
@@ -54,6 +55,7 @@ def entry(kind: str, key: str, build: Callable[[Path], None], what: str) -> Path
         log.warning("conversion cache: %s is damaged; rebuilding it", folder)
         shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(folder)
     start = time.perf_counter()
     log.warning("building %s once for these weights (cached in %s)...", what, folder)
     with atomic_path(folder, directory=True) as tmp:
@@ -61,6 +63,14 @@ def entry(kind: str, key: str, build: Callable[[Path], None], what: str) -> Path
         _write_complete(tmp)
     log.warning("built %s in %.1f s", what, time.perf_counter() - start)
     return folder
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Delete temporary folders of earlier builds of this entry that a killed process left (an hour old)."""
+    for stale in folder.parent.glob(f".{folder.name}.*.tmp"):
+        if time.time() - stale.stat().st_mtime > ABANDONED_AFTER_S:
+            log.warning("conversion cache: removing %s, left by an interrupted build", stale)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def is_complete(folder: Path) -> bool:
