@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--query", default="发票")
     parser.add_argument("--match", default="hybrid", choices=("ocr", "hybrid"))
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="zhclip-ocr-page-") as tmp:
         make_library(Path(tmp) / "photos")
         index(Path(tmp) / "lib.db", Path(tmp) / "photos")
