@@ -4,6 +4,9 @@ a video with a burned-in caption. Everything is drawn from a seed; `manifest.jso
 Fonts: Debian `fonts-noto-cjk` (Noto Sans CJK and Noto Serif CJK, Regular and Bold, simplified-Chinese face).
 Backgrounds: the synthetic scenes of `zhclip.data.synth`, smooth colour fields, value noise ("foliage"), and
 crops of matplotlib's grace_hopper.jpg (a real photo).
+Every phrase is readable by a person: plain text has at least MIN_CONTRAST (the WCAG contrast ratio) against
+the background under READABLE_SHARE of its glyph pixels, else the next palette colour that does is used
+(before this rule, black text could land on Grace Hopper's black cap); outlined text carries its own contrast.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ PALETTE = [
 ROTATIONS = (0, 0, 3, -5, 8, -12, 180)
 BACKGROUNDS = ("scene", "paper", "field", "noise", "photo")
 SIZE = (1280, 720)
+MIN_CONTRAST = 3.0  # WCAG's minimum for large text
+READABLE_SHARE = 0.9  # of the glyph pixels, those that need MIN_CONTRAST against the background under them
 
 
 @dataclass
@@ -86,6 +91,7 @@ class Sample:
     colour: str | None = None
     rotation: int | None = None
     background: str = ""
+    recoloured: bool = False  # its drawn colour was too close to the background: the next readable one was used
 
 
 def background(kind: str, rng: np.random.Generator, size: tuple[int, int] = SIZE) -> Image.Image:
@@ -124,20 +130,53 @@ def _grain(pixels: np.ndarray, rng: np.random.Generator, std: float) -> np.ndarr
     return np.clip(pixels + rng.normal(0, std, pixels.shape), 0, 255).astype(np.uint8)
 
 
-def draw_phrase(image: Image.Image, phrase: str, size: int, font: str, colour: int, rotation: int, rng) -> None:
-    """Draw `phrase` with glyphs about `size` px tall, somewhere inside `image`, turned by `rotation` degrees."""
+def draw_phrase(image: Image.Image, phrase: str, size: int, font: str, colour: int, rotation: int, rng) -> int:
+    """Draw `phrase` with glyphs about `size` px tall, somewhere inside `image`, turned by `rotation` degrees, in
+    PALETTE[colour] or, where that is too close to the background, the next colour readable there (returned)."""
     name, face = FONTS[font]
     typeface = ImageFont.truetype(str(FONT_DIR / name), int(size * 1.15), index=face)
+    left, top, right, bottom = typeface.getbbox(phrase, stroke_width=2)
+    mask = Image.new("L", (right - left + 8, bottom - top + 8), 0)
+    ImageDraw.Draw(mask).text((4 - left, 4 - top), phrase, font=typeface, fill=255, stroke_width=2)
+    mask = mask.rotate(rotation, expand=True, resample=Image.Resampling.BICUBIC)
+    x = int(rng.integers(10, max(11, image.width - mask.width - 10)))
+    y = int(rng.integers(10, max(11, image.height - mask.height - 10)))
+    under = np.asarray(image.crop((x, y, x + mask.width, y + mask.height)).convert("RGB"), np.float32)
+    colour = readable_colour(colour, under[np.asarray(mask) > 127])
     fill, outline = PALETTE[colour]
-    left, top, right, bottom = typeface.getbbox(phrase, stroke_width=2 if outline else 0)
+    stroke = 2 if outline else 0
     layer = Image.new("RGBA", (right - left + 8, bottom - top + 8), (0, 0, 0, 0))
     ImageDraw.Draw(layer).text(
-        (4 - left, 4 - top), phrase, font=typeface, fill=fill, stroke_width=2 if outline else 0, stroke_fill=outline
+        (4 - left, 4 - top), phrase, font=typeface, fill=fill, stroke_width=stroke, stroke_fill=outline
     )
     layer = layer.rotate(rotation, expand=True, resample=Image.Resampling.BICUBIC)
-    x = int(rng.integers(10, max(11, image.width - layer.width - 10)))
-    y = int(rng.integers(10, max(11, image.height - layer.height - 10)))
     image.paste(layer, (x, y), layer)
+    return colour
+
+
+def readable_colour(colour: int, behind: np.ndarray) -> int:
+    """`colour`, or the first palette colour after it readable on the (N, 3) background pixels `behind`
+    (outlined ones always are)."""
+    background_luminance = _luminance(behind)
+    for step in range(len(PALETTE)):
+        candidate = (colour + step) % len(PALETTE)
+        fill, outline = PALETTE[candidate]
+        readable = np.mean(contrast(_luminance(np.asarray(fill)), background_luminance) >= MIN_CONTRAST)
+        if outline is not None or readable >= READABLE_SHARE:
+            return candidate
+    return colour
+
+
+def contrast(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """WCAG contrast ratio (1 to 21) of relative luminances `a` and `b`."""
+    return (np.maximum(a, b) + 0.05) / (np.minimum(a, b) + 0.05)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """WCAG relative luminance of sRGB colours (..., 3) in 0-255."""
+    c = np.asarray(rgb, np.float64) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return linear @ np.array([0.2126, 0.7152, 0.0722])
 
 
 def make_ocr_set(folder: Path, seed: int = 0, per_size: int = 40, text_free: int = 40) -> list[Sample]:
@@ -148,11 +187,12 @@ def make_ocr_set(folder: Path, seed: int = 0, per_size: int = 40, text_free: int
     for size in SIZES:
         for i in range(per_size):
             phrase = PHRASES[(i + size) % len(PHRASES)]
-            font, colour = list(FONTS)[i % len(FONTS)], int(rng.integers(len(PALETTE)))
+            font, drawn = list(FONTS)[i % len(FONTS)], int(rng.integers(len(PALETTE)))
             rotation, kind = ROTATIONS[i % len(ROTATIONS)], BACKGROUNDS[i % len(BACKGROUNDS)]
             image = background(kind, rng)
-            draw_phrase(image, phrase, size, font, colour, rotation, rng)
-            sample = Sample(f"text_{size}px_{i:03d}.jpg", phrase, size, font, str(PALETTE[colour][0]), rotation, kind)
+            colour = draw_phrase(image, phrase, size, font, drawn, rotation, rng)
+            name, fill = f"text_{size}px_{i:03d}.jpg", str(PALETTE[colour][0])
+            sample = Sample(name, phrase, size, font, fill, rotation, kind, recoloured=colour != drawn)
             image.save(folder / sample.file, quality=90)
             samples.append(sample)
     for i in range(text_free):

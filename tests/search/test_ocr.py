@@ -297,6 +297,32 @@ def test_video_text_gives_the_segment_it_is_on_screen(tmp_path, index, searcher,
     assert [(r.start, r.end, r.ocr["text"]) for r in found] == [(2.0, 6.0, "会议纪要")]
 
 
+def test_library_info_shows_the_ocr_state_and_what_it_read(tmp_path, index, fake_engine, capsys):
+    from zhclip.cli import main
+
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    video(lib / "talk.mp4", ["blue", "green", "green", "red"], seconds_each=2.0)  # 4 frames, text in each
+    solid(lib / "invoice.png", "red")
+    photo(lib / "holiday.jpg", 1)
+    index(db, lib, frame_interval=2.0)
+    assert main(["library", "info", "--db", str(db)]) == 0
+    assert "ocr     off (zhclip index --ocr turns it on)" in capsys.readouterr().out
+    index(db, lib, ocr=True, frame_interval=2.0)
+    assert main(["library", "info", "--db", str(db), "--json"]) == 0
+    ocr = json.loads(capsys.readouterr().out)["ocr"]
+    assert ocr == {
+        "on": True,
+        "engine": ENGINE_NAME,
+        "contents": 3,
+        "unreadable": 0,
+        "contents_with_text": 2,
+        "video_frames_with_text": 4,
+        "lines": 5,
+    }
+    assert main(["library", "info", "--db", str(db)]) == 0
+    assert "ocr     on: read 3 contents (0 unreadable), text in 2 (4 video frames), 5 lines" in capsys.readouterr().out
+
+
 def test_fusion_adds_the_reciprocal_ranks_of_both_rankings():
     from zhclip.search.query import Result
 
@@ -339,6 +365,50 @@ def test_real_engine_reads_rendered_chinese_and_nothing_in_a_text_free_photo(tmp
     ticket = read_image(engine, tmp_path / "ticket.jpg")
     assert [line.text for line in ticket.lines] == ["电子客票行程单"] and ticket.lines[0].confidence > 0.9
     assert read_image(engine, tmp_path / "plain.jpg").lines == []
+
+
+@pytest.fixture(scope="module")
+def counted_engine():
+    """The real engine, its detector passes recorded as the (height, width) each one saw."""
+    from zhclip.search.ocr import OcrEngine
+
+    engine = OcrEngine()
+    infer = engine._detector.infer
+    engine.passes = []
+
+    def counted(pixels):
+        engine.passes.append(pixels.shape[2:])
+        return infer(pixels)
+
+    engine._detector.infer = counted
+    return engine
+
+
+@real_engine
+@pytest.mark.parametrize("size", [16, 24, 32, 48, 72])
+@pytest.mark.parametrize("kind", ["paper", "photo", "noise"])
+def test_the_pre_screen_passes_text_of_every_size_to_full_detection(counted_engine, size, kind):
+    from benchmarks.ocr_images import background, draw_phrase
+
+    rng = np.random.default_rng(size)
+    image = background(kind, rng)  # 1280x720, as the benchmark's
+    draw_phrase(image, "停车收费凭证", size, "sans", 0, 0, rng)
+    counted_engine.passes.clear()
+    lines = counted_engine.read(np.asarray(image))
+    assert max(counted_engine.passes[0]) == 640, "first the pre-screen"
+    assert len(counted_engine.passes) >= 2 and max(counted_engine.passes[1]) > 640, "then full detection"
+    assert any("收费凭证" in line.text for line in lines)
+
+
+@real_engine
+@pytest.mark.parametrize("kind", ["paper", "field", "noise"])
+def test_the_pre_screen_stops_a_text_free_photo_before_full_detection(counted_engine, kind):
+    from benchmarks.ocr_images import background
+
+    image = np.asarray(background(kind, np.random.default_rng(1), (1920, 1080)))
+    counted_engine.passes.clear()
+    assert counted_engine.read(image) == []
+    assert counted_engine.passes == [(384, 640)], "one pass at the pre-screen's size (360 rows padded to 384)"
 
 
 def test_api_search_takes_match_and_returns_the_ocr_line(tmp_path, index, searcher, fake_engine):

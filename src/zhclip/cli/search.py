@@ -362,6 +362,7 @@ def _clock(seconds: float | None) -> str:
 
 def library_info(args: argparse.Namespace) -> int:
     from ..search import Reader
+    from ..search.ocr.lines import ocr_counts
 
     reader = Reader(args.db)
     meta = reader.meta()
@@ -372,6 +373,7 @@ def library_info(args: argparse.Namespace) -> int:
         "counts": reader.counts(),
         "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
         "generation": meta.generation,
+        "ocr": {"on": meta.ocr, "engine": meta.ocr_engine, **ocr_counts(reader.conn)},
     }
     if args.json:
         print(json.dumps(facts, ensure_ascii=False, indent=2))
@@ -382,9 +384,20 @@ def library_info(args: argparse.Namespace) -> int:
     print(
         f"files   {counts['files']} ({counts['images']} images, {counts['videos']} videos; {counts['vectors']} vectors)"
     )
+    print(f"ocr     {_ocr_line(facts['ocr'])}")
     for root in meta.roots:
         print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
     return 0
+
+
+def _ocr_line(ocr: dict) -> str:
+    state = "on" if ocr["on"] else "off"
+    if not ocr["contents"]:
+        return state + ("" if ocr["on"] else " (zhclip index --ocr turns it on)")
+    return (
+        f"{state}: read {ocr['contents']} contents ({ocr['unreadable']} unreadable), "
+        f"text in {ocr['contents_with_text']} ({ocr['video_frames_with_text']} video frames), {ocr['lines']} lines"
+    )
 
 
 def library_move(args: argparse.Namespace) -> int:

@@ -3,10 +3,14 @@
 RapidOCR's own pipeline runs every stage on every image; this one is cut for a photo library:
 - detection sees the image with its longest side bounded (`det_side`), while the text lines are cropped
   from the larger image, so small text keeps its pixels for recognition;
-- an image where detection finds no box stops there (a text-free photo costs one detector pass);
+- a pre-screen first runs the detector on a smaller copy (`screen_side`, 2/3 of `det_side`: under half the
+  pixels) and keeps the rows where its text probability passes a low `screen_threshold`; an image with no such
+  row stops there (a text-free photo costs that one small pass), and full detection only sees bands of the
+  image around those rows (the whole image when the bands cover most of it, or when a line reaches a band's
+  edge). benchmarks/ocr_quality.py reports what the pre-screen rejects at each text size;
 - recognition runs all lines of an image in batches of similar width;
-- the angle classifier (0/180 degrees) only looks at lines recognition was unsure of, and an upside-down
-  line is recognised again turned round;
+- a line recognition was unsure of is read again turned round (upside-down text), the surer reading kept
+  (RapidOCR's 0/180-degree classifier, tried first, called a 180-degree line upright);
 - ONNX Runtime gets `threads` threads (default 1), so OCR in the decoding workers leaves cores to CLIP;
 - lines under `min_confidence`, and lines with fewer than two letters, digits or Chinese characters, are
   dropped as noise (a drawn square reads as 口 at 0.99, a flag's star and stripe as "★K" at 0.81;
@@ -22,16 +26,20 @@ import numpy as np
 from ...extras import require
 
 ENGINE_NAME = "rapidocr-onnxruntime PP-OCRv4 ch"
+BAND_MARGIN = 64  # rows of detection-size pixels kept above and below what the pre-screen saw
+WHOLE_IMAGE_SHARE = 0.6  # bands covering more of the image than this: detect on the whole image
 
 
 @dataclass(frozen=True)
 class OcrOptions:
     det_side: int = 960  # longest side the detector sees
+    screen_side: int = 640  # longest side the pre-screen sees (0: no pre-screen, full detection everywhere)
+    screen_threshold: float = 0.1  # text probability that sends a row to full detection (DB's own is 0.3)
     read_side: int = 1920  # longest side of the image lines are cropped from
     min_confidence: float = 0.75  # recognition confidence a line needs to be kept
     min_line_height: int = 8  # px in the read image: smaller boxes are specks
     box_threshold: float = 0.6  # detector box score
-    recheck_below: float = 0.9  # lines less sure than this go through the angle classifier
+    recheck_below: float = 0.9  # lines less sure than this are read turned round as well
     batch: int = 16  # lines per recognition pass
     threads: int = 1  # ONNX Runtime threads per model
 
@@ -48,8 +56,8 @@ class OcrEngine:
 
     def __init__(self, options: OcrOptions = OcrOptions()):
         self.options = options
-        self._detector, self._classifier, self._recognizer = _load_models(options)
-        self._det_input = _det_preprocess(options.det_side)
+        self._detector, self._recognizer = _load_models(options)
+        self.detector_calls = 0  # detector passes, pre-screen and full detection (no lock: exact from one thread)
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """Text lines of an (H, W, 3) uint8 RGB image, top to bottom, noise dropped."""
@@ -67,34 +75,67 @@ class OcrEngine:
 
     def _detect(self, bgr: np.ndarray) -> list[np.ndarray]:
         """Text boxes in `bgr`'s pixels, found on a copy whose longest side is at most `det_side`."""
-        import cv2
-
-        h, w = bgr.shape[:2]
-        scale = min(1.0, self.options.det_side / max(h, w))
-        small = bgr if scale == 1.0 else cv2.resize(bgr, (round(w * scale), round(h * scale)), cv2.INTER_AREA)
-        # The detector's parts, called one by one: its __call__ keeps per-call state on itself (not thread-safe).
-        scores = self._detector.infer(self._det_input(small))[0]
-        found, _ = self._detector.postprocess_op(scores, small.shape[:2])
-        found = self._detector.filter_tag_det_res(found, small.shape[:2])
-        if len(found) == 0:
-            return []
-        boxes = [np.asarray(box, np.float32) / scale for box in found]
+        scale = min(1.0, self.options.det_side / max(bgr.shape[:2]))
+        small = _resized(bgr, scale)
+        found = []
+        for top, bottom in self._text_bands(small):
+            boxes = self._boxes_in_band(small, top, bottom)
+            if any(_reaches_edge(box, top, bottom, small.shape[0]) for box in boxes):  # a line cut by the band
+                found = self._boxes_in_band(small, 0, small.shape[0])
+                break
+            found += boxes
+        boxes = [box / scale for box in found]
         tall = [b for b in boxes if _height(b) >= self.options.min_line_height]
         return sorted(tall, key=lambda b: (round(b[0][1] / 10), b[0][0]))
 
+    def _text_bands(self, small: np.ndarray) -> list[tuple[int, int]]:
+        """Row ranges of `small` where the pre-screen saw text probability (padded, merged), top to bottom."""
+        height = small.shape[0]
+        ratio = self.options.screen_side / max(small.shape[:2])
+        if ratio >= 1 or self.options.screen_side <= 0:  # a pre-screen as large as the detection itself
+            return [(0, height)]
+        rows = np.flatnonzero((self._probability(_resized(small, ratio)) > self.options.screen_threshold).any(axis=1))
+        bands: list[list[int]] = []
+        for row in rows:
+            top = max(0, int(row / ratio) - BAND_MARGIN)
+            bottom = min(height, int((row + 1) / ratio) + BAND_MARGIN)
+            if bands and top <= bands[-1][1]:
+                bands[-1][1] = bottom
+            else:
+                bands.append([top, bottom])
+        if sum(bottom - top for top, bottom in bands) > WHOLE_IMAGE_SHARE * height:
+            return [(0, height)]
+        return [(top, bottom) for top, bottom in bands]
+
+    def _probability(self, bgr: np.ndarray) -> np.ndarray:
+        """The detector's text probability map of `bgr` (same size)."""
+        h, w = bgr.shape[:2]
+        padded = _padded(bgr, -h % 32, -w % 32)
+        pixels = (padded.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        self.detector_calls += 1
+        return self._detector.infer(np.ascontiguousarray(pixels))[0][0, 0, :h, :w]
+
+    def _boxes_in_band(self, small: np.ndarray, top: int, bottom: int) -> list[np.ndarray]:
+        """Text boxes in rows `top:bottom` of `small`, in `small`'s pixels."""
+        band = small[top:bottom]
+        probability = self._probability(band)
+        # The detector's parts, called one by one: its __call__ keeps per-call state on itself (not thread-safe).
+        found, _ = self._detector.postprocess_op(probability[None, None], band.shape[:2])
+        if len(found) == 0:
+            return []
+        found = [np.asarray(box, np.float32) + [0, top] for box in found]
+        found = self._detector.filter_tag_det_res(found, small.shape[:2])
+        return list(found)
+
     def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        results = list(self._recognizer(crops)[0])
+        results = [(text, float(score)) for text, score, *_ in self._recognizer(crops)[0]]
         unsure = [i for i, (_, score) in enumerate(results) if score < self.options.recheck_below]
-        if unsure:
-            _, angles, _ = self._classifier([crops[i] for i in unsure])
-            # The classifier's guess is enough: a turned line replaces the first reading only if it reads surer.
-            flipped = [i for i, (label, _) in zip(unsure, angles, strict=True) if "180" in label]
-            if flipped:
-                again = self._recognizer([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in flipped])[0]
-                for i, result in zip(flipped, again, strict=True):
-                    if result[1] > results[i][1]:
-                        results[i] = result
-        return [(text, float(score)) for text, score, *_ in results]
+        if unsure:  # perhaps upside down: read turned round too, keep the surer reading
+            turned = self._recognizer([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in unsure])[0]
+            for i, (text, score, *_) in zip(unsure, turned, strict=True):
+                if score > results[i][1]:
+                    results[i] = (text, float(score))
+        return results
 
 
 def is_text(line: OcrLine, options: OcrOptions) -> bool:
@@ -104,25 +145,41 @@ def is_text(line: OcrLine, options: OcrOptions) -> bool:
 
 def _load_models(options: OcrOptions):
     require("ocr")
-    from rapidocr_onnxruntime.ch_ppocr_cls import TextClassifier
     from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
     from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
     from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
     from rapidocr_onnxruntime.utils import read_yaml, update_model_path
 
     config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
-    for part in ("Det", "Cls", "Rec"):
+    for part in ("Det", "Rec"):
         config[part].update(intra_op_num_threads=options.threads, inter_op_num_threads=1)
     config["Det"].update(limit_type="max", limit_side_len=options.det_side, box_thresh=options.box_threshold)
     config["Rec"]["rec_batch_num"] = options.batch
-    config["Cls"]["cls_batch_num"] = options.batch
-    return TextDetector(config["Det"]), TextClassifier(config["Cls"]), TextRecognizer(config["Rec"])
+    return TextDetector(config["Det"]), TextRecognizer(config["Rec"])
 
 
-def _det_preprocess(side: int):
-    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+def _resized(bgr: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
 
-    return DetPreProcess(side, "max", [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    if scale >= 1.0:
+        return bgr
+    h, w = bgr.shape[:2]
+    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _padded(bgr: np.ndarray, bottom: int, right: int) -> np.ndarray:
+    """`bgr` with its last rows and columns repeated, `bottom` and `right` more (the detector wants sides of 32k)."""
+    import cv2
+
+    if not bottom and not right:
+        return bgr
+    return cv2.copyMakeBorder(bgr, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+
+
+def _reaches_edge(box: np.ndarray, top: int, bottom: int, height: int) -> bool:
+    """Whether `box` touches the top or bottom of band `top:bottom` where the band is not the image's edge."""
+    ys = box[:, 1]
+    return bool((top > 0 and ys.min() <= top + 1) or (bottom < height and ys.max() >= bottom - 2))
 
 
 def _height(box: np.ndarray) -> float:

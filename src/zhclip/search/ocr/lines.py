@@ -73,6 +73,26 @@ def ocr_hashes(conn: sqlite3.Connection) -> set[str]:
     return {digest for (digest,) in rows}
 
 
+def ocr_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """What OCR holds: contents it looked at, of which unreadable, and those with lines; video frames with
+    lines; lines. An old library without the OCR tables counts nothing."""
+    try:
+        read, failed = conn.execute("SELECT count(*), count(error) FROM ocr_contents").fetchone()
+        with_text, lines = conn.execute("SELECT count(DISTINCT content_id), count(*) FROM ocr_lines").fetchone()
+        (frames,) = conn.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT content_id, t FROM ocr_lines WHERE t IS NOT NULL)"
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return {"contents": 0, "unreadable": 0, "contents_with_text": 0, "video_frames_with_text": 0, "lines": 0}
+    return {
+        "contents": read,
+        "unreadable": failed,
+        "contents_with_text": with_text,
+        "video_frames_with_text": frames,
+        "lines": lines,
+    }
+
+
 def key(text: str) -> str:
     """Text as matched: no whitespace (OCR splits and joins words freely), lower case."""
     return "".join(text.split()).lower()
