@@ -1,0 +1,292 @@
+#!/usr/bin/env python
+"""Which distillation loss terms should `zhclip distill` default to? Equal-compute evidence (not run in CI).
+
+On the offline synthetic benchmark of benchmarks/distill_experiment.py (synth 3000/300/500, seed 0), with its
+`teacher-demo` (the shipped src/zhclip/assets/demo_model.pt is that model) and its 300-step `tiny` student at
+batch 128, five seeds each of:
+
+- the student distilled with the default terms and with the two best variants of that experiment's ablation
+  (contrastive+feature; all + interactive), each cached teacher embedding included in its compute;
+- a baseline (no teacher) given the same total compute: the student's steps plus the teacher cache's forward
+  passes over the training data, counted in student-step equivalents with zhclip's FLOP counter
+  (`zhclip.compress.prune.count_flops`; a training step = 3 x the forward FLOPs of its batch);
+- a baseline trained for a longer horizon with validation every 100 steps, to find where its validation recall
+  stops rising (the first validation that no later one beats by more than PLATEAU_MARGIN points).
+
+Plus, for `--multi-positive`, three seeds of plain InfoNCE against --multi-positive on label-like data (the same
+synth where each image keeps only its most shared caption, one text id per caption listing all its images:
+benchmarks/train_options.py `generic`).
+
+Every run is a printed `zhclip` command (OMP threads as set in the environment), `--parallel` at a time; finished
+runs are skipped on rerun with the same --out. Test split metrics come from `zhclip eval retrieval`; tables give
+the mean and the 95 % t-interval over seeds.
+
+    OMP_NUM_THREADS=1 python benchmarks/distill_defaults.py --parallel 2     # experiments/distill_defaults
+
+Results: benchmarks/results/distill_defaults.{md,json} and benchmarks/results/multi_positive.{md,json}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.distill_experiment import RESULTS, Experiment, Model, Plan, _slug  # noqa: E402
+from benchmarks.train_options import keep_most_shared_caption  # noqa: E402
+
+TEACHER = Path(__file__).resolve().parent.parent / "src" / "zhclip" / "assets" / "demo_model.pt"
+SEEDS = (0, 1, 2, 3, 4)
+MULTI_POSITIVE_SEEDS = (0, 1, 2)
+VAL_EVERY = 100
+PLATEAU_MARGIN = 1.0  # MR points (x100) on the validation split
+TRAIN_IMAGES, TRAIN_TEXTS = 3000, 15000
+
+DEFAULT_TERMS = "contrastive+kl+feature"
+ARMS: dict[str, tuple[str, ...]] = {  # distillation variants -> flags on top of the distill defaults
+    "contrastive+kl+feature": ("--kd-contrastive", "1", "--kd-kl", "1", "--kd-feature", "1", "--kd-interactive", "0"),
+    "contrastive+feature": ("--kd-contrastive", "1", "--kd-kl", "0", "--kd-feature", "1", "--kd-interactive", "0"),
+    "all + interactive": ("--kd-contrastive", "1", "--kd-kl", "1", "--kd-feature", "1", "--kd-interactive", "1"),
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    student: Model = Model("tiny", "tiny", 300, 2e-3, 128)
+    long_steps: int = 800  # horizon of the baseline trained until its validation recall stops rising
+    multi_positive_steps: int = 200
+
+
+def _t95(n: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
+def interval(values: list[float]) -> dict:
+    mean = statistics.fmean(values)
+    half = _t95(len(values)) * statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    return {"mean": mean, "ci95": [mean - half, mean + half], "half": half, "values": values}
+
+
+def compute_budget(student: Model) -> dict:
+    """Student steps, and the teacher cache converted into student-step equivalents (FLOPs)."""
+    from zhclip.compress.prune import count_flops
+    from zhclip.models import random_model, read_weights
+
+    s = count_flops(random_model(student.arch, seed=0).config)
+    t = count_flops(read_weights(TEACHER).config)
+    step = 3 * student.batch * (s["image"] + s["text"])
+    cache = TRAIN_IMAGES * t["image"] + TRAIN_TEXTS * t["text"]
+    return {
+        "student_flops": s,
+        "teacher_flops": t,
+        "student_step_flops": step,
+        "teacher_cache_flops": cache,
+        "teacher_cache_steps": cache / step,
+        "equal_compute_steps": student.steps + round(cache / step),
+        "teacher_training_steps_equiv": 1000 * 3 * 128 * (t["image"] + t["text"]) / step,
+    }
+
+
+class DefaultsExperiment(Experiment):
+    """distill_experiment's runs with validation every VAL_EVERY steps, the shipped demo model as teacher."""
+
+    def _common(self, model: Model, seed: int) -> list[object]:
+        flags = super()._common(model, seed)
+        flags[flags.index("--val-every") + 1] = VAL_EVERY
+        return flags
+
+    def train_on(self, data: Path, model: Model, seed: int, flags: tuple[str, ...] = ()) -> str:
+        name = f"{model.name}-s{seed}"
+        run = self.runs / name
+        if not (run / "summary.json").is_file():
+            common = self._common(model, seed)
+            common[common.index("--data") + 1] = data
+            self.runner.zhclip(name, "train", "--arch", model.arch, "--out", run, *common, *flags)
+        self.evaluate_on(data, name, run)
+        return name
+
+    def evaluate_on(self, data: Path, name: str, run: Path) -> None:
+        if not (self.evals / name / "retrieval_summary.json").is_file():
+            checkpoint = run / "checkpoints" / "epoch_latest.pt"
+            self.runner.zhclip(
+                f"eval {name}", "eval", "retrieval", "--model", checkpoint, "--data", data,
+                "--split", "test", "--out", self.evals / name, "--name", name,
+            )  # fmt: skip
+
+    def val_curve(self, name: str) -> list[tuple[int, float]]:
+        lines = (self.runs / name / "logs" / "metrics.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        return [(r["step"], r["mean_recall"]) for r in rows if r.get("kind") == "val"]
+
+    def test_mr(self, name: str) -> float:
+        recall = self._recall(name)
+        return (recall["t2i"]["mean_recall"] + recall["i2t"]["mean_recall"]) / 2
+
+
+def plateau_step(curve: list[tuple[int, float]]) -> tuple[int, float]:
+    """The first validation that no later validation beats by more than PLATEAU_MARGIN."""
+    for i, (step, value) in enumerate(curve):
+        if all(later <= value + PLATEAU_MARGIN for _, later in curve[i + 1 :]):
+            return step, value
+    return curve[-1]
+
+
+def jobs(exp: DefaultsExperiment, setup: Setup, budget: dict, generic: Path) -> list:
+    """Callables, one per run: the distilled arms first, then the baselines, the long ones before the short
+    multi-positive runs that fill the slot left free at the end."""
+    student = setup.student
+    equal = replace(student, name="baseline-equal-compute", steps=budget["equal_compute_steps"])
+    long = replace(student, name=f"baseline-{setup.long_steps}-steps", steps=setup.long_steps)
+    mp = replace(student, steps=setup.multi_positive_steps)
+    out = [
+        lambda s=s, a=arm, f=flags: exp.distill(f"kd-{_slug(a)}", TEACHER, s, f)
+        for s in reversed(SEEDS)
+        for arm, flags in ARMS.items()
+    ]
+    out += [lambda s=s: exp.train_on(exp.data, equal, s) for s in SEEDS]
+    out += [lambda s=s: exp.train_on(exp.data, long, s) for s in SEEDS]
+    for s in MULTI_POSITIVE_SEEDS:
+        out.append(lambda s=s: exp.train_on(generic, replace(mp, name="generic-infonce"), s))
+        out.append(lambda s=s: exp.train_on(generic, replace(mp, name="generic-multipos"), s, ("--multi-positive",)))
+    return out
+
+
+def summarize(exp: DefaultsExperiment, setup: Setup, budget: dict) -> dict:
+    student, eq_steps = setup.student, budget["equal_compute_steps"]
+    rows = []
+    for arm in ARMS:
+        names = [f"kd-{_slug(arm)}-s{s}" for s in SEEDS]
+        label = f"distilled: {arm}" + (" (default)" if arm == DEFAULT_TERMS else "")
+        rows.append(_row(exp, label, names, student.steps, eq_steps))
+    equal_names = [f"baseline-equal-compute-s{s}" for s in SEEDS]
+    rows.append(_row(exp, "baseline, equal compute", equal_names, eq_steps, eq_steps))
+    long_names = [f"baseline-{setup.long_steps}-steps-s{s}" for s in SEEDS]
+    long = _row(exp, f"baseline, {setup.long_steps} steps", long_names, setup.long_steps, setup.long_steps)
+    plateaus = [plateau_step(exp.val_curve(n)) for n in long_names]
+    long["plateau_steps"] = interval([float(p[0]) for p in plateaus])
+    long["plateau_val_mr"] = interval([p[1] for p in plateaus])
+    long["val_curves"] = {n: exp.val_curve(n) for n in long_names}
+    rows.append(long)
+    base = rows[len(ARMS)]["test_mr"]["values"]
+    for row in rows:
+        row["vs_equal_compute"] = interval([v - b for v, b in zip(row["test_mr"]["values"], base, strict=True)])
+    return {"setup": repr(setup), "seeds": list(SEEDS), "budget": budget, "rows": rows}
+
+
+def _row(exp: DefaultsExperiment, label: str, names: list[str], steps: int, compute: int) -> dict:
+    best = [max(v for _, v in exp.val_curve(n)) for n in names]
+    return {
+        "model": label,
+        "runs": names,
+        "steps": steps,
+        "compute_steps": compute,
+        "test_mr": interval([exp.test_mr(n) for n in names]),
+        "best_val_mr": interval(best),
+    }
+
+
+def _ci(stat: dict) -> str:
+    return f"{stat['mean']:.2f} [{stat['ci95'][0]:.2f}, {stat['ci95'][1]:.2f}]"
+
+
+def markdown(result: dict, command: str) -> str:
+    b = result["budget"]
+    lines = [
+        "# Distillation defaults at equal compute\n",
+        f"Command: `{command}`\n",
+        "Synthetic benchmark (synth 3000/300/500 images, seed 0), `tiny` student (1.61 M) at batch 128, lr 2e-3, "
+        "warmup 50, teacher = src/zhclip/assets/demo_model.pt (the `teacher-demo` of distill_experiment.md, "
+        f"test MR 49.51). n = {len(result['seeds'])} seeds per row; mean [95 % t-interval]. MR = mean of R@1/5/10 "
+        "(x100), averaged over both directions; test split for 'Test MR', validation split (every 100 steps) for "
+        "'Best val MR'.\n",
+        f"Compute in student-step equivalents (FLOPs from `zhclip.compress.prune.count_flops`, a training step = 3 x "
+        f"forward): one student step = {b['student_step_flops'] / 1e9:.2f} GFLOP; the teacher cache (teacher "
+        f"forward over {TRAIN_IMAGES} images + {TRAIN_TEXTS} texts) = {b['teacher_cache_flops'] / 1e9:.0f} GFLOP = "
+        f"{b['teacher_cache_steps']:.0f} steps, so a 300-step distillation costs {b['equal_compute_steps']} steps. "
+        f"The teacher's own training (1000 demo steps at batch 128) would be {b['teacher_training_steps_equiv']:.0f} "
+        "steps and is not counted (the teacher exists already). Validation passes are the same for every row and not "
+        "counted. KL/feature/interactive terms add O(batch^2 x dim) FLOPs per step, negligible.\n",
+        "| Model | Steps | Compute (student steps) | Test MR | Best val MR | Δ test MR vs equal compute (paired) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['model']} | {row['steps']} | {row['compute_steps']} | {_ci(row['test_mr'])} | "
+            f"{_ci(row['best_val_mr'])} | {_ci(row['vs_equal_compute'])} |"
+        )
+    long = result["rows"][-1]
+    lines += [
+        "",
+        f"Baseline validation recall stops rising (first validation no later one beats by more than "
+        f"{PLATEAU_MARGIN} point) at step {_ci(long['plateau_steps'])} = the same number of student-step "
+        f"equivalents, val MR there {_ci(long['plateau_val_mr'])}. Per-seed validation curves are in the .json.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def multi_positive(exp: DefaultsExperiment, setup: Setup, command: str) -> tuple[dict, str]:
+    rows = {}
+    for arm in ("generic-infonce", "generic-multipos"):
+        names = [f"{arm}-s{s}" for s in MULTI_POSITIVE_SEEDS]
+        rows[arm] = {"runs": names, "test_mr": interval([exp.test_mr(n) for n in names])}
+    diffs = [exp.test_mr(f"generic-multipos-s{s}") - exp.test_mr(f"generic-infonce-s{s}") for s in MULTI_POSITIVE_SEEDS]
+    rows["paired difference"] = {"test_mr": interval(diffs)}
+    text = [
+        "# --multi-positive on label-like data\n",
+        f"Command: `{command}`\n",
+        "`labels` = synth 3000/300/500 (seed 0) with every train caption string that occurs more than once merged "
+        "into one text id true of all its images (13,104 text ids for 15,000 pairs; 2,726 pairs share a caption; "
+        "benchmarks/train_options.py merge_identical_captions). `tiny` from scratch, "
+        f"{setup.multi_positive_steps} steps at batch 128, lr 2e-3, warmup 50, same seeds and data order for both "
+        f"arms (same compute). Test split (whose texts have several images each); MR x100, both directions; "
+        f"n = {len(MULTI_POSITIVE_SEEDS)} seeds, mean [95 % t-interval].\n",
+        "| Loss | Test MR |",
+        "|---|---:|",
+        *(f"| {arm} | {_ci(row['test_mr'])} |" for arm, row in rows.items()),
+    ]
+    return rows, "\n".join(text) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("experiments/distill_defaults"))
+    parser.add_argument("--parallel", type=int, default=2, help="runs at a time")
+    args = parser.parse_args(argv)
+    setup = Setup()
+    plan = Plan(synth=(3000, 300, 500), teachers=(), student=setup.student, seeds=SEEDS, ablation_seeds=SEEDS)
+    exp = DefaultsExperiment(plan, args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    exp.make_data()
+    generic = args.out / "generic"
+    if not (generic / "train_texts.jsonl").is_file():
+        keep_most_shared_caption(exp.data, generic)
+    budget = compute_budget(setup.student)
+    with ThreadPoolExecutor(args.parallel) as pool:
+        for future in [pool.submit(run) for run in jobs(exp, setup, budget, generic)]:
+            future.result()
+    command = "OMP_NUM_THREADS=1 python benchmarks/distill_defaults.py --parallel 2"
+    result = summarize(exp, setup, budget)
+    mp_rows, mp_text = multi_positive(exp, setup, command)
+    RESULTS.mkdir(exist_ok=True)
+    for name, data, text in (
+        ("distill_defaults", result, markdown(result, command)),
+        ("multi_positive", mp_rows, mp_text),
+    ):
+        (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        (RESULTS / f"{name}.md").write_text(text)
+        print(text)
+    shutil.copyfile(exp.runner.log, RESULTS / "distill_defaults.commands.log")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
