@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -45,6 +46,7 @@ from benchmarks.train_options import keep_most_shared_caption  # noqa: E402
 TEACHER = Path(__file__).resolve().parent.parent / "src" / "zhclip" / "assets" / "demo_model.pt"
 SEEDS = (0, 1, 2, 3, 4)
 MULTI_POSITIVE_SEEDS = (0, 1, 2)
+MULTI_POSITIVE_ARMS = ("generic-infonce", "generic-multipos")
 VAL_EVERY = 100
 PLATEAU_MARGIN = 1.0  # MR points (x100) on the validation split
 TRAIN_IMAGES, TRAIN_TEXTS = 3000, 15000
@@ -60,7 +62,7 @@ ARMS: dict[str, tuple[str, ...]] = {  # distillation variants -> flags on top of
 @dataclass(frozen=True)
 class Setup:
     student: Model = Model("tiny", "tiny", 300, 2e-3, 128)
-    long_steps: int = 800  # horizon of the baseline trained until its validation recall stops rising
+    long_steps: int = 700  # horizon of the baseline trained until its validation recall stops rising
     multi_positive_steps: int = 200
 
 
@@ -71,6 +73,8 @@ def _t95(n: int) -> float:
 
 
 def interval(values: list[float]) -> dict:
+    if not values:
+        return {"mean": math.nan, "ci95": [math.nan, math.nan], "half": math.nan, "values": []}
     mean = statistics.fmean(values)
     half = _t95(len(values)) * statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
     return {"mean": mean, "ci95": [mean - half, mean + half], "half": half, "values": values}
@@ -127,6 +131,9 @@ class DefaultsExperiment(Experiment):
         rows = [json.loads(line) for line in lines]
         return [(r["step"], r["mean_recall"]) for r in rows if r.get("kind") == "val"]
 
+    def finished(self, name: str) -> bool:
+        return (self.evals / name / "retrieval_summary.json").is_file()
+
     def test_mr(self, name: str) -> float:
         recall = self._recall(name)
         return (recall["t2i"]["mean_recall"] + recall["i2t"]["mean_recall"]) / 2
@@ -141,8 +148,8 @@ def plateau_step(curve: list[tuple[int, float]]) -> tuple[int, float]:
 
 
 def jobs(exp: DefaultsExperiment, setup: Setup, budget: dict, generic: Path) -> list:
-    """Callables, one per run: the distilled arms first, then the baselines, the long ones before the short
-    multi-positive runs that fill the slot left free at the end."""
+    """Callables, one per run, in the order they run: distilled arms, equal-compute baselines, multi-positive
+    runs, long baselines."""
     student = setup.student
     equal = replace(student, name="baseline-equal-compute", steps=budget["equal_compute_steps"])
     long = replace(student, name=f"baseline-{setup.long_steps}-steps", steps=setup.long_steps)
@@ -153,44 +160,54 @@ def jobs(exp: DefaultsExperiment, setup: Setup, budget: dict, generic: Path) -> 
         for arm, flags in ARMS.items()
     ]
     out += [lambda s=s: exp.train_on(exp.data, equal, s) for s in SEEDS]
-    out += [lambda s=s: exp.train_on(exp.data, long, s) for s in SEEDS]
     for s in MULTI_POSITIVE_SEEDS:
         out.append(lambda s=s: exp.train_on(generic, replace(mp, name="generic-infonce"), s))
         out.append(lambda s=s: exp.train_on(generic, replace(mp, name="generic-multipos"), s, ("--multi-positive",)))
+    out += [lambda s=s: exp.train_on(exp.data, long, s) for s in SEEDS]
     return out
 
 
 def summarize(exp: DefaultsExperiment, setup: Setup, budget: dict) -> dict:
-    student, eq_steps = setup.student, budget["equal_compute_steps"]
-    rows = []
-    for arm in ARMS:
-        names = [f"kd-{_slug(arm)}-s{s}" for s in SEEDS]
-        label = f"distilled: {arm}" + (" (default)" if arm == DEFAULT_TERMS else "")
-        rows.append(_row(exp, label, names, student.steps, eq_steps))
-    equal_names = [f"baseline-equal-compute-s{s}" for s in SEEDS]
-    rows.append(_row(exp, "baseline, equal compute", equal_names, eq_steps, eq_steps))
-    long_names = [f"baseline-{setup.long_steps}-steps-s{s}" for s in SEEDS]
-    long = _row(exp, f"baseline, {setup.long_steps} steps", long_names, setup.long_steps, setup.long_steps)
-    plateaus = [plateau_step(exp.val_curve(n)) for n in long_names]
-    long["plateau_steps"] = interval([float(p[0]) for p in plateaus])
-    long["plateau_val_mr"] = interval([p[1] for p in plateaus])
-    long["val_curves"] = {n: exp.val_curve(n) for n in long_names}
+    """Rows over the seeds whose runs are finished (all of SEEDS after a complete run)."""
+    eq_steps, long_steps = budget["equal_compute_steps"], setup.long_steps
+    rows = [
+        _row(
+            exp,
+            f"distilled: {arm}" + (" (default)" if arm == DEFAULT_TERMS else ""),
+            f"kd-{_slug(arm)}",
+            setup.student.steps,
+            eq_steps,
+        )
+        for arm in ARMS
+    ]
+    rows.append(_row(exp, "baseline, equal compute", "baseline-equal-compute", eq_steps, eq_steps))
+    long = _row(exp, f"baseline, {long_steps} steps", f"baseline-{long_steps}-steps", long_steps, long_steps)
+    if long["seeds"]:
+        curves = {n: exp.val_curve(n) for n in long["runs"]}
+        plateaus = [plateau_step(curve) for curve in curves.values()]
+        long["plateau_steps"] = interval([float(p[0]) for p in plateaus])
+        long["plateau_val_mr"] = interval([p[1] for p in plateaus])
+        long["val_curves"] = curves
     rows.append(long)
-    base = rows[len(ARMS)]["test_mr"]["values"]
+    base = rows[len(ARMS)]["by_seed"]
     for row in rows:
-        row["vs_equal_compute"] = interval([v - b for v, b in zip(row["test_mr"]["values"], base, strict=True)])
+        common = [s for s in row["seeds"] if s in base]
+        row["vs_equal_compute"] = interval([row["by_seed"][s] - base[s] for s in common])
     return {"setup": repr(setup), "seeds": list(SEEDS), "budget": budget, "rows": rows}
 
 
-def _row(exp: DefaultsExperiment, label: str, names: list[str], steps: int, compute: int) -> dict:
-    best = [max(v for _, v in exp.val_curve(n)) for n in names]
+def _row(exp: DefaultsExperiment, label: str, base: str, steps: int, compute: int) -> dict:
+    seeds = [s for s in SEEDS if exp.finished(f"{base}-s{s}")]
+    names = [f"{base}-s{s}" for s in seeds]
     return {
         "model": label,
         "runs": names,
+        "seeds": seeds,
         "steps": steps,
         "compute_steps": compute,
+        "by_seed": {s: exp.test_mr(n) for s, n in zip(seeds, names, strict=True)},
         "test_mr": interval([exp.test_mr(n) for n in names]),
-        "best_val_mr": interval(best),
+        "best_val_mr": interval([max(v for _, v in exp.val_curve(n)) for n in names]),
     }
 
 
@@ -205,7 +222,8 @@ def markdown(result: dict, command: str) -> str:
         f"Command: `{command}`\n",
         "Synthetic benchmark (synth 3000/300/500 images, seed 0), `tiny` student (1.61 M) at batch 128, lr 2e-3, "
         "warmup 50, teacher = src/zhclip/assets/demo_model.pt (the `teacher-demo` of distill_experiment.md, "
-        f"test MR 49.51). n = {len(result['seeds'])} seeds per row; mean [95 % t-interval]. MR = mean of R@1/5/10 "
+        f"test MR 49.51). Seeds {', '.join(map(str, result['seeds']))}; mean [95 % t-interval] over the seeds a row "
+        "has (t-distribution, n - 1 degrees of freedom); Δ is paired by seed. MR = mean of R@1/5/10 "
         "(x100), averaged over both directions; test split for 'Test MR', validation split (every 100 steps) for "
         "'Best val MR'.\n",
         f"Compute in student-step equivalents (FLOPs from `zhclip.compress.prune.count_flops`, a training step = 3 x "
@@ -215,40 +233,43 @@ def markdown(result: dict, command: str) -> str:
         f"The teacher's own training (1000 demo steps at batch 128) would be {b['teacher_training_steps_equiv']:.0f} "
         "steps and is not counted (the teacher exists already). Validation passes are the same for every row and not "
         "counted. KL/feature/interactive terms add O(batch^2 x dim) FLOPs per step, negligible.\n",
-        "| Model | Steps | Compute (student steps) | Test MR | Best val MR | Δ test MR vs equal compute (paired) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Model | Seeds | Steps | Compute (student steps) | Test MR | Best val MR | Δ test MR vs equal compute |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         lines.append(
-            f"| {row['model']} | {row['steps']} | {row['compute_steps']} | {_ci(row['test_mr'])} | "
-            f"{_ci(row['best_val_mr'])} | {_ci(row['vs_equal_compute'])} |"
+            f"| {row['model']} | {len(row['seeds'])} | {row['steps']} | {row['compute_steps']} | "
+            f"{_ci(row['test_mr'])} | {_ci(row['best_val_mr'])} | {_ci(row['vs_equal_compute'])} |"
         )
     long = result["rows"][-1]
-    lines += [
-        "",
-        f"Baseline validation recall stops rising (first validation no later one beats by more than "
-        f"{PLATEAU_MARGIN} point) at step {_ci(long['plateau_steps'])} = the same number of student-step "
-        f"equivalents, val MR there {_ci(long['plateau_val_mr'])}. Per-seed validation curves are in the .json.",
-    ]
+    if "plateau_steps" in long:
+        lines += [
+            "",
+            f"Baseline validation recall stops rising (first validation no later one beats by more than "
+            f"{PLATEAU_MARGIN} point) at step {_ci(long['plateau_steps'])} = the same number of student-step "
+            f"equivalents, val MR there {_ci(long['plateau_val_mr'])}. Per-seed validation curves are in the .json.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def multi_positive(exp: DefaultsExperiment, setup: Setup, command: str) -> tuple[dict, str]:
-    rows = {}
-    for arm in ("generic-infonce", "generic-multipos"):
-        names = [f"{arm}-s{s}" for s in MULTI_POSITIVE_SEEDS]
-        rows[arm] = {"runs": names, "test_mr": interval([exp.test_mr(n) for n in names])}
-    diffs = [exp.test_mr(f"generic-multipos-s{s}") - exp.test_mr(f"generic-infonce-s{s}") for s in MULTI_POSITIVE_SEEDS]
-    rows["paired difference"] = {"test_mr": interval(diffs)}
+    seeds = [s for s in MULTI_POSITIVE_SEEDS if all(exp.finished(f"{a}-s{s}") for a in MULTI_POSITIVE_ARMS)]
+    rows = {
+        arm: {"seeds": seeds, "test_mr": interval([exp.test_mr(f"{arm}-s{s}") for s in seeds])}
+        for arm in MULTI_POSITIVE_ARMS
+    }
+    diffs = [exp.test_mr(f"generic-multipos-s{s}") - exp.test_mr(f"generic-infonce-s{s}") for s in seeds]
+    rows["paired difference (multipos - infonce)"] = {"seeds": seeds, "test_mr": interval(diffs)}
     text = [
         "# --multi-positive on label-like data\n",
         f"Command: `{command}`\n",
-        "`labels` = synth 3000/300/500 (seed 0) with every train caption string that occurs more than once merged "
-        "into one text id true of all its images (13,104 text ids for 15,000 pairs; 2,726 pairs share a caption; "
-        "benchmarks/train_options.py merge_identical_captions). `tiny` from scratch, "
-        f"{setup.multi_positive_steps} steps at batch 128, lr 2e-3, warmup 50, same seeds and data order for both "
-        f"arms (same compute). Test split (whose texts have several images each); MR x100, both directions; "
-        f"n = {len(MULTI_POSITIVE_SEEDS)} seeds, mean [95 % t-interval].\n",
+        "`generic` = synth 3000/300/500 (seed 0) where every image of every split keeps only its most shared caption "
+        "string, one text id per string listing all its images (train: 1,875 text ids for 3,000 images, about 14 "
+        "pairs of a random 128-batch share a caption; benchmarks/train_options.py keep_most_shared_caption). "
+        f"`tiny` from scratch, {setup.multi_positive_steps} steps at batch 128, lr 2e-3, warmup 50, same seeds and "
+        "data order for both arms (same compute; the soft targets cost O(batch^2)). Test split of `generic` (247 "
+        f"texts for 500 images); MR x100, both directions; n = {len(seeds)} seeds, mean [95 % "
+        "t-interval]; the paired difference is per seed.\n",
         "| Loss | Test MR |",
         "|---|---:|",
         *(f"| {arm} | {_ci(row['test_mr'])} |" for arm, row in rows.items()),
@@ -260,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("experiments/distill_defaults"))
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time")
+    parser.add_argument("--tables-only", action="store_true", help="write the tables from the finished runs only")
     args = parser.parse_args(argv)
     setup = Setup()
     plan = Plan(synth=(3000, 300, 500), teachers=(), student=setup.student, seeds=SEEDS, ablation_seeds=SEEDS)
@@ -271,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_most_shared_caption(exp.data, generic)
     budget = compute_budget(setup.student)
     with ThreadPoolExecutor(args.parallel) as pool:
-        for future in [pool.submit(run) for run in jobs(exp, setup, budget, generic)]:
+        for future in [pool.submit(run) for run in ([] if args.tables_only else jobs(exp, setup, budget, generic))]:
             future.result()
     command = "OMP_NUM_THREADS=1 python benchmarks/distill_defaults.py --parallel 2"
     result = summarize(exp, setup, budget)
