@@ -51,7 +51,7 @@ VAL_EVERY = 100
 PLATEAU_MARGIN = 1.0  # MR points (x100) on the validation split
 TRAIN_IMAGES, TRAIN_TEXTS = 3000, 15000
 
-DEFAULT_TERMS = "contrastive+kl+feature"
+OLD_DEFAULT, NEW_DEFAULT = "contrastive+kl+feature", "all + interactive"  # `zhclip distill`'s before / after
 ARMS: dict[str, tuple[str, ...]] = {  # distillation variants -> flags on top of the distill defaults
     "contrastive+kl+feature": ("--kd-contrastive", "1", "--kd-kl", "1", "--kd-feature", "1", "--kd-interactive", "0"),
     "contrastive+feature": ("--kd-contrastive", "1", "--kd-kl", "0", "--kd-feature", "1", "--kd-interactive", "0"),
@@ -173,7 +173,7 @@ def summarize(exp: DefaultsExperiment, setup: Setup, budget: dict) -> dict:
     rows = [
         _row(
             exp,
-            f"distilled: {arm}" + (" (default)" if arm == DEFAULT_TERMS else ""),
+            f"distilled: {arm}" + {OLD_DEFAULT: " (old default)", NEW_DEFAULT: " (default now)"}.get(arm, ""),
             f"kd-{_slug(arm)}",
             setup.student.steps,
             eq_steps,
