@@ -183,11 +183,9 @@ def summarize(exp: DefaultsExperiment, setup: Setup, budget: dict) -> dict:
     rows.append(_row(exp, "baseline, equal compute", "baseline-equal-compute", eq_steps, eq_steps))
     long = _row(exp, f"baseline, {long_steps} steps", f"baseline-{long_steps}-steps", long_steps, long_steps)
     if long["seeds"]:
-        curves = {n: exp.val_curve(n) for n in long["runs"]}
-        plateaus = [plateau_step(curve) for curve in curves.values()]
+        plateaus = [plateau_step(curve) for curve in long["val_curves"].values()]
         long["plateau_steps"] = interval([float(p[0]) for p in plateaus])
         long["plateau_val_mr"] = interval([p[1] for p in plateaus])
-        long["val_curves"] = curves
     rows.append(long)
     base = rows[len(ARMS)]["by_seed"]
     for row in rows:
@@ -208,7 +206,14 @@ def _row(exp: DefaultsExperiment, label: str, base: str, steps: int, compute: in
         "by_seed": {s: exp.test_mr(n) for s, n in zip(seeds, names, strict=True)},
         "test_mr": interval([exp.test_mr(n) for n in names]),
         "best_val_mr": interval([max(v for _, v in exp.val_curve(n)) for n in names]),
+        "val_rise_last_two": interval([_rise(exp.val_curve(n)) for n in names]),
+        "val_curves": {n: exp.val_curve(n) for n in names},
     }
+
+
+def _rise(curve: list[tuple[int, float]]) -> float:
+    """Validation MR gained over the last two validations (still rising when clearly above 0)."""
+    return curve[-1][1] - curve[-3][1]
 
 
 def _ci(stat: dict) -> str:
@@ -233,13 +238,15 @@ def markdown(result: dict, command: str) -> str:
         f"The teacher's own training (1000 demo steps at batch 128) would be {b['teacher_training_steps_equiv']:.0f} "
         "steps and is not counted (the teacher exists already). Validation passes are the same for every row and not "
         "counted. KL/feature/interactive terms add O(batch^2 x dim) FLOPs per step, negligible.\n",
-        "| Model | Seeds | Steps | Compute (student steps) | Test MR | Best val MR | Δ test MR vs equal compute |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Model | Seeds | Steps | Compute (student steps) | Test MR | Best val MR | Val rise, last 2 vals | "
+        "Δ test MR vs equal compute |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         lines.append(
             f"| {row['model']} | {len(row['seeds'])} | {row['steps']} | {row['compute_steps']} | "
-            f"{_ci(row['test_mr'])} | {_ci(row['best_val_mr'])} | {_ci(row['vs_equal_compute'])} |"
+            f"{_ci(row['test_mr'])} | {_ci(row['best_val_mr'])} | {_ci(row['val_rise_last_two'])} | "
+            f"{_ci(row['vs_equal_compute'])} |"
         )
     long = result["rows"][-1]
     if "plateau_steps" in long:
@@ -248,6 +255,13 @@ def markdown(result: dict, command: str) -> str:
             f"Baseline validation recall stops rising (first validation no later one beats by more than "
             f"{PLATEAU_MARGIN} point) at step {_ci(long['plateau_steps'])} = the same number of student-step "
             f"equivalents, val MR there {_ci(long['plateau_val_mr'])}. Per-seed validation curves are in the .json.",
+        ]
+    else:
+        lines += [
+            "",
+            f"The baseline trained until its validation recall stops rising ({long['steps']} steps, validation every "
+            f"{VAL_EVERY}) has no finished run yet; rerunning the script runs it. 'Val rise, last 2 vals' is the "
+            "validation MR gained over a run's last two validations (e.g. steps 400 -> 560).",
         ]
     return "\n".join(lines) + "\n"
 
