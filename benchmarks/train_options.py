@@ -3,12 +3,13 @@
 
 The `tiny` student of benchmarks/distill_experiment.py trained from scratch (default 300 steps, batch 128), or
 a trained model fine-tuned (--model, e.g. the shipped demo model), with each option and without (identical data,
-steps and seeds), evaluated with `zhclip eval retrieval` on the test split. Two datasets:
+steps and seeds), evaluated with `zhclip eval retrieval` on the test split. Three datasets:
 `synth` as generated (train: each caption is its own text id; an image has 5 captions, so pairs share image
-ids), and `labels`, the same with every caption string that occurs more than once merged into one text id
-true of all its images (label-like data, as in MUGE). Every step is a printed `zhclip` command; finished steps
-are skipped when re-run with the same --out. Results: OUT/results.md and .json, copied to
-benchmarks/results/train_options.*
+ids), `labels`, the same with every caption string that occurs more than once merged into one text id
+true of all its images (label-like data, as in MUGE), and `generic`, where every image of every split keeps only
+its most shared caption, merged the same way (one label-like caption per image, ~14 pairs of a 128 batch share
+it). Every step is a printed `zhclip` command; finished steps are skipped when re-run with the same --out.
+Results: OUT/results.md and .json, copied to benchmarks/results/train_options.*
 
     python benchmarks/train_options.py [--seeds 0 1] [--steps 300] [--batch 128] [--parallel 1] [--out DIR]
     python benchmarks/train_options.py --step-time ViT-B-16 --batch 16   # step time with/without patch dropout
@@ -22,6 +23,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -40,17 +42,21 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name -> (dataset, flags)
     "synth --augment": ("synth", ("--augment",)),
     "synth --augment --multi-positive": ("synth", ("--augment", "--multi-positive")),
     "synth --multi-positive": ("synth", ("--multi-positive",)),
+    "generic baseline": ("generic", ()),
+    "generic --multi-positive": ("generic", ("--multi-positive",)),
 }
 
 
 def make_data(runner: Runner, out: Path) -> dict[str, Path]:
-    synth, labels = out / "synth", out / "labels"
+    synth, labels, generic = out / "synth", out / "labels", out / "generic"
     if not (synth / "synth.json").is_file():
         train, valid, test = SYNTH
         runner.zhclip("synth", "data", "synth", synth, "--train", train, "--valid", valid, "--test", test, "--seed", 0)
     if not (labels / "train_texts.jsonl").is_file():
         merge_identical_captions(synth, labels)
-    return {"synth": synth, "labels": labels}
+    if not (generic / "train_texts.jsonl").is_file():
+        keep_most_shared_caption(synth, generic)
+    return {"synth": synth, "labels": labels, "generic": generic}
 
 
 def merge_identical_captions(src: Path, dst: Path) -> None:
@@ -69,6 +75,28 @@ def merge_identical_captions(src: Path, dst: Path) -> None:
         entry["image_ids"] += [i for i in record["image_ids"] if i not in entry["image_ids"]]
     rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged.values())
     (dst / "train_texts.jsonl").write_text(rows, encoding="utf-8")
+
+
+def keep_most_shared_caption(src: Path, dst: Path) -> None:
+    """A copy of `src` where each image of each split keeps only the caption string most images of its split
+    share (the first on ties), one text id per string listing all its images."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for file in src.glob("*_imgs.tsv"):
+        shutil.copyfile(file, dst / file.name)
+    for split in ("train", "valid", "test"):
+        records = [json.loads(line) for line in (src / f"{split}_texts.jsonl").read_text(encoding="utf-8").splitlines()]
+        shared = Counter(r["text"] for r in records for _ in r["image_ids"])
+        chosen: dict[int, dict] = {}
+        for record in records:
+            for image in record["image_ids"]:
+                if image not in chosen or shared[record["text"]] > shared[chosen[image]["text"]]:
+                    chosen[image] = record
+        merged: dict[str, dict] = {}
+        for image, record in chosen.items():
+            entry = merged.setdefault(record["text"], {**record, "image_ids": []})
+            entry["image_ids"].append(image)
+        rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged.values())
+        (dst / f"{split}_texts.jsonl").write_text(rows, encoding="utf-8")
 
 
 def train_and_eval(runner: Runner, args: argparse.Namespace, data: Path, name: str, seed: int) -> dict:

@@ -96,7 +96,8 @@ def test_distill_terms_vanish_when_student_is_teacher():
 def test_distill_projects_when_dims_differ_and_skips_zero_weights():
     student = random_model("tiny", seed=3)
     teacher = random_model("small", seed=4)
-    objective = DistillObjective(student, OnlineTeacher(teacher), DistillConfig(kl=0.0, feature_loss="mse"))
+    config = DistillConfig(kl=0.0, interactive=0.0, feature_loss="mse")
+    objective = DistillObjective(student, OnlineTeacher(teacher), config)
     assert objective.image_proj.weight.shape == (256, 64)
     batch = _batch(student)
     losses = objective(objective.features(batch), objective.targets(batch))

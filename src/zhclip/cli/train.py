@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kd.add_argument(
         "--kd-interactive",
         type=float,
-        default=0.0,
-        help="interactive contrastive: student image vs teacher text and back (default 0)",
+        default=1.0,
+        help="interactive contrastive: student image vs teacher text and back (default 1.0)",
     )
     kd.add_argument(
         "--teacher-cache",

@@ -117,7 +117,7 @@ class DistillConfig:
     temperature: float = 4.0
     feature: float = 1.0
     feature_loss: str = "cosine"
-    interactive: float = 0.0
+    interactive: float = 1.0  # benchmarks/results/distill_defaults.md: +12.9 MR over 0 at 5 seeds
     teacher_cache: bool = False
 
     def validate(self) -> None:
