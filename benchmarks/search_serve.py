@@ -145,15 +145,15 @@ def main() -> None:
     print(describe_machine(), flush=True)
     cores = os.cpu_count()
     model = vit_b16_checkpoint()
-    every = photos(args.photos + args.extra)
+    every = photos(args.photos + args.extra * len(args.processes))  # new photos for each run's indexing
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         library, later, db = Path(tmp) / "photos", Path(tmp) / "later", Path(tmp) / "library.db"
         library.mkdir()
         for i, path in enumerate(every):
-            for processes in [None] if i < args.photos else args.processes:  # new photos for each run's indexing
-                folder = library if processes is None else later / str(processes)
-                folder.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, folder / path.name)
+            run = (i - args.photos) // args.extra
+            folder = library if i < args.photos else later / str(args.processes[run])
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, folder / path.name)
         print(f"indexed {args.photos} photos in {build_library(library, db, model):.0f} s", flush=True)
         cold = [
             ["zhclip --help", *peak_rss(zhclip("--help"))],
