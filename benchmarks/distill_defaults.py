@@ -66,7 +66,7 @@ ARMS: dict[str, tuple[str, ...]] = {  # distillation variants -> flags on top of
 @dataclass(frozen=True)
 class Setup:
     student: Model = Model("tiny", "tiny", 300, 2e-3, 128)
-    long_steps: int = 700  # horizon of the baseline trained until its validation recall stops rising
+    long_steps: int = 2000  # horizon of the baseline trained until its validation recall stops rising
     multi_positive_steps: int = 200  # from scratch
     fine_tune: Model = Model("generic-ft", "tiny", 150, 5e-4, 128)  # from FINE_TUNE_START
 

@@ -229,6 +229,8 @@ def test_bad_flags(toy_data, tmp_path, capsys):
                 "0",
                 "--kd-feature",
                 "0",
+                "--kd-interactive",
+                "0",
             ],
             "nothing to train",
         ),
