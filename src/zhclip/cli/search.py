@@ -441,9 +441,9 @@ def _serve_processes(args: argparse.Namespace, log_file) -> int:
     from ..search.library import Library
     from ..web.processes import NoDelayH11, settings_env
 
-    Library.open(args.db, args.model, args.precision, args.device, towers=("text",), runtime=args.runtime)  # checks
-    settings = {k: getattr(args, k) for k in ("db", "model", "precision", "device", "runtime", "token")}
-    os.environ.update(settings_env(**settings))
+    # the library and its model are checked here, so a mistake is one message, not one per process
+    Library.open(args.db, args.model, args.precision, args.device, towers=("text",), runtime=args.runtime)
+    os.environ.update(settings_env(args))
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ from {args.processes} processes "
         f"(log: {_where(log_file)}; Ctrl-C to stop)",

@@ -19,9 +19,9 @@ SETTINGS_ENV = "ZHCLIP_SERVE_SETTINGS"
 SETTINGS = ("db", "model", "precision", "device", "runtime", "token")
 
 
-def settings_env(**settings: str | None) -> dict[str, str]:
-    """The environment entry `app` reads in each process."""
-    return {SETTINGS_ENV: json.dumps({name: settings[name] for name in SETTINGS})}
+def settings_env(options: object) -> dict[str, str]:
+    """The environment entry `app` reads in each process, from the attributes of `options` named in SETTINGS."""
+    return {SETTINGS_ENV: json.dumps({name: getattr(options, name) for name in SETTINGS})}
 
 
 def app() -> FastAPI:
