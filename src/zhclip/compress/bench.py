@@ -149,7 +149,7 @@ def _hf_copy(source: str, work: Path) -> str:
 
 
 def _export_if_needed(source: str, paths: list[str], work: Path) -> str | None:
-    """A temporary export only where the cached conversion lacks a precision (fp16) or a model is pruned."""
+    """A temporary export only for precisions the cached conversion lacks (it holds fp32 and int8)."""
     precisions = [name.split("-")[1] for name in paths if name.startswith("onnx-")]
     if not precisions or set(precisions) <= {"fp32", "int8"}:
         return None

@@ -76,8 +76,9 @@ def _openvino_matmul(precision: str) -> Callable[[GemmShape], Callable[[], objec
         if precision == "int8":
             a, w = _fake_quantize(ops, a, 4.0, 256), _fake_quantize(ops, w, 4.0, 255)
         model = ov.Model([ops.matmul(a, w, False, False)], [x])
-        hint = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}[precision]
-        properties = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+        from ..runtime.openvino import HINTS
+
+        properties = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
         compiled = ov.Core().compile_model(model, "CPU", properties)
         request, data = compiled.create_infer_request(), rng.standard_normal((shape.m, shape.k)).astype(np.float32)
         return lambda: request.infer([data])
