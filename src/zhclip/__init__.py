@@ -5,13 +5,12 @@ The model API (`load`, `ClipModel`, ...) is imported on first use, so `import zh
 
 from __future__ import annotations
 
-import importlib
-
 from .errors import CheckpointError, InputError, ModelNotAvailableError, UnsupportedError, ZhclipError
+from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
-_LAZY = {"ClipModel": ".models", "convert": ".models", "known_archs": ".models", "load": ".runtime"}
+_HOMES = {"ClipModel": ".models", "convert": ".models", "known_archs": ".models", "load": ".runtime"}
 
 __all__ = [
     "CheckpointError",
@@ -26,14 +25,4 @@ __all__ = [
     "load",
 ]
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'zhclip' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

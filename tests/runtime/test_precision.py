@@ -12,6 +12,7 @@ import zhclip
 from tests.conftest import run_cli
 from zhclip.models import Tokenizer
 from zhclip.runtime import auto as autoselect
+from zhclip.runtime import plans
 from zhclip.runtime.measure import mean_cosine
 from zhclip.runtime.quantize import quantize_int8
 from zhclip.runtime.torch import TorchRuntime
@@ -84,13 +85,13 @@ def test_auto_picks_fastest_path_per_tower_that_keeps_fidelity(monkeypatch, tiny
     assert plan == {"image": "torch-fp32", "text": "torch-int8"}  # int8 misses the bar on images only
     canned["torch-int8"]["image_fidelity"] = 0.995
     assert autoselect.choose_plan([_runtime(tiny_network)]) == plan  # cached: not measured again
-    (isolated_cache / autoselect.CACHE_FILE).unlink()
+    (isolated_cache / plans.CACHE_FILE).unlink()
     assert autoselect.choose_plan([_runtime(tiny_network)]) == {"image": "torch-int8", "text": "torch-int8"}
 
 
 def test_auto_measures_real_paths_once(tiny_checkpoints, isolated_cache):
     model = zhclip.load(tiny_checkpoints["pt"], device="cpu", precision="auto")
-    cache = json.loads((isolated_cache / autoselect.CACHE_FILE).read_text())
+    cache = json.loads((isolated_cache / plans.CACHE_FILE).read_text())
     (entry,) = cache.values()
     assert model.paths == entry["plan"]
     assert set(entry["results"]) == {"torch-fp32", "torch-bf16", "torch-int8"}

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import zhclip
-from zhclip.runtime import auto, load
-from zhclip.runtime import loader as load_module
+from zhclip.models import factory
+from zhclip.runtime import auto, load, plans
 from zhclip.runtime.base import SplitEncoder
 from zhclip.runtime.measure import mean_cosine
 from zhclip.runtime.torch import fold_quick_gelu
@@ -95,7 +95,7 @@ def test_damaged_conversion_is_rebuilt_not_used(tiny_checkpoints, reference, iso
 
 def test_auto_chooses_per_tower_across_runtimes(tiny_checkpoints, reference, isolated_cache, all_runtimes):
     model = load(tiny_checkpoints["pt"], device="cpu", precision="auto")
-    (entry,) = json.loads((isolated_cache / auto.CACHE_FILE).read_text()).values()
+    (entry,) = json.loads((isolated_cache / plans.CACHE_FILE).read_text()).values()
     kinds = {name.rsplit("-", 1)[0] for name in entry["results"]}
     assert kinds == {"torch", "onnxruntime", "openvino"}
     assert model.paths == entry["plan"]
@@ -144,14 +144,14 @@ def test_text_only_load_reads_no_checkpoint_once_converted(
     monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))  # a plan of its own
     full = load(checkpoint, device="cpu", precision="auto")  # measures, converts, remembers the checkpoint
     assert full.paths["text"] == "onnxruntime-int8" and full.source == str(checkpoint)
-    monkeypatch.setattr(load_module, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
+    monkeypatch.setattr(factory, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
     text_only = load(checkpoint, device="cpu", precision="auto", towers=("text",))
     assert text_only.paths == {"text": full.paths["text"]} and text_only.fingerprint == full.fingerprint
     assert mean_cosine(text_only.encode_texts(TEXTS), reference.encode_texts(TEXTS)) >= 0.99
     with pytest.raises(zhclip.UnsupportedError, match="loaded for text only"):
         text_only.encode_pixels(PIXELS)
     checkpoint.write_bytes(checkpoint.read_bytes())  # touched: a changed file is read again
-    monkeypatch.setattr(load_module, "read_weights", read_weights)
+    monkeypatch.setattr(factory, "read_weights", read_weights)
     assert load(checkpoint, device="cpu", precision="auto", towers=("text",)).paths == full.paths
 
 
@@ -172,7 +172,7 @@ def test_whole_model_on_converted_paths_loads_without_the_checkpoint(
     monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))
     full = load(checkpoint, device="cpu", precision="auto")
     assert full.paths == {"image": "onnxruntime-int8", "text": "onnxruntime-int8"}
-    monkeypatch.setattr(load_module, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
+    monkeypatch.setattr(factory, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
     again = load(checkpoint, device="cpu", precision="auto")
     assert again.paths == full.paths and again.fingerprint == full.fingerprint and again.source == str(checkpoint)
     _close(again, reference)

@@ -17,9 +17,9 @@ import torch
 from ..errors import InputError, ZhclipError
 from ..extras import require
 from ..models.config import arch_config
-from ..models.convert import save_cnclip
 from ..models.device import supported_precisions
 from ..models.factory import random_model, read_weights
+from ..models.formats import save_cnclip
 from ..runtime import load
 from ..runtime.calibration import Batch, synthetic_batch
 from ..runtime.machine import describe_machine
@@ -139,7 +139,7 @@ def _bench_path(name: str, source: str, onnx_source: str | None, flops: int, wor
 
 def _hf_copy(source: str, work: Path) -> str:
     """The weights as a Hugging Face ChineseCLIPModel directory, for the transformers path."""
-    from ..models.convert import save_hf
+    from ..models.formats import save_hf
 
     out = work / "hf"
     if not out.is_dir():

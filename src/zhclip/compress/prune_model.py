@@ -10,8 +10,8 @@ from pathlib import Path
 from ..errors import InputError, UnsupportedError
 from ..io import atomic_path, write_json
 from ..models.config import ClipConfig
-from ..models.convert import save_cnclip
 from ..models.factory import build_network, read_weights
+from ..models.formats import save_cnclip
 from ..models.model import param_counts
 from ..models.tokenizer import Tokenizer
 from ..runtime.calibration import Batch, dataset_batch, synthetic_batch

@@ -1,30 +1,31 @@
-"""Chinese-CLIP models: architecture configs, the network, formats, tokenizer, preprocessing, encoding."""
+"""Chinese-CLIP models: architecture configs, the network, formats, tokenizer, preprocessing, encoding.
 
-from ..media import open_image
-from .config import ClipConfig, TextConfig, VisionConfig, arch_config, known_archs
-from .convert import convert, save_cnclip, save_hf
-from .factory import Weights, build_network, random_model, read_weights
-from .model import ClipModel
-from .network import ClipNetwork
-from .tokenizer import Tokenizer
-from .transform import ImageTransform
+Names are imported on first use: the config, tokenizer and `ClipModel` modules load without PyTorch, so a text
+query on a converted model (ONNX Runtime, OpenVINO) never imports it."""
 
-__all__ = [
-    "ClipConfig",
-    "ClipModel",
-    "ClipNetwork",
-    "ImageTransform",
-    "TextConfig",
-    "Tokenizer",
-    "VisionConfig",
-    "Weights",
-    "arch_config",
-    "build_network",
-    "convert",
-    "known_archs",
-    "open_image",
-    "random_model",
-    "read_weights",
-    "save_cnclip",
-    "save_hf",
-]
+from __future__ import annotations
+
+from ..lazy import lazy_names
+
+_HOMES = {
+    "open_image": "..media",
+    "ClipConfig": ".config",
+    "TextConfig": ".config",
+    "VisionConfig": ".config",
+    "arch_config": ".config",
+    "known_archs": ".config",
+    "convert": ".formats",
+    "save_cnclip": ".formats",
+    "save_hf": ".formats",
+    "Weights": ".factory",
+    "build_network": ".factory",
+    "random_model": ".factory",
+    "read_weights": ".factory",
+    "ClipModel": ".model",
+    "ClipNetwork": ".network",
+    "Tokenizer": ".tokenizer",
+    "ImageTransform": ".transform",
+}
+
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -5,10 +5,12 @@ MPS runs fp32 and fp16, and bf16 from macOS 14 on; int8 (dynamic quantization) s
 from __future__ import annotations
 
 import logging
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import UnsupportedError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,8 @@ DEVICE_HELP = "use auto, cpu, cuda[:N] or mps"
 
 def resolve_device(device: str) -> torch.device:
     """The torch device for a zhclip device string; UnsupportedError for one this machine lacks."""
+    import torch
+
     if device == "auto":
         return auto_device()
     try:
@@ -33,6 +37,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def auto_device() -> torch.device:
+    import torch
+
     if torch.cuda.is_available():
         return torch.device("cuda")
     if mps_available():
@@ -43,16 +49,27 @@ def auto_device() -> torch.device:
 
 
 def mps_available() -> bool:
+    import torch
+
     return torch.backends.mps.is_available()
 
 
 def mps_unavailable_reason() -> str:
+    import torch
+
     if not torch.backends.mps.is_built():
         return "this PyTorch build has no MPS (Apple Metal) support"
     return "MPS is not available (it needs macOS 12.3+ on Apple silicon or an AMD GPU)"
 
 
+def device_type(device: torch.device | str) -> str:
+    """ "cpu", "cuda" or "mps" of a torch device or of the "cpu" a runtime opened without PyTorch reports."""
+    return getattr(device, "type", str(device).partition(":")[0])
+
+
 def supported_precisions(device: torch.device) -> list[str]:
+    import torch
+
     if device.type == "cuda":
         return ["fp32", "fp16", *(["bf16"] if torch.cuda.is_bf16_supported() else [])]
     if device.type == "mps":

@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 from tqdm import tqdm
 
 from ..errors import InputError
 from ..media import open_image
 from .config import ClipConfig
-from .network import ClipNetwork
 from .tokenizer import Tokenizer
 from .transform import ImageTransform
+
+if TYPE_CHECKING:
+    import torch
+
+    from .network import ClipNetwork
 
 ImageLike = Image.Image | str | Path
 
 
 class Encoder(Protocol):
     """What a ClipModel encodes with: a `ClipNetwork` (PyTorch) or another runtime (e.g. ONNX Runtime).
-    Both methods take and return torch tensors and give unnormalised embeddings."""
+    Both methods take and return torch tensors and give unnormalised embeddings. An encoder that runs numpy
+    arrays natively (ONNX Runtime, OpenVINO) also has `encode_text_array(ids: np.ndarray) -> np.ndarray`: a
+    ClipModel hands it token ids as arrays, so encoding texts on it needs no PyTorch."""
 
     config: ClipConfig
 
@@ -46,7 +50,7 @@ class ClipModel:
         paths: dict[str, str] | None = None,
         fingerprint: tuple[float, ...] = (),
     ):
-        self.network = network.eval() if isinstance(network, nn.Module) else network
+        self.network = network.eval() if is_torch_module(network) else network
         self.tokenizer = tokenizer
         self.transform = ImageTransform(network.config.vision.image_size)
         self.device = device
@@ -95,6 +99,8 @@ class ClipModel:
             raise InputError(None, "encode_images got an empty list of images")
         bar = tqdm(total=len(images), desc="images", unit="img", disable=not progress)
         out = []
+        import torch
+
         for chunk in _chunks(images, batch_size):
             pixels = torch.stack([self.transform(_as_image(item)) for item in chunk])
             out.append(self.encode_pixels(pixels))
@@ -112,21 +118,30 @@ class ClipModel:
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
             raise InputError(None, f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
-        return np.concatenate([self.encode_ids(self.tokenizer(chunk)) for chunk in _chunks(texts, batch_size)])
+        chunks = _chunks(texts, batch_size)
+        return np.concatenate([self._encode_id_array(self.tokenizer.ids(chunk)) for chunk in chunks])
 
-    @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Preprocessed pixel batch (B, 3, S, S) -> normalised embeddings."""
-        return self._finish(self.network.encode_image(pixels.to(self.device)))
+        import torch
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            return _unit_rows(self.network.encode_image(pixels.to(self.device)).float().cpu().numpy())
+
     def encode_ids(self, ids: torch.Tensor) -> np.ndarray:
         """Token id batch (B, L) -> normalised embeddings."""
-        return self._finish(self.network.encode_text(trim_padding(ids).to(self.device)))
+        import torch
 
-    @staticmethod
-    def _finish(features: torch.Tensor) -> np.ndarray:
-        return F.normalize(features.float(), dim=-1).cpu().numpy()
+        with torch.inference_mode():
+            return _unit_rows(self.network.encode_text(trim_padding(ids).to(self.device)).float().cpu().numpy())
+
+    def _encode_id_array(self, ids: np.ndarray) -> np.ndarray:
+        encode_text_array = getattr(self.network, "encode_text_array", None)
+        if encode_text_array is None:
+            import torch
+
+            return self.encode_ids(torch.from_numpy(ids))
+        return _unit_rows(encode_text_array(trim_padding(ids)).astype(np.float32, copy=False))
 
     @staticmethod
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -134,9 +149,23 @@ class ClipModel:
         return np.atleast_2d(a) @ np.atleast_2d(b).T
 
 
+def is_torch_module(obj: object) -> bool:
+    """A torch `nn.Module` (without importing torch: an object cannot be one before torch is imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (as torch's F.normalize: a zero row stays zero)."""
+    norms = np.linalg.norm(features, axis=-1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
+
+
 def weight_bytes(encoder: Encoder) -> int:
     """Bytes of an encoder's weights as held: a module's saved state dict, or what the runtime reports."""
-    if isinstance(encoder, nn.Module):
+    if is_torch_module(encoder):
+        import torch
+
         buffer = io.BytesIO()
         torch.save(encoder.state_dict(), buffer)
         return buffer.tell()
@@ -151,6 +180,10 @@ def fingerprint(network: ClipNetwork) -> tuple[float, ...]:
 
 def param_counts(config: ClipConfig) -> dict[str, int]:
     """Parameters per tower, from the architecture (so quantized and ONNX models count like their source)."""
+    import torch
+
+    from .network import ClipNetwork
+
     with torch.device("meta"):
         network = ClipNetwork(config)
     total = sum(p.numel() for p in network.parameters())
@@ -159,10 +192,11 @@ def param_counts(config: ClipConfig) -> dict[str, int]:
     return {"vision": vision, "text": text, "other": total - vision - text}
 
 
-def trim_padding(ids: torch.Tensor) -> torch.Tensor:
-    """Drop the all-padding columns at the end: padded keys are masked, so the embeddings do not change."""
-    used = (ids != 0).any(dim=0).nonzero()
-    return ids[:, : int(used.max()) + 1] if len(used) else ids
+def trim_padding(ids: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Drop the all-padding columns at the end: padded keys are masked, so the embeddings do not change.
+    (Each row's ids are a prefix, so the columns in use are the first `width`.)"""
+    width = int((ids != 0).any(0).sum())
+    return ids[:, :width] if width else ids
 
 
 def _as_image(item: ImageLike) -> Image.Image:

@@ -5,9 +5,12 @@ runtime layer (`zhclip.runtime`)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import UnsupportedError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def check_precision(precision: str, supported: list[str], where: str) -> str:
@@ -20,4 +23,6 @@ def check_precision(precision: str, supported: list[str], where: str) -> str:
 
 def torch_dtype(precision: str) -> torch.dtype:
     """Floating dtype of the weights (int8 keeps fp32 for everything it does not quantize)."""
+    import torch
+
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[precision]

@@ -5,12 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 from tokenizers import BertWordPieceTokenizer
 
 from ..errors import InputError
 from .config import CONTEXT_LENGTH
+
+if TYPE_CHECKING:
+    import torch
 
 BUNDLED_VOCAB = resources.files("zhclip.models") / "vocab.txt"
 
@@ -43,14 +47,20 @@ class Tokenizer:
         return self._tok.encode(text, add_special_tokens=False).tokens
 
     def __call__(self, texts: str | list[str], context_length: int | None = None) -> torch.Tensor:
-        """Token ids, shape (len(texts), context_length); long texts are truncated."""
+        """Token ids as a torch tensor, shape (len(texts), context_length); long texts are truncated."""
+        import torch
+
+        return torch.from_numpy(self.ids(texts, context_length))
+
+    def ids(self, texts: str | list[str], context_length: int | None = None) -> np.ndarray:
+        """Token ids as int64 numpy, shape (len(texts), context_length); long texts are truncated."""
         if isinstance(texts, str):
             texts = [texts]
         length = context_length or self.context_length
         if length < 3:
             raise InputError(None, f"context length must be at least 3, got {length}")
-        out = torch.zeros(len(texts), length, dtype=torch.long)
+        out = np.zeros((len(texts), length), dtype=np.int64)
         for row, enc in enumerate(self._tok.encode_batch(list(texts), add_special_tokens=False)):
             ids = [self.cls_id, *enc.ids[: length - 2], self.sep_id]
-            out[row, : len(ids)] = torch.tensor(ids)
+            out[row, : len(ids)] = ids
         return out

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 
 from ..media import to_rgb
+
+if TYPE_CHECKING:
+    import torch
 
 MEAN = np.array((0.48145466, 0.4578275, 0.40821073), dtype=np.float32)
 STD = np.array((0.26862954, 0.26130258, 0.27577711), dtype=np.float32)
@@ -19,6 +23,8 @@ class ImageTransform:
         self.size = size
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(self.to_array(image))
 
     def to_array(self, image: Image.Image) -> np.ndarray:

@@ -1,40 +1,27 @@
 """`precision="auto"`: measure every path (runtime and precision) once per machine and architecture and pick,
 per tower, the fastest whose embeddings reach the fidelity bar: the best image path (a batch) and the best
 one-query text path are often different runtimes. The plan is remembered in `auto_precision.json` in the cache
-folder (`ZHCLIP_CACHE_DIR`, default `~/.cache/zhclip`)."""
+folder (`ZHCLIP_CACHE_DIR`, default `~/.cache/zhclip`; see `plans`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import platform
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 
-from ..io import write_json
 from ..models.config import ClipConfig
 from ..models.model import Encoder
 from .base import Runtime
-from .cache import cache_root
 from .calibration import Batch, synthetic_batch
-from .machine import cpuinfo
 from .measure import FIDELITY_BAR, mean_cosine, timings
+from .plans import TOWERS, Plan, cache_key, measured_plan, read_plans, remember_plan
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = "auto_precision.json"
 PROBE_IMAGES = 4
 ROUNDS = 3
 SLOW_FACTOR = 1.5  # a candidate this much slower than the first on both towers after a round is dropped
-TOWERS = ("image", "text")
-Plan = dict[str, str]  # tower -> path name ("openvino-int8"); runtimes are named by their `kind`
-
-
-def cache_path() -> Path:
-    return cache_root() / CACHE_FILE
 
 
 def choose_plan(runtimes: Sequence[Runtime]) -> Plan:
@@ -48,23 +35,14 @@ def choose_plan(runtimes: Sequence[Runtime]) -> Plan:
     return choose(key, candidates, first.config)
 
 
-def cached_plan(runtime_names: Sequence[str], device: torch.device, config: ClipConfig) -> Plan | None:
-    """The plan measured before for these runtimes, this machine and architecture, if any."""
-    found = _read_cache().get(cache_key("+".join(runtime_names), device, config))
-    return found["plan"] if found and set(found.get("plan", {})) == set(TOWERS) else None
-
-
 def choose(key: str, candidates: dict[str, Callable[[], Encoder]], config: ClipConfig) -> Plan:
-    cache = _read_cache()
-    if key in cache and set(cache[key].get("plan", {})) == set(TOWERS):
-        return cache[key]["plan"]
+    known = measured_plan(read_plans(), key)
+    if known is not None:
+        return known
     log.warning("precision auto: measuring %s once for this machine and architecture", ", ".join(candidates))
     results = measure_candidates(candidates, synthetic_batch(PROBE_IMAGES, config.vision.image_size))
     plan = {tower: _fastest(results, tower) for tower in TOWERS}
-    cache[key] = {"plan": plan, "results": results}
-    path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, cache)
+    remember_plan(key, plan, results)
     log.warning("precision auto: chose %s", ", ".join(f"{t} {p}" for t, p in plan.items()))
     return plan
 
@@ -114,23 +92,3 @@ def _compare(current: dict, reference: dict, outputs: tuple | None, reference_ou
         fidelity = None if outputs is None else round(mean_cosine(outputs[i], reference_outputs[i]), 5)
         result[f"{tower}_fidelity"] = fidelity
     return result
-
-
-def cache_key(runtime: str, device: torch.device, config: ClipConfig) -> str:
-    shapes = {k: v for k, v in config.to_dict().items() if k != "name"}
-    arch = hashlib.sha1(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{runtime}|{_machine(device)}|{config.name}:{arch}"
-
-
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    flags = hashlib.sha1(cpuinfo().encode()).hexdigest()[:10]
-    return f"cpu:{platform.machine()}:{flags}:threads={torch.get_num_threads()}:torch={torch.__version__}"
-
-
-def _read_cache() -> dict:
-    try:
-        return json.loads(cache_path().read_text())
-    except (OSError, ValueError):
-        return {}

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Sequence
-from typing import Protocol
-
-import torch
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ..models.config import ClipConfig
-from ..models.model import ClipModel, Encoder, weight_bytes
+from ..models.model import ClipModel, Encoder, is_torch_module, weight_bytes
 from ..models.precision import check_precision
 from ..models.tokenizer import Tokenizer
+from .plans import TOWERS
 
-TOWERS = ("image", "text")
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
 DISTRIBUTIONS = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 
@@ -53,7 +55,7 @@ class SplitEncoder:
         self.config = image.config
         self.logit_scale = text.logit_scale
         for part in (image, text):
-            if isinstance(part, torch.nn.Module):
+            if is_torch_module(part):
                 part.eval()
 
     @property
@@ -65,6 +67,11 @@ class SplitEncoder:
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
         return self.text.encode_text(ids.to(_device_of(self.text)))
+
+    @property
+    def encode_text_array(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The text tower's array method, where it has one (see `Encoder`)."""
+        return getattr(self.text, "encode_text_array", None)
 
 
 def open_model(runtime: Runtime, precision: str) -> ClipModel:
@@ -90,7 +97,9 @@ def _model(runtime: Runtime, encoder: Encoder, precision: str, paths: dict[str, 
     return ClipModel(encoder, runtime.tokenizer, runtime.device, precision, runtime.source, paths, runtime.fingerprint)
 
 
-def _device_of(encoder: Encoder) -> torch.device:
-    if isinstance(encoder, torch.nn.Module):
+def _device_of(encoder: Encoder) -> torch.device | str:
+    if is_torch_module(encoder):
+        import torch
+
         return next(encoder.parameters(), torch.empty(0)).device
-    return torch.device("cpu")
+    return "cpu"

@@ -13,11 +13,13 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..cache import cache_dir as cache_root
 from ..io import atomic_path, write_json
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ SOURCES = "sources.json"  # local checkpoint -> its weights digest and architect
 
 def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
     """A digest of every tensor's name, dtype, shape and bytes (the same weights give the same key in any format)."""
+    import torch
+
     digest = hashlib.blake2b(digest_size=16)
     for name in sorted(state_dict):
         tensor = state_dict[name].detach().cpu().contiguous().reshape(-1)

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..choices import RUNTIME_CHOICES
 from ..errors import UnsupportedError
 from ..extras import installed_extras, require
 from ..models.config import ClipConfig
-from ..models.device import resolve_device
-from ..models.factory import read_weights
+from ..models.device import device_type, resolve_device
 from ..models.model import ClipModel
 from . import cache
-from .auto import cached_plan, choose_plan
 from .base import TOWERS, Runtime, SplitEncoder, open_model, open_plan, runtime_name
 from .onnx import OnnxRuntime, is_export_dir
-from .torch import TorchRuntime
+from .plans import cached_plan
+
+if TYPE_CHECKING:
+    from .torch import TorchRuntime
 
 RUNTIME_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime kind -> the extra that brings it
 RUNTIMES_ENV = "ZHCLIP_RUNTIMES"
@@ -34,7 +34,7 @@ def load(
     precision: str = "fp32",
     arch: str | ClipConfig | None = None,
     runtime: str = "auto",
-    choose=choose_plan,
+    choose=None,
     towers: tuple[str, ...] = TOWERS,
     context_length: int | None = None,
 ) -> ClipModel:
@@ -42,7 +42,8 @@ def load(
 
     With `precision="auto"`, a checkpoint loaded before on this machine whose towers `auto` put on converted
     paths opens from those cached conversions, and the checkpoint itself is not read; `towers=("text",)`
-    (text queries) opens only the text tower.
+    (text queries) opens only the text tower; neither needs PyTorch, which is imported only to run a checkpoint.
+    `choose` picks the plan among runtimes (default: `auto.choose_plan`, which measures them once).
     `context_length` overrides the stored one (52 unless the model was trained longer)."""
     if runtime not in RUNTIME_CHOICES:
         raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
@@ -58,6 +59,8 @@ def load(
         raise UnsupportedError(f"runtime {runtime!r} cannot run {base.source} ({_why_not(base, runtime)})")
     if precision != "auto":
         return open_model(runtimes[0], precision)
+    if choose is None:
+        from .auto import choose_plan as choose
     return open_plan(runtimes, choose(runtimes))
 
 
@@ -69,6 +72,9 @@ def open_runtime(
         if context_length is not None:
             raise UnsupportedError("an ONNX export keeps the context length it was exported with")
         return OnnxRuntime(Path(source).expanduser(), device)
+    from ..models.factory import read_weights
+    from .torch import TorchRuntime
+
     dev = resolve_device(device)
     weights = read_weights(source, arch)
     weights.config = weights.config.with_context_length(context_length)
@@ -87,7 +93,7 @@ def enabled(kind: str) -> bool:
 
 def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     """The other runtimes that can run `base`'s weights on its device (CPU only), converting them once."""
-    if base.device.type != "cpu":
+    if device_type(base.device) != "cpu":
         return []
     wanted = [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
     for kind in wanted:
@@ -96,7 +102,7 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     if not wanted:
         return []
     found: list[Runtime] = []
-    if isinstance(base, TorchRuntime):
+    if base.kind == "torch":
         if not installed("onnxruntime"):
             require("onnx")  # OpenVINO reads the ONNX export of a checkpoint
         directory = cache.entry("onnx", base.weights_key, lambda out: _export(base, out), "an ONNX export")
@@ -122,7 +128,7 @@ def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> C
         return None
     key, config = seen
     kinds = ["torch", *(k for k in ("onnxruntime", "openvino") if enabled(k))]
-    plan = cached_plan([runtime_name(k) for k in kinds], torch.device("cpu"), ClipConfig.from_dict(config))
+    plan = cached_plan([runtime_name(k) for k in kinds], "cpu", ClipConfig.from_dict(config))
     directory = cache.cache_root() / "conversions" / "onnx" / key
     if plan is None or not cache.is_complete(directory):
         return None
@@ -136,7 +142,7 @@ def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> C
     precisions = {path.rpartition("-")[2] for path in paths.values()}
     precision = precisions.pop() if len(precisions) == 1 else "mixed"
     first = next(iter(runtimes.values()))
-    return ClipModel(encoder, first.tokenizer, torch.device("cpu"), precision, str(source), paths, first.fingerprint)
+    return ClipModel(encoder, first.tokenizer, "cpu", precision, str(source), paths, first.fingerprint)
 
 
 def _converted_runtime(kind: str, directory: Path, key: str) -> Runtime:
@@ -166,6 +172,6 @@ def _export(base: TorchRuntime, out: Path) -> None:
 
 
 def _why_not(base: Runtime, runtime: str) -> str:
-    if base.device.type != "cpu":
+    if device_type(base.device) != "cpu":
         return f"it runs on the CPU only; this model is on {base.device}"
     return f"an ONNX export runs on onnxruntime or openvino, not {runtime}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from ..cpu import cpu_info, first_processor
 
 # Flags that change GEMM speed, in the order they are reported (the Linux /proc/cpuinfo names).
@@ -42,6 +40,8 @@ def cpu_model_and_flags(info: str | None = None) -> tuple[str, set[str]]:
 def describe_machine(info: str | None = None) -> str:
     """One line for every benchmark's output: CPU model, cores, torch threads, kernel flags present and missing,
     and the GPU if CUDA has one."""
+    import torch
+
     model, flags = cpu_model_and_flags(info)
     present = [f for f in KERNEL_FLAGS if f in flags]
     missing = [f for f in KERNEL_FLAGS if f not in flags]

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import CheckpointError, UnsupportedError
 from ..extras import require
 from ..models.config import ClipConfig
-from ..models.device import resolve_device
+from ..models.device import device_type, resolve_device
 from ..models.tokenizer import Tokenizer
 from .base import runtime_name
+from .plans import TOWERS
+
+if TYPE_CHECKING:
+    import torch
 
 MANIFEST = "zhclip_onnx.json"
-TOWERS = ("image", "text")
 ONNX_PRECISIONS = ("fp32", "fp16", "int8")
 INPUT_NAMES = {"image": "pixels", "text": "ids"}
 
@@ -32,12 +35,42 @@ def is_export_dir(source: str | Path) -> bool:
     return (Path(source).expanduser() / MANIFEST).is_file()
 
 
-class OnnxEncoder:
+class ArrayEncoder:
+    """An `Encoder` whose towers run numpy arrays (ONNX Runtime, OpenVINO): the torch methods convert, and a
+    ClipModel calls `encode_text_array` directly, so text needs no PyTorch. Subclasses run a tower in `run`."""
+
+    def __init__(self, config: ClipConfig, logit_scale: float):
+        self.config = config
+        self.logit_scale_value = float(logit_scale)
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        import torch
+
+        return torch.tensor(self.logit_scale_value)
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.run("image", pixels.float().numpy()))
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.encode_text_array(ids.long().numpy()))
+
+    def encode_text_array(self, ids: np.ndarray) -> np.ndarray:
+        return self.run("text", ids)
+
+    def run(self, tower: str, array: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxEncoder(ArrayEncoder):
     """The `Encoder` of a ClipModel whose towers are ONNX Runtime sessions."""
 
     def __init__(self, config: ClipConfig, files: dict[str, Path], providers: list[str], logit_scale: float):
-        self.config = config
-        self.logit_scale = torch.tensor(logit_scale)
+        super().__init__(config, logit_scale)
         self.files = files  # tower -> ONNX file; a text-only encoder has no image session
         self.sessions = {tower: _session(path, providers) for tower, path in self.files.items()}
 
@@ -45,14 +78,8 @@ class OnnxEncoder:
     def weight_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.files.values())
 
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._run("image", pixels.float().numpy())
-
-    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self._run("text", ids.long().numpy())
-
-    def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(session_for(self.sessions, tower).run(None, {INPUT_NAMES[tower]: array})[0])
+    def run(self, tower: str, array: np.ndarray) -> np.ndarray:
+        return session_for(self.sessions, tower).run(None, {INPUT_NAMES[tower]: array})[0]
 
 
 def session_for(sessions: dict, tower: str):
@@ -88,21 +115,22 @@ def read_manifest(directory: Path) -> dict:
     return manifest
 
 
-def providers_for(device: str) -> tuple[torch.device, list[str]]:
-    """ONNX Runtime execution providers for a zhclip device string (`auto` takes CUDA only if ORT has it)."""
+def providers_for(device: str) -> tuple[torch.device | str, list[str]]:
+    """ONNX Runtime execution providers for a zhclip device string (`auto` takes CUDA only if ORT has it);
+    the CPU is named without importing PyTorch."""
     import onnxruntime as ort
 
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     if device == "auto":
-        dev = torch.device("cuda" if has_cuda else "cpu")
-    else:
-        dev = resolve_device(device)
-    if dev.type == "cuda" and not has_cuda:
+        device = "cuda" if has_cuda else "cpu"
+    dev = "cpu" if device == "cpu" else resolve_device(device)
+    if device_type(dev) == "cuda" and not has_cuda:
         raise UnsupportedError(
             f"device {device!r}: this onnxruntime build has no CUDA provider "
             f"(has {', '.join(ort.get_available_providers())}); use --device cpu"
         )
-    return dev, (["CUDAExecutionProvider", "CPUExecutionProvider"] if dev.type == "cuda" else ["CPUExecutionProvider"])
+    cuda = device_type(dev) == "cuda"
+    return dev, (["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"])
 
 
 class OnnxRuntime:

@@ -11,15 +11,13 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import UnsupportedError
 from ..models.config import ClipConfig
 from ..models.tokenizer import Tokenizer
 from . import cache
 from .base import runtime_name
-from .calibration import synthetic_batch
-from .onnx import INPUT_NAMES, TOWERS, read_manifest, session_for
+from .onnx import INPUT_NAMES, TOWERS, ArrayEncoder, read_manifest, session_for
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +42,14 @@ def available() -> bool:
     return True
 
 
-class OpenVinoEncoder:
+class OpenVinoEncoder(ArrayEncoder):
     """The `Encoder` of a ClipModel whose towers are compiled OpenVINO models."""
 
     def __init__(self, config: ClipConfig, files: dict[str, Path], hint: str, logit_scale: float):
         import openvino as ov
 
+        super().__init__(config, logit_scale)
         core = ov.Core()
-        self.config = config
-        self.logit_scale = torch.tensor(logit_scale)
         self.files = files
         # CACHE_DIR: OpenVINO keeps each compiled model (keyed by the model, device and properties), so a later
         # process loads it in a fraction of the compile time.
@@ -64,15 +61,12 @@ class OpenVinoEncoder:
     def weight_bytes(self) -> int:
         return sum(p.stat().st_size for path in self.files.values() for p in path.parent.glob(path.stem + ".*"))
 
-    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._run("image", pixels.float().numpy())
+    def encode_text_array(self, ids: np.ndarray) -> np.ndarray:
+        return self.run("text", _padded_to_bucket(ids, self.config.context_length))
 
-    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self._run("text", _padded_to_bucket(ids.long().numpy(), self.config.context_length))
-
-    def _run(self, tower: str, array: np.ndarray) -> torch.Tensor:
+    def run(self, tower: str, array: np.ndarray) -> np.ndarray:
         compiled = session_for(self.compiled, tower)
-        return torch.from_numpy(np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy())
+        return np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy()
 
 
 def _padded_to_bucket(ids: np.ndarray, limit: int) -> np.ndarray:
@@ -94,7 +88,7 @@ class OpenVinoRuntime:
             raise UnsupportedError(f"OpenVINO compiles the fp32 ONNX files; {directory} has none")
         self.config = ClipConfig.from_dict(self.manifest["config"])
         self.tokenizer = Tokenizer(directory / self.manifest.get("vocab", "vocab.txt"), self.config.context_length)
-        self.device = torch.device("cpu")
+        self.device = "cpu"
         self.source = str(directory)
         self.name = runtime_name("openvino")
         self.where = "by OpenVINO on this CPU"
@@ -122,6 +116,8 @@ class OpenVinoRuntime:
     def _quantize(self, out: Path) -> None:
         import nncf
         import openvino as ov
+
+        from .calibration import synthetic_batch
 
         probe = synthetic_batch(CALIBRATION_IMAGES, self.config.vision.image_size, self.tokenizer)
         samples = {"image": [p[None].numpy() for p in probe.pixels], "text": [i[None].numpy() for i in probe.ids]}

@@ -4,45 +4,41 @@ One module per step: `scan` (walk and stat) -> `decode` (hash, pixels, frames) -
 `compute` thread) -> `store` (SQLite, its `meta` record) -> `index` (in-memory vectors) -> `library` (a library
 opened for searching: reader, model check, index reloads) -> `query` (ranking: search, similar, segments);
 `indexer` runs the first four as a pipeline and `dupes` finds near-duplicates.
+
+Names are imported on first use: a text query loads neither the indexer nor PyTorch.
 """
 
-from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaInfo
-from .decode import DecodeOptions
-from .encode import MediaEncoder, model_identity
-from .errors import DecodeError, LibraryError, NotFoundError
-from .index import VectorIndex
-from .indexer import IndexOptions, IndexProgress, IndexSummary, index_library
-from .library import Library
-from .meta import LibraryMeta, ModelIdentity
-from .query import Query, Result, Searcher
-from .scan import DEFAULT_EXCLUDES, scan
-from .store import FileRecord, Filters, Reader, Store
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_EXCLUDES",
-    "IMAGE_SUFFIXES",
-    "VIDEO_SUFFIXES",
-    "DecodeError",
-    "DecodeOptions",
-    "FileRecord",
-    "Filters",
-    "IndexOptions",
-    "IndexProgress",
-    "IndexSummary",
-    "Library",
-    "LibraryError",
-    "LibraryMeta",
-    "MediaEncoder",
-    "MediaInfo",
-    "ModelIdentity",
-    "NotFoundError",
-    "Query",
-    "Reader",
-    "Result",
-    "Searcher",
-    "Store",
-    "VectorIndex",
-    "index_library",
-    "model_identity",
-    "scan",
-]
+from ..lazy import lazy_names
+
+_HOMES = {
+    "IMAGE_SUFFIXES": "..media",
+    "VIDEO_SUFFIXES": "..media",
+    "MediaInfo": "..media",
+    "DecodeOptions": ".decode",
+    "MediaEncoder": ".encode",
+    "model_identity": ".encode",
+    "DecodeError": ".errors",
+    "LibraryError": ".errors",
+    "NotFoundError": ".errors",
+    "VectorIndex": ".index",
+    "IndexOptions": ".indexer",
+    "IndexProgress": ".indexer",
+    "IndexSummary": ".indexer",
+    "index_library": ".indexer",
+    "Library": ".library",
+    "LibraryMeta": ".meta",
+    "ModelIdentity": ".meta",
+    "Query": ".query",
+    "Result": ".query",
+    "Searcher": ".query",
+    "DEFAULT_EXCLUDES": ".scan",
+    "FileRecord": ".store",
+    "Filters": ".store",
+    "Reader": ".store",
+    "Store": ".store",
+}
+
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -12,7 +12,6 @@ precision and recall on the test split, see benchmarks/results/search_cutoff.md)
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .index import VectorIndex
 
@@ -22,23 +21,22 @@ MIN_VECTORS = 50  # fewer vectors than this are no background to tell matches fr
 SAMPLE = 5000  # background rows kept per loaded index (a fixed random sample of larger libraries)
 
 
-def background(index: VectorIndex, seed: int = 0) -> torch.Tensor | None:
+def background(index: VectorIndex, seed: int = 0) -> np.ndarray | None:
     """The vectors that stand for the library's background, float32 (None: too few to say)."""
     if len(index) < MIN_VECTORS:
         return None
     if len(index) <= SAMPLE:
-        return index.matrix.float()
+        return index.matrix.astype(np.float32, copy=False)
     rows = np.sort(np.random.default_rng(seed).choice(len(index), SAMPLE, replace=False))
-    return index.matrix[torch.from_numpy(rows)].float()
+    return index.matrix[rows].astype(np.float32)
 
 
-def automatic_cutoff(vectors: torch.Tensor | None, query: np.ndarray, best: float) -> float | None:
+def automatic_cutoff(vectors: np.ndarray | None, query: np.ndarray, best: float) -> float | None:
     """The score below which results of `query` are background (None where the library is too small);
     `best` is the query's best result."""
     if vectors is None:
         return None
-    scores = vectors @ torch.from_numpy(np.ascontiguousarray(query, np.float32))
-    return cutoff_from_scores(scores.numpy(), best)
+    return cutoff_from_scores(vectors @ np.ascontiguousarray(query, np.float32), best)
 
 
 def cutoff_from_scores(scores: np.ndarray, best: float, z: float = CUTOFF_Z, d: float | None = CUTOFF_D) -> float:

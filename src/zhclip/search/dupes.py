@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .index import VectorIndex
 from .store import FileRecord, Reader
@@ -27,17 +26,20 @@ def find_dupes(reader: Reader, index: VectorIndex, threshold: float = 0.95) -> l
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0].path))
 
 
-def _content_vectors(index: VectorIndex) -> tuple[np.ndarray, torch.Tensor]:
+def _content_vectors(index: VectorIndex) -> tuple[np.ndarray, np.ndarray]:
     """One normalised vector per content (videos: the mean of their frames)."""
-    content_ids, inverse = np.unique(index.content_ids, return_inverse=True)
-    sums = torch.zeros(len(content_ids), index.dim).index_add_(0, torch.from_numpy(inverse), index.matrix.float())
-    return content_ids, torch.nn.functional.normalize(sums, dim=1)
+    order = np.argsort(index.content_ids, kind="stable")
+    content_ids, starts = np.unique(index.content_ids[order], return_index=True)
+    if not len(order):
+        return content_ids, np.zeros((0, index.dim), np.float32)
+    sums = np.add.reduceat(index.matrix[order].astype(np.float32), starts, axis=0)
+    return content_ids, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def _close_pairs(vectors: torch.Tensor, threshold: float):
+def _close_pairs(vectors: np.ndarray, threshold: float):
     for start in range(0, len(vectors), BLOCK):
         sims = vectors[start : start + BLOCK] @ vectors.T
-        rows, cols = torch.nonzero(sims >= threshold, as_tuple=True)
+        rows, cols = np.nonzero(sims >= threshold)
         rows = rows + start
         keep = cols > rows
         yield from zip(rows[keep].tolist(), cols[keep].tolist(), strict=True)

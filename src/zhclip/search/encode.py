@@ -9,17 +9,21 @@ from __future__ import annotations
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import InputError
-from ..models import ClipModel
+from ..models.device import device_type
+from ..models.model import ClipModel
 from ..runtime import load as load_model
 from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity
 from .query_cache import QueryCache
+
+if TYPE_CHECKING:
+    import torch
 
 _image_loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhclip-load")
 
@@ -40,9 +44,9 @@ class MediaEncoder:
         self.batch_size = batch_size
         self.identity = model_identity(model)
         self.image_size = model.image_size
-        self.device = torch.device(getattr(model, "device", "cpu"))
-        self.staged = self.device.type == "cuda" if staged is None else staged
-        self.pixel_dtype = _pixel_dtype(model, self.device)
+        self.device = getattr(model, "device", "cpu")
+        self.staged = self.on_cuda if staged is None else staged
+        self.pixel_dtype = _pixel_dtype(model, self.on_cuda)
         self._buffer: torch.Tensor | None = None
         self._texts = QueryCache()
         self._image_model: Future[ClipModel] | None = None  # the full model, while it loads (`image_later`)
@@ -70,6 +74,10 @@ class MediaEncoder:
         if image_later and "image" not in model.paths:
             encoder._image_model = _image_loader.submit(load_model, source, towers=towers, **options)
         return encoder
+
+    @property
+    def on_cuda(self) -> bool:
+        return device_type(self.device) == "cuda"
 
     def _with_image_tower(self) -> ClipModel:
         if self._image_model is not None:
@@ -122,6 +130,8 @@ class MediaEncoder:
         return np.concatenate(chunks)
 
     def _batch(self, pixels: np.ndarray) -> torch.Tensor:
+        import torch
+
         if not self.staged:
             return torch.from_numpy(pixels)
         if self._buffer is None or self._buffer.shape[1:] != pixels.shape[1:]:
@@ -135,11 +145,14 @@ class MediaEncoder:
         return batch.to(self.device, non_blocking=True)
 
 
-def _pixel_dtype(model: ClipModel, device: torch.device) -> np.dtype:
+def _pixel_dtype(model: ClipModel, on_cuda: bool) -> np.dtype:
     """float16 for a half-precision model on CUDA (half the bytes to decode, pin and copy), else float32."""
+    if not on_cuda:
+        return np.dtype(np.float32)
+    import torch
+
     network_dtype = getattr(getattr(model, "network", None), "dtype", torch.float32)
-    half = device.type == "cuda" and network_dtype in (torch.float16, torch.bfloat16)
-    return np.dtype(np.float16 if half else np.float32)
+    return np.dtype(np.float16 if network_dtype in (torch.float16, torch.bfloat16) else np.float32)
 
 
 class AsDtype:

@@ -13,6 +13,8 @@ model the mean text-minus-image offset points almost exactly away from the image
 nearest rows spread over more lists than a noisy copy of a row's do. Given real text query vectors
 (`query_samples`), the tuning uses them and noisy rows moved by their mean offset from the rows; without them,
 noisy rows moved away from the image mean and random directions stand in. Scores are cosine similarities.
+The index is numpy; only the int8 first pass (`coarse`, torch's int8 kernel) imports PyTorch, for large
+libraries.
 """
 
 from __future__ import annotations
@@ -21,13 +23,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 COARSE_MIN_ROWS = 50_000
 APPROX_THRESHOLD = 500_000
 TARGET_RECALL = 0.97
-_CHUNK = 65_536
-SHORTLIST = 1024
+CHUNK = 65_536
 
 
 @dataclass
@@ -62,8 +62,8 @@ class VectorIndex:
             else:
                 vectors = vectors[perm]
         big = len(vectors) >= COARSE_MIN_ROWS
-        self.matrix = torch.from_numpy(np.ascontiguousarray(vectors, np.float16 if big else np.float32))
-        self.coarse = Int8Rows.build(self.matrix) if big else None
+        self.matrix = np.ascontiguousarray(vectors, np.float16 if big else np.float32)
+        self.coarse = _int8_rows(self.matrix) if big else None
         self._by_content = np.argsort(self.content_ids, kind="stable")
         if self.lists is not None:
             self.lists.tune(self, target_recall, query_samples)
@@ -79,31 +79,36 @@ class VectorIndex:
         """The k best rows for a normalised query; `allowed` is a boolean mask over rows (filters)."""
         if len(self) == 0 or k <= 0:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-        q = torch.from_numpy(np.ascontiguousarray(query, np.float32))
-        mask = None if allowed is None else torch.from_numpy(np.asarray(allowed, bool))
+        q = np.ascontiguousarray(query, np.float32)
+        mask = None if allowed is None else np.asarray(allowed, bool)
         if self.lists is not None and not exact:
             rows = self.lists.shortlist(self, q, 2 * k, mask)
         elif self.coarse is not None:
             rows = self.coarse.candidates(q, k, mask)
         else:
-            rows = None if mask is None else torch.nonzero(mask).flatten()
+            rows = None if mask is None else np.flatnonzero(mask)
         scores = self.scores(q, rows)
-        top = torch.topk(scores, min(k, len(scores)))
-        chosen = top.indices if rows is None else rows[top.indices]
-        return Hits(chosen.numpy().astype(np.int64), top.values.clamp(-1.0, 1.0).numpy())
+        top = top_k(scores, k)
+        chosen = top if rows is None else rows[top]
+        return Hits(chosen.astype(np.int64), np.clip(scores[top], -1.0, 1.0))
 
-    def scores(self, query: torch.Tensor | np.ndarray, rows: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
-        """Exact cosine scores of `rows` (all rows when None)."""
-        q = torch.as_tensor(query, dtype=torch.float32)
+    def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Exact cosine scores (float32) of `rows` (all rows when None)."""
+        q = np.asarray(query, np.float32)
         if rows is None:
-            return self.matrix @ q.to(self.matrix.dtype) if self.coarse is None else self.matrix.float() @ q
-        return take_rows(self.matrix, rows).float() @ q
+            if self.matrix.dtype == np.float32:
+                return self.matrix @ q
+            # numpy has no float16 BLAS: convert a block at a time
+            return np.concatenate(
+                [self.matrix[i : i + CHUNK].astype(np.float32) @ q for i in range(0, len(self), CHUNK)]
+            )
+        return self.matrix.take(np.asarray(rows), axis=0).astype(np.float32, copy=False) @ q
 
-    def first_pass(self, q: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def first_pass(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cheap scores of `rows`: from the int8 copy when there is one."""
         if self.coarse is None:
             return self.scores(q, rows)
-        return self.coarse.approximate(q, rows).float()
+        return self.coarse.scores(q, rows)
 
     def rows_of(self, content_id: int) -> np.ndarray:
         """The rows of one content (one for an image, one per sampled frame for a video)."""
@@ -113,71 +118,19 @@ class VectorIndex:
         return order[lo:hi]
 
 
-@dataclass
-class Int8Rows:
-    """Rows quantised to int8 with a per-row scale, and a bound on the score error that causes."""
-
-    codes: torch.Tensor  # (N, D) int8
-    scales: torch.Tensor  # (N,) bfloat16
-    bound: float  # |approximate score - exact score| <= bound for any unit query
-
-    @classmethod
-    def build(cls, matrix: torch.Tensor) -> Int8Rows | None:
-        if not _int8_kernel_available():
-            return None
-        codes = torch.empty(matrix.shape, dtype=torch.int8)
-        scales = torch.empty(len(matrix), dtype=torch.bfloat16)
-        worst = 0.0
-        for start in range(0, len(matrix), _CHUNK):
-            block = matrix[start : start + _CHUNK].float()
-            scale = (block.abs().amax(dim=1) / 127).clamp_min(1e-12).bfloat16().float()
-            code = torch.round(block / scale[:, None]).clamp(-127, 127)
-            residual = (block - code * scale[:, None]).norm(dim=1).max().item()
-            codes[start : start + _CHUNK] = code.to(torch.int8)
-            scales[start : start + _CHUNK] = scale.bfloat16()
-            worst = max(worst, residual)
-        # The residual bounds the quantisation error (Cauchy-Schwarz, |q| = 1). The kernel also rounds the
-        # query and the output to bfloat16 (relative error 2^-8 each): add a margin for both.
-        return cls(codes, scales, worst + 2**-6)
-
-    def approximate(self, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """bfloat16 scores (converting a million of them to float32 costs as much as a third of the pass)."""
-        codes, scales = (self.codes, self.scales) if rows is None else (take_rows(self.codes, rows), self.scales[rows])
-        return torch.ops.aten._weight_int8pack_mm(q.bfloat16()[None], codes, scales)[0]
-
-    def candidates(self, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
-        """Every row whose exact score can reach the k-th best: the exact top-k is among them."""
-        approx = self.approximate(q)
-        if mask is not None:
-            approx.masked_fill_(~mask, -math.inf)
-        # A top-SHORTLIST is much cheaper than comparing and gathering over every row; it holds all candidates
-        # unless more than SHORTLIST rows lie within the error window.
-        top = torch.topk(approx, min(max(k, SHORTLIST), len(approx)))
-        values = top.values.float()
-        threshold = values[min(k, len(values)) - 1].item() - 2 * self.bound
-        if len(values) == len(approx) or values[-1].item() < threshold:
-            rows = top.indices[values >= threshold]
-        else:
-            rows = torch.nonzero(approx.float() >= threshold).flatten()
-        return rows if mask is None else rows[mask[rows]]  # with fewer than k allowed rows, threshold is -inf
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k highest scores, highest first."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return best[np.argsort(-scores[best], kind="stable")]
 
 
-def take_rows(matrix: torch.Tensor, rows: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """matrix[rows] by numpy's take, which copies a few thousand float16 or int8 rows ~10x faster than torch's
-    advanced indexing here (2.5k rows of 512: 0.2 ms against 2-8 ms)."""
-    return torch.from_numpy(matrix.numpy().take(np.asarray(rows), axis=0))
+def _int8_rows(matrix: np.ndarray):
+    from .coarse import Int8Rows  # PyTorch's int8 kernel: imported for large libraries only
 
-
-def _int8_kernel_available() -> bool:
-    try:
-        torch.ops.aten._weight_int8pack_mm(
-            torch.zeros(1, 32, dtype=torch.bfloat16),
-            torch.zeros(8, 32, dtype=torch.int8),
-            torch.ones(8, dtype=torch.bfloat16),
-        )
-    except (AttributeError, RuntimeError, NotImplementedError):
-        return False
-    return True
+    return Int8Rows.build(matrix)
 
 
 @dataclass
@@ -200,7 +153,7 @@ class InvertedLists:
         kmeans = faiss.Kmeans(dim, nlist, niter=12, spherical=True, seed=seed)
         kmeans.train(sample)
         assign = np.concatenate(
-            [kmeans.index.search(vectors[i : i + _CHUNK].astype(np.float32), 1)[1][:, 0] for i in range(0, n, _CHUNK)]
+            [kmeans.index.search(vectors[i : i + CHUNK].astype(np.float32), 1)[1][:, 0] for i in range(0, n, CHUNK)]
         )
         permutation = np.argsort(assign, kind="stable")
         offsets = np.searchsorted(assign[permutation], np.arange(nlist + 1))
@@ -210,15 +163,14 @@ class InvertedLists:
     def nlist(self) -> int:
         return len(self.offsets) - 1
 
-    def shortlist(self, index: VectorIndex, q: torch.Tensor, k: int, mask: torch.Tensor | None) -> torch.Tensor:
+    def shortlist(self, index: VectorIndex, q: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
         """The k best rows (first-pass scores) of the `nprobe` lists nearest to q."""
-        _, lists = self.centroids.search(q.numpy()[None], self.nprobe)
+        _, lists = self.centroids.search(q[None], self.nprobe)
         lists = lists[0][lists[0] >= 0]
-        rows = torch.cat([torch.arange(int(self.offsets[i]), int(self.offsets[i + 1])) for i in lists])
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in lists])
         if mask is not None:
             rows = rows[mask[rows]]
-        scores = index.first_pass(q, rows)
-        return rows[torch.topk(scores, min(k, len(scores))).indices]
+        return rows[top_k(index.first_pass(q, rows), k)]
 
     def tune(
         self, index: VectorIndex, target_recall: float, query_samples: np.ndarray | None = None, k: int = 20
@@ -242,11 +194,11 @@ def tuning_queries(index: VectorIndex, query_samples: np.ndarray | None, count: 
     samples and noisy rows moved by the samples' mean offset from the rows when there are samples; otherwise
     noisy rows moved away from the rows' mean (out of the image cone) and random directions."""
     rng = np.random.default_rng(1)
-    picks = torch.from_numpy(rng.choice(len(index), count, replace=False))
-    rows = index.matrix[picks].float().numpy()
+    picks = rng.choice(len(index), count, replace=False)
+    rows = index.matrix[picks].astype(np.float32)
     noisy = _unit(rows + rng.normal(0, 1 / math.sqrt(index.dim), rows.shape).astype(np.float32))
-    mean = index.matrix[torch.from_numpy(rng.choice(len(index), min(len(index), 4096), replace=False))]
-    mean = mean.float().numpy().mean(axis=0)
+    mean = index.matrix[rng.choice(len(index), min(len(index), 4096), replace=False)]
+    mean = mean.astype(np.float32).mean(axis=0)
     if query_samples is not None and len(query_samples):
         samples = _unit(np.asarray(query_samples, np.float32).reshape(-1, index.dim))
         return [noisy, samples, _unit(noisy + samples.mean(axis=0) - mean)]

@@ -283,7 +283,7 @@ def _decode_ahead(
     """Decoding two batches ahead of the encoder, in processes when the model runs on CUDA."""
     processes = options.decode_processes
     if processes is None:
-        processes = encoder.device.type == "cuda"
+        processes = encoder.on_cuda
     return DecodeAhead(
         todo,
         encoder.to_array,

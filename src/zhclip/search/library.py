@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .compute import on_compute_thread
 from .cutoff import background
@@ -34,7 +33,7 @@ class Library:
         self._generation = -1
         self._loaded_at = 0.0
         self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
-        self._background: torch.Tensor | None = None  # the loaded index's vectors for the automatic cut-off
+        self._background: np.ndarray | None = None  # the loaded index's vectors for the automatic cut-off
         self._counts: tuple[int, dict[str, int]] = (-1, {})
         self._dupes: dict[tuple[float, int], list[list[FileRecord]]] = {}  # per (threshold, generation)
         self._check_model()
@@ -111,7 +110,7 @@ class Library:
             self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
         return self._masks[filters]
 
-    def background(self, index: VectorIndex) -> torch.Tensor | None:
+    def background(self, index: VectorIndex) -> np.ndarray | None:
         """Vectors of `index` that stand for the library's background (see `cutoff`); call with the index the
         compute thread just got."""
         return self._background if index is self._index else background(index)

@@ -159,7 +159,7 @@ class Searcher:
         rows = index.rows_of(content_id)
         rows = rows[np.argsort(index.times[rows])]
         times = index.times[rows].astype(float)
-        scores = index.scores(vector, rows).numpy()
+        scores = index.scores(vector, rows)
         best = scores.max()
         matching = scores >= best - min(SEGMENT_MARGIN, SEGMENT_SPREAD * (best - scores.min()))
         ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame

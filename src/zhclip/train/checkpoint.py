@@ -12,7 +12,7 @@ import torch
 from ..errors import CheckpointError
 from ..models.checkpoint import native_state_dict, read_checkpoint_file
 from ..models.config import ClipConfig
-from ..models.convert import save_cnclip
+from ..models.formats import save_cnclip
 
 TRAINING_KEYS = ("optimizer", "scheduler", "rng", "data_position", "run")
 

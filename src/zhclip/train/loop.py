@@ -394,7 +394,7 @@ class Trainer:
         if not self.env.is_main:
             return {}
         if self.cfg.export_hf:
-            from ..models.convert import save_hf
+            from ..models.formats import save_hf
 
             state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
             save_hf(state, self.network.config, self.files.hf, self.task.vocab)

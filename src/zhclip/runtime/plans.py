@@ -1,0 +1,72 @@
+"""The plans `precision="auto"` measured (tower -> path), remembered per runtimes, machine and architecture in
+`auto_precision.json` in the cache folder. Reading one needs no PyTorch: a text query on converted towers
+finds its path here without importing it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..io import write_json
+from ..models.config import ClipConfig
+from .cache import cache_root
+from .machine import cpuinfo
+
+if TYPE_CHECKING:
+    import torch
+
+CACHE_FILE = "auto_precision.json"
+TOWERS = ("image", "text")
+Plan = dict[str, str]  # tower -> path name ("openvino-int8"); runtimes are named by their `kind`
+
+
+def cache_path() -> Path:
+    return cache_root() / CACHE_FILE
+
+
+def cached_plan(runtime_names: Sequence[str], device: torch.device | str, config: ClipConfig) -> Plan | None:
+    """The plan measured before for these runtimes (`kind=version` names), this machine and architecture."""
+    return measured_plan(read_plans(), cache_key("+".join(runtime_names), device, config))
+
+
+def measured_plan(plans: dict, key: str) -> Plan | None:
+    found = plans.get(key)
+    return found["plan"] if found and set(found.get("plan", {})) == set(TOWERS) else None
+
+
+def remember_plan(key: str, plan: Plan, results: dict) -> None:
+    plans = read_plans()
+    plans[key] = {"plan": plan, "results": results}
+    path = cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, plans)
+
+
+def read_plans() -> dict:
+    try:
+        return json.loads(cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def cache_key(runtime: str, device: torch.device | str, config: ClipConfig) -> str:
+    shapes = {k: v for k, v in config.to_dict().items() if k != "name"}
+    arch = hashlib.sha1(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{runtime}|{_machine(device)}|{config.name}:{arch}"
+
+
+def _machine(device: torch.device | str) -> str:
+    """The GPU's name, or the CPU's model and flags and the CPUs this process may use (the runtimes' default
+    thread counts follow them)."""
+    if getattr(device, "type", device) == "cuda":
+        import torch
+
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    flags = hashlib.sha1(cpuinfo().encode()).hexdigest()[:10]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"cpu:{platform.machine()}:{flags}:cpus={cpus}:omp={os.environ.get('OMP_NUM_THREADS', '-')}"
