@@ -33,6 +33,19 @@ def _coarse_index(vectors):
     return index
 
 
+def test_int8_first_pass_errors_bound_every_rows_score():
+    """The per-row bound that decides which rows are rescored holds for every row and any unit query."""
+    vectors = _clustered(60_000, 64, 50, seed=9).astype(np.float16)
+    coarse, full = _coarse_index(vectors).coarse, vectors.astype(np.float32)
+    rows = np.arange(len(vectors))
+    errors = coarse.errors.numpy()
+    rng = np.random.default_rng(10)
+    for q in [*_unit(rng.standard_normal((10, 64))), _unit(full[0] + 0.01)]:
+        gap = np.abs(coarse.scores(q, rows) - full @ q)
+        assert (gap <= errors).all()
+    assert errors.mean() < 0.05, "a bound this loose would rescore most rows"
+
+
 def test_int8_first_pass_with_filters_is_exact_and_never_leaks_rows():
     vectors = _clustered(60_000, 64, 50, seed=5).astype(np.float16)
     index, full = _coarse_index(vectors), vectors.astype(np.float32)

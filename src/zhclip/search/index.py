@@ -98,11 +98,9 @@ class VectorIndex:
         if rows is None:
             if self.matrix.dtype == np.float32:
                 return self.matrix @ q
-            # numpy has no float16 BLAS: convert a block at a time
-            return np.concatenate(
-                [self.matrix[i : i + CHUNK].astype(np.float32) @ q for i in range(0, len(self), CHUNK)]
-            )
-        return self.matrix.take(np.asarray(rows), axis=0).astype(np.float32, copy=False) @ q
+            blocks = range(0, len(self), CHUNK)
+            return np.concatenate([_float32(self.matrix[i : i + CHUNK]) @ q for i in blocks])
+        return _float32(self.matrix.take(np.asarray(rows), axis=0)) @ q
 
     def first_pass(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Cheap scores of `rows`: from the int8 copy when there is one."""
@@ -125,6 +123,14 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(0, np.int64)
     best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return best[np.argsort(-scores[best], kind="stable")]
+
+
+def _float32(block: np.ndarray) -> np.ndarray:
+    if block.dtype == np.float32:
+        return block
+    from .coarse import to_float32  # numpy converts float16 slowly; large libraries have torch loaded anyway
+
+    return to_float32(block)
 
 
 def _int8_rows(matrix: np.ndarray):
