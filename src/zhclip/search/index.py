@@ -65,6 +65,8 @@ class VectorIndex:
         self.matrix = np.ascontiguousarray(vectors, np.float16 if big else np.float32)
         self.coarse = _int8_rows(self.matrix) if big else None
         self._by_content = np.argsort(self.content_ids, kind="stable")
+        sorted_ids = self.content_ids[self._by_content]
+        self.one_row_per_content = not (sorted_ids[1:] == sorted_ids[:-1]).any()  # no video frames
         if self.lists is not None:
             self.lists.tune(self, target_recall, query_samples)
 

@@ -19,7 +19,7 @@ from .store import FileRecord, Filters
 # separates the matching part of a video from the rest).
 SEGMENT_MARGIN = 0.02
 SEGMENT_SPREAD = 0.25
-CANDIDATE_FACTOR = 4
+CANDIDATE_FACTOR = 4  # rows searched per wanted result where videos (several rows each) or a negative thin them
 MATCHED_SET = 1000  # rows ranked when the matched set is sorted by date
 SORTS = ("relevance", "newest", "oldest")
 
@@ -102,7 +102,8 @@ class Searcher:
         index = self.library.index
         allowed = self.library.allowed_rows(index, query.filters)
         wanted = MATCHED_SET if query.sort != "relevance" else query.offset + max(1, query.top) + 1
-        hits = index.search(vector, wanted * CANDIDATE_FACTOR + 16, allowed)
+        spare = 1 if index.one_row_per_content and negative is None else CANDIDATE_FACTOR
+        hits = index.search(vector, wanted * spare + 16, allowed)
         merged = self._merge(index, vector, hits)
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
