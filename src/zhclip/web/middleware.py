@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from starlette.datastructures import MutableHeaders
 
 from . import errors
 from .errors import AuthError, ForbiddenError, TooLargeError
@@ -12,18 +13,40 @@ from .security import TOKEN_COOKIE, cookie_value, host_allowed, origin_allowed, 
 def install_guard(app: FastAPI, token: str | None) -> None:
     """Foreign Host headers (DNS rebinding) and cross-site writes are refused (403); with a token, requests
     without it too (401). A token given as ?token= is kept in a cookie for the page's later requests."""
+    app.add_middleware(Guard, token=token)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
+
+class Guard:
+    """`install_guard`'s check, as plain ASGI: Starlette's decorator middleware costs every request a task and
+    a stream of its own."""
+
+    def __init__(self, app, token: str | None):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         try:
-            from_query = _check(request, token)
+            from_query = _check(Request(scope), self.token)
         except (AuthError, ForbiddenError) as exc:
-            return errors.response_for(exc)
-        response = await call_next(request)
-        if from_query:
-            response.set_cookie(TOKEN_COOKIE, cookie_value(token), httponly=True, samesite="strict")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+            return await errors.response_for(exc)(scope, receive, send)
+        cookie = _token_cookie(self.token) if from_query else None
+
+        async def send_guarded(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if cookie:
+                    headers.append("set-cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_guarded)
+
+
+def _token_cookie(token: str) -> str:
+    response = Response()
+    response.set_cookie(TOKEN_COOKIE, cookie_value(token), httponly=True, samesite="strict")
+    return response.headers["set-cookie"]
 
 
 def _check(request: Request, token: str | None) -> bool:
