@@ -134,3 +134,17 @@ def test_query_samples_reach_the_tuning_through_the_constructor():
     chosen = index.lists.nprobe
     index.lists.tune_on(index, families, TARGET_RECALL)
     assert index.lists.nprobe == chosen
+
+
+def test_single_query_index_builds_nothing_and_is_exact():
+    """A one-query command skips the int8 copy and the lists (even above the approximate threshold)."""
+    vectors = _clustered(60_000, 64, 50, seed=11).astype(np.float16)
+    index = VectorIndex(
+        np.arange(len(vectors)), np.full(len(vectors), np.nan), vectors, approx_threshold=10_000, single_query=True
+    )
+    assert index.coarse is None and index.lists is None
+    full = vectors.astype(np.float32)
+    q = _unit(np.random.default_rng(12).standard_normal(64))
+    hits = index.search(q, 20)
+    assert hits.rows.tolist() == np.argsort(-(full @ q), kind="stable")[:20].tolist()
+    np.testing.assert_allclose(hits.scores, np.sort(full @ q)[::-1][:20], atol=1e-6)

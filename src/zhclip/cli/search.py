@@ -269,18 +269,20 @@ class _ProgressBar:
 # ------------------------------------------------------------------ queries
 
 
-def _library(args: argparse.Namespace, towers: tuple[str, ...] = ("image", "text"), image_later: bool = False):
+def _library(args: argparse.Namespace, towers: tuple[str, ...] = ("image", "text"), serving: bool = False):
+    """A server loads the image tower after the text one and builds its index for many queries; a command
+    asks one."""
     from ..search import Library
 
-    options = {"towers": towers, "runtime": args.runtime, "image_later": image_later}
+    options = {"towers": towers, "runtime": args.runtime, "image_later": serving, "single_query": not serving}
     return Library.open(args.db, args.model, args.precision, args.device, **options)
 
 
-def _searcher(args: argparse.Namespace, towers: tuple[str, ...] = ("text",), image_later: bool = False):
+def _searcher(args: argparse.Namespace, towers: tuple[str, ...] = ("text",), serving: bool = False):
     """Text queries, "similar" and negatives need only the text tower (a fast, small load)."""
     from ..search import Searcher
 
-    return Searcher(_library(args, towers, image_later))
+    return Searcher(_library(args, towers, serving))
 
 
 def _query(args: argparse.Namespace):
@@ -426,7 +428,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.processes > 1:
         return _serve_processes(args, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads
-    app = create_app(_searcher(args, ("image", "text"), image_later=True), token=args.token, watch=args.watch)
+    app = create_app(_searcher(args, ("image", "text"), serving=True), token=args.token, watch=args.watch)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,

@@ -20,6 +20,7 @@ libraries.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,15 +46,17 @@ class VectorIndex:
         approx_threshold: int = APPROX_THRESHOLD,
         target_recall: float = TARGET_RECALL,
         query_samples: np.ndarray | None = None,
+        single_query: bool = False,
     ):
         """`query_samples`: real query vectors of the rows' model (e.g. recent text queries), used only to tune
-        an approximate index."""
+        an approximate index. `single_query` (a command that asks one query): exact search over the rows as
+        they are, without the int8 copy or the lists, whose building only many queries repay."""
         self.content_ids = np.asarray(content_ids, np.int64)
         self.times = np.asarray(times, np.float32)
         vectors = np.asarray(vectors)
         self.dim = vectors.shape[1] if vectors.ndim == 2 else 0
         self.lists: InvertedLists | None = None
-        if len(vectors) >= approx_threshold:
+        if len(vectors) >= approx_threshold and not single_query:
             self.lists = InvertedLists.build(vectors)
             perm = self.lists.permutation
             self.content_ids, self.times = self.content_ids[perm], self.times[perm]
@@ -63,7 +66,7 @@ class VectorIndex:
                 vectors = vectors[perm]
         big = len(vectors) >= COARSE_MIN_ROWS
         self.matrix = np.ascontiguousarray(vectors, np.float16 if big else np.float32)
-        self.coarse = _int8_rows(self.matrix) if big else None
+        self.coarse = _int8_rows(self.matrix) if big and not single_query else None
         self._by_content = np.argsort(self.content_ids, kind="stable")
         sorted_ids = self.content_ids[self._by_content]
         self.one_row_per_content = not (sorted_ids[1:] == sorted_ids[:-1]).any()  # no video frames
@@ -128,9 +131,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _float32(block: np.ndarray) -> np.ndarray:
+    """float16 rows as float32: by torch where a large library's int8 pass has imported it (~5x numpy's
+    conversion), else by numpy (a one-query process is faster without importing torch)."""
     if block.dtype == np.float32:
         return block
-    from .coarse import to_float32  # numpy converts float16 slowly; large libraries have torch loaded anyway
+    if "torch" not in sys.modules:
+        return block.astype(np.float32)
+    from .coarse import to_float32
 
     return to_float32(block)
 

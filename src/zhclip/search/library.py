@@ -24,10 +24,18 @@ MASK_CACHE = 32  # filter masks kept per loaded index
 class Library:
     """The read path of one library; `Searcher` ranks over it."""
 
-    def __init__(self, reader: Reader, encoder: MediaEncoder, approx_threshold: int = APPROX_THRESHOLD):
+    def __init__(
+        self,
+        reader: Reader,
+        encoder: MediaEncoder,
+        approx_threshold: int = APPROX_THRESHOLD,
+        single_query: bool = False,
+    ):
+        """`single_query`: the index is built for one query (see `VectorIndex`)."""
         self.reader = reader
         self.encoder = encoder
         self.approx_threshold = approx_threshold
+        self.single_query = single_query
         self.reload_every = RELOAD_EVERY
         self._index: VectorIndex | None = None
         self._generation = -1
@@ -49,14 +57,17 @@ class Library:
         towers: tuple[str, ...] = ("image", "text"),
         runtime: str = "auto",
         image_later: bool = False,
+        single_query: bool = False,
     ) -> Library:
         """`db` searched with `model` (default: the model the library was indexed with); `towers=("text",)`
-        for text queries only; `image_later` loads the image tower after the text one (`MediaEncoder.load`)."""
+        for text queries only; `image_later` loads the image tower after the text one (`MediaEncoder.load`);
+        `single_query` for a command that asks one query (see `VectorIndex`)."""
         reader = Reader(db)
         source = model or reader.meta().model_source(db)
         options = {"device": device, "precision": precision, "runtime": runtime, "image_later": image_later}
         encoder = MediaEncoder.load(source, towers=towers, **options)
-        return cls(reader, encoder, **({} if approx_threshold is None else {"approx_threshold": approx_threshold}))
+        threshold = {} if approx_threshold is None else {"approx_threshold": approx_threshold}
+        return cls(reader, encoder, single_query=single_query, **threshold)
 
     @property
     def path(self) -> Path:
@@ -90,7 +101,8 @@ class Library:
         # Only the compute thread runs this, so a reload never races another.
         if self._index is None or self._stale():
             generation = self.reader.generation()
-            self._index = VectorIndex(*self.reader.vectors(), approx_threshold=self.approx_threshold)
+            vectors = self.reader.vectors()
+            self._index = VectorIndex(*vectors, approx_threshold=self.approx_threshold, single_query=self.single_query)
             self._generation, self._loaded_at = generation, time.monotonic()
             self._masks.clear()
             self._background = background(self._index)
