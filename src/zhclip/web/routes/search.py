@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
 
 from ...errors import InputError
 from ...search import Query as SearchQuery
@@ -30,7 +31,7 @@ def search(
     sort: Sort = "relevance",
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
     match: Match | None = None,
-) -> dict:
+) -> JSONResponse:
     where = filters(kind, path_contains, after, before)
     return _page(
         searcher, match, SearchQuery(text=q, negative=negative or None, filters=where), top, offset, sort, min_score
@@ -52,17 +53,25 @@ def search_image(
     sort: Annotated[Sort, Form()] = "relevance",
     min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
     match: Annotated[Match | None, Form()] = None,
-) -> dict:
+) -> JSONResponse:
     vector = searcher.encoder.encode_image_bytes(_read_upload(image), image.filename or "upload")
     where = filters(kind, path_contains, after, before)
     query = SearchQuery(text=q or None, image=vector, negative=negative or None, filters=where)
     return _page(searcher, match, query, top, offset, sort, min_score)
 
 
-def _page(searcher, match, query: SearchQuery, top: int, offset: int, sort: str, min_score: float | None) -> dict:
+def _page(
+    searcher, match, query: SearchQuery, top: int, offset: int, sort: str, min_score: float | None
+) -> JSONResponse:
     """The requested page of `query`'s results (text and image search share the paging fields)."""
     query.top, query.offset, query.sort, query.min_score = top, offset, sort, min_score
-    return serialize.results(matched_page(searcher, query, match))
+    return _results(matched_page(searcher, query, match))
+
+
+def _results(page) -> JSONResponse:
+    """A results page as a response already: FastAPI would run its encoder over every result (~0.8 ms of a
+    query); the serializer gives plain JSON values."""
+    return JSONResponse(serialize.results(page))
 
 
 @router.get("/api/similar/{file_id}", summary="More like a library file")
@@ -75,9 +84,9 @@ def similar(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     sort: Sort = "relevance",
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
-) -> dict:
+) -> JSONResponse:
     query = SearchQuery(top=top, offset=offset, sort=sort, min_score=min_score, filters=filters(kind, None, None, None))
-    return serialize.results(searcher.similar_page(file_id, at, query))
+    return _results(searcher.similar_page(file_id, at, query))
 
 
 def _read_upload(upload: UploadFile) -> bytes:
