@@ -97,10 +97,10 @@ class ClipModel:
         images = list(images)
         if not images:
             raise InputError(None, "encode_images got an empty list of images")
-        bar = tqdm(total=len(images), desc="images", unit="img", disable=not progress)
-        out = []
         import torch
 
+        bar = tqdm(total=len(images), desc="images", unit="img", disable=not progress)
+        out = []
         for chunk in _chunks(images, batch_size):
             pixels = torch.stack([self.transform(_as_image(item)) for item in chunk])
             out.append(self.encode_pixels(pixels))

@@ -13,7 +13,7 @@ import torch
 from ..models.config import ClipConfig
 from ..models.model import Encoder
 from .base import Runtime
-from .calibration import Batch, synthetic_batch
+from .calibration import Batch, synthetic_batch, with_short_queries
 from .measure import FIDELITY_BAR, mean_cosine, timings
 from .plans import TOWERS, Plan, cache_key, measured_plan, read_plans, remember_plan
 
@@ -55,7 +55,8 @@ def _fastest(results: dict[str, dict], tower: str) -> str:
 def measure_candidates(
     candidates: dict[str, Callable[[], Encoder]], probe: Batch, rounds: int = ROUNDS
 ) -> dict[str, dict]:
-    """Per tower: speed-up over the first candidate (an image batch; a one-query text) and fidelity to it.
+    """Per tower: speed-up over the first candidate (an image batch; a one-query text) and fidelity to it
+    (texts: the probe's captions and 4-character queries cut from them).
 
     Candidates are timed in turn, round after round, so a burst of load from elsewhere hits them alike;
     one that is `SLOW_FACTOR` slower than the first on both towers after the first round is not measured
@@ -71,7 +72,8 @@ def measure_candidates(
                 best = times.get(name, {"image": image, "text": text})
                 times[name] = {"image": min(image, best["image"]), "text": min(text, best["text"])}
             encoders = _drop_slow(encoders, times)
-        outputs = {name: (e.encode_image(probe.pixels), e.encode_text(probe.ids)) for name, e in encoders.items()}
+        texts = with_short_queries(probe.ids)
+        outputs = {name: (e.encode_image(probe.pixels), e.encode_text(texts)) for name, e in encoders.items()}
     reference = next(iter(candidates))
     return {name: _compare(times[name], times[reference], outputs.get(name), outputs[reference]) for name in times}
 

@@ -40,6 +40,16 @@ def synthetic_batch(count: int, image_size: int, tokenizer: Tokenizer | None = N
     return _batch(images, texts, image_size, tokenizer)
 
 
+def with_short_queries(ids: torch.Tensor, length: int = 4, sep_id: int | None = None) -> torch.Tensor:
+    """`ids` and, after them, the first `length` tokens of each as a query of its own ([CLS] ... [SEP]): what
+    people type into a search box is a few characters, and quantization can treat short texts worse."""
+    sep_id = Tokenizer().sep_id if sep_id is None else sep_id
+    short = torch.zeros_like(ids)
+    short[:, : length + 1] = ids[:, : length + 1]
+    short[:, length + 1] = sep_id
+    return torch.cat([ids, short])
+
+
 def dataset_batch(
     data: str | Path, count: int, image_size: int, tokenizer: Tokenizer | None = None, split: str = "train"
 ) -> Batch:

@@ -1,6 +1,6 @@
 """The OpenVINO runtime (CPU): the fp32 ONNX towers of an export compiled in fp32 or, where the CPU has bf16
-instructions, with a bf16 inference hint; and int8 towers statically quantized by NNCF (calibrated on decoded
-images and their captions), built once per weights and cached.
+instructions, with a bf16 inference hint; and int8 towers by NNCF (the image tower statically quantized on
+decoded images, the text tower's weights compressed), built once per weights and cached.
 
 openvino and nncf are imported only when a runtime is opened, so `auto` can skip them when not installed."""
 
@@ -22,6 +22,7 @@ from .onnx import INPUT_NAMES, TOWERS, ArrayEncoder, read_manifest, session_for
 log = logging.getLogger(__name__)
 
 CALIBRATION_IMAGES = 64
+INT8_CACHE = "openvino-int8-v2"  # v2: the text tower's weights only (see `_quantize`)
 TEXT_BUCKET = 8  # a short query (most are: 7 tokens for 5 characters) costs 11 ms at 8 tokens, 15 at 16
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
@@ -110,27 +111,34 @@ class OpenVinoRuntime:
         return {tower: self.directory / self.manifest["files"]["fp32"][tower] for tower in TOWERS}
 
     def _int8_files(self) -> dict[str, Path]:
-        folder = cache.entry("openvino-int8", self.weights_key, self._quantize, "OpenVINO int8 towers (NNCF)")
+        folder = cache.entry(INT8_CACHE, self.weights_key, self._quantize, "OpenVINO int8 towers (NNCF)")
         return {tower: folder / f"{tower}.xml" for tower in TOWERS}
 
     def _quantize(self, out: Path) -> None:
+        """The image tower statically (int8 weights and activations, calibrated on decoded images: batches are
+        bound by their arithmetic); the text tower's weights only (one short query is bound by reading the
+        weights, and activation scales calibrated on captions cost short queries fidelity: mean cosine to fp32
+        0.983 against 0.9998 on 60 queries of the random ViT-B-16, at the same 8.5 ms)."""
         import nncf
         import openvino as ov
 
         from .calibration import synthetic_batch
 
+        files = self._fp32_files()
         probe = synthetic_batch(CALIBRATION_IMAGES, self.config.vision.image_size, self.tokenizer)
-        samples = {"image": [p[None].numpy() for p in probe.pixels], "text": [i[None].numpy() for i in probe.ids]}
-        for tower, path in self._fp32_files().items():
-            log.warning("  quantizing the %s tower on %d calibration samples", tower, len(samples[tower]))
-            model = ov.Core().read_model(str(path))
-            quantized = nncf.quantize(
-                model,
-                nncf.Dataset(samples[tower], lambda x, t=tower: {INPUT_NAMES[t]: x}),
-                model_type=nncf.ModelType.TRANSFORMER,
-                subset_size=len(samples[tower]),
-            )
-            ov.save_model(quantized, str(out / f"{tower}.xml"))
+        log.warning("  quantizing the image tower on %d calibration images", len(probe))
+        quantized = nncf.quantize(
+            ov.Core().read_model(str(files["image"])),
+            nncf.Dataset([p[None].numpy() for p in probe.pixels], lambda x: {INPUT_NAMES["image"]: x}),
+            model_type=nncf.ModelType.TRANSFORMER,
+            subset_size=len(probe),
+        )
+        ov.save_model(quantized, str(out / "image.xml"))
+        log.warning("  compressing the text tower's weights to int8")
+        compressed = nncf.compress_weights(
+            ov.Core().read_model(str(files["text"])), mode=nncf.CompressWeightsMode.INT8_ASYM
+        )
+        ov.save_model(compressed, str(out / "text.xml"))
 
 
 def _has_nncf() -> bool:
