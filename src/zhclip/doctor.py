@@ -20,8 +20,8 @@ from . import __version__
 from .cache import CACHE_ENV, cache_dir
 from .cpu import cpu_info, probe_torch, too_old_message, torch_version
 from .extras import installed_extras
+from .runtime import plans
 
-AUTO_PRECISION_FILE = "auto_precision.json"  # written by the `auto` precision measurement
 HUB_PROBE_REPO = "OFA-Sys/chinese-clip-vit-base-patch16"
 HUB_TIMEOUT_S = 3.0
 MIRROR_HINT = (
@@ -55,7 +55,7 @@ def diagnose(check_hub: bool = True) -> dict:
         "runtimes": {"onnxruntime": _onnxruntime_facts(), "openvino": _openvino_facts()},
         "extras": installed_extras(),
         "caches": _caches(),
-        "auto_choices": auto_choices(cache_dir() / AUTO_PRECISION_FILE),
+        "auto_choices": auto_choices(plans.cache_path()),
         "hub": hub_status(check_hub),
     }
     if report["hub"]["reachable"] is False:

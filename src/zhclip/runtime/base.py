@@ -17,11 +17,24 @@ if TYPE_CHECKING:
     import torch
 
 DISTRIBUTIONS = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+PRECISION_PACKAGES = {"openvino": "nncf"}  # a runtime's precisions that another package brings (int8)
 
 
 def runtime_name(kind: str) -> str:
-    """`kind=version`: part of the `auto` measurement's key (read from package metadata, without importing it)."""
-    return f"{kind}={importlib.metadata.version(DISTRIBUTIONS[kind])}"
+    """`kind=version` (with the version of the package that adds precisions to it, or `-` without it): part of
+    the `auto` measurement's key, so installing that package measures again (read from package metadata,
+    without importing anything)."""
+    name = f"{kind}={importlib.metadata.version(DISTRIBUTIONS[kind])}"
+    if kind in PRECISION_PACKAGES:
+        name += f"/{PRECISION_PACKAGES[kind]}={_version_or_dash(PRECISION_PACKAGES[kind])}"
+    return name
+
+
+def _version_or_dash(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
 
 
 class Runtime(Protocol):
