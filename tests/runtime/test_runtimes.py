@@ -176,3 +176,17 @@ def test_whole_model_on_converted_paths_loads_without_the_checkpoint(
     again = load(checkpoint, device="cpu", precision="auto")
     assert again.paths == full.paths and again.fingerprint == full.fingerprint and again.source == str(checkpoint)
     _close(again, reference)
+
+
+def test_openvino_activation_group_divides_every_text_layer_width():
+    from dataclasses import replace
+
+    from zhclip.models.config import arch_config
+    from zhclip.runtime.openvino import activation_group
+
+    vit = arch_config("ViT-B-16")
+    assert activation_group(vit) == 256  # 768 and 3072 wide
+    pruned = replace(vit, text=replace(vit.text, layer_heads=[10] * 12, layer_mlp_dims=[2304] * 12))
+    assert activation_group(pruned) == 128  # 10 heads of 64: attention output 640 wide
+    odd = replace(vit, text=replace(vit.text, layer_mlp_dims=[1000] * 12))
+    assert activation_group(odd) is None  # OpenVINO's default then

@@ -441,7 +441,7 @@ def _serve_processes(args: argparse.Namespace, log_file) -> int:
     import uvicorn
 
     from ..search.library import Library
-    from ..web.processes import NoDelayH11, settings_env
+    from ..web.processes import NoDelayProtocol, settings_env
 
     # the library and its model are checked here, so a mistake is one message, not one per process
     Library.open(args.db, args.model, args.precision, args.device, towers=("text",), runtime=args.runtime)
@@ -452,6 +452,6 @@ def _serve_processes(args: argparse.Namespace, log_file) -> int:
         flush=True,
     )
     app = "zhclip.web.processes:app"
-    options = {"host": args.host, "port": args.port, "http": NoDelayH11, "log_level": "warning"}
+    options = {"host": args.host, "port": args.port, "http": NoDelayProtocol, "log_level": "warning"}
     uvicorn.run(app, factory=True, workers=args.processes, **options)
     return 0

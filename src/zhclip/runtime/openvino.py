@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ CALIBRATION_IMAGES = 64
 INT8_CACHE = "openvino-int8-v2"  # v2: the text tower's weights only (see `_quantize`)
 TEXT_BUCKET = 8  # a short query (most are: 7 tokens for 5 characters) costs 11 ms at 8 tokens, 15 at 16
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+# OpenVINO runs int8-compressed weights with the activations quantised to int8 on the fly, one scale per group of
+# this many inputs (its default is 32). Larger groups: ViT-B-16's text tower 15 % faster at 8 tokens and 18 % at
+# 16, mean cosine to fp32 0.99972 against 0.99978 (60 short queries, 60 captions; 2-core AVX-512 VNNI).
+ACTIVATION_GROUP = 256
 
 
 def cpu_precisions() -> list[str]:
@@ -56,6 +61,9 @@ class OpenVinoEncoder(ArrayEncoder):
         # process loads it in a fraction of the compile time.
         compiled_cache = cache.cache_root() / "conversions" / "openvino-compiled"
         properties = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(compiled_cache)}
+        group = activation_group(config)
+        if group:
+            properties["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = group
         self.compiled = {tower: core.compile_model(str(path), "CPU", properties) for tower, path in files.items()}
 
     @property
@@ -68,6 +76,17 @@ class OpenVinoEncoder(ArrayEncoder):
     def run(self, tower: str, array: np.ndarray) -> np.ndarray:
         compiled = session_for(self.compiled, tower)
         return np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy()
+
+
+def activation_group(config: ClipConfig) -> int | None:
+    """The largest group up to ACTIVATION_GROUP that divides the input width of every text-tower layer (a
+    pruned tower's widths vary); None leaves OpenVINO's default."""
+    text = config.text
+    widths = [text.hidden_size]
+    for layer in range(text.layers):
+        widths += [text.heads_at(layer) * text.head_dim, text.mlp_dim(layer)]
+    group = math.gcd(ACTIVATION_GROUP, *widths)
+    return group if group > 32 else None
 
 
 def _padded_to_bucket(ids: np.ndarray, limit: int) -> np.ndarray:

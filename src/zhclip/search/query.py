@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -62,7 +62,9 @@ class Result:
     ocr: dict | None = None  # the matched text line (--match ocr/hybrid): text, box, confidence, span
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """The fields, floats rounded (shallow: `dataclasses.asdict` deep-copies, ~40 us a result)."""
+        values = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in values}
 
 
 @dataclass

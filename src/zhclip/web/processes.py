@@ -10,7 +10,7 @@ import os
 import socket
 
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..search import Library, Searcher
 from .app import create_app
@@ -33,10 +33,10 @@ def app() -> FastAPI:
     return create_app(Searcher(library), token=s["token"], rescan_refusal=refusal)
 
 
-class NoDelayH11(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on each connection. The socket uvicorn binds for
-    several processes is made without a protocol number, so asyncio does not turn it off as it does for one
-    process, and every keep-alive response then waited ~40 ms for the client's delayed ACK."""
+class NoDelayProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (its httptools parser) with Nagle's algorithm off on each connection. The
+    socket uvicorn binds for several processes is made without a protocol number, so asyncio does not turn it off
+    as it does for one process, and every keep-alive response then waited ~40 ms for the client's delayed ACK."""
 
     def connection_made(self, transport) -> None:
         connection = transport.get_extra_info("socket")
