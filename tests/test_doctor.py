@@ -17,6 +17,7 @@ from zhclip import cpu
 from zhclip.cli import main
 from zhclip.doctor import auto_choices, directory_size, hub_status
 from zhclip.errors import UnsupportedError
+from zhclip.runtime import plans
 
 OLD_CPUINFO = """processor\t: 0
 model name\t: Intel(R) Core(TM)2 Duo CPU     E8400  @ 3.00GHz
@@ -58,18 +59,20 @@ def test_a_cpu_too_old_for_torch_gets_one_clear_line(monkeypatch, capsys):
 
 
 def test_auto_choices_are_read_from_the_cache_file(tmp_path):
-    key = "torch=2.13.0+onnxruntime=1.32.0|cpu:x86_64:0123456789:threads=2:torch=2.13.0+cpu|demo:abcdef012345"
+    key = f"v{plans.PLAN_VERSION}|torch=2.13.0+onnxruntime=1.32.0|cpu:x86_64:0123456789:cpus=2:omp=-|demo:abcdef012345"
+    older = "torch=2.13.0|cpu:x86_64:0123456789:threads=2:torch=2.13.0+cpu|demo:abcdef012345"  # no longer used
     results = {
         "torch-fp32": {"image_speedup": 1.0, "image_fidelity": 1.0, "text_speedup": 1.0, "text_fidelity": 1.0},
         "torch-bf16": {"image_speedup": 2.1, "image_fidelity": 0.9993, "text_speedup": 0.8, "text_fidelity": 0.999},
         "onnxruntime-int8": {"image_speedup": 1.5, "image_fidelity": 0.98, "text_speedup": 3.0, "text_fidelity": 0.995},
     }
     plan = {"image": "torch-bf16", "text": "onnxruntime-int8"}
-    (tmp_path / "auto_precision.json").write_text(json.dumps({key: {"plan": plan, "results": results}}))
+    entries = {key: {"plan": plan, "results": results}, older: {"plan": plan, "results": results}}
+    (tmp_path / "auto_precision.json").write_text(json.dumps(entries))
     assert auto_choices(tmp_path / "auto_precision.json") == [
         {
             "runtimes": "torch=2.13.0+onnxruntime=1.32.0",
-            "machine": "cpu:x86_64:0123456789:threads=2:torch=2.13.0+cpu",
+            "machine": "cpu:x86_64:0123456789:cpus=2:omp=-",
             "arch": "demo",
             "image": "torch-bf16",
             "image_speedup": 2.1,
@@ -114,9 +117,8 @@ def _doctor(env: dict) -> dict:
 def test_doctor_json_against_a_local_hub(tmp_path):
     cache = tmp_path / "zhclip-cache"
     cache.mkdir()
-    (cache / "auto_precision.json").write_text(
-        json.dumps({"torch|cpu:x|tiny:1": {"plan": {"image": "torch-int8", "text": "torch-int8"}, "results": {}}})
-    )
+    plan = {"plan": {"image": "torch-int8", "text": "torch-int8"}, "results": {}}
+    (cache / "auto_precision.json").write_text(json.dumps({f"v{plans.PLAN_VERSION}|torch|cpu:x|tiny:1": plan}))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

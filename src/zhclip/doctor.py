@@ -133,17 +133,20 @@ def directory_size(path: Path) -> int:
 
 
 def auto_choices(path: Path) -> list[dict]:
-    """The `auto` choices recorded in `path` (a path per tower), one per set of runtimes, machine and architecture."""
+    """The `auto` choices recorded in `path` (a path per tower), one per set of runtimes, machine and architecture
+    (plans of older versions, no longer used, are left out)."""
     try:
         cache = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
     choices = []
     for key, entry in sorted(cache.items()) if isinstance(cache, dict) else []:
-        runtime, machine, arch = (key.split("|", 2) + ["?", "?"])[:3]
+        parts = plans.key_parts(key)
+        if parts is None:
+            continue
         plan = entry.get("plan", {}) if isinstance(entry, dict) else {}
         results = entry.get("results", {}) if isinstance(entry, dict) else {}
-        choice = {"runtimes": runtime, "machine": machine, "arch": arch.split(":")[0]}
+        choice = dict(zip(("runtimes", "machine", "arch"), parts, strict=True))
         for tower in ("image", "text"):
             result = results.get(plan.get(tower), {})
             choice[tower] = plan.get(tower)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import torch
 
 CACHE_FILE = "auto_precision.json"
+# Raised when a path's settings change what `auto` would measure, so that every plan is measured again
+# (2: OpenVINO's int8 text tower quantises its activations in groups of 256).
+PLAN_VERSION = 2
 TOWERS = ("image", "text")
 Plan = dict[str, str]  # tower -> path name ("openvino-int8"); runtimes are named by their `kind`
 
@@ -57,7 +60,17 @@ def read_plans() -> dict:
 def cache_key(runtime: str, device: torch.device | str, config: ClipConfig) -> str:
     shapes = {k: v for k, v in config.to_dict().items() if k != "name"}
     arch = hashlib.sha1(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{runtime}|{_machine(device)}|{config.name}:{arch}"
+    return f"v{PLAN_VERSION}|{runtime}|{_machine(device)}|{config.name}:{arch}"
+
+
+def key_parts(key: str) -> tuple[str, str, str] | None:
+    """(runtimes, machine, architecture name) of a key made by this version (None: an older plan, not used)."""
+    version, _, rest = key.partition("|")
+    parts = rest.split("|")
+    if version != f"v{PLAN_VERSION}" or len(parts) != 3:
+        return None
+    runtime, machine, arch = parts
+    return runtime, machine, arch.split(":")[0]
 
 
 def _machine(device: torch.device | str) -> str:
