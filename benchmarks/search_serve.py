@@ -168,6 +168,9 @@ def main() -> None:
         print(table(["cold start", "wall s", "peak RSS MiB"], rows), flush=True)
         for processes in args.processes:
             if processes > 1:
+                if proc.poll() is None:  # the cold-start server (one process), when no one-process run used it
+                    proc.terminate()
+                    proc.wait(timeout=60)
                 port = free_port()
                 proc = first_answer(db, model, port, "--processes", processes)[0]
             try:
@@ -217,9 +220,13 @@ def measure_load(pid, port, urls, args, cores, db, later, model) -> None:
             f"p99 {ms(during['latencies'], 99):.1f} ms, {during['ok']} ok, {during['failed']} failed; index exit "
             f"{indexer.returncode}"
         )
+        reload_s = wait_idle(pid)  # the server reloads the library after the indexer commits
         thumb = load_run(pool, pid, port, urls["thumbnail (cached)"][:1], 1, 2)
         latencies = thumb["latencies"]
-        print(f"a cached thumbnail, one client: p50 {ms(latencies):.2f} ms, p99 {ms(latencies, 99):.2f} ms")
+        print(
+            f"a cached thumbnail, one client ({reload_s:.0f} s after indexing, the server idle again): "
+            f"p50 {ms(latencies):.2f} ms, p99 {ms(latencies, 99):.2f} ms"
+        )
 
 
 if __name__ == "__main__":
