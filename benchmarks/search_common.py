@@ -127,6 +127,24 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def machine_pace() -> str:
+    """How fast this (virtual) machine runs right now: its speed drifts by a quarter from minute to minute, so
+    latencies taken at different times compare only with this beside them."""
+    array = np.ones(50_000_000, np.float32)  # 200 MB: past any cache
+    reads = []
+    for _ in range(5):
+        started = time.perf_counter()
+        array.sum()
+        reads.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    loop = time.perf_counter() - started
+    read = array.nbytes / min(reads) / 1e9
+    return f"machine pace: memory read {read:.1f} GB/s (one core), a 2M-step python loop {loop * 1e3:.0f} ms"
+
+
 def ms(seconds: list[float], q: float = 50) -> float:
     return float(np.percentile(seconds, q) * 1000)
 

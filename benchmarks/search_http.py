@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_common import (  # noqa: E402
     clustered_vectors,
     free_port,
+    machine_pace,
     ms,
     rss_mb,
     serve,
@@ -142,7 +143,9 @@ def main() -> None:
     from zhclip.runtime.machine import describe_machine
 
     print(describe_machine())
+    print(machine_pace(), "(before)")
     served_latency(clustered_vectors(args.rows, 512, seed=0), label)
+    print(machine_pace(), "(after)")
 
 
 if __name__ == "__main__":
