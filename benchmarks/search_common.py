@@ -60,7 +60,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(db: Path, model: Path, port: int, timeout: float = 1200) -> subprocess.Popen:
+def serve(db: Path, model: Path, port: int, timeout: float = 1200, env: dict | None = None) -> subprocess.Popen:
     """`zhclip serve` in a subprocess, returned once its index is loaded (first /api/status answered)."""
     import httpx
 
@@ -69,6 +69,7 @@ def serve(db: Path, model: Path, port: int, timeout: float = 1200) -> subprocess
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
