@@ -86,6 +86,12 @@ class HttpxClient:
         self.client.get(path, params=params).raise_for_status()
 
 
+def warm_up(client) -> None:
+    """A few captions first: the server's first queries of each input length prepare its shapes."""
+    for text in texts(3):
+        client.get("/api/search", {"q": text + "。", "top": 20})
+
+
 def served_latency(vectors: np.ndarray, label: str, queries: int = 60) -> None:
     import httpx
 
@@ -106,8 +112,7 @@ def served_latency(vectors: np.ndarray, label: str, queries: int = 60) -> None:
             status = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
             clients = {"http.client": StdlibClient(port), "httpx": HttpxClient(port)}
             for client in clients.values():
-                for text in texts(3):
-                    client.get("/api/search", {"q": text + "。", "top": 20})
+                warm_up(client)
             kinds = {"captions (20-35 tokens)": texts(2 * queries), "short (5 characters)": SHORT[: 2 * queries]}
             latencies = {(kind, name): [] for kind in kinds for name in clients}
             for kind, group in kinds.items():

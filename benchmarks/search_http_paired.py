@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_common import clustered_vectors, free_port, machine_pace, serve, synthetic_library, wait_idle  # noqa: E402
-from search_http import CACHE, SHORT, StdlibClient, texts, vit_b16_checkpoint  # noqa: E402
+from search_http import CACHE, SHORT, StdlibClient, texts, vit_b16_checkpoint, warm_up  # noqa: E402
 
 
 def hiding(modules: list[str], folder: Path) -> Path:
@@ -65,8 +65,7 @@ def main() -> None:
 
 def paired_latencies(clients: dict, queries: list[str]) -> dict[str, list[float]]:
     for client in clients.values():
-        for text in texts(3):
-            client.get("/api/search", {"q": text + "。", "top": 20})
+        warm_up(client)
     times = {name: [] for name in clients}
     for i, text in enumerate(queries):
         for name in list(clients)[:: 1 if i % 2 else -1]:
