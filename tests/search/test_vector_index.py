@@ -34,16 +34,44 @@ def _coarse_index(vectors):
 
 
 def test_int8_first_pass_errors_bound_every_rows_score():
-    """The per-row bound that decides which rows are rescored holds for every row and any unit query."""
-    vectors = _clustered(60_000, 64, 50, seed=9).astype(np.float16)
-    coarse, full = _coarse_index(vectors).coarse, vectors.astype(np.float32)
-    rows = np.arange(len(vectors))
-    errors = coarse.errors.numpy()
+    """The per-query bound that decides which rows are rescored holds for every row and any unit query: random
+    directions, one near a row, one with a single dominant element (the largest query step)."""
     rng = np.random.default_rng(10)
-    for q in [*_unit(rng.standard_normal((10, 64))), _unit(full[0] + 0.01)]:
-        gap = np.abs(coarse.scores(q, rows) - full @ q)
+    vectors = _clustered(60_000, 64, 50, seed=9).astype(np.float16)
+    exact_codes = rng.integers(-127, 128, (2_000, 64))
+    exact_codes[:, 0] = 127
+    vectors[:2_000] = exact_codes * 2.0**-10  # rows the int8 copy holds exactly: only the query's rounding is left
+    coarse, full = _coarse_index(vectors).coarse, vectors.astype(np.float32)
+    spike = _unit(np.r_[10.0, rng.standard_normal(63) * 0.01])
+    for q in [*_unit(rng.standard_normal((10, 64))), _unit(full[0] + 0.01), spike, -spike]:
+        errors = coarse.errors(q).numpy()
+        gap = np.abs(coarse.approximate(q).numpy() - full @ q)
         assert (gap <= errors).all()
-    assert errors.mean() < 0.05, "a bound this loose would rescore most rows"
+        assert errors.mean() < 0.05, "a bound this loose would rescore most rows"
+
+
+def test_int8_first_pass_takes_fewer_query_steps_where_the_kernel_would_overflow(monkeypatch):
+    """x86 before VNNI sums pairs of 8-bit products in 16 bits: with the query's full 255 steps those sums
+    saturate, the probe sees it, and the pass uses 127 steps (whose sums fit)."""
+    from zhclip.search import coarse
+
+    exact = coarse._linear
+
+    def saturating(q, packed, levels):
+        if levels == 255:  # what a saturated pair sum does to the all-top-codes probe
+            return exact(q, packed, levels).clamp(-0.5, 0.5)
+        return exact(q, packed, levels)
+
+    monkeypatch.setattr(coarse, "_linear", saturating)
+    assert coarse._exact_levels(64) == 127
+    monkeypatch.setattr(coarse, "_linear", lambda q, packed, levels: exact(q, packed, levels).clamp(-0.5, 0.5))
+    assert coarse._exact_levels(64) is None
+    vectors = _clustered(60_000, 64, 50, seed=3).astype(np.float16)
+    index = VectorIndex(np.arange(len(vectors)), np.full(len(vectors), np.nan), vectors, approx_threshold=10**9)
+    assert index.coarse is None, "no exact kernel: the search is exact over the float16 rows"
+    q = _unit(np.random.default_rng(4).standard_normal(64))
+    truth = np.argsort(-(vectors.astype(np.float32) @ q), kind="stable")[:20]
+    assert set(index.search(q, 20).rows.tolist()) == set(truth.tolist())
 
 
 def test_int8_first_pass_with_filters_is_exact_and_never_leaks_rows():

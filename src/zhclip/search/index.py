@@ -13,7 +13,7 @@ model the mean text-minus-image offset points almost exactly away from the image
 nearest rows spread over more lists than a noisy copy of a row's do. Given real text query vectors
 (`query_samples`), the tuning uses them and noisy rows moved by their mean offset from the rows; without them,
 noisy rows moved away from the image mean and random directions stand in. Scores are cosine similarities.
-The index is numpy; only the int8 first pass (`coarse`, torch's int8 kernel) imports PyTorch, for large
+The index is numpy; only the int8 first pass (`coarse`, torch's int8 kernels) imports PyTorch, for large
 libraries.
 """
 
@@ -66,7 +66,7 @@ class VectorIndex:
                 vectors = vectors[perm]
         big = len(vectors) >= COARSE_MIN_ROWS
         self.matrix = np.ascontiguousarray(vectors, np.float16 if big else np.float32)
-        self.coarse = _int8_rows(self.matrix) if big and not single_query else None
+        self.coarse = _int8_rows(self.matrix, self.lists is not None) if big and not single_query else None
         self._by_content = np.argsort(self.content_ids, kind="stable")
         sorted_ids = self.content_ids[self._by_content]
         self.one_row_per_content = not (sorted_ids[1:] == sorted_ids[:-1]).any()  # no video frames
@@ -142,10 +142,10 @@ def _float32(block: np.ndarray) -> np.ndarray:
     return to_float32(block)
 
 
-def _int8_rows(matrix: np.ndarray):
-    from .coarse import Int8Rows  # PyTorch's int8 kernel: imported for large libraries only
+def _int8_rows(matrix: np.ndarray, subsets: bool):
+    from .coarse import Int8Rows  # PyTorch's int8 kernels: imported for large libraries only
 
-    return Int8Rows.build(matrix)
+    return Int8Rows.build(matrix, subsets)
 
 
 @dataclass
