@@ -14,6 +14,7 @@ import zhclip
 from zhclip.models import factory
 from zhclip.runtime import auto, load, plans
 from zhclip.runtime.base import SplitEncoder
+from zhclip.runtime.loader import EXPORT_CACHE
 from zhclip.runtime.measure import mean_cosine
 from zhclip.runtime.torch import fold_quick_gelu
 
@@ -77,7 +78,7 @@ def test_named_runtime_converts_once_and_keeps_fidelity(
     assert model.fingerprint == reference.fingerprint  # a library indexed on PyTorch accepts it
     assert model.source == str(tiny_checkpoints["pt"])  # what a library records: the checkpoint, not the cache
     _close(model, reference)
-    (export,) = (isolated_cache / "conversions" / "onnx").iterdir()
+    (export,) = (isolated_cache / "conversions" / EXPORT_CACHE).iterdir()
     stamp = (export / "complete.json").stat().st_mtime_ns
     load(tiny_checkpoints["pt"], device="cpu", precision=precision, runtime=runtime)
     assert (export / "complete.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
@@ -85,7 +86,7 @@ def test_named_runtime_converts_once_and_keeps_fidelity(
 
 def test_damaged_conversion_is_rebuilt_not_used(tiny_checkpoints, reference, isolated_cache):
     load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="onnxruntime")
-    (export,) = (isolated_cache / "conversions" / "onnx").iterdir()
+    (export,) = (isolated_cache / "conversions" / EXPORT_CACHE).iterdir()
     image = export / "image.fp32.onnx"
     image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])  # a truncated file, as after a crash
     model = load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="onnxruntime")

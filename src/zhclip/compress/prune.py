@@ -93,7 +93,7 @@ class _Scores:
     def hook(self, key: tuple[str, int, str], group: int):
         def record(module: nn.Linear, inputs: tuple[torch.Tensor]) -> None:
             x = inputs[0].reshape(-1, inputs[0].shape[-1]).float()
-            if self.valid is not None:
+            if self.valid is not None and len(x) == len(self.valid):  # (the last layer's [CLS] rows are all real)
                 x = x[self.valid]
             self.totals[key] = self.totals.get(key, 0) + group_contribution(x, module.weight.float(), group)
 

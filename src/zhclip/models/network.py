@@ -24,12 +24,12 @@ class QuickGELU(nn.Module):
 def _attend(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int, dropout: float = 0.0
 ):
-    """(B, L, heads*hd) x3 -> (B, L, heads*hd) scaled dot-product attention; `dropout` drops attention
-    probabilities (after the softmax, before the values), as BERT does."""
+    """(B, Lq, heads*hd), (B, L, heads*hd) x2 -> (B, Lq, heads*hd) scaled dot-product attention; `dropout`
+    drops attention probabilities (after the softmax, before the values), as BERT does."""
     b, length, inner = q.shape
 
     def split(t: torch.Tensor) -> torch.Tensor:
-        return t.view(b, length, heads, inner // heads).transpose(1, 2)
+        return t.view(b, t.shape[1], heads, inner // heads).transpose(1, 2)
 
     out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask, dropout_p=dropout)
     return out.transpose(1, 2).reshape(b, length, inner)
@@ -46,9 +46,10 @@ class FusedSelfAttention(nn.Module):
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * inner))
         self.out_proj = nn.Linear(inner, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """Attention of the first `queries` tokens (all by default) over every token."""
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        return self.out_proj(_attend(q, k, v, None, self.heads))
+        return self.out_proj(_attend(q[:, :queries], k, v, None, self.heads))
 
 
 class VisionBlock(nn.Module):
@@ -62,8 +63,9 @@ class VisionBlock(nn.Module):
         self.mlp.add_module("gelu", QuickGELU())
         self.mlp.add_module("c_proj", nn.Linear(mlp_dim, width))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """The block's output for the first `queries` tokens (all by default)."""
+        x = x[:, :queries] + self.attn(self.ln_1(x), queries)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -91,8 +93,10 @@ class VisionTransformer(nn.Module):
         if self.training and self.patch_dropout > 0:
             x = _drop_patches(x, self.patch_dropout)
         x = self.ln_pre(x)
-        for block in self.transformer.resblocks:
-            x = checkpoint(block, x, use_reentrant=False) if self._checkpointing() else block(x)
+        last = len(self.transformer.resblocks) - 1
+        for i, block in enumerate(self.transformer.resblocks):
+            queries = 1 if i == last else None  # the last block computes the class token, the one output used
+            x = checkpoint(block, x, queries, use_reentrant=False) if self._checkpointing() else block(x, queries)
         return self.ln_post(x[:, 0]) @ self.proj
 
     def _checkpointing(self) -> bool:
@@ -147,9 +151,9 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(hidden, inner)
         self.value = nn.Linear(hidden, inner)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, queries: int | None = None) -> torch.Tensor:
         dropout = self.dropout if self.training else 0.0
-        return _attend(self.query(x), self.key(x), self.value(x), mask, self.heads, dropout)
+        return _attend(self.query(x[:, :queries]), self.key(x), self.value(x), mask, self.heads, dropout)
 
 
 class BertLayer(nn.Module):
@@ -164,13 +168,14 @@ class BertLayer(nn.Module):
         self.intermediate.dense = nn.Linear(h, cfg.mlp_dim(layer))
         self.output = _DenseNorm(cfg.mlp_dim(layer), h, p)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.attention.output(self.attention.self(x, mask), x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, queries: int | None = None) -> torch.Tensor:
+        """The layer's output for the first `queries` tokens (all by default)."""
+        x = self.attention.output(self.attention.self(x, mask, queries), x[:, :queries])
         return self.output(F.gelu(self.intermediate.dense(x)), x)
 
 
 class BertEncoder(nn.Module):
-    """BERT as Chinese-CLIP uses it: the last hidden state, no pooler."""
+    """BERT as Chinese-CLIP uses it: the last layer's [CLS] state, no pooler."""
 
     def __init__(self, cfg: TextConfig):
         super().__init__()
@@ -180,14 +185,19 @@ class BertEncoder(nn.Module):
         self.grad_checkpointing = False
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, hidden): the [CLS] row of the last layer, which in evaluation computes that row only (most of a
+        layer's work saved, same result); training computes every row, so that dropout draws the random
+        numbers Chinese-CLIP's own code does."""
         mask = (ids != 0)[:, None, None, :]
         x = self.embeddings(ids)
-        for layer in self.encoder.layer:
+        last = len(self.encoder.layer) - 1
+        for i, layer in enumerate(self.encoder.layer):
+            queries = 1 if i == last and not self.training else None
             if self.grad_checkpointing and torch.is_grad_enabled():
-                x = checkpoint(layer, x, mask, use_reentrant=False)
+                x = checkpoint(layer, x, mask, queries, use_reentrant=False)
             else:
-                x = layer(x, mask)
-        return x
+                x = layer(x, mask, queries)
+        return x[:, 0]
 
 
 class ClipNetwork(nn.Module):
@@ -209,7 +219,7 @@ class ClipNetwork(nn.Module):
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
         """Unnormalised text embeddings ([CLS] of the last BERT layer, times the text projection)."""
-        return self.bert(ids)[:, 0] @ self.text_projection
+        return self.bert(ids) @ self.text_projection
 
     def forward(self, pixels: torch.Tensor, ids: torch.Tensor):
         image = F.normalize(self.encode_image(pixels), dim=-1)

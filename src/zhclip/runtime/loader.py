@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .torch import TorchRuntime
 
 RUNTIME_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime kind -> the extra that brings it
+EXPORT_CACHE = "onnx-v2"  # v2: the towers' last layers compute the class token only
 RUNTIMES_ENV = "ZHCLIP_RUNTIMES"
 
 
@@ -105,7 +106,7 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     if base.kind == "torch":
         if not installed("onnxruntime"):
             require("onnx")  # OpenVINO reads the ONNX export of a checkpoint
-        directory = cache.entry("onnx", base.weights_key, lambda out: _export(base, out), "an ONNX export")
+        directory = cache.entry(EXPORT_CACHE, base.weights_key, lambda out: _export(base, out), "an ONNX export")
         onnx = OnnxRuntime(directory, "cpu")
         found += [onnx] if "onnxruntime" in wanted else []
         key = base.weights_key
@@ -129,7 +130,7 @@ def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> C
     key, config = seen
     kinds = ["torch", *(k for k in ("onnxruntime", "openvino") if enabled(k))]
     plan = cached_plan([runtime_name(k) for k in kinds], "cpu", ClipConfig.from_dict(config))
-    directory = cache.cache_root() / "conversions" / "onnx" / key
+    directory = cache.cache_root() / "conversions" / EXPORT_CACHE / key
     if plan is None or not cache.is_complete(directory):
         return None
     paths = {tower: plan[tower] for tower in towers}

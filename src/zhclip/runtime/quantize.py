@@ -24,9 +24,9 @@ class LinearInProjAttention(nn.Module):
         self.in_proj.bias = attn.in_proj_bias
         self.out_proj = attn.out_proj
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
         q, k, v = self.in_proj(x).chunk(3, dim=-1)
-        return self.out_proj(_attend(q, k, v, None, self.heads))
+        return self.out_proj(_attend(q[:, :queries], k, v, None, self.heads))
 
 
 def quantize_int8(network: nn.Module) -> nn.Module:
