@@ -23,7 +23,7 @@ from .onnx import INPUT_NAMES, TOWERS, ArrayEncoder, read_manifest, session_for
 log = logging.getLogger(__name__)
 
 CALIBRATION_IMAGES = 64
-INT8_CACHE = "openvino-int8-v3"  # v2: only the text tower's weights (see `_quantize`); v3: of the class-token-only export
+INT8_CACHE = "openvino-int8-v3"  # v2: the text tower's weights only (see `_quantize`); v3: last layers on [CLS]
 TEXT_BUCKET = 8  # a short query (most are: 7 tokens for 5 characters) costs 11 ms at 8 tokens, 15 at 16
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 # OpenVINO runs int8-compressed weights with the activations quantised to int8 on the fly, one scale per group of
