@@ -176,3 +176,26 @@ def test_single_query_index_builds_nothing_and_is_exact():
     hits = index.search(q, 20)
     assert hits.rows.tolist() == np.argsort(-(full @ q), kind="stable")[:20].tolist()
     np.testing.assert_allclose(hits.scores, np.sort(full @ q)[::-1][:20], atol=1e-6)
+
+
+@pytest.mark.parametrize(("rows", "approx_threshold"), [(5_000, 10**9), (60_000, 10**9), (60_000, 20_000)])
+def test_the_search_scores_the_background_rows_on_every_path(rows, approx_threshold):
+    """The automatic cut-off's background: the sample rows' scores, exact for a small index and for inverted
+    lists, within the first pass's bound where the int8 pass scored every row."""
+    vectors = _clustered(rows, 64, 50, seed=11).astype(np.float16 if rows > 10_000 else np.float32)
+    index = VectorIndex(np.arange(rows), np.full(rows, np.nan), vectors, approx_threshold=approx_threshold)
+    q = _unit(np.random.default_rng(12).standard_normal(64))
+    sample = index.background_rows
+    assert len(sample) == min(rows, 2_000) and (np.diff(sample) > 0).all()
+    exact = vectors[sample].astype(np.float32) @ q
+    first_pass = index.coarse is not None and index.lists is None
+    bound = index.coarse.errors(q).numpy()[sample] if first_pass else 1e-5
+    found = index.search(q, 20, background=True).background
+    assert (np.abs(found - exact) <= bound).all()
+    assert index.search(q, 20).background is None
+
+
+def test_too_small_an_index_has_no_background():
+    vectors = _clustered(30, 16, 3, seed=13)
+    index = VectorIndex(np.arange(30), np.full(30, np.nan), vectors)
+    assert index.background_rows is None and index.search(vectors[0], 5, background=True).background is None

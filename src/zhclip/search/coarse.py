@@ -65,11 +65,12 @@ class Int8Rows:
         step = (max(float(q.max()), 0.0) - min(float(q.min()), 0.0)) / self.levels * STEP_SLACK
         return torch.addcmul(self.residuals + OUTPUT_MARGIN, self.l1, torch.tensor(step / 2))
 
-    def candidates(self, q: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
-        """Every row (ascending) whose exact score can reach the k-th best: the exact top-k is among them."""
-        approx, errors = self.approximate(q), self.errors(q)
+    def candidates(self, approx: torch.Tensor, q: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
+        """Every row (ascending) whose exact score can reach the k-th best: the exact top-k is among them
+        (`approx`: `approximate(q)`, left as it is)."""
+        errors = self.errors(q)
         if mask is not None:
-            approx.masked_fill_(~torch.from_numpy(mask), -torch.inf)
+            approx = approx.masked_fill(~torch.from_numpy(mask), -torch.inf)
         kth_lower = torch.topk(approx - errors, min(k, len(approx))).values[-1]
         rows = torch.nonzero(approx + errors >= kth_lower).flatten().numpy()
         return rows if mask is None else rows[mask[rows]]  # with fewer than k allowed rows, kth_lower is -inf

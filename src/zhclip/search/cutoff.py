@@ -13,33 +13,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .index import VectorIndex
-
 CUTOFF_Z = 2.5
 CUTOFF_D: float | None = None  # None: no limit relative to the best result
 MIN_VECTORS = 50  # fewer vectors than this are no background to tell matches from: no automatic cut-off
-# Background rows kept per loaded index (a fixed random sample of larger libraries): the median and MAD of 2000
-# scores are off the whole library's by a few % of σ (standard error), and scoring 5000 rows took 1.6 ms of a
-# 100k library's query (the int8 pass before it leaves none of them in cache).
+# Background rows per index (a fixed random sample of larger libraries): the median and MAD of 2000 scores are
+# off the whole library's by a few % of σ (standard error). A large library's int8 first pass scores them
+# with the rest (within ~0.002 of exact: a tenth of a background's spread, which it widens by < 1 %); a
+# second pass over 5000 float rows took 1.6 ms of a 100k library's query.
 SAMPLE = 2000
 
 
-def background(index: VectorIndex, seed: int = 0) -> np.ndarray | None:
-    """The vectors that stand for the library's background, float32 (None: too few to say)."""
-    if len(index) < MIN_VECTORS:
+def background_rows(count: int, seed: int = 0) -> np.ndarray | None:
+    """The rows (ascending) of an index of `count` rows that stand for its background (None: too few)."""
+    if count < MIN_VECTORS:
         return None
-    if len(index) <= SAMPLE:
-        return index.matrix.astype(np.float32, copy=False)
-    rows = np.sort(np.random.default_rng(seed).choice(len(index), SAMPLE, replace=False))
-    return index.matrix[rows].astype(np.float32)
+    if count <= SAMPLE:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, SAMPLE, replace=False))
 
 
-def automatic_cutoff(vectors: np.ndarray | None, query: np.ndarray, best: float) -> float | None:
-    """The score below which results of `query` are background (None where the library is too small);
-    `best` is the query's best result."""
-    if vectors is None:
-        return None
-    return cutoff_from_scores(vectors @ np.ascontiguousarray(query, np.float32), best)
+def automatic_cutoff(background: np.ndarray | None, best: float) -> float | None:
+    """The score below which a query's results are background, from its `background` rows' scores (None where
+    the library is too small); `best` is the query's best result."""
+    return None if background is None else cutoff_from_scores(background, best)
 
 
 def cutoff_from_scores(scores: np.ndarray, best: float, z: float = CUTOFF_Z, d: float | None = CUTOFF_D) -> float:

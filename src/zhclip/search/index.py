@@ -22,8 +22,11 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+
+from .cutoff import background_rows
 
 COARSE_MIN_ROWS = 50_000
 APPROX_THRESHOLD = 500_000
@@ -35,6 +38,7 @@ CHUNK = 65_536
 class Hits:
     rows: np.ndarray  # int64 row numbers into the index
     scores: np.ndarray  # float32 cosine similarities, best first
+    background: np.ndarray | None = None  # scores of the index's `background_rows`, when asked for (see `cutoff`)
 
 
 class VectorIndex:
@@ -80,22 +84,41 @@ class VectorIndex:
     def approximate(self) -> bool:
         return self.lists is not None
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, exact: bool = False) -> Hits:
-        """The k best rows for a normalised query; `allowed` is a boolean mask over rows (filters)."""
+    @cached_property
+    def background_rows(self) -> np.ndarray | None:
+        return background_rows(len(self))
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        exact: bool = False,
+        background: bool = False,
+    ) -> Hits:
+        """The k best rows for a normalised query; `allowed` is a boolean mask over rows (filters); `background`:
+        also the scores of the background rows (from the int8 pass where there is one)."""
         if len(self) == 0 or k <= 0:
             return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
         q = np.ascontiguousarray(query, np.float32)
         mask = None if allowed is None else np.asarray(allowed, bool)
+        every_row = None  # every row's (first-pass) score, where this search computes them
         if self.lists is not None and not exact:
             rows = self.lists.shortlist(self, q, 2 * k, mask)
         elif self.coarse is not None:
-            rows = self.coarse.candidates(q, k, mask)
+            approximate = self.coarse.approximate(q)
+            rows = self.coarse.candidates(approximate, q, k, mask)
+            every_row = approximate.numpy()
         else:
             rows = None if mask is None else np.flatnonzero(mask)
         scores = self.scores(q, rows)
         top = top_k(scores, k)
         chosen = top if rows is None else rows[top]
-        return Hits(chosen.astype(np.int64), np.clip(scores[top], -1.0, 1.0))
+        hits = Hits(chosen.astype(np.int64), np.clip(scores[top], -1.0, 1.0))
+        if background and (sample := self.background_rows) is not None:
+            every_row = scores if rows is None else every_row
+            hits.background = every_row[sample] if every_row is not None else self.scores(q, sample)
+        return hits
 
     def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Exact cosine scores (float32) of `rows` (all rows when None)."""

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from .compute import on_compute_thread
-from .cutoff import background
 from .dupes import find_dupes
 from .encode import MediaEncoder
 from .errors import LibraryError
@@ -41,7 +40,6 @@ class Library:
         self._generation = -1
         self._loaded_at = 0.0
         self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
-        self._background: np.ndarray | None = None  # the loaded index's vectors for the automatic cut-off
         self._counts: tuple[int, dict[str, int]] = (-1, {})
         self._dupes: dict[tuple[float, int], list[list[FileRecord]]] = {}  # per (threshold, generation)
         self._check_model()
@@ -105,7 +103,6 @@ class Library:
             self._index = VectorIndex(*vectors, approx_threshold=self.approx_threshold, single_query=self.single_query)
             self._generation, self._loaded_at = generation, time.monotonic()
             self._masks.clear()
-            self._background = background(self._index)
         return self._index
 
     def _stale(self) -> bool:
@@ -121,11 +118,6 @@ class Library:
                 del self._masks[next(iter(self._masks))]
             self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
         return self._masks[filters]
-
-    def background(self, index: VectorIndex) -> np.ndarray | None:
-        """Vectors of `index` that stand for the library's background (see `cutoff`); call with the index the
-        compute thread just got."""
-        return self._background if index is self._index else background(index)
 
     def dupes(self, threshold: float) -> list[list[FileRecord]]:
         """Near-duplicate groups (see `dupes`), found again only after an indexing run commits."""

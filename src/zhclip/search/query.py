@@ -105,13 +105,13 @@ class Searcher:
         allowed = self.library.allowed_rows(index, query.filters)
         wanted = MATCHED_SET if query.sort != "relevance" else query.offset + max(1, query.top) + 1
         spare = 1 if index.one_row_per_content and negative is None else CANDIDATE_FACTOR
-        hits = index.search(vector, wanted * spare + 16, allowed)
+        hits = index.search(vector, wanted * spare + 16, allowed, background=query.min_score is None)
         merged = self._merge(index, vector, hits)
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
         cutoff = query.min_score
         if cutoff is None and merged:
-            cutoff = automatic_cutoff(self.library.background(index), vector, merged[0].score)
+            cutoff = automatic_cutoff(hits.background, merged[0].score)
         if cutoff is None:
             return merged, None, False
         kept = [h for h in merged if h.score >= cutoff]
