@@ -179,6 +179,20 @@ def test_whole_model_on_converted_paths_loads_without_the_checkpoint(
     _close(again, reference)
 
 
+def test_openvino_int8_text_tower_is_converted_from_the_network(tiny_checkpoints, tiny_onnx, reference, isolated_cache):
+    """From a checkpoint, OpenVINO's PyTorch frontend converts the text tower and keeps each attention one op
+    (fewer nodes: faster with dynamic shapes); an export directory, without its network, is read from ONNX."""
+    from zhclip.runtime.openvino import INT8_CACHE
+
+    model = load(tiny_checkpoints["pt"], device="cpu", precision="int8", runtime="openvino")
+    _close(model, reference)
+    (from_network,) = (isolated_cache / "conversions" / INT8_CACHE).iterdir()
+    load(tiny_onnx, device="cpu", precision="int8", runtime="openvino")
+    (from_onnx,) = {*(isolated_cache / "conversions" / INT8_CACHE).iterdir()} - {from_network}
+    assert "ScaledDotProductAttention" in (from_network / "text.xml").read_text()
+    assert "ScaledDotProductAttention" not in (from_onnx / "text.xml").read_text()
+
+
 def test_openvino_activation_group_divides_every_text_layer_width():
     from dataclasses import replace
 

@@ -109,13 +109,13 @@ def _conversions(base: Runtime, requested: str) -> list[Runtime]:
         directory = cache.entry(EXPORT_CACHE, base.weights_key, lambda out: _export(base, out), "an ONNX export")
         onnx = OnnxRuntime(directory, "cpu")
         found += [onnx] if "onnxruntime" in wanted else []
-        key = base.weights_key
+        key, network = base.weights_key, base.network
     else:
-        directory, key = base.directory, None
+        directory, key, network = base.directory, None, None
     if "openvino" in wanted:
         from .openvino import OpenVinoRuntime
 
-        found.append(OpenVinoRuntime(directory, key))
+        found.append(OpenVinoRuntime(directory, key, network))
     for converted in found:
         converted.source = base.source  # a model is known by its checkpoint, not by the cache folder
     return found
@@ -136,6 +136,8 @@ def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> C
     paths = {tower: plan[tower] for tower in towers}
     if any(not path.startswith(("onnxruntime-", "openvino-")) for path in paths.values()):
         return None
+    if "openvino-int8" in paths.values() and not _openvino_int8_built(key):
+        return None  # built with the checkpoint's network (see `OpenVinoRuntime._text_model`)
     runtimes: dict[str, Runtime] = {}
     for kind in {path.rpartition("-")[0] for path in paths.values()}:
         runtimes[kind] = _converted_runtime(kind, directory, key)
@@ -144,6 +146,12 @@ def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> C
     precision = precisions.pop() if len(precisions) == 1 else "mixed"
     first = next(iter(runtimes.values()))
     return ClipModel(encoder, first.tokenizer, "cpu", precision, str(source), paths, first.fingerprint)
+
+
+def _openvino_int8_built(key: str) -> bool:
+    from .openvino import INT8_CACHE
+
+    return cache.is_complete(cache.cache_root() / "conversions" / INT8_CACHE / key)
 
 
 def _converted_runtime(kind: str, directory: Path, key: str) -> Runtime:

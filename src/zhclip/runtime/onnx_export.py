@@ -27,7 +27,7 @@ OPSET = 18
 EXAMPLE_IDS = [[101, 2769, 4263, 1921, 102, 0], [101, 2769, 4263, 1921, 3173, 102]]
 
 
-class _Tower(nn.Module):
+class Tower(nn.Module):
     """One tower of a ClipNetwork as a module with a single tensor input (what the exporter traces)."""
 
     def __init__(self, network: ClipNetwork, tower: str):
@@ -99,7 +99,7 @@ def export_tower(network: ClipNetwork, tower: str, out: Path) -> None:
         axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", max=network.config.text.max_positions)}
     with torch.no_grad(), _quiet():
         torch.onnx.export(
-            _Tower(network, tower).eval(),
+            Tower(network, tower).eval(),
             (example,),
             str(out),
             input_names=[name],
