@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_IMAGES = 64
 INT8_CACHE = "openvino-int8-v4"  # v2: text weights only (see `_quantize`); v3: last layers on [CLS]; v4: `_text_model`
-TEXT_BUCKET = 8  # a short query (most are: 7 tokens for 5 characters) costs 11 ms at 8 tokens, 15 at 16
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 # OpenVINO runs int8-compressed weights with the activations quantised to int8 on the fly, one scale per group of
 # this many inputs (its default is 32). Larger groups: ViT-B-16's text tower 15 % faster at 8 tokens and 18 % at
@@ -75,9 +74,6 @@ class OpenVinoEncoder(ArrayEncoder):
     def weight_bytes(self) -> int:
         return sum(p.stat().st_size for path in self.files.values() for p in path.parent.glob(path.stem + ".*"))
 
-    def encode_text_array(self, ids: np.ndarray) -> np.ndarray:
-        return self.run("text", _padded_to_bucket(ids, self.config.context_length))
-
     def run(self, tower: str, array: np.ndarray) -> np.ndarray:
         compiled = session_for(self.compiled, tower)
         return np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy()
@@ -92,13 +88,6 @@ def activation_group(config: ClipConfig) -> int | None:
         widths += [text.heads_at(layer) * text.head_dim, text.mlp_dim(layer)]
     group = math.gcd(ACTIVATION_GROUP, *widths)
     return group if group > 32 else None
-
-
-def _padded_to_bucket(ids: np.ndarray, limit: int) -> np.ndarray:
-    """Padding up to a multiple of TEXT_BUCKET tokens (padded keys are masked, so embeddings are unchanged):
-    OpenVINO prepares each new input shape once, and queries of every length would each pay for it."""
-    width = min(max(limit, ids.shape[1]), -(-ids.shape[1] // TEXT_BUCKET) * TEXT_BUCKET)
-    return np.pad(ids, ((0, 0), (0, width - ids.shape[1])))
 
 
 class OpenVinoRuntime:
