@@ -29,6 +29,7 @@ def test_vit_b16_gemm_flops_match_the_hand_count():
     flops = rl.image_gemm_flops(arch_config("ViT-B-16"))
     assert flops == _hand_count_vit_b16()
     assert round(flops / 1e9, 1) == 32.9
+    assert round(rl.image_gemm_flops(arch_config("ViT-B-16"), every_token_last=True) / 1e9, 2) == 35.13
 
 
 def test_gemm_shape_is_the_mlp_at_the_batch():

@@ -107,7 +107,11 @@ def bench_encode(
         flops = image_gemm_flops(config)
         base_flops = flops if baseline is None else image_gemm_flops(read_weights(baseline).config)
         runs = [BenchPath("baseline torch fp32", baseline or source, "fp32", base_flops)]
-        runs += [_bench_path(name, source, onnx_source, flops, Path(work)) for name in paths]
+        hf_flops = image_gemm_flops(config, every_token_last=True)
+        runs += [
+            _bench_path(name, source, onnx_source, hf_flops if name.startswith("transformers") else flops, Path(work))
+            for name in paths
+        ]
         probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
         shape = vit_gemm_shape(config, IMAGE_BATCH)
         for _ in range(settings.rounds):

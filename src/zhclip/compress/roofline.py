@@ -36,8 +36,25 @@ def vit_gemm_shape(config: ClipConfig, batch: int) -> GemmShape:
     return GemmShape(batch * (vision.grid**2 + 1), vision.width, vision.mlp_dim(0))
 
 
-def image_gemm_flops(config: ClipConfig) -> int:
-    return count_flops(config)["image"]
+def image_gemm_flops(config: ClipConfig, every_token_last: bool = False) -> int:
+    """GEMM FLOPs of one image; `every_token_last`: as in a tower whose last layer computes every token, not
+    only the class token (transformers' `ChineseCLIPModel`)."""
+    flops = count_flops(config)["image"]
+    return flops + _last_block_flops(config, None) - _last_block_flops(config, 1) if every_token_last else flops
+
+
+def _last_block_flops(config: ClipConfig, queries: int | None) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..models.network import VisionTransformer
+
+    vision = config.vision
+    with torch.device("meta"):
+        block = VisionTransformer(vision, config.embed_dim).transformer.resblocks[-1]
+        x = torch.empty(1, vision.grid**2 + 1, vision.width)
+    with FlopCounterMode(display=False) as counter:
+        block(x, queries)
+    return counter.get_total_flops()
 
 
 def _matmul(dtype: torch.dtype) -> Callable[[GemmShape], Callable[[], object]]:
