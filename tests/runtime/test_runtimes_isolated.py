@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_runtimes_in_a_child_process():
     module = Path(__file__).with_name("test_runtimes.py")
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)],
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(module)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -23,4 +23,7 @@ def test_runtimes_in_a_child_process():
         timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "skipped" not in result.stdout.splitlines()[-1], result.stdout[-500:]
+    assert " passed" in result.stdout, result.stdout[-500:]
+    # the one allowed skip: a precision this CPU lacks (OpenVINO bf16 on AVX2-only machines), never a runtime
+    skips = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert all("on this CPU" in line for line in skips), "\n".join(skips)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -74,6 +73,7 @@ class VectorIndex:
         self._by_content = np.argsort(self.content_ids, kind="stable")
         sorted_ids = self.content_ids[self._by_content]
         self.one_row_per_content = not (sorted_ids[1:] == sorted_ids[:-1]).any()  # no video frames
+        self.background_rows = background_rows(len(self.matrix))  # the rows whose scores `search` can report
         if self.lists is not None:
             self.lists.tune(self, target_recall, query_samples)
 
@@ -83,10 +83,6 @@ class VectorIndex:
     @property
     def approximate(self) -> bool:
         return self.lists is not None
-
-    @cached_property
-    def background_rows(self) -> np.ndarray | None:
-        return background_rows(len(self))
 
     def search(
         self,
