@@ -3,6 +3,7 @@ give each precision's peak, the per-round fraction of the limit, and the table."
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from zhclip.compress import roofline as rl
@@ -42,6 +43,12 @@ def test_every_precision_gets_a_peak_from_a_kernel_that_runs():
     peaks = rl.gemm_peaks(["fp32", "bf16", "fp16", "int8"], rl.GemmShape(64, 32, 64), repeat=1)
     for precision, peak in peaks.items():
         assert peak["gflops"] > 0 and peak["kernel"] in rl.KERNELS[precision], (precision, peak)
+
+
+def test_onnxruntime_int8_kernel_multiplies_at_the_shape():
+    (out,) = rl.KERNELS["int8"]["onnxruntime MatMul int8"](rl.GemmShape(64, 32, 48))()
+    assert out.shape == (64, 48) and np.isfinite(out).all()
+    assert 3 < out.std() < 9  # normal inputs at width 32: products of std sqrt(32) ~ 5.7, not zeros or garbage
 
 
 def test_a_precision_without_a_working_kernel_says_why(monkeypatch):

@@ -103,6 +103,35 @@ def _openvino_matmul(precision: str) -> Callable[[GemmShape], Callable[[], objec
     return build
 
 
+def _onnxruntime_int8(shape: GemmShape) -> Callable[[], object]:
+    """ONNX Runtime's int8 GEMM as the onnx int8 path runs it: a MatMul by a constant, quantized like the towers'
+    exports (`to_int8`: int8 weights, the input quantized on the fly), in a session opened like theirs."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    from ..runtime.onnx import open_session
+    from ..runtime.onnx_export import to_int8
+
+    weights = np.random.default_rng(0).standard_normal((shape.k, shape.n)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "gemm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [shape.m, shape.k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [shape.m, shape.n])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, int8 = Path(tmp) / "gemm.onnx", Path(tmp) / "gemm.int8.onnx"
+        save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), fp32)
+        to_int8(fp32, int8)
+        session = open_session(int8, ["CPUExecutionProvider"])
+    data = np.random.default_rng(1).standard_normal((shape.m, shape.k)).astype(np.float32)
+    return lambda: session.run(None, {"x": data})
+
+
 def _fake_quantize(ops, node, bound: float, levels: int):
     low, high = ops.constant(-bound), ops.constant(bound)
     return ops.fake_quantize(node, low, high, low, high, levels)
@@ -118,6 +147,7 @@ KERNELS: dict[str, dict[str, Callable[[GemmShape], Callable[[], object]]]] = {
         "torch._int_mm": _int_mm,
         "fbgemm dynamic int8 linear": _dynamic_int8_linear,
         "openvino MatMul int8": _openvino_matmul("int8"),
+        "onnxruntime MatMul int8": _onnxruntime_int8,
     },
 }
 

@@ -72,7 +72,7 @@ class OnnxEncoder(ArrayEncoder):
     def __init__(self, config: ClipConfig, files: dict[str, Path], providers: list[str], logit_scale: float):
         super().__init__(config, logit_scale)
         self.files = files  # tower -> ONNX file; a text-only encoder has no image session
-        self.sessions = {tower: _session(path, providers) for tower, path in self.files.items()}
+        self.sessions = {tower: open_session(path, providers) for tower, path in self.files.items()}
 
     @property
     def weight_bytes(self) -> int:
@@ -88,7 +88,7 @@ def session_for(sessions: dict, tower: str):
     return sessions[tower]
 
 
-def _session(path: Path, providers: list[str]):
+def open_session(path: Path, providers: list[str]):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
