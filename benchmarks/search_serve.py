@@ -27,7 +27,6 @@ from search_common import free_port, ms, process_cpu, table, wait_idle  # noqa: 
 from search_http import CACHE, texts, vit_b16_checkpoint  # noqa: E402
 from search_index import photos  # noqa: E402
 
-
 LAUNCHER = """
 import os, sys, time
 started = time.perf_counter()
