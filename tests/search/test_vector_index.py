@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zhclip.search.index import TARGET_RECALL, VectorIndex, recall, tuning_queries
 
@@ -95,6 +98,43 @@ def test_int8_first_pass_exact_when_thousands_of_rows_tie():
     q = full[0] + 0.01 * _unit(np.random.default_rng(8).standard_normal(64))
     hits = index.search(_unit(q), 20)
     np.testing.assert_allclose(hits.scores, np.sort(full @ _unit(q))[::-1][:20], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tied_coarse_index():
+    vectors = _clustered(60_000, 64, 50, seed=11).astype(np.float16)
+    vectors[:3_000] = vectors[0]  # ties inside the error window
+    return _coarse_index(vectors)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    k=st.sampled_from([1, 5, 20, 100]),
+    allowed_count=st.sampled_from([None, 3, 20, 5_000]),
+    near_row=st.booleans(),
+)
+def test_int8_first_pass_candidates_are_the_rows_whose_bound_reaches_the_kth(
+    tied_coarse_index, seed, k, allowed_count, near_row
+):
+    """The shortcut (bounds only for rows near the k-th approximate score) keeps exactly the rows of the
+    definition: every row whose approximate score plus its bound reaches the k-th best lower bound."""
+    rng = np.random.default_rng(seed)
+    coarse = tied_coarse_index.coarse
+    q = _unit(rng.standard_normal(64))
+    if near_row:  # a query among the tied rows
+        q = _unit(tied_coarse_index.matrix[0].astype(np.float32) + 0.05 * q)
+    mask = None
+    if allowed_count is not None:
+        mask = np.zeros(len(tied_coarse_index), bool)
+        mask[rng.choice(len(mask), allowed_count, replace=False)] = True
+    approx = coarse.approximate(q)
+    errors = coarse.errors(q)
+    allowed_approx = approx if mask is None else approx.masked_fill(~torch.from_numpy(mask), -torch.inf)
+    kth_lower = torch.topk(allowed_approx - errors, min(k, len(approx))).values[-1]
+    expected = np.flatnonzero((allowed_approx + errors >= kth_lower).numpy())
+    expected = expected if mask is None else expected[mask[expected]]
+    np.testing.assert_array_equal(coarse.candidates(approx, q, k, mask), expected)
 
 
 def test_filters_restrict_rows():
