@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 
@@ -129,3 +131,23 @@ def test_a_hostile_file_is_skipped_in_either_pool(tmp_path, encoder, processes):
     summary = index_library(tmp_path / "lib.db", [tmp_path / "lib"], encoder, options)
     assert summary.new == 1 and [p.endswith("notes.jpg") for p, _ in summary.failed] == [True]
     assert threading.active_count() < 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_decode_threads_run_at_a_lower_priority_than_the_encoder(tmp_path, monkeypatch, encoder):
+    for i in range(3):
+        photo(tmp_path / f"p{i}.jpg", i)
+    niceness: list[int] = []
+    real = prefetch.decode_file
+
+    def recording(file, *args, **kwargs):
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(prefetch, "decode_file", recording)
+    ahead = prefetch.DecodeAhead(
+        scan([tmp_path]).files, encoder.to_array, DecodeOptions(encoder.image_size), {}, workers=2, rows_ahead=4
+    )
+    assert len(list(ahead)) == 3
+    assert niceness == [prefetch.DECODE_NICENESS] * 3
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < prefetch.DECODE_NICENESS, "not the encoder"

@@ -10,8 +10,11 @@ encoder idles for; it is counted in `wait_seconds`.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator, Sequence
@@ -22,6 +25,7 @@ from ..errors import DecodeError
 from .decode import Decoded, DecodeOptions, ToArray, decode_file
 from .scan import ScannedFile
 
+DECODE_NICENESS = 19  # the lowest priority: decode threads yield to the encoder
 Outcome = Decoded | tuple[str, str]  # a decoded file, or (path, why it was skipped)
 
 
@@ -77,7 +81,9 @@ class DecodeAhead:
 
     def _pool(self) -> Executor:
         if not self.processes:
-            return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="zhclip-decode")
+            return ThreadPoolExecutor(
+                max_workers=self.workers, thread_name_prefix="zhclip-decode", initializer=_yield_to_the_encoder
+            )
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if context.get_start_method() == "forkserver":  # import once in the server, not once per worker
@@ -85,6 +91,16 @@ class DecodeAhead:
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=context, initializer=_start_worker, initargs=(self.decode,)
         )
+
+
+def _yield_to_the_encoder() -> None:
+    """Lower a decode thread's priority (Linux sets it per thread). With threads, decoding and the encoder share
+    the cores; a decode that preempts one of the encoder's threads stalls all of them at the next barrier, so
+    decoding runs when the encoder does not compute: `zhclip index` of 200 1080p JPEGs 14.6 -> 17.2 img/s (mean
+    of 5 and 3 alternating runs, 2-core AMX Xeon)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
 
 
 _worker_decode: list[Callable[[ScannedFile], Outcome]] = []  # set once in each worker process
