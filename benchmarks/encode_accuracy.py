@@ -2,9 +2,10 @@
 """Accuracy of every fast encoding path on the offline synthetic benchmark (not run in CI).
 
 For a model trained on `zhclip data synth` data: mean recall (x100, both directions) of fp32 PyTorch,
-bf16, int8, the ONNX exports (fp32, fp16, int8) and the 30 %-pruned model after `--recover` distillation,
-each against fp32 and the bar of issue 5 (loss <= 0.5 pt bf16/fp16/ONNX, <= 1 pt int8, <= 2 pt pruned).
-Every step is a `zhclip` command, printed as it runs.
+bf16, int8, the ONNX exports (fp32, fp16, int8), OpenVINO (fp32, bf16 where the CPU has it, int8: the image
+tower calibrated statically, the text tower's weights compressed), `--precision auto` and the 30 %-pruned model
+after `--recover` distillation, each against fp32 and the bar of issue 5 (loss <= 0.5 pt bf16/fp16/ONNX/OpenVINO,
+<= 1 pt int8 and auto, <= 2 pt pruned). Every step is a `zhclip` command, printed as it runs.
 
     python benchmarks/encode_accuracy.py --model runs/tiny/checkpoints/epoch_latest.pt --data datasets/synth
 
@@ -21,7 +22,9 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BARS = {"fp32": 0.0, "bf16": 0.5, "fp16": 0.5, "onnx": 0.5, "int8": 1.0, "pruned": 2.0}  # mean-recall loss, points
+BARS = {"fp32": 0.0, "bf16": 0.5, "fp16": 0.5, "onnx": 0.5, "int8": 1.0, "pruned": 2.0}
+OPENVINO_BARS = {"fp32": "onnx", "bf16": "bf16", "int8": "int8"}
+TOWERS = ("image", "text")  # mean-recall loss, points
 
 
 def zhclip(*args: str) -> None:
@@ -65,16 +68,18 @@ def main() -> None:
             args.recover_steps,
         )
     paths = [
-        ("torch fp32", args.model, "fp32", "fp32"),
-        ("torch bf16", args.model, "bf16", "bf16"),
-        ("torch int8", args.model, "int8", "int8"),
-        ("onnx fp32", onnx_dir, "fp32", "onnx"),
-        ("onnx fp16", onnx_dir, "fp16", "fp16"),
-        ("onnx int8", onnx_dir, "int8", "int8"),
-        ("pruned 30% + recovered, fp32", pruned_dir / "model.pt", "fp32", "pruned"),
+        ("torch fp32", args.model, "fp32", "torch", "fp32"),
+        ("torch bf16", args.model, "bf16", "torch", "bf16"),
+        ("torch int8", args.model, "int8", "torch", "int8"),
+        ("onnx fp32", onnx_dir, "fp32", "auto", "onnx"),
+        ("onnx fp16", onnx_dir, "fp16", "auto", "fp16"),
+        ("onnx int8", onnx_dir, "int8", "auto", "int8"),
+        *((f"openvino {p}", args.model, p, "openvino", OPENVINO_BARS[p]) for p in openvino_precisions()),
+        ("auto", args.model, "auto", "auto", "int8"),
+        ("pruned 30% + recovered, fp32", pruned_dir / "model.pt", "fp32", "torch", "pruned"),
     ]
     rows = []
-    for label, model, precision, bar in paths:
+    for label, model, precision, runtime, bar in paths:
         out = args.out / "eval" / label.replace(" ", "_").replace("%", "").replace(",", "").replace("+", "")
         zhclip(
             "eval",
@@ -83,6 +88,8 @@ def main() -> None:
             model,
             "--precision",
             precision,
+            "--runtime",
+            runtime,
             "--data",
             args.data,
             "--split",
@@ -93,13 +100,31 @@ def main() -> None:
             out,
         )
         rows.append((label, *mean_recalls(out, args.split), bar))
-    write_table(rows, args)
+    write_table(rows, args, auto_choice(args.model))
 
 
-def write_table(rows: list[tuple[str, float, float, str]], args: argparse.Namespace) -> None:
+def openvino_precisions() -> list[str]:
+    """What OpenVINO runs on this CPU (none without it installed)."""
+    from zhclip.runtime import openvino
+
+    return openvino.cpu_precisions() if openvino.available() else []
+
+
+def auto_choice(model: str) -> str:
+    """The paths `--precision auto` runs for `model` on this machine (measured by the `auto` row's eval)."""
+    import zhclip
+
+    loaded = zhclip.load(model, device="cpu", precision="auto")
+    return ", ".join(f"{tower} {loaded.paths[tower]}" for tower in TOWERS)
+
+
+def write_table(rows: list[tuple[str, float, float, str]], args: argparse.Namespace, auto: str) -> None:
+    from zhclip.runtime.machine import describe_machine
+
     base = (rows[0][1] + rows[0][2]) / 2
     lines = [
         f"Model: `{args.model}`; data: `{args.data}` split `{args.split}`. MR = mean of R@1/5/10 (x100).",
+        f"Machine: {describe_machine()}. `auto` chose: {auto}.",
         "",
         "| path | T→I MR | I→T MR | mean MR | loss vs fp32 (pt) | bar (pt) | within bar |",
         "|---|---|---|---|---|---|---|",

@@ -46,6 +46,10 @@ class UnsupportedError(ZhclipError):
     """A request this build or device cannot honour (e.g. a precision the hardware lacks)."""
 
 
+class NumericsError(ZhclipError):
+    """A model path that produced NaN or infinite embeddings."""
+
+
 class MissingExtraError(UnsupportedError):
     """A feature whose optional dependency (a `zhclip[EXTRA]` extra) is not installed."""
 

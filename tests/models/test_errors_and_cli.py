@@ -10,7 +10,7 @@ import torch
 
 import zhclip
 from tests.conftest import run_cli
-from zhclip.errors import InputError
+from zhclip.errors import InputError, NumericsError
 
 
 def assert_user_error(result, *fragments: str) -> None:
@@ -80,6 +80,19 @@ def test_empty_inputs(tiny_checkpoints, cli):
         model.encode_texts([])
     with pytest.raises(InputError, match="empty list of images"):
         model.encode_images([])
+
+
+def test_non_finite_embeddings_raise_naming_the_tower(tiny_checkpoints, monkeypatch):
+    model = zhclip.load(tiny_checkpoints["pt"])
+    pixels = torch.zeros(2, 3, model.image_size, model.image_size)
+    assert model.encode_pixels(pixels).shape == (2, model.embed_dim)
+    nan = torch.full((2, model.embed_dim), float("nan"))
+    monkeypatch.setattr(model.network, "encode_image", lambda _: nan)
+    monkeypatch.setattr(model.network, "encode_text", lambda _: nan.clone().fill_(float("inf")))
+    with pytest.raises(NumericsError, match=r"the image tower \(torch-fp32, .*tiny.pt\)"):
+        model.encode_pixels(pixels)
+    with pytest.raises(NumericsError, match=r"the text tower \(torch-fp32"):
+        model.encode_texts(["红色的圆", "蓝色方块"])
 
 
 def test_unsupported_precision(tiny_checkpoints, cli):

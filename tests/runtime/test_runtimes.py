@@ -86,6 +86,26 @@ def test_named_runtime_converts_once_and_keeps_fidelity(
     assert (export / "complete.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
 
 
+def test_openvino_bf16_after_fp32_keeps_fidelity(tiny_checkpoints, reference, isolated_cache):
+    """OpenVINO keys a compiled model by its path, not its precision hint: compiled for fp32, loaded again with
+    the bf16 hint it gave NaN (2026.4), unless each hint has a cache folder of its own."""
+    if "bf16" not in openvino.cpu_precisions():
+        pytest.skip("OpenVINO has no bf16 on this CPU (AVX2 only)")
+    _close(load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="openvino"), reference, bar=0.9999)
+    _close(load(tiny_checkpoints["pt"], device="cpu", precision="bf16", runtime="openvino"), reference)
+
+
+def test_openvino_compiled_cache_follows_the_files_and_the_settings(tmp_path):
+    model, weights = tmp_path / "text.xml", tmp_path / "text.bin"
+    model.write_text("<net/>")
+    weights.write_bytes(b"1")
+    first = openvino.compiled_cache_dir(model, {"INFERENCE_PRECISION_HINT": "f32"})
+    assert openvino.compiled_cache_dir(model, {"INFERENCE_PRECISION_HINT": "f32"}) == first
+    assert openvino.compiled_cache_dir(model, {"INFERENCE_PRECISION_HINT": "bf16"}) != first
+    weights.write_bytes(b"22")  # the conversion was rebuilt
+    assert openvino.compiled_cache_dir(model, {"INFERENCE_PRECISION_HINT": "f32"}) != first
+
+
 def test_damaged_conversion_is_rebuilt_not_used(tiny_checkpoints, reference, isolated_cache):
     load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="onnxruntime")
     (export,) = (isolated_cache / "conversions" / EXPORT_CACHE).iterdir()

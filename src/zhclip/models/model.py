@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import InputError
+from ..errors import InputError, NumericsError
 from ..media import open_image
 from .config import ClipConfig
 from .tokenizer import Tokenizer
@@ -126,14 +126,15 @@ class ClipModel:
         import torch
 
         with torch.inference_mode():
-            return _unit_rows(self.network.encode_image(pixels.to(self.device)).float().cpu().numpy())
+            return self._unit_rows(self.network.encode_image(pixels.to(self.device)).float().cpu().numpy(), "image")
 
     def encode_ids(self, ids: torch.Tensor) -> np.ndarray:
         """Token id batch (B, L) -> normalised embeddings."""
         import torch
 
         with torch.inference_mode():
-            return _unit_rows(self.network.encode_text(trim_padding(ids).to(self.device)).float().cpu().numpy())
+            features = self.network.encode_text(trim_padding(ids).to(self.device)).float().cpu().numpy()
+        return self._unit_rows(features, "text")
 
     def _encode_id_array(self, ids: np.ndarray) -> np.ndarray:
         encode_text_array = getattr(self.network, "encode_text_array", None)
@@ -141,7 +142,17 @@ class ClipModel:
             import torch
 
             return self.encode_ids(torch.from_numpy(ids))
-        return _unit_rows(encode_text_array(trim_padding(ids)).astype(np.float32, copy=False))
+        return self._unit_rows(encode_text_array(trim_padding(ids)).astype(np.float32, copy=False), "text")
+
+    def _unit_rows(self, features: np.ndarray, tower: str) -> np.ndarray:
+        """Rows scaled to unit length (as torch's F.normalize: a zero row stays zero); NaN or infinite
+        features (a broken runtime path, an fp16 overflow) raise instead of reaching an index or a ranking."""
+        if not np.isfinite(features).all():
+            raise NumericsError(
+                f"the {tower} tower ({self.paths[tower]}, {self.source or 'this model'}) gave NaN or infinite "
+                "embeddings; run it with another --precision or --runtime (fp32 is the reference)"
+            )
+        return features / np.maximum(np.linalg.norm(features, axis=-1, keepdims=True), 1e-12)
 
     @staticmethod
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -153,12 +164,6 @@ def is_torch_module(obj: object) -> bool:
     """A torch `nn.Module` (without importing torch: an object cannot be one before torch is imported)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(obj, torch.nn.Module)
-
-
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (as torch's F.normalize: a zero row stays zero)."""
-    norms = np.linalg.norm(features, axis=-1, keepdims=True)
-    return features / np.maximum(norms, 1e-12)
 
 
 def weight_bytes(encoder: Encoder) -> int:

@@ -7,9 +7,12 @@ openvino and nncf are imported only when a runtime is opened, so `auto` can skip
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import logging
 import math
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALIBRATION_IMAGES = 64
+COMPILED_CACHE = "openvino-compiled-v2"  # v1 was keyed as OpenVINO keys it, by path (see `compiled_cache_dir`)
 INT8_CACHE = "openvino-int8-v4"  # v2: text weights only (see `_quantize`); v3: last layers on [CLS]; v4: `_text_model`
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 # OpenVINO runs int8-compressed weights with the activations quantised to int8 on the fly, one scale per group of
@@ -61,22 +65,41 @@ class OpenVinoEncoder(ArrayEncoder):
         super().__init__(config, logit_scale)
         core = ov.Core()
         self.files = files
-        # CACHE_DIR: OpenVINO keeps each compiled model (keyed by the model, device and properties), so a later
-        # process loads it in a fraction of the compile time.
-        compiled_cache = cache.cache_root() / "conversions" / "openvino-compiled"
-        properties = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(compiled_cache)}
+        properties = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         group = activation_group(config)
         if group:
             properties["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = group
-        self.compiled = {tower: core.compile_model(str(path), "CPU", properties) for tower, path in files.items()}
+        self.compiled = {
+            tower: core.compile_model(
+                str(path), "CPU", {**properties, "CACHE_DIR": str(compiled_cache_dir(path, properties))}
+            )
+            for tower, path in files.items()
+        }
 
     @property
     def weight_bytes(self) -> int:
-        return sum(p.stat().st_size for path in self.files.values() for p in path.parent.glob(path.stem + ".*"))
+        return sum(p.stat().st_size for path in self.files.values() for p in model_files(path))
 
     def run(self, tower: str, array: np.ndarray) -> np.ndarray:
         compiled = session_for(self.compiled, tower)
         return np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy()
+
+
+def model_files(path: Path) -> list[Path]:
+    """A model's files: the ONNX file, or the IR's .xml and .bin."""
+    return sorted(path.parent.glob(path.stem + ".*"))
+
+
+def compiled_cache_dir(path: Path, properties: dict) -> Path:
+    """Where OpenVINO keeps `path` compiled with `properties`, so that a later process loads it in a fraction of
+    the compile time. OpenVINO keys a compiled model by the file's path and some properties, but not by the
+    file's contents nor the precision hint (2026.4: an image tower compiled for f32 and loaded again with the
+    bf16 hint gave NaN embeddings), so each version of the files and each set of properties gets its own folder."""
+    stamps = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in model_files(path)]
+    key = json.dumps([str(path.absolute()), stamps, sorted(properties.items())])
+    conversions = cache.cache_root() / "conversions"
+    shutil.rmtree(conversions / "openvino-compiled", ignore_errors=True)  # v1's path-keyed blobs can be stale
+    return conversions / COMPILED_CACHE / hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 def activation_group(config: ClipConfig) -> int | None:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..errors import InputError, ModelNotAvailableError, UnsupportedError, ZhclipError
+from ..errors import InputError, ModelNotAvailableError, NumericsError, UnsupportedError, ZhclipError
 from ..search.errors import DecodeError, LibraryError, NotFoundError
 
 log = logging.getLogger("zhclip.web")
@@ -43,6 +43,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (InputError, 400),
     (UnsupportedError, 400),
     (ModelNotAvailableError, 503),
+    (NumericsError, 500),
     (ZhclipError, 400),
 ]
 
