@@ -124,7 +124,7 @@ def write_table(rows: list[tuple[str, float, float, str]], args: argparse.Namesp
     base = (rows[0][1] + rows[0][2]) / 2
     lines = [
         f"Model: `{args.model}`; data: `{args.data}` split `{args.split}`. MR = mean of R@1/5/10 (x100).",
-        f"Machine: {describe_machine()}. `auto` chose: {auto}.",
+        f"{describe_machine().capitalize()}. `auto` chose: {auto}.",
         "",
         "| path | T→I MR | I→T MR | mean MR | loss vs fp32 (pt) | bar (pt) | within bar |",
         "|---|---|---|---|---|---|---|",
