@@ -67,13 +67,18 @@ def _run(name, precision, rounds, flops=10**9):
     return BenchPath(name, "model.pt", precision, flops, measured)
 
 
-def test_fraction_of_the_limit_is_taken_per_round():
-    # 1 GFLOP per image: a 100 GFLOP/s peak allows 100 img/s. Round 1: 50 of 100; round 2: 30 of 60.
-    rounds = [(50.0, {"gflops": 100.0, "kernel": "k"}), (30.0, {"gflops": 60.0, "kernel": "k"})]
-    result = roofline([_run("baseline torch fp32", "fp32", rounds)], rl.GemmShape(1, 1, 1))
-    (row,) = result["rows"]
-    assert row["of_limit"] == pytest.approx(0.5) and row["limit_per_s"] == pytest.approx(80.0)
-    assert row["peak_gflops"] == pytest.approx(80.0) and row["image_gflops"] == 1.0
+def test_the_limit_is_the_fastest_peak_of_the_run_for_every_path_of_a_precision():
+    # 1 GFLOP per image: a 100 GFLOP/s peak allows 100 img/s. The fp32 paths' samples: 100, 60, 120 GFLOP/s.
+    fp32 = [(50.0, {"gflops": 100.0, "kernel": "a"}), (30.0, {"gflops": 60.0, "kernel": "a"})]
+    other = [(60.0, {"gflops": 120.0, "kernel": "b"})]
+    int8 = [(90.0, {"gflops": 300.0, "kernel": "c"})]
+    runs = [_run("baseline torch fp32", "fp32", fp32), _run("onnx fp32", "fp32", other), _run("int8", "int8", int8)]
+    result = roofline(runs, rl.GemmShape(1, 1, 1))
+    base, onnx, quantized = result["rows"]
+    assert base["limit_per_s"] == onnx["limit_per_s"] == pytest.approx(120.0) and base["kernel"] == "b"
+    assert base["of_limit"] == pytest.approx(40.0 / 120) and onnx["of_limit"] == pytest.approx(0.5)
+    assert quantized["peak_gflops"] == pytest.approx(300.0) and quantized["of_limit"] == pytest.approx(0.3)
+    assert result["peak_samples"] == {"fp32": {"slowest": 60.0, "count": 3}, "int8": {"slowest": 300.0, "count": 1}}
 
 
 def test_roofline_table_format():
@@ -94,3 +99,4 @@ def test_roofline_table_format():
     )
     assert table[3] == "| baseline torch fp32 | 35.13 | 200 | torch.matmul fp32 | 5.69 | 1.50 | 26% | 1.00000 |"
     assert table[4] == "| torch int8 | unavailable: no kernel |  |  |  |  |  |  |"
+    assert table[5] == "the fastest GEMM sample of the run is the peak; samples (GFLOP/s): fp32 200-200 over 1"
