@@ -23,6 +23,7 @@ def test_bench_quick_runs_and_reports_ratios(tmp_path, tiny_checkpoints, tiny_on
         out,
     )
     assert result.returncode == 0, result.stderr
+    assert "bench encode: 100%" in result.stderr and "2/2" in result.stderr  # progress: one step per path
     rows = {row["path"]: row for row in json.loads(out.read_text())["rows"]}
     assert list(rows) == ["baseline torch fp32", "onnx int8"]
     base = rows["baseline torch fp32"]

@@ -13,6 +13,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from ..errors import InputError, ZhclipError
 from ..extras import require
@@ -114,9 +115,10 @@ def bench_encode(
         ]
         probe = synthetic_batch(IMAGE_BATCH, config.vision.image_size, seed=1)
         shape = vit_gemm_shape(config, IMAGE_BATCH)
-        for _ in range(settings.rounds):
-            for run in runs:
-                run.rounds.append(_in_fresh_process(run, probe, shape, settings))
+        steps = tqdm([run for _ in range(settings.rounds) for run in runs], desc="bench encode", unit="path")
+        for run in steps:
+            steps.set_postfix_str(run.name)
+            run.rounds.append(_in_fresh_process(run, probe, shape, settings))
         for run in runs:
             plan = next((r["paths"] for r in run.rounds if "paths" in r), None)
             if run.runtime == "auto" and plan:
