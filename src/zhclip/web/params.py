@@ -28,7 +28,8 @@ Kind = Literal["all", "image", "video"]
 Match = Literal["clip", "ocr", "hybrid"]  # what ranks search results (default: hybrid with OCR, else clip)
 
 
-def _searcher(request: Request) -> Searcher:
+async def _searcher(request: Request) -> Searcher:
+    # async: a plain function would cost every request a trip through the thread pool
     return request.app.state.searcher
 
 
