@@ -1,6 +1,8 @@
 """Indexing speed on 1920x1080 JPEGs with the full ViT-B-16 architecture (random weights): zhclip's
 pipeline vs a MaterialSearch-style baseline (transformers ChineseCLIPModel fp32, full-size decode, batch 4)
-on the same files in the same run, and the cosine similarity of the embeddings to the baseline's.
+on the same files in the same run, and the cosine similarity of the embeddings to the baseline's; the whole
+`zhclip index` command (start, model load and all); and each zhclip row as a fraction of the image tower's
+GEMM-bound limit at the precision its image path runs (the fastest GEMM sample of its kind taken in this run).
 
     .venv/bin/python benchmarks/search_index.py [--images 24] [--precisions auto fp32] [--onnx EXPORT_DIR]
 """
@@ -9,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -60,23 +65,62 @@ def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, np.concatenate(out)
 
 
-def zhclip_index(paths: list[Path], source: Path, precision: str) -> tuple[float, np.ndarray, str]:
+def zhclip_index(paths: list[Path], source: Path, precision: str) -> tuple[float, np.ndarray, object]:
     import zhclip
     from zhclip.search import IndexOptions, MediaEncoder, Reader, index_library
 
     model = zhclip.load(source, device="cpu", precision=precision)
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        db, folder = Path(tmp) / "library.db", Path(tmp) / "photos"
-        folder.mkdir()
-        for path in paths:  # exactly these photos (the cache folder may hold more, made by other benchmarks)
-            os.link(path, folder / path.name)
+    with photo_folder(paths) as folder:
+        db = folder.parent / "library.db"
         summary = index_library(db, [folder], MediaEncoder(model), IndexOptions())
         assert summary.new == len(paths) and not summary.failed, summary.line()
         reader = Reader(db)
         vectors = np.stack(
             [reader.content_vectors(reader.file_by_path(str(folder / p.name)).content_id)[1][0] for p in paths]
         )
-    return summary.seconds, vectors, model.precision
+    return summary.seconds, vectors, model
+
+
+@contextmanager
+def photo_folder(paths: list[Path]) -> Iterator[Path]:
+    """A temporary folder of exactly these photos (the cache folder may hold more, made by other benchmarks)."""
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        for path in paths:
+            os.link(path, folder / path.name)
+        yield folder
+
+
+def index_command(paths: list[Path], source: Path, precision: str) -> float:
+    """Wall seconds of the whole `zhclip index` command in a new process (conversions and plan already cached)."""
+    with photo_folder(paths) as folder:
+        command = [sys.executable, "-m", "zhclip", "index", folder, "--db", folder.parent / "library.db"]
+        started = time.perf_counter()
+        subprocess.run([*command, "--model", source, "--precision", precision], check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def gemm_peak(model, samples: list[dict]) -> dict:
+    """Measures the GEMM of the precision `model`'s image path runs at (the ViT's MLP shape at the indexer's
+    batch) once more into `samples`, and returns the fastest sample so far."""
+    from zhclip.compress.roofline import gemm_peaks, vit_gemm_shape
+    from zhclip.search import MediaEncoder
+
+    precision = model.paths["image"].rpartition("-")[2]
+    shape = vit_gemm_shape(model.config, MediaEncoder(model).batch_size)
+    samples.append({"precision": precision, **gemm_peaks([precision], shape)[precision]})
+    return max((s for s in samples if s["precision"] == precision), key=lambda s: s.get("gflops", 0.0))
+
+
+def of_limit(images_per_s: float, model, peak: dict) -> str:
+    from zhclip.compress.roofline import image_gemm_flops, limit_images_per_s
+
+    if "gflops" not in peak:
+        return f"no {peak['precision']} GEMM: {peak['error']}"
+    limit = limit_images_per_s(peak["gflops"], image_gemm_flops(model.config))
+    gemm = f"{peak['precision']} {peak['gflops']:.0f} GFLOP/s, {peak['kernel']}"
+    return f"{images_per_s / limit:.0%} of {limit:.1f} ({gemm})"
 
 
 def main() -> None:
@@ -108,24 +152,25 @@ def main() -> None:
             "1.00x",
             "1.0000",
             "1.0000",
+            "",
         ]
     ]
     runs = [(f"zhclip index (precision={p})", checkpoint, p) for p in args.precisions]
     if args.onnx:
         runs.append(("zhclip index (ONNX Runtime export, precision=auto)", args.onnx, "auto"))
+    samples: list[dict] = []
     for label, source, precision in runs:
-        seconds, vectors, resolved = zhclip_index(paths, source, precision)
+        seconds, vectors, model = zhclip_index(paths, source, precision)
+        gemm_peak(model, samples)  # right after the images, as `bench encode` does
+        command_s = index_command(paths, source, precision)
+        peak = gemm_peak(model, samples)
         cosine = np.sum(vectors * base_vectors, axis=1)
-        rows.append(
-            [
-                label,
-                resolved,
-                f"{len(paths) / seconds:.2f}",
-                f"{base_s / seconds:.2f}x",
-                f"{cosine.min():.4f}",
-                f"{cosine.mean():.4f}",
-            ]
-        )
+        cosines = [f"{cosine.min():.4f}", f"{cosine.mean():.4f}"]
+        for what, s in ((label, seconds), (f"  the whole `zhclip index` command, {precision}", command_s)):
+            speed = len(paths) / s
+            rows.append(
+                [what, model.precision, f"{speed:.2f}", f"{base_s / s:.2f}x", *cosines, of_limit(speed, model, peak)]
+            )
     from zhclip.runtime.machine import describe_machine
 
     print(describe_machine())
@@ -133,7 +178,12 @@ def main() -> None:
         f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights), CPU, torch threads "
         f"{torch.get_num_threads()}"
     )
-    print(table(["pipeline", "precision", "images/s", "vs baseline", "min cosine", "mean cosine"], rows))
+    header = ["pipeline", "precision", "images/s", "vs baseline", "min cosine", "mean cosine", "of GEMM-bound limit"]
+    print(table(header, rows))
+    print(
+        "GEMM samples (GFLOP/s): "
+        + ", ".join(f"{s['precision']} {s['gflops']:.0f} ({s['kernel']})" for s in samples if "gflops" in s)
+    )
 
 
 if __name__ == "__main__":

@@ -109,3 +109,18 @@ def test_pooler_and_module_prefix_are_handled(tiny_network, tmp_path):
     assert not any("pooler" in k for k in weights.state_dict)
     save_cnclip(weights.state_dict, weights.config, tmp_path / "q.pt")
     assert zhclip.load(tmp_path / "q.pt").arch == "tiny"
+
+
+def test_separate_projections_compute_the_same_attention(tiny_network):
+    from zhclip.models.network import separate_projections
+
+    pixels = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        fused = tiny_network.eval().encode_image(pixels)
+        with pytest.raises(KeyError), separate_projections(tiny_network):
+            separate = tiny_network.encode_image(pixels)
+            raise KeyError  # the flag is reset however the block ends
+        again = tiny_network.encode_image(pixels)
+    assert torch.allclose(fused, separate, atol=1e-5)
+    assert not any(getattr(m, "separate", False) for m in tiny_network.modules())
+    assert torch.equal(fused, again)

@@ -7,6 +7,8 @@ so those load without renaming; Hugging Face layouts are converted in `checkpoin
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -45,11 +47,31 @@ class FusedSelfAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * inner, width))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * inner))
         self.out_proj = nn.Linear(inner, width)
+        self.separate = False  # q, k and v as three products (see `separate_projections`)
 
     def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
         """Attention of the first `queries` tokens (all by default) over every token."""
-        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        if self.separate:
+            parts = zip(self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3), strict=True)
+            q, k, v = (F.linear(x, weight, bias) for weight, bias in parts)
+        else:
+            q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
         return self.out_proj(_attend(q[:, :queries], k, v, None, self.heads))
+
+
+@contextmanager
+def separate_projections(network: nn.Module) -> Iterator[None]:
+    """Within the block, `network`'s vision attention computes q, k and v by three products instead of one
+    product split in three: the same values, for a graph compiler to trace (OpenVINO's int8 image tower runs
+    25 % faster without the split, which it runs by a reference kernel); eager PyTorch is as fast or faster fused."""
+    modules = [m for m in network.modules() if isinstance(m, FusedSelfAttention)]
+    for module in modules:
+        module.separate = True
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.separate = False
 
 
 class VisionBlock(nn.Module):

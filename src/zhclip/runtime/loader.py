@@ -137,7 +137,7 @@ def _cached_model(source: str | Path, device: str, towers: tuple[str, ...]) -> C
     if any(not path.startswith(("onnxruntime-", "openvino-")) for path in paths.values()):
         return None
     if "openvino-int8" in paths.values() and not _openvino_int8_built(key):
-        return None  # built with the checkpoint's network (see `OpenVinoRuntime._text_model`)
+        return None  # built with the checkpoint's network (see `OpenVinoRuntime._tower_model`)
     runtimes: dict[str, Runtime] = {}
     for kind in {path.rpartition("-")[0] for path in paths.values()}:
         runtimes[kind] = _converted_runtime(kind, directory, key)

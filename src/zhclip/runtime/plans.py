@@ -24,8 +24,9 @@ CACHE_FILE = "auto_precision.json"
 # Raised when a path's settings change what `auto` would measure, so that every plan is measured again
 # (2: OpenVINO's int8 text tower quantises its activations in groups of 256; 3: the towers' last layers compute
 # the class token only, and OpenVINO's int8 text tower is converted from the network; 4: OpenVINO bf16 no longer
-# loads the fp32 compiled model, which could give it NaN and so fail fidelity).
-PLAN_VERSION = 4
+# loads the fp32 compiled model, which could give it NaN and so fail fidelity; 5: OpenVINO's int8 image tower is
+# converted from the network, with q, k and v as three products, and runs its other layers in bf16 where it can).
+PLAN_VERSION = 5
 TOWERS = ("image", "text")
 Plan = dict[str, str]  # tower -> path name ("openvino-int8"); runtimes are named by their `kind`
 
