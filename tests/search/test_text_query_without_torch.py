@@ -1,6 +1,6 @@
-"""`zhclip search TEXT` on a library whose model `auto` put on converted towers runs without PyTorch: its import
-is most of a cold query's time. The subprocess makes `import torch` fail and must still answer, with the
-ranking the test process (which has torch) gets."""
+"""`zhclip search TEXT` and `zhclip index` on a library whose model `auto` put on converted towers run without
+PyTorch: its import is most of a cold query's time, and a second of every index command's. The subprocess makes
+`import torch` fail and must still answer (or index), with the results the test process (which has torch) gets."""
 
 from __future__ import annotations
 
@@ -40,19 +40,30 @@ def converted_library(tmp_path, model_path, monkeypatch, cli):
     return db
 
 
+def without_torch(*args) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", WITHOUT_TORCH, *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=os.environ, timeout=120)
+
+
 def test_text_search_answers_without_torch(converted_library, cli):
     expected = cli("search", "红色的汽车", "--db", converted_library, "--min-score", "-1", "--json")
     assert expected.returncode == 0, expected.stderr
-    run = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TORCH, "search", "红色的汽车", "--db", str(converted_library)]
-        + ["--min-score", "-1", "--json"],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        timeout=120,
-    )
+    run = without_torch("search", "红色的汽车", "--db", converted_library, "--min-score", "-1", "--json")
     assert run.returncode == 0, run.stderr
-    found, wanted = json.loads(run.stdout), json.loads(expected.stdout)
+    _same_ranking(json.loads(run.stdout), json.loads(expected.stdout))
+
+
+def test_indexing_runs_without_torch(converted_library, tmp_path, model_path, cli):
+    again = tmp_path / "again.db"
+    run = without_torch("index", tmp_path / "photos", "--db", again, "--model", model_path, "--precision", "auto")
+    assert run.returncode == 0, run.stderr
+    searches = [
+        cli("search", "红色的汽车", "--db", db, "--min-score", "-1", "--json") for db in (again, converted_library)
+    ]
+    _same_ranking(*(json.loads(s.stdout) for s in searches))
+
+
+def _same_ranking(found: list[dict], wanted: list[dict]) -> None:
     assert len(found) == 6
     assert [r["path"] for r in found] == [r["path"] for r in wanted]
     assert [r["score"] for r in found] == pytest.approx([r["score"] for r in wanted], abs=1e-6)

@@ -29,8 +29,9 @@ ImageLike = Image.Image | str | Path
 class Encoder(Protocol):
     """What a ClipModel encodes with: a `ClipNetwork` (PyTorch) or another runtime (e.g. ONNX Runtime).
     Both methods take and return torch tensors and give unnormalised embeddings. An encoder that runs numpy
-    arrays natively (ONNX Runtime, OpenVINO) also has `encode_text_array(ids: np.ndarray) -> np.ndarray`: a
-    ClipModel hands it token ids as arrays, so encoding texts on it needs no PyTorch."""
+    arrays natively (ONNX Runtime, OpenVINO) also has `encode_text_array(ids: np.ndarray) -> np.ndarray` and
+    `encode_image_array(pixels: np.ndarray) -> np.ndarray`: a ClipModel hands it arrays, so encoding texts or
+    pixel arrays on it needs no PyTorch (importing it costs a command a second)."""
 
     config: ClipConfig
 
@@ -136,13 +137,23 @@ class ClipModel:
             features = self.network.encode_text(trim_padding(ids).to(self.device)).float().cpu().numpy()
         return self._unit_rows(features, "text")
 
+    def encode_pixel_array(self, pixels: np.ndarray) -> np.ndarray:
+        """`encode_pixels` of a float32 numpy batch."""
+        return self._encode_array("image", pixels)
+
     def _encode_id_array(self, ids: np.ndarray) -> np.ndarray:
-        encode_text_array = getattr(self.network, "encode_text_array", None)
-        if encode_text_array is None:
+        return self._encode_array("text", ids)
+
+    def _encode_array(self, tower: str, array: np.ndarray) -> np.ndarray:
+        """Encodes `array` by the network's array method where it has one, else as a torch tensor."""
+        native = getattr(self.network, f"encode_{tower}_array", None)
+        if native is None:
             import torch
 
-            return self.encode_ids(torch.from_numpy(ids))
-        return self._unit_rows(encode_text_array(trim_padding(ids)).astype(np.float32, copy=False), "text")
+            encode = self.encode_pixels if tower == "image" else self.encode_ids
+            return encode(torch.from_numpy(array))
+        array = trim_padding(array) if tower == "text" else array
+        return self._unit_rows(native(array).astype(np.float32, copy=False), tower)
 
     def _unit_rows(self, features: np.ndarray, tower: str) -> np.ndarray:
         """Rows scaled to unit length (as torch's F.normalize: a zero row stays zero); NaN or infinite

@@ -86,6 +86,11 @@ class SplitEncoder:
         """The text tower's array method, where it has one (see `Encoder`)."""
         return getattr(self.text, "encode_text_array", None)
 
+    @property
+    def encode_image_array(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The image tower's array method, where it has one (see `Encoder`)."""
+        return getattr(self.image, "encode_image_array", None)
+
 
 def open_model(runtime: Runtime, precision: str) -> ClipModel:
     """A ClipModel over `runtime` in a concrete `precision`."""

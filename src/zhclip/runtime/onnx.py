@@ -62,6 +62,9 @@ class ArrayEncoder:
     def encode_text_array(self, ids: np.ndarray) -> np.ndarray:
         return self.run("text", ids)
 
+    def encode_image_array(self, pixels: np.ndarray) -> np.ndarray:
+        return self.run("image", np.ascontiguousarray(pixels, dtype=np.float32))
+
     def run(self, tower: str, array: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

@@ -124,16 +124,18 @@ class MediaEncoder:
     def _encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
         model = self._with_image_tower()
         chunks = [
-            model.encode_pixels(self._batch(pixels[i : i + self.batch_size]))
-            for i in range(0, len(pixels), self.batch_size)
+            self._encode_batch(model, pixels[i : i + self.batch_size]) for i in range(0, len(pixels), self.batch_size)
         ]
         return np.concatenate(chunks)
 
-    def _batch(self, pixels: np.ndarray) -> torch.Tensor:
+    def _encode_batch(self, model: ClipModel, pixels: np.ndarray) -> np.ndarray:
+        if not self.staged:
+            return model.encode_pixel_array(pixels)  # a runtime that takes arrays needs no PyTorch
+        return model.encode_pixels(self._staged(pixels))
+
+    def _staged(self, pixels: np.ndarray) -> torch.Tensor:
         import torch
 
-        if not self.staged:
-            return torch.from_numpy(pixels)
         if self._buffer is None or self._buffer.shape[1:] != pixels.shape[1:]:
             shape = (self.batch_size, *pixels.shape[1:])
             dtype = torch.from_numpy(np.empty(0, self.pixel_dtype)).dtype
