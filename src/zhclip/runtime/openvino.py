@@ -71,12 +71,11 @@ class OpenVinoEncoder(ArrayEncoder):
         super().__init__(config, logit_scale)
         core = ov.Core()
         self.files = files
+        group = activation_group(config)
+        shared = {"PERFORMANCE_HINT": "LATENCY", **({"DYNAMIC_QUANTIZATION_GROUP_SIZE": group} if group else {})}
         self.compiled = {}
         for tower, path in files.items():
-            properties = {"INFERENCE_PRECISION_HINT": hints[tower], "PERFORMANCE_HINT": "LATENCY"}
-            group = activation_group(config)
-            if group:
-                properties["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = group
+            properties = {"INFERENCE_PRECISION_HINT": hints[tower], **shared}
             cache_dir = compiled_cache_dir(path, properties)
             self.compiled[tower] = core.compile_model(str(path), "CPU", {**properties, "CACHE_DIR": str(cache_dir)})
 
