@@ -5,10 +5,15 @@ The model API (`load`, `ClipModel`, ...) is imported on first use, so `import zh
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .errors import CheckpointError, InputError, ModelNotAvailableError, UnsupportedError, ZhclipError
 from .lazy import lazy_names
 
-__version__ = "0.1.0"
+try:  # the one version number is pyproject.toml's
+    __version__ = version("zhclip")
+except PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"
 
 _HOMES = {"ClipModel": ".models", "convert": ".models", "known_archs": ".models", "load": ".runtime"}
 
