@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_json import save  # noqa: E402
 from search_common import clustered_vectors, ms, queries_near, table  # noqa: E402
 
+from zhclip.bench import results  # noqa: E402
 from zhclip.runtime.machine import describe_machine  # noqa: E402
 from zhclip.search.index import VectorIndex, recall  # noqa: E402
 
@@ -57,13 +59,29 @@ def main() -> None:
     )
     check_exact(vectors, queries[:5], [index.content_ids[e.rows] for e in exact[:5]])
     print(describe_machine())
-    print(
+    setup = (
         f"{args.rows:,} x {args.dim} float16 vectors (clustered), {args.queries} queries, top-{K}, "
         f"torch threads {torch.get_num_threads()}; index build {build:.1f} s"
     )
-    print(table(["method", "p50 ms", "recall@20 vs exact"], rows))
-    base = min(float(r[1]) for r in rows[:2])
-    print(f"exact speed-up vs the faster baseline: {base / float(rows[2][1]):.2f}x")
+    print(setup)
+    columns = ["method", "p50 ms", "recall@20 vs exact"]
+    print(table(columns, rows))
+    baseline = min(rows[:2], key=lambda r: float(r[1]))
+    speedup = f"{float(baseline[1]) / float(rows[2][1]):.2f}x"
+    print(f"exact speed-up vs the faster baseline: {speedup}")
+    save(
+        "search-query",
+        f"Query speed: exact and approximate top-{K} over {args.rows:,} vectors",
+        [results.table(setup, columns, rows)],
+        [
+            results.headline(
+                f"exact top-{K} of {args.rows:,} x {args.dim} vectors, one query, p50",
+                f"{baseline[0]}: {baseline[1]} ms",
+                f"{rows[2][1]} ms ({speedup})",
+            ),
+            results.headline(f"approximate top-{K}, p50 and recall@{K}", "", f"{rows[3][1]} ms, {rows[3][2]}"),
+        ],
+    )
     if args.server:
         del index
         gc.collect()
