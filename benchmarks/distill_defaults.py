@@ -9,7 +9,7 @@ batch 128, five seeds each of:
   (contrastive+feature; all + interactive), each cached teacher embedding included in its compute;
 - a baseline (no teacher) given the same total compute: the student's steps plus the teacher cache's forward
   passes over the training data, counted in student-step equivalents with zhclip's FLOP counter
-  (`zhclip.compress.prune.count_flops`; a training step = 3 x the forward FLOPs of its batch);
+  (`zhclip.models.flops.count_flops`; a training step = 3 x the forward FLOPs of its batch);
 - a baseline trained for a longer horizon with validation every 100 steps, to find where its validation recall
   stops rising (the first validation that no later one beats by more than PLATEAU_MARGIN points).
 
@@ -87,8 +87,8 @@ def interval(values: list[float]) -> dict:
 
 def compute_budget(student: Model) -> dict:
     """Student steps, and the teacher cache converted into student-step equivalents (FLOPs)."""
-    from zhclip.compress.prune import count_flops
     from zhclip.models import random_model, read_weights
+    from zhclip.models.flops import count_flops
 
     s = count_flops(random_model(student.arch, seed=0).config)
     t = count_flops(read_weights(TEACHER).config)
@@ -253,7 +253,7 @@ def markdown(result: dict, command: str) -> str:
         "has (t-distribution, n - 1 degrees of freedom); Δ is paired by seed. MR = mean of R@1/5/10 "
         "(x100), averaged over both directions; test split for 'Test MR', validation split (every 100 steps) for "
         "'Best val MR'.\n",
-        f"Compute in student-step equivalents (FLOPs from `zhclip.compress.prune.count_flops`, a training step = 3 x "
+        f"Compute in student-step equivalents (FLOPs from `zhclip.models.flops.count_flops`, a training step = 3 x "
         f"forward): one student step = {b['student_step_flops'] / 1e9:.2f} GFLOP; the teacher cache (teacher "
         f"forward over {TRAIN_IMAGES} images + {TRAIN_TEXTS} texts) = {b['teacher_cache_flops'] / 1e9:.0f} GFLOP = "
         f"{b['teacher_cache_steps']:.0f} steps, so a 300-step distillation costs {b['equal_compute_steps']} steps. "

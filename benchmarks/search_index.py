@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_json import save  # noqa: E402
 from search_common import table  # noqa: E402
 from search_http import CACHE, vit_b16_checkpoint  # noqa: E402
 
@@ -104,7 +105,7 @@ def index_command(paths: list[Path], source: Path, precision: str) -> float:
 def gemm_peak(model, samples: list[dict]) -> dict:
     """Measures the GEMM of the precision `model`'s image path runs at (the ViT's MLP shape at the indexer's
     batch) once more into `samples`, and returns the fastest sample so far."""
-    from zhclip.compress.roofline import gemm_peaks, vit_gemm_shape
+    from zhclip.bench.roofline import gemm_peaks, vit_gemm_shape
     from zhclip.search import MediaEncoder
 
     precision = model.paths["image"].rpartition("-")[2]
@@ -114,7 +115,7 @@ def gemm_peak(model, samples: list[dict]) -> dict:
 
 
 def of_limit(images_per_s: float, model, peak: dict) -> str:
-    from zhclip.compress.roofline import image_gemm_flops, limit_images_per_s
+    from zhclip.bench.roofline import image_gemm_flops, limit_images_per_s
 
     if "gflops" not in peak:
         return f"no {peak['precision']} GEMM: {peak['error']}"
@@ -180,10 +181,23 @@ def main() -> None:
     )
     header = ["pipeline", "precision", "images/s", "vs baseline", "min cosine", "mean cosine", "of GEMM-bound limit"]
     print(table(header, rows))
-    print(
-        "GEMM samples (GFLOP/s): "
-        + ", ".join(f"{s['precision']} {s['gflops']:.0f} ({s['kernel']})" for s in samples if "gflops" in s)
+    gemm = "GEMM samples (GFLOP/s): " + ", ".join(
+        f"{s['precision']} {s['gflops']:.0f} ({s['kernel']})" for s in samples if "gflops" in s
     )
+    print(gemm)
+    save_results(f"{len(paths)} JPEGs {SIZE[0]}x{SIZE[1]}, ViT-B-16 (random weights)", header, rows, gemm)
+
+
+def save_results(setup: str, header: list[str], rows: list[list[str]], gemm: str) -> None:
+    """The JSON for the results pages; the headline is the first zhclip row and its whole command."""
+    from zhclip.bench import results
+
+    baseline = f"{rows[0][0]}: {rows[0][2]} images/s"
+    headlines = [
+        results.headline(f"`zhclip index` of {setup}: {row[0].strip()}", baseline, f"{row[2]} images/s ({row[3]})")
+        for row in rows[1:3]
+    ]
+    save("search-index", f"Indexing speed: {setup}", [results.table(setup, header, rows)], headlines, [gemm])
 
 
 if __name__ == "__main__":

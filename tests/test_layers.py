@@ -1,6 +1,6 @@
 """The import contract: layers import one way, and nothing but the CLI imports the trainer.
 
-errors/io/media/cache/cpu/extras/choices/lazy < models < data < runtime < {evaluate, compress, train, search, compat,
+errors/io/media/cache/cpu/extras/choices/lazy < models < data < runtime < {evaluate, prune, bench, train, search, compat,
 doctor} < web < cli.
 Imports inside functions count too: a lazy upward import is still an upward dependency."""
 
@@ -26,7 +26,8 @@ RANKS = {
     "runtime": 3,
     "": 3,  # the package root re-exports models and runtime
     "evaluate": 4,
-    "compress": 4,
+    "prune": 4,
+    "bench": 4,
     "train": 4,
     "search": 4,
     "compat": 4,

@@ -32,7 +32,7 @@ COMMANDS = {  # command -> the module of zhclip.cli that registers it
     "report": "evaluate",
     "export": "compress",
     "compress": "compress",
-    "bench": "compress",
+    "bench": "bench",
     "doctor": "doctor",
 }
 

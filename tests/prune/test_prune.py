@@ -9,8 +9,9 @@ import torch
 
 import zhclip
 from tests.conftest import run_cli
-from zhclip.compress.prune import count_flops, importance, kept_count, prune_network
 from zhclip.models import read_weights, save_cnclip
+from zhclip.models.flops import count_flops
+from zhclip.prune.network import importance, kept_count, prune_network
 from zhclip.runtime.calibration import synthetic_batch
 
 
@@ -81,7 +82,7 @@ def test_cli_prune_writes_model_and_report(tmp_path, tiny_checkpoints):
     [(["--ratio", "1.5"], "--ratio"), (["--recover"], "--data")],
 )
 def test_prune_mistakes_name_the_flag(tmp_path, tiny_checkpoints, flags, message):
-    from zhclip.compress.prune_model import PruneOptions, RecoverOptions, prune_model
+    from zhclip.prune.model import PruneOptions, RecoverOptions, prune_model
 
     options = PruneOptions(ratio=1.5) if "--ratio" in flags else PruneOptions(recover=RecoverOptions())
     with pytest.raises(zhclip.InputError, match=message):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zhclip.compress import roofline as rl
-from zhclip.compress.bench import BenchPath, format_roofline, roofline
+from zhclip.bench import roofline as rl
+from zhclip.bench.encode import BenchPath, format_roofline, roofline
 from zhclip.models.config import arch_config
 
 

@@ -11,11 +11,12 @@ from ..errors import InputError, UnsupportedError
 from ..io import atomic_path, write_json
 from ..models.config import ClipConfig
 from ..models.factory import build_network, read_weights
+from ..models.flops import count_flops
 from ..models.formats import save_cnclip
 from ..models.model import param_counts
 from ..models.tokenizer import Tokenizer
 from ..runtime.calibration import Batch, dataset_batch, synthetic_batch
-from .prune import count_flops, prune_network
+from .network import prune_network
 
 MODEL_FILE = "model.pt"
 REPORT_FILE = "prune.json"

@@ -1,6 +1,6 @@
 """The image tower's GEMM-bound limit on this machine: the fastest matrix multiply each precision gets here, timed
 at the ViT's own MLP shape (batch x tokens rows, width -> MLP width), divided into the tower's GEMM FLOPs per image
-(`count_flops`: every linear layer, the attention products and the patch embedding)."""
+(`models.flops.count_flops`: every linear layer, the attention products and the patch embedding)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ..models.config import ClipConfig
+from ..models.flops import count_flops
 from ..runtime.measure import timings
 from ..runtime.quantize import quantize_int8
-from .prune import count_flops
 
 
 @dataclass(frozen=True)

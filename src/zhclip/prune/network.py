@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import InputError
 from ..models.config import ClipConfig
@@ -146,21 +145,3 @@ def _keep_groups(state: dict[str, torch.Tensor], prefix: str, slot: Slot, keep: 
     state[key] = state[key][:, columns].contiguous()
     for name in slot.rows:
         state[prefix + name] = state[prefix + name][rows].contiguous()
-
-
-# ---------------------------------------------------------------- size
-
-
-def count_flops(config: ClipConfig, text_length: int | None = None) -> dict[str, int]:
-    """FLOPs of one image and one text (of `text_length` tokens, default the context length)."""
-    with torch.device("meta"):
-        network = ClipNetwork(config)
-        size = config.vision.image_size
-        pixels = torch.empty(1, 3, size, size)
-        ids = torch.ones(1, text_length or config.context_length, dtype=torch.long)
-    out = {}
-    for tower, run in (("image", lambda: network.encode_image(pixels)), ("text", lambda: network.encode_text(ids))):
-        with FlopCounterMode(display=False) as counter:
-            run()
-        out[tower] = counter.get_total_flops()
-    return out

@@ -1,3 +1,3 @@
-"""Compression tests share the runtime tests' fixtures."""
+"""Benchmark tests share the runtime tests' fixtures."""
 
 from tests.runtime.conftest import isolated_cache, tiny_onnx  # noqa: F401

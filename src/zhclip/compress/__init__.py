@@ -1,1 +1,0 @@
-"""Compression and fast inference: INT8, ONNX export and runtime, structured pruning, encode benchmarks."""
