@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.conftest import run_cli
 from zhclip.cli import main
-from zhclip.search import Reader
+from zhclip.search import Reader, cutoff, query
 
 from .media import bad_files, photo, video
 
@@ -119,3 +119,38 @@ def _library(db) -> dict[str, np.ndarray]:
     reader = Reader(db)
     files = reader.files_of(r[0] for r in reader.conn.execute("SELECT id FROM contents"))
     return {f.path: reader.content_vectors(f.content_id)[1] for f in files}
+
+
+def _threshold(monkeypatch, above_best: float) -> None:
+    """An automatic threshold `above_best` over each query's best score (the test library is under
+    `MIN_VECTORS`: it gets one all the same)."""
+    monkeypatch.setattr(cutoff, "MIN_VECTORS", 1)
+    monkeypatch.setattr(query, "automatic_cutoff", lambda background, best: best + above_best)
+
+
+def test_search_shows_weak_results_after_a_divider_and_min_score_filters(tmp_path, index, monkeypatch, capsys):
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    for i in range(4):
+        photo(lib / f"p{i}.jpg", i)
+    (lib / "p0_copy.jpg").write_bytes((lib / "p0.jpg").read_bytes())
+    index(db, lib)
+    _threshold(monkeypatch, 0.01)  # the right answer is under it: still shown first, marked weak
+    assert main(["search", "--image", str(lib / "p1.jpg"), "--db", str(db), *FP32]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("── weaker matches (under ") and lines[1].endswith("p1.jpg") and len(lines) == 6
+    assert main(["search", "--image", str(lib / "p1.jpg"), "--db", str(db), "--json", *FP32]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found[0]["path"].endswith("p1.jpg") and all(r["weak"] for r in found)
+
+    _threshold(monkeypatch, -1e-6)  # only the best is above it
+    assert main(["similar", str(lib / "p0.jpg"), "--db", str(db), *FP32]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("p0_copy.jpg") and lines[1].startswith("── weaker matches") and len(lines) == 5
+
+    assert main(["similar", str(lib / "p0.jpg"), "--db", str(db), "--json", "--min-score", "-1", *FP32]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    scores = sorted({r["score"] for r in whole})
+    middle = (scores[-2] + scores[-1]) / 2  # between the two best results' scores
+    assert main(["similar", str(lib / "p0.jpg"), "--db", str(db), "--min-score", str(middle), *FP32]) == 0
+    out = capsys.readouterr().out
+    assert "weaker" not in out and len(out.splitlines()) == sum(r["score"] >= middle for r in whole) < len(whole)

@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,10 @@ import pytest
 
 from zhclip.errors import InputError, MissingExtraError
 from zhclip.search import Filters, LibraryError, Query, Reader, Store
+from zhclip.search.fusion import fuse
 from zhclip.search.ocr import ENGINE_NAME, OcrLine
 from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
-from zhclip.search.ocr.matching import fuse, page, search
+from zhclip.search.ocr.matching import page, search
 from zhclip.search.store import MIGRATIONS
 
 from .media import COLORS, photo, solid, video
@@ -332,6 +334,16 @@ def test_fusion_adds_the_reciprocal_ranks_of_both_rankings():
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
     read = Result(4, "/4.jpg", "image", 0.0, ocr={"text": "发票"})
     assert [r.file_id for r in fuse([[a], [read]], 2)] == [4, 1], "a tie goes to the result with the text"
+
+
+def test_a_fused_result_is_weak_only_when_every_ranking_has_it_weak():
+    from zhclip.search.query import Result
+
+    strong, weak_there, weak_both = (Result(i, f"/{i}.jpg", "image", 0.0) for i in (1, 2, 3))
+    clip = [replace(weak_both, weak=True), replace(weak_there, weak=True), strong]
+    text = [weak_there, replace(weak_both, weak=True)]
+    fused = fuse([clip, text], 3)
+    assert [(r.file_id, r.weak) for r in fused] == [(2, False), (1, False), (3, True)], "weak ones come last"
 
 
 def test_cli_search_match_ocr_json_and_the_no_ocr_message(tmp_path, index, cli, model_path, fake_engine):

@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from zhclip.errors import InputError
+from zhclip.search import Library, Searcher, cutoff, query
 from zhclip.web import create_app
 from zhclip.web.security import check_bind
 
@@ -131,3 +132,54 @@ def test_non_loopback_bind_needs_a_token():
     check_bind("0.0.0.0", "token")
     with pytest.raises(InputError, match="--token"):
         check_bind("0.0.0.0", None)
+
+
+def _calibrating_client(searcher, monkeypatch) -> TestClient:
+    """A client whose library has an automatic threshold (the test library is under `MIN_VECTORS`)."""
+    monkeypatch.setattr(cutoff, "MIN_VECTORS", 1)
+    return TestClient(
+        create_app(Searcher(Library(searcher.library.reader, searcher.encoder))), base_url="http://127.0.0.1:5000"
+    )
+
+
+def test_weak_results_are_marked_after_the_others_and_never_hidden(searcher, monkeypatch):
+    client = _calibrating_client(searcher, monkeypatch)
+    auto = client.get("/api/search", params={"q": "红色", "top": 40}).json()
+    everything = client.get("/api/search", params={"q": "红色", "top": 40, "min_score": -1}).json()
+    assert set(auto) == {"results", "count", "offset", "next_offset", "cutoff"}
+    assert [r["file_id"] for r in auto["results"]] == [r["file_id"] for r in everything["results"]]
+    assert auto["cutoff"] is not None and all(r["weak"] == (r["score"] < auto["cutoff"]) for r in auto["results"])
+    assert [r["weak"] for r in auto["results"]] == sorted(r["weak"] for r in auto["results"]), "strong ones first"
+    assert everything["cutoff"] is None and not any(r["weak"] for r in everything["results"])
+    paged, offset = [], 0
+    while offset is not None:
+        body = client.get("/api/search", params={"q": "红色", "top": 3, "offset": offset}).json()
+        paged, offset = paged + body["results"], body["next_offset"]
+    assert [(r["file_id"], r["weak"]) for r in paged] == [(r["file_id"], r["weak"]) for r in auto["results"]]
+
+
+def test_the_first_page_shows_an_answer_under_the_threshold_marked_weak(searcher, web_library, monkeypatch):
+    lib, _, _ = web_library
+    client = _calibrating_client(searcher, monkeypatch)
+    monkeypatch.setattr(query, "automatic_cutoff", lambda background, best: best + 0.01)  # above every score
+    data = (lib / "photo_3.jpg").read_bytes()
+    found = client.post("/api/search/image", files={"image": ("q.jpg", data, "image/jpeg")}).json()
+    assert found["count"] > 0 and found["results"][0]["name"] == "photo_3.jpg"
+    assert found["results"][0]["weak"] is True and found["results"][0]["score"] < found["cutoff"]
+    text = client.get("/api/search", params={"q": "一张照片", "top": 5}).json()
+    assert text["count"] == 5 and all(r["weak"] for r in text["results"])
+
+
+def test_an_explicit_min_score_filters_exactly(client):
+    whole = client.get("/api/search", params={"q": "红色", "top": 40, "min_score": -1}).json()["results"]
+    scores = sorted({r["score"] for r in whole})
+    middle = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2  # between two results' scores
+    kept = client.get("/api/search", params={"q": "红色", "top": 40, "min_score": middle}).json()
+    assert [r["file_id"] for r in kept["results"]] == [r["file_id"] for r in whole if r["score"] >= middle]
+    assert kept["cutoff"] is None and not any(r["weak"] for r in kept["results"])
+    assert client.get("/api/search", params={"q": "红色", "min_score": 1}).json()["count"] == 0
+
+
+def test_small_libraries_have_no_automatic_threshold(client):
+    body = client.get("/api/search", params={"q": "照片"}).json()
+    assert body["cutoff"] is None and body["count"] == 8 and not any(r["weak"] for r in body["results"])

@@ -335,21 +335,29 @@ def dupes(args: argparse.Namespace) -> int:
 
 
 def _print_page(page, as_json: bool) -> None:
-    _print_results(page.results, as_json)
-    if page.weaker and not as_json:
-        print(f"(results below {page.cutoff:.3f} are left out as no match; --min-score -1 shows them)")
+    _print_results(page.results, as_json, page.cutoff)
 
 
-def _print_results(results, as_json: bool) -> None:
+def _print_results(results, as_json: bool, cutoff: float | None = None) -> None:
+    """The results, best first; a divider before the first weak one (under the automatic threshold `cutoff`)."""
     if as_json:
         print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
         return
+    divided = False
     for r in results:
+        if r.weak and not divided:
+            divided = True
+            print(_divider(cutoff))
         where = f"  [{_clock(r.start)}-{_clock(r.end)}]" if r.kind == "video" else ""
         text = f"  「{r.ocr['text']}」" if r.ocr else ""
         print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}{text}")
     if not results:
         print("no results")
+
+
+def _divider(cutoff: float | None) -> str:
+    under = "" if cutoff is None else f" (under {cutoff:.3f})"
+    return f"── weaker matches{under} ──"
 
 
 def _clock(seconds: float | None) -> str:

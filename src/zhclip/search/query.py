@@ -1,4 +1,9 @@
-"""Step 6: ranking — text, image, "more like this", negatives, filters; video frames merged into segments."""
+"""Step 6: ranking — text, image, "more like this", negatives, filters; video frames merged into segments.
+
+Results are always ranked best first and never hidden by default: with `min_score` None the automatic
+threshold (see `cutoff`) only marks where weaker matches begin (`Result.weak`, `Page.cutoff`). An explicit
+`min_score` filters instead: results under it are left out, and none is weak (-1: the whole ranked list).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ class Query:
     negative: str | None = None
     filters: Filters = field(default_factory=Filters)
     top: int = 20
-    min_score: float | None = None  # None: the automatic cut-off (see `cutoff`); -1: the whole ranked list
+    min_score: float | None = None  # None: all results, those under the automatic threshold weak; -1: no filter
     exclude_file: int | None = None  # "similar" leaves the query file out (its duplicates stay)
     offset: int = 0  # results to skip (the pages before this one)
     sort: str = "relevance"  # or "newest", "oldest": the matched set by date
@@ -42,8 +47,7 @@ class Page:
     results: list[Result]
     offset: int
     next_offset: int | None  # None: the last page
-    cutoff: float | None  # the score results stop at (None: none applied)
-    weaker: bool  # whether the cut-off left out results (min_score=-1 shows them)
+    cutoff: float | None  # the score where weak results begin (None: no automatic threshold applies)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Result:
     date: float | None = None
     camera: str | None = None
     ocr: dict | None = None  # the matched text line (--match ocr/hybrid): text, box, confidence, span
+    weak: bool = False  # under the automatic threshold: a weaker match, after the strong ones
 
     def as_dict(self) -> dict:
         """The fields, floats rounded (shallow: `dataclasses.asdict` deep-copies, ~40 us a result)."""
@@ -68,13 +73,16 @@ class Result:
 
 
 @dataclass
-class _Hit:
+class Hit:
+    """A ranked content (for a video: a segment of it), before it is resolved into the files that hold it."""
+
     content_id: int
     score: float
     start: float | None = None
     end: float | None = None
     frame: float | None = None
     ocr: dict | None = None
+    weak: bool = False
 
 
 class Searcher:
@@ -90,15 +98,16 @@ class Searcher:
     def page(self, query: Query) -> Page:
         """One page of results: `query.top` from `query.offset`, in `query.sort` order."""
         check_sort(query)
-        hits, cutoff, weaker = on_compute_thread(self._ranked, query)
-        return self.hits_page(query, hits, cutoff, weaker)
+        hits, cutoff = on_compute_thread(self._ranked, query)
+        return self.hits_page(query, hits, cutoff)
 
-    def hits_page(self, query: Query, hits: list[_Hit], cutoff: float | None = None, weaker: bool = False) -> Page:
+    def hits_page(self, query: Query, hits: list[Hit], cutoff: float | None = None) -> Page:
         """The page of `query` out of ranked `hits` (best first)."""
         wanted = None if query.sort != "relevance" else query.offset + query.top + 1
-        return results_page(query, self._results(hits, query.filters, wanted, query.exclude_file), cutoff, weaker)
+        return results_page(query, self._results(hits, query.filters, wanted, query.exclude_file), cutoff)
 
-    def _ranked(self, query: Query) -> tuple[list[_Hit], float | None, bool]:
+    def _ranked(self, query: Query) -> tuple[list[Hit], float | None]:
+        """The ranked hits of `query` (filtered by an explicit `min_score`) and the automatic threshold."""
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
         index = self.library.index
@@ -109,13 +118,13 @@ class Searcher:
         merged = self._merge(index, vector, hits)
         if negative is not None:
             merged = [h for h in merged if h.score >= _score(index, negative, h)]
-        cutoff = query.min_score
-        if cutoff is None and merged:
-            cutoff = automatic_cutoff(hits.background, merged[0].score)
-        if cutoff is None:
-            return merged, None, False
-        kept = [h for h in merged if h.score >= cutoff]
-        return kept, cutoff, len(kept) < len(merged)
+        if query.min_score is not None:
+            return [h for h in merged if h.score >= query.min_score], None
+        cutoff = automatic_cutoff(hits.background, merged[0].score) if merged else None
+        if cutoff is not None:
+            for hit in merged:
+                hit.weak = hit.score < cutoff
+        return merged, cutoff
 
     def similar(self, file_id: int, at: float | None = None, query: Query | None = None) -> list[Result]:
         return self.similar_page(file_id, at, query).results
@@ -143,9 +152,9 @@ class Searcher:
             raise InputError(None, "give a text or an image to search with", field="text")
         return _normalise(np.sum(parts, axis=0))
 
-    def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[_Hit]:
+    def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[Hit]:
         """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""
-        hits: list[_Hit] = []
+        hits: list[Hit] = []
         done: set[int] = set()
         for row, score in zip(found.rows.tolist(), found.scores.tolist(), strict=True):
             content_id = int(index.content_ids[row])
@@ -153,12 +162,12 @@ class Searcher:
                 continue
             done.add(content_id)
             if math.isnan(index.times[row]):
-                hits.append(_Hit(content_id, score))
+                hits.append(Hit(content_id, score))
             else:
                 hits += self._segments(index, vector, content_id)
         return sorted(hits, key=lambda h: -h.score)
 
-    def _segments(self, index: VectorIndex, vector: np.ndarray, content_id: int) -> list[_Hit]:
+    def _segments(self, index: VectorIndex, vector: np.ndarray, content_id: int) -> list[Hit]:
         rows = index.rows_of(content_id)
         rows = rows[np.argsort(index.times[rows])]
         times = index.times[rows].astype(float)
@@ -167,7 +176,7 @@ class Searcher:
         matching = scores >= best - min(SEGMENT_MARGIN, SEGMENT_SPREAD * (best - scores.min()))
         ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame
         return [
-            _Hit(
+            Hit(
                 content_id,
                 float(scores[run].max()),
                 float(times[run[0]]),
@@ -177,7 +186,7 @@ class Searcher:
             for run in _runs(np.flatnonzero(matching))
         ]
 
-    def _results(self, hits: list[_Hit], filters: Filters, top: int | None, exclude_file: int | None) -> list[Result]:
+    def _results(self, hits: list[Hit], filters: Filters, top: int | None, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
         for record in self.library.reader.files_of({h.content_id for h in hits}, filters):
             files.setdefault(record.content_id, []).append(record)
@@ -201,6 +210,7 @@ class Searcher:
                         record.date,
                         record.camera,
                         hit.ocr,
+                        hit.weak,
                     )
                 )
         return out[:top]
@@ -211,12 +221,13 @@ def check_sort(query: Query) -> None:
         raise InputError(None, f"sort is one of {', '.join(SORTS)}", field="sort")
 
 
-def results_page(query: Query, results: list[Result], cutoff: float | None = None, weaker: bool = False) -> Page:
+def results_page(query: Query, results: list[Result], cutoff: float | None = None) -> Page:
     """The page of `query` out of ranked `results` (best first): sorted by date if asked, then cut."""
-    if query.sort != "relevance":
+    if query.sort != "relevance":  # by date, the weak results after the others
         results = sorted(results, key=lambda r: (r.date or 0.0, r.file_id), reverse=query.sort == "newest")
+        results.sort(key=lambda r: r.weak)
     end = query.offset + query.top
-    return Page(results[query.offset : end], query.offset, end if len(results) > end else None, cutoff, weaker)
+    return Page(results[query.offset : end], query.offset, end if len(results) > end else None, cutoff)
 
 
 def _runs(indices: np.ndarray) -> list[np.ndarray]:
@@ -226,7 +237,7 @@ def _runs(indices: np.ndarray) -> list[np.ndarray]:
     return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
 
 
-def _score(index: VectorIndex, vector: np.ndarray, hit: _Hit) -> float:
+def _score(index: VectorIndex, vector: np.ndarray, hit: Hit) -> float:
     rows = index.rows_of(hit.content_id)
     if hit.frame is not None:
         rows = rows[[int(np.argmin(np.abs(index.times[rows] - hit.frame)))]]

@@ -27,8 +27,7 @@ def results(page: Page) -> dict:
         "count": len(page.results),
         "offset": page.offset,
         "next_offset": page.next_offset,
-        "cutoff": None if page.cutoff is None else round(page.cutoff, 4),
-        "weaker": page.weaker,
+        "cutoff": None if page.cutoff is None else round(page.cutoff, 4),  # where weak results begin
     }
 
 

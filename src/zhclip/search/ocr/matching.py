@@ -2,8 +2,11 @@
 
 - `ocr`: files whose OCR lines hold the query (exact phrase first, then lines holding part of it); one result
   per image, one per run of consecutive sampled video frames showing the text (the segment it is on screen).
-- `hybrid`: reciprocal-rank fusion (score = sum of 1 / (RRF_K + rank)) of the CLIP and the OCR rankings, so a
-  file either of them ranks high comes first, and one both rank high comes before both.
+- `hybrid`: reciprocal-rank fusion (`search.fusion`) of the CLIP and the OCR rankings, so a file either of
+  them ranks high comes first, and one both rank high comes before both.
+
+Weak results: CLIP's under the automatic threshold; OCR's partial matches (a line holding part of the
+query), never an exact one; a fused result only when every ranking that found it has it weak.
 - `clip`: the searcher as it is.
 
 Paging and date sorts work on the ranked (or fused) list as for CLIP alone.
@@ -17,12 +20,12 @@ from dataclasses import replace
 
 from ...errors import InputError
 from ..errors import LibraryError
-from ..query import Page, Query, Result, Searcher, _Hit, check_sort, results_page
+from ..fusion import fuse
+from ..query import Hit, Page, Query, Result, Searcher, check_sort, results_page
 from ..store import Reader
 from .lines import LineHit, find_lines, frame_times
 
 MATCHES = ("clip", "ocr", "hybrid")
-RRF_K = 60
 CANDIDATES = 4  # each ranking of a fusion contributes this many times `top` results
 
 
@@ -54,7 +57,7 @@ def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
     wide = replace(query, top=(query.offset + query.top) * CANDIDATES, offset=0, sort="relevance")
     clip = searcher.page(wide)
     ocr = searcher.hits_page(wide, ocr_hits(reader, wide))
-    return results_page(query, fuse([clip.results, ocr.results], wide.top), clip.cutoff, clip.weaker)
+    return results_page(query, fuse([clip.results, ocr.results], wide.top), clip.cutoff)
 
 
 def _check_ocr(reader: Reader) -> None:
@@ -66,7 +69,7 @@ def _check_ocr(reader: Reader) -> None:
         )
 
 
-def ocr_hits(reader: Reader, query: Query) -> list[_Hit]:
+def ocr_hits(reader: Reader, query: Query) -> list[Hit]:
     """Contents whose text holds `query.text`, best first; those whose text holds `query.negative` are left out."""
     wanted = query.offset + query.top
     lines = find_lines(reader.conn, query.text, query.filters, limit=max(200, 20 * wanted))
@@ -76,11 +79,11 @@ def ocr_hits(reader: Reader, query: Query) -> list[_Hit]:
     by_content: dict[int, list[LineHit]] = defaultdict(list)
     for line in lines:
         by_content[line.content_id].append(line)
-    hits: list[_Hit] = []
+    hits: list[Hit] = []
     for content_id, found in by_content.items():
         if found[0].t is None:
             best = max(found, key=_strength)
-            hits.append(_Hit(content_id, best.score, ocr=best.as_dict()))
+            hits.append(Hit(content_id, best.score, ocr=best.as_dict(), weak=best.score < 1.0))
         else:
             hits += _segments(content_id, found, frame_times(reader.conn, content_id))
     hits.sort(key=lambda h: -h.score)
@@ -91,7 +94,7 @@ def _strength(line: LineHit) -> tuple[float, float]:
     return (line.score, line.confidence)
 
 
-def _segments(content_id: int, lines: list[LineHit], times: list[float]) -> list[_Hit]:
+def _segments(content_id: int, lines: list[LineHit], times: list[float]) -> list[Hit]:
     """One hit per run of consecutive sampled frames that show the text (best line of the run)."""
     best_at: dict[float, LineHit] = {}
     for line in lines:
@@ -110,35 +113,5 @@ def _segments(content_id: int, lines: list[LineHit], times: list[float]) -> list
         best = max((best_at[t] for t in run), key=_strength)
         after = order.get(run[-1], -1) + 1
         end = times[after] if 0 < after < len(times) else math.inf
-        hits.append(_Hit(content_id, best.score, run[0], end, best.t, ocr=best.as_dict()))
+        hits.append(Hit(content_id, best.score, run[0], end, best.t, ocr=best.as_dict(), weak=best.score < 1.0))
     return hits
-
-
-def fuse(rankings: list[list[Result]], top: int) -> list[Result]:
-    """Reciprocal-rank fusion; a video segment of one ranking joins an overlapping one of the other. On equal
-    scores a result with the query's text comes first (CLIP's and OCR's first results tie at 1 / 61)."""
-    fused: list[tuple[float, Result]] = []
-    for ranking in rankings:
-        for rank, result in enumerate(ranking, 1):
-            gain = 1.0 / (RRF_K + rank)
-            for i, (score, seen) in enumerate(fused):
-                if _same(seen, result):
-                    fused[i] = (score + gain, _combine(seen, result))
-                    break
-            else:
-                fused.append((gain, result))
-    fused.sort(key=lambda pair: (-pair[0], pair[1].ocr is None))
-    return [replace(result, score=score) for score, result in fused[:top]]
-
-
-def _same(a: Result, b: Result) -> bool:
-    if a.file_id != b.file_id:
-        return False
-    if a.kind != "video" or a.start is None or b.start is None:
-        return True
-    return a.start < (b.end if b.end is not None else math.inf) and b.start < (a.end if a.end is not None else math.inf)
-
-
-def _combine(seen: Result, other: Result) -> Result:
-    """The result with the OCR line wherever one ranking found it (its segment is where the text is)."""
-    return seen if seen.ocr is not None or other.ocr is None else other
