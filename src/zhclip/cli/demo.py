@@ -59,10 +59,10 @@ def demo(args: argparse.Namespace) -> int:
         return 0
     from ..web import create_app
     from ..web.security import check_bind
+    from .serving import bind_port, run_server
 
     check_bind(args.host, None)
-    import uvicorn
-
+    sock = bind_port(args.host, args.port)
     print(f"4/4 open http://{args.host}:{args.port}/ to search the demo library (Ctrl-C to stop)", flush=True)
-    uvicorn.run(create_app(searcher), host=args.host, port=args.port, log_level="warning")
+    run_server(sock, create_app(searcher))
     return 0

@@ -422,34 +422,33 @@ def library_move(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ..web import create_app
     from ..web.security import check_bind
+    from .serving import bind_port, run_server
 
     check_bind(args.host, args.token)
     if args.processes < 1:
         raise InputError(None, f"must be at least 1, got {args.processes}", field="--processes")
     if args.processes > 1 and args.watch:
         raise InputError(None, "--watch indexes from the server, which needs --processes 1", field="--processes")
+    sock = bind_port(args.host, args.port)  # a taken port is said before the model loads
     log_file = log_to_file(Path(args.db))
     if args.processes > 1:
-        return _serve_processes(args, log_file)
+        return _serve_processes(args, sock, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads
     app = create_app(_searcher(args, ("image", "text"), serving=True), token=args.token, watch=args.watch)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    run_server(sock, app)
     return 0
 
 
-def _serve_processes(args: argparse.Namespace, log_file) -> int:
-    import uvicorn
-
+def _serve_processes(args: argparse.Namespace, sock, log_file) -> int:
     from ..search.library import Library
     from ..web.processes import NoDelayProtocol, settings_env
+    from .serving import run_server
 
     # the library and its model are checked here, so a mistake is one message, not one per process
     Library.open(args.db, args.model, args.precision, args.device, towers=("text",), runtime=args.runtime)
@@ -459,7 +458,5 @@ def _serve_processes(args: argparse.Namespace, log_file) -> int:
         f"(log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,
     )
-    app = "zhclip.web.processes:app"
-    options = {"host": args.host, "port": args.port, "http": NoDelayProtocol, "log_level": "warning"}
-    uvicorn.run(app, factory=True, workers=args.processes, **options)
+    run_server(sock, "zhclip.web.processes:app", workers=args.processes, http=NoDelayProtocol)
     return 0
