@@ -23,46 +23,95 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from ..models import random_model, save_cnclip
-    from ..search import Library, MediaEncoder, Query, Searcher, index_library
-    from ..search.demo import DEMO_MODEL, make_demo_library, sample_query
-    from .search import _print_results, log_to_file
+    from ..extras import installed_extras
+    from ..search import IndexOptions, Library, MediaEncoder, Reader, Searcher, index_library
+    from ..search.demo import make_demo_library
+    from .search import log_to_file
 
     folder = Path(args.dir)
-    print(f"1/4 generating the demo library in {folder}/ (photos incl. a HEIC, videos of moving shapes) …")
-    library = make_demo_library(folder / "files", args.photos, args.videos)
-    source = args.model or (str(DEMO_MODEL) if DEMO_MODEL.is_file() else None)
-    if source is None:
-        source = str(folder / "random_tiny.pt")
-        net = random_model("tiny", seed=0)
-        save_cnclip(net.state_dict(), net.config, source)
-        print(
-            f"   note: the demo model {DEMO_MODEL} is not in this checkout; using a RANDOM tiny model, "
-            "so the rankings below are meaningless"
-        )
+    ocr = installed_extras()["ocr"]
+    signs = ", signs and receipts" if ocr else ""
+    print(f"1/4 generating the demo library in {folder}/ (photos incl. a HEIC, videos of moving shapes{signs}) …")
+    library = make_demo_library(folder / "files", args.photos, args.videos, signs=ocr)
+    source = _model_source(args.model, folder)
     db = folder / "library.db"
     log_to_file(db)
-    print(f"2/4 indexing with {source} …")
+    print(f"2/4 indexing with {source}{' and reading the text in pictures (OCR)' if ocr else ''} …")
     encoder = MediaEncoder.load(source, device="cpu")
-    summary = index_library(db, [library.folder], encoder)
-    print(f"   {summary.line()}")
-    text, described = sample_query(library)
-    text = args.query or text
-    print(f"3/4 sample query: zhclip search {text!r} --db {db}")
-    searcher = Searcher(Library.open(db, source, device="cpu"))
-    results = searcher.search(Query(text=text, top=5))
-    _print_results(results, as_json=False)
-    if not args.query:
-        rank = next((i for i, r in enumerate(results, 1) if r.path.endswith(described)), None)
-        print(f"   the query is a caption of {described}: " + (f"rank {rank}" if rank else "not in the top 5"))
-    if args.no_serve:
-        return 0
+    print(f"   {index_library(db, [library.folder], encoder, IndexOptions(ocr=ocr)).line()}")
+    searcher = Searcher(Library(Reader(db), encoder))
+    print(f"3/4 searching it (zhclip search TEXT --db {db}):")
+    if args.query:
+        _show(searcher, args.query)
+    else:
+        _show_examples(searcher, library, ocr)
+    return 0 if args.no_serve else _serve(searcher, args.host, args.port)
+
+
+def _model_source(model: str | None, folder: Path) -> str:
+    """`model`, else the demo model, else (a checkout without it) a random tiny model saved in `folder`."""
+    from ..models import random_model, save_cnclip
+    from ..search.demo import DEMO_MODEL
+
+    if model or DEMO_MODEL.is_file():
+        return model or str(DEMO_MODEL)
+    source = str(folder / "random_tiny.pt")
+    net = random_model("tiny", seed=0)
+    save_cnclip(net.state_dict(), net.config, source)
+    print(
+        f"   note: the demo model {DEMO_MODEL} is not in this checkout; using a RANDOM tiny model, "
+        "so the rankings below are meaningless"
+    )
+    return source
+
+
+def _show(searcher, text: str) -> None:
+    from ..search import Query
+    from ..search.ranking import page
+    from .search import _print_page
+
+    print(f"   {text!r}")
+    _print_page(page(searcher, Query(text=text, top=5)), as_json=False)
+
+
+def _show_examples(searcher, library, ocr: bool) -> None:
+    """A photo, a video moment and (with OCR) a sign, each found first by a query chosen from the library."""
+    from ..search.demo import captions_of, first_found, sign_texts
+
+    photo = first_found(searcher, library, captions_of(library, "photos"))
+    _print_found("a photo", photo, "the photo this caption was written for")
+    videos = captions_of(library, "videos")
+    moment = first_found(searcher, library, videos) or first_found(searcher, library, videos, kind="video")
+    _print_found("a video moment", moment, "the moment of the video this caption was written for")
+    if not ocr:
+        print("   words in a picture: pip install 'zhclip[ocr]' to find photos and video frames by their text")
+    elif not library.signs:
+        print("   words in a picture: no Chinese font to draw the demo's signs (apt-get install fonts-noto-cjk)")
+    else:
+        sign = first_found(searcher, library, sign_texts(library))
+        _print_found("words in a picture", sign, "the sign or receipt that shows these words")
+
+
+def _print_found(what: str, found, described: str) -> None:
+    from .search import _clock, _print_results
+
+    if found is None:
+        print(f"   {what}: none of the demo's queries finds its own file first with this model")
+        return
+    print(f"   {what}: {found.text!r}")
+    _print_results(found.results[:3], as_json=False)
+    top = found.results[0]
+    where = f" at {_clock(top.start)}-{_clock(top.end)}" if top.kind == "video" else ""
+    print(f"   -> ranked first: {found.name}{where}, {described}")
+
+
+def _serve(searcher, host: str, port: int) -> int:
     from ..web import create_app
     from ..web.security import check_bind
     from .serving import bind_port, run_server
 
-    check_bind(args.host, None)
-    sock = bind_port(args.host, args.port)
-    print(f"4/4 open http://{args.host}:{args.port}/ to search the demo library (Ctrl-C to stop)", flush=True)
+    check_bind(host, None)
+    sock = bind_port(host, port)
+    print(f"4/4 open http://{host}:{port}/ to search the demo library (Ctrl-C to stop)", flush=True)
     run_server(sock, create_app(searcher))
     return 0
