@@ -291,6 +291,11 @@ def _ratio(key: str, value: float, base: float) -> float:
 
 
 def format_table(result: dict) -> str:
+    return _markdown(speed_lines(result))
+
+
+def speed_lines(result: dict) -> list[list[str]]:
+    """The speed table: a header, then one line per path."""
     header = [
         "path",
         "img/s b1",
@@ -302,7 +307,7 @@ def format_table(result: dict) -> str:
         "size MB",
         "cos vs fp32",
     ]
-    return _path_table(
+    return _path_lines(
         header,
         result["rows"],
         lambda row: [
@@ -317,12 +322,12 @@ def format_table(result: dict) -> str:
     )
 
 
-def _path_table(header: list[str], rows: list[dict], cells) -> str:
-    """A markdown table with one line per path: its name, then `cells(row)`, or why it is unavailable."""
+def _path_lines(header: list[str], rows: list[dict], cells) -> list[list[str]]:
+    """A header, then one line per path: its name, then `cells(row)`, or why it is unavailable."""
     lines = [header]
     for row in rows:
         lines.append([row["path"], f"unavailable: {row['error']}"] if "error" in row else [row["path"], *cells(row)])
-    return _markdown(lines)
+    return lines
 
 
 def _markdown(lines: list[list[str]]) -> str:
@@ -368,10 +373,20 @@ def roofline(runs: list[BenchPath], shape: GemmShape) -> dict:
 
 def format_roofline(result: dict) -> str:
     """The roofline table: every path's images/s beside its precision's limit, and its cosine to fp32."""
+    spread = roofline_spread(result)
+    return f"{roofline_title(result)}\n{_markdown(roofline_lines(result))}" + (f"\n{spread}" if spread else "")
+
+
+def roofline_title(result: dict) -> str:
+    shape = result["roofline"]["shape"]
+    return f"GEMM-bound limit (peak: the fastest kernel for the precision at {shape}, this machine):"
+
+
+def roofline_lines(result: dict) -> list[list[str]]:
     roof = result["roofline"]
     fidelity = {row["path"]: row.get("fidelity") for row in result["rows"]}
     header = ["path", "GFLOPs/img", "GEMM peak GFLOP/s", "kernel", "limit img/s", f"img/s b{roof['batch']}"]
-    table = _path_table(
+    return _path_lines(
         [*header, "of limit", "cos vs fp32"],
         roof["rows"],
         lambda row: [
@@ -384,10 +399,48 @@ def format_roofline(result: dict) -> str:
             f"{fidelity[row['path']]:.5f}",
         ],
     )
-    title = f"GEMM-bound limit (peak: the fastest kernel for the precision at {roof['shape']}, this machine):"
+
+
+def roofline_spread(result: dict) -> str:
+    """How far the GEMM samples of each precision ranged ('' when none were taken)."""
+    roof = result["roofline"]
     peaks = {row["precision"]: row["peak_gflops"] for row in roof["rows"] if "peak_gflops" in row}
     spread = [
         f"{p} {s['slowest']:.0f}-{peaks[p]:.0f} over {s['count']}" for p, s in roof.get("peak_samples", {}).items()
     ]
-    footer = "\nthe fastest GEMM sample of the run is the peak; samples (GFLOP/s): " + "; ".join(spread)
-    return title + "\n" + table + (footer if spread else "")
+    return f"the fastest GEMM sample of the run is the peak; samples (GFLOP/s): {'; '.join(spread)}" if spread else ""
+
+
+# ---------------------------------------------------------------- results file
+
+
+def results_file(result: dict, command: str) -> dict:
+    """The run as the JSON every benchmark writes (`zhclip.bench.results`): both tables, and as headline the
+    fastest batched image path against the baseline (and against transformers when it ran)."""
+    from .results import headline, results_document, table
+
+    speed, roof = speed_lines(result), roofline_lines(result)
+    measured = [row for row in result["rows"][1:] if "error" not in row]
+    best = max(measured, key=lambda row: row["image_b32_per_s"], default=None)
+    base = result["rows"][0]
+    headlines = []
+    if best is not None and "error" not in base:
+        reference = next((r for r in measured if r["path"].startswith("transformers")), base)
+        times = best["image_b32_per_s"] / reference["image_b32_per_s"]
+        headlines.append(
+            headline(
+                f"image tower, batch {IMAGE_BATCH}, images/s ({result['weights']})",
+                f"{reference['path']}: {reference['image_b32_per_s']:.2f}",
+                f"{best['path']}: {best['image_b32_per_s']:.2f} ({times:.2f}x), cosine {best['fidelity']:.4f}",
+            )
+        )
+    title = f"Encoding speed of every path: {result['weights']}"
+    tables = [
+        table(f"{result['rounds']} round(s), medians; (Nx) = ratio to the baseline of the same round", *_split(speed)),
+        table(f"{roofline_title(result)} {roofline_spread(result)}".strip(), *_split(roof)),
+    ]
+    return results_document("bench-encode", title, command, tables, headlines, data=result)
+
+
+def _split(lines: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    return lines[0], lines[1:]

@@ -37,7 +37,9 @@ def run_bench(args: argparse.Namespace) -> int:
         format_roofline,
         format_table,
         path_names,
+        results_file,
     )
+    from ..bench.results import command_line
     from ..extras import installed_extras
 
     extras = installed_extras()
@@ -64,5 +66,5 @@ def run_bench(args: argparse.Namespace) -> int:
     print(format_table(result))
     print(format_roofline(result))
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, results_file(result, command_line("zhclip")))
     return 0
