@@ -51,8 +51,8 @@ from zhclip.search import (
 )
 from zhclip.search.ocr import OcrEngine, OcrOptions
 from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
-from zhclip.search.ocr.matching import search as matched_search
 from zhclip.search.ocr.reading import read_image
+from zhclip.search.ranking import search as matched_search
 
 FONTS_NOTE = "Fonts: Noto Sans CJK SC and Noto Serif CJK SC, Regular and Bold (Debian fonts-noto-cjk)"
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "src" / "zhclip" / "assets" / "demo_model.pt"

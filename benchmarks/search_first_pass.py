@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from zhclip.runtime.machine import describe_machine
-    from zhclip.search.index import VectorIndex
+    from zhclip.search.vector_index import VectorIndex
 
     print(describe_machine())
     vectors = clustered_vectors(args.rows, 512, seed=0).astype(np.float16)

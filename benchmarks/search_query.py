@@ -21,7 +21,7 @@ from search_common import clustered_vectors, ms, queries_near, table  # noqa: E4
 
 from zhclip.bench import results  # noqa: E402
 from zhclip.runtime.machine import describe_machine  # noqa: E402
-from zhclip.search.index import VectorIndex, recall  # noqa: E402
+from zhclip.search.vector_index import VectorIndex, recall  # noqa: E402
 
 K = 20
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zhclip.runtime.machine import describe_machine
-from zhclip.search.index import TARGET_RECALL, VectorIndex, recall, tuning_queries
+from zhclip.search.vector_index import TARGET_RECALL, VectorIndex, recall, tuning_queries
 
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "src" / "zhclip" / "assets" / "demo_model.pt"
 K = 20

@@ -23,7 +23,7 @@ from zhclip.search import Filters, LibraryError, Query, Reader, Store
 from zhclip.search.fusion import fuse
 from zhclip.search.ocr import ENGINE_NAME, OcrLine
 from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
-from zhclip.search.ocr.matching import page, search
+from zhclip.search.ranking import page, search
 from zhclip.search.store import MIGRATIONS
 
 from .media import COLORS, photo, solid, video

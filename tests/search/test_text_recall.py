@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from benchmarks.search_text_recall import demo_embeddings
 
-from zhclip.search.index import TARGET_RECALL, VectorIndex, recall
+from zhclip.search.vector_index import TARGET_RECALL, VectorIndex, recall
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zhclip.search.index import TARGET_RECALL, VectorIndex, recall, tuning_queries
+from zhclip.search.vector_index import TARGET_RECALL, VectorIndex, recall, tuning_queries
 
 
 def _unit(x):

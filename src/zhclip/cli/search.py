@@ -298,7 +298,7 @@ def _query(args: argparse.Namespace):
 
 
 def search(args: argparse.Namespace) -> int:
-    from ..search.ocr.matching import page as matched_page
+    from ..search.ranking import page as matched_page
 
     if not args.text and not args.image:
         raise InputError(None, "give a text to search for, or --image PATH")

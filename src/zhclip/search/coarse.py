@@ -1,4 +1,4 @@
-"""The int8 first pass of a large library's exact search (see `index`): rows quantised to int8 with one scale
+"""The int8 first pass of a large library's exact search (see `vector_index`): rows quantised to int8 with one scale
 per row and scored by PyTorch's dynamic int8 linear kernel (fbgemm on x86: the query rounded to 8 bits on the
 fly, exact int32 sums; 2.0 ms for 100k x 512 rows where the bfloat16 x int8 kernel takes 4.9), each score with
 a bound on its error, so that only rows whose bound reaches the k-th best are rescored exactly."""
@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from .index import CHUNK
+QUANTISE_BLOCK = 65_536  # rows quantised at once (each block a float32 copy on the way)
 
 # The kernel rounds the query to `levels` steps over [min(q, 0), max(q, 0)], each element off by at most half
 # a step; STEP_SLACK covers float rounding of the step, OUTPUT_MARGIN the float32 scaling of the int32 sums.
@@ -43,16 +43,16 @@ class Int8Rows:
         scales = torch.empty(len(matrix), dtype=torch.float32)
         residuals = torch.empty(len(matrix), dtype=torch.float32)
         l1 = torch.empty(len(matrix), dtype=torch.float32)
-        for start in range(0, len(matrix), CHUNK):
-            block = torch.from_numpy(matrix[start : start + CHUNK]).float()
+        for start in range(0, len(matrix), QUANTISE_BLOCK):
+            block = torch.from_numpy(matrix[start : start + QUANTISE_BLOCK]).float()
             # bfloat16-exact scales: the subset kernel takes them in bfloat16, and both then see the same copy
             scale = (block.abs().amax(dim=1) / 127).clamp_min(1e-12).bfloat16().float()
             code = torch.round(block / scale[:, None]).clamp(-127, 127)
             copy = code * scale[:, None]
-            residuals[start : start + CHUNK] = (block - copy).norm(dim=1)
-            l1[start : start + CHUNK] = copy.abs().sum(dim=1)
-            codes[start : start + CHUNK] = code.to(torch.int8)
-            scales[start : start + CHUNK] = scale
+            residuals[start : start + QUANTISE_BLOCK] = (block - copy).norm(dim=1)
+            l1[start : start + QUANTISE_BLOCK] = copy.abs().sum(dim=1)
+            codes[start : start + QUANTISE_BLOCK] = code.to(torch.int8)
+            scales[start : start + QUANTISE_BLOCK] = scale
         packed = _pack(codes, scales)
         kept = (codes, scales.bfloat16()) if subsets else (None, None)
         return cls(packed, levels, residuals, l1, *kept)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .index import VectorIndex
 from .store import FileRecord, Reader
+from .vector_index import VectorIndex
 
 BLOCK = 2048
 

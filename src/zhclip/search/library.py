@@ -12,9 +12,9 @@ from .compute import on_compute_thread
 from .dupes import find_dupes
 from .encode import MediaEncoder
 from .errors import LibraryError
-from .index import APPROX_THRESHOLD, VectorIndex
 from .meta import LibraryMeta
 from .store import FileRecord, Filters, Reader
+from .vector_index import APPROX_THRESHOLD, VectorIndex
 
 RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
 MASK_CACHE = 32  # filter masks kept per loaded index

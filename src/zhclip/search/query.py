@@ -15,9 +15,9 @@ import numpy as np
 from ..errors import InputError
 from .compute import on_compute_thread
 from .cutoff import automatic_cutoff
-from .index import Hits, VectorIndex
 from .library import Library
 from .store import FileRecord, Filters
+from .vector_index import Hits, VectorIndex
 
 # A video frame matches when its score is within SEGMENT_MARGIN of the video's best frame, and within
 # SEGMENT_SPREAD of the way from the best down to the worst frame (so a model with compressed scores still

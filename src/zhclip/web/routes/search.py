@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ...errors import InputError
 from ...search import Query as SearchQuery
-from ...search.ocr.matching import page as matched_page
+from ...search.ranking import page as matched_page
 from .. import serialize
 from ..errors import TooLargeError
 from ..params import MAX_OFFSET, MAX_TOP, MAX_UPLOAD_BYTES, Kind, Match, SearcherDep, Sort, filters, seconds

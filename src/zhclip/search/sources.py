@@ -1,0 +1,42 @@
+"""Text found in media, as sources a query can be ranked by: OCR today, speech and subtitles next.
+
+A source is a module holding a `SOURCE` that follows `TextSource`; `SOURCES` names each one's module, so
+adding a source is one new module and one line here. `search.ranking` ranks a query by one source alone
+(`--match NAME`) or fuses CLIP's ranking with those of every source a library has (`--match hybrid`).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Protocol
+
+from .errors import LibraryError
+from .query import Hit, Query
+from .store import Reader
+
+SOURCES = {"ocr": "zhclip.search.ocr.source"}  # name (its --match mode) -> the module holding its SOURCE
+
+
+class TextSource(Protocol):
+    name: str
+
+    def present(self, reader: Reader) -> bool:
+        """Whether the library holds this source's text."""
+        ...
+
+    def absent(self, reader: Reader) -> LibraryError:
+        """The error for a library without this source's text, saying how to add it."""
+        ...
+
+    def hits(self, reader: Reader, query: Query) -> list[Hit]:
+        """Contents (video segments) whose text holds `query.text`, best first, `weak` where the match is
+        partial; `query.filters` and `query.negative` apply; its `offset + top` first are wanted."""
+        ...
+
+
+def text_source(name: str) -> TextSource:
+    return import_module(SOURCES[name]).SOURCE
+
+
+def text_sources() -> list[TextSource]:
+    return [text_source(name) for name in SOURCES]
