@@ -10,7 +10,7 @@ import torch
 
 from zhclip.models import random_model
 from zhclip.train.config import DistillConfig, OptimConfig
-from zhclip.train.distill import DistillObjective, OnlineTeacher
+from zhclip.train.distillation import DistillObjective, OnlineTeacher
 from zhclip.train.losses import clip_loss, feature_alignment, interactive_contrastive, similarity_kl
 from zhclip.train.optim import build_optimizer, cosine_factor, no_decay
 

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from ..choices import AMP_MODES
+from ..train.config import FEATURE_LOSSES, REPORT_TARGETS, DistillConfig, OptimConfig, TrainConfig
+
+
+def _defaults(settings: type) -> dict[str, object]:
+    """Field name -> default of a settings dataclass: the flags' defaults are read from there, never written here."""
+    return {f.name: f.default for f in dataclasses.fields(settings) if f.default is not dataclasses.MISSING}
+
+
+TRAIN, OPTIM, KD = _defaults(TrainConfig), _defaults(OptimConfig), _defaults(DistillConfig)
+DEFAULT = " (default %(default)s)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,21 +34,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--student", help="student weights: HF dir, hub id, zoo name or Chinese-CLIP .pt")
     start.add_argument("--arch", help="student from scratch with this architecture (e.g. tiny, small, demo)")
     kd = p.add_argument_group("distillation terms (weight 0 disables a term)")
-    kd.add_argument("--kd-contrastive", type=float, default=1.0, help="student's own InfoNCE (default 1.0)")
+    kd.add_argument("--kd-contrastive", type=float, default=KD["contrastive"], help="student's own InfoNCE" + DEFAULT)
     kd.add_argument(
         "--kd-kl",
         type=float,
-        default=1.0,
-        help="KL of teacher/student similarity distributions, both directions (default 1.0)",
+        default=KD["kl"],
+        help="KL of teacher/student similarity distributions, both directions" + DEFAULT,
     )
-    kd.add_argument("--kd-temperature", type=float, default=4.0, help="temperature of the KL term (default 4.0)")
-    kd.add_argument("--kd-feature", type=float, default=1.0, help="feature alignment, both towers (default 1.0)")
-    kd.add_argument("--kd-feature-loss", choices=["cosine", "mse"], default="cosine")
+    kd.add_argument("--kd-temperature", type=float, default=KD["temperature"], help="of the KL term" + DEFAULT)
+    kd.add_argument("--kd-feature", type=float, default=KD["feature"], help="feature alignment, both towers" + DEFAULT)
+    kd.add_argument("--kd-feature-loss", choices=FEATURE_LOSSES, default=KD["feature_loss"], help=DEFAULT.strip())
     kd.add_argument(
         "--kd-interactive",
         type=float,
-        default=1.0,
-        help="interactive contrastive: student image vs teacher text and back (default 1.0)",
+        default=KD["interactive"],
+        help="interactive contrastive: student image vs teacher text and back" + DEFAULT,
     )
     kd.add_argument(
         "--teacher-cache",
@@ -56,26 +67,32 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_optimisation_flags(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--batch-size", type=int, default=128, help="pairs per process per micro-batch (default 128)")
+    g.add_argument(
+        "--batch-size", type=int, default=TRAIN["batch_size"], help="pairs per process per micro-batch" + DEFAULT
+    )
     g.add_argument(
         "--accum-freq",
         type=int,
-        default=1,
-        help="micro-batches per step; all of them serve as negatives (default 1)",
+        default=TRAIN["accum_freq"],
+        help="micro-batches per step; all of them serve as negatives" + DEFAULT,
     )
-    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--epochs", type=int, default=TRAIN["epochs"], help=DEFAULT.strip())
     g.add_argument("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
-    g.add_argument("--lr", type=float, default=5e-5)
+    g.add_argument("--lr", type=float, default=OPTIM["lr"], help="peak learning rate" + DEFAULT)
     g.add_argument(
         "--wd",
         type=float,
-        default=0.001,
-        help="AdamW weight decay (not on norms, biases, embeddings, logit scale)",
+        default=OPTIM["wd"],
+        help="AdamW weight decay (not on norms, biases, embeddings, logit scale)" + DEFAULT,
     )
-    g.add_argument("--warmup", type=int, default=100, help="linear warmup steps before the cosine decay")
+    g.add_argument(
+        "--warmup", type=int, default=OPTIM["warmup"], help="linear warmup steps before the cosine decay" + DEFAULT
+    )
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
-    g.add_argument("--precision", choices=AMP_MODES, default="fp32", help="autocast mode of the steps (default fp32)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--precision", choices=AMP_MODES, default=TRAIN["precision"], help="autocast mode of the steps" + DEFAULT
+    )
+    g.add_argument("--seed", type=int, default=TRAIN["seed"], help=DEFAULT.strip())
     g.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     g.add_argument("--freeze-vision", action="store_true", help="train the text tower only")
     g.add_argument(
@@ -100,27 +117,32 @@ def _add_optimisation_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--patch-dropout",
         type=float,
-        default=0.0,
-        help="FLIP: drop this share [0, 1) of image patches in training steps (default 0)",
+        default=TRAIN["patch_dropout"],
+        help="FLIP: drop this share [0, 1) of image patches in training steps" + DEFAULT,
     )
 
 
 def _add_run_flags(r: argparse._ArgumentGroup) -> None:
-    r.add_argument("--train-split", default="train")
-    r.add_argument("--val-split", default="valid")
+    r.add_argument("--train-split", default=TRAIN["train_split"], help=DEFAULT.strip())
+    r.add_argument("--val-split", default=TRAIN["val_split"], help=DEFAULT.strip())
     r.add_argument(
         "--val-every",
         type=int,
         help="validate every N steps (default: at each epoch end; 0 turns validation off)",
     )
-    r.add_argument("--save-every", type=int, default=200, help="steps between saves of epoch_latest.pt")
     r.add_argument(
-        "--save-epochs", type=int, default=1, help="epochs between epoch_N.pt checkpoints (0: only epoch_latest.pt)"
+        "--save-every", type=int, default=TRAIN["save_every"], help="steps between saves of epoch_latest.pt" + DEFAULT
     )
-    r.add_argument("--log-every", type=int, default=10, help="steps between metrics lines")
+    r.add_argument(
+        "--save-epochs",
+        type=int,
+        default=TRAIN["save_epochs"],
+        help="epochs between epoch_N.pt checkpoints (0: only epoch_latest.pt)" + DEFAULT,
+    )
+    r.add_argument("--log-every", type=int, default=TRAIN["log_every"], help="steps between metrics lines" + DEFAULT)
     r.add_argument(
         "--report-to",
-        choices=["tensorboard"],
+        choices=REPORT_TARGETS,
         help="also log losses, lr, logit scale, throughput and validation recall to OUT/logs/tensorboard "
         "(needs the tensorboard package)",
     )
@@ -131,47 +153,26 @@ def _add_run_flags(r: argparse._ArgumentGroup) -> None:
         type=Path,
         help="continue from a checkpoint (default: OUT/checkpoints/epoch_latest.pt)",
     )
-    r.add_argument("--workers", type=int, default=0, help="data loading processes")
+    r.add_argument("--workers", type=int, default=TRAIN["workers"], help="data loading processes" + DEFAULT)
     r.add_argument("--skip-bad", action="store_true", help="skip unreadable records instead of failing")
-    r.add_argument("--device", default="auto")
+    r.add_argument("--device", default=TRAIN["device"], help=DEFAULT.strip())
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-hf", action="store_true", help="skip the final Hugging Face directory OUT/hf")
 
 
-def _train_config(args: argparse.Namespace):
-    from ..train import OptimConfig, TrainConfig
+def _from_args(settings: type, args: argparse.Namespace, prefix: str = "", **given):
+    """`settings` (a dataclass) with every field that has a flag (`--PREFIX-FIELD`) taken from `args`."""
+    names = [f.name for f in dataclasses.fields(settings) if f.name not in given and hasattr(args, prefix + f.name)]
+    return settings(**{name: getattr(args, prefix + name) for name in names}, **given)
 
-    return TrainConfig(
-        data=args.data,
-        out=args.out,
-        batch_size=args.batch_size,
-        accum_freq=args.accum_freq,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        optim=OptimConfig(lr=args.lr, wd=args.wd, warmup=args.warmup, grad_clip=args.grad_clip),
-        precision=args.precision,
-        seed=args.seed,
-        grad_checkpointing=args.grad_checkpointing,
-        freeze_vision=args.freeze_vision,
-        init_logit_scale=args.init_logit_scale,
-        augment=args.augment,
-        context_length=args.context_length,
-        multi_positive=args.multi_positive,
-        patch_dropout=args.patch_dropout,
-        report_to=args.report_to,
-        train_split=args.train_split,
-        val_split=args.val_split,
-        val_every=args.val_every,
-        save_every=args.save_every,
-        save_epochs=args.save_epochs,
-        log_every=args.log_every,
-        workers=args.workers,
-        skip_bad=args.skip_bad,
-        device=args.device,
-        resume=args.resume,
-        progress=not args.no_progress,
-        export_hf=not args.no_hf,
-    )
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    optim = _from_args(OptimConfig, args)
+    return _from_args(TrainConfig, args, optim=optim, progress=not args.no_progress, export_hf=not args.no_hf)
+
+
+def _distill_config(args: argparse.Namespace) -> DistillConfig:
+    return _from_args(DistillConfig, args, "kd_", teacher_cache=args.teacher_cache)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -183,20 +184,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from ..train import DistillConfig, ModelInit, distill
+    from ..train import ModelInit, distill
 
-    kd = DistillConfig(
-        contrastive=args.kd_contrastive,
-        kl=args.kd_kl,
-        temperature=args.kd_temperature,
-        feature=args.kd_feature,
-        feature_loss=args.kd_feature_loss,
-        interactive=args.kd_interactive,
-        teacher_cache=args.teacher_cache,
-    )
-    summary = distill(
-        ModelInit(args.student, args.arch, ("--student", "--arch")), args.teacher, _train_config(args), kd
-    )
+    student = ModelInit(args.student, args.arch, ("--student", "--arch"))
+    summary = distill(student, args.teacher, _train_config(args), _distill_config(args))
     _report(summary)
     return 0
 

@@ -1,15 +1,21 @@
-"""Training and distillation (needs the `data` extra). The model library never imports this package."""
+"""Training and distillation (needs the `data` extra). The model library never imports this package.
 
-from .api import ModelInit, distill, train
-from .config import DistillConfig, OptimConfig, TrainConfig
-from .loop import TrainingDivergedError
+Names are imported on first use: the settings (`config`) load without PyTorch, so the CLI reads its flags'
+defaults from them and `zhclip train --help` still answers at once."""
 
-__all__ = [
-    "DistillConfig",
-    "ModelInit",
-    "OptimConfig",
-    "TrainConfig",
-    "TrainingDivergedError",
-    "distill",
-    "train",
-]
+from __future__ import annotations
+
+from ..lazy import lazy_names
+
+_HOMES = {
+    "ModelInit": ".api",
+    "distill": ".api",
+    "train": ".api",
+    "DistillConfig": ".config",
+    "OptimConfig": ".config",
+    "TrainConfig": ".config",
+    "TrainingDivergedError": ".loop",
+}
+
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

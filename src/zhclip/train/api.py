@@ -10,7 +10,7 @@ from ..models.factory import Weights, build_network, random_model, read_weights
 from ..models.network import ClipNetwork
 from ..models.tokenizer import Tokenizer
 from .config import DistillConfig, TrainConfig
-from .distill import (
+from .distillation import (
     CachedTeacher,
     DistillObjective,
     OnlineTeacher,

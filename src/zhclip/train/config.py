@@ -1,4 +1,5 @@
-"""Training and distillation settings as dataclasses. The CLI builds these from flags; nothing else does."""
+"""Training and distillation settings as dataclasses, and the one place their defaults are written: the CLI builds
+these from flags whose defaults it reads from the fields here. Imports no PyTorch."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 
 from ..choices import AMP_MODES
 from ..errors import InputError
-from .logs import check_report_target
 
 FEATURE_LOSSES = ("cosine", "mse")
 REPORT_TARGETS = ("tensorboard",)
@@ -102,6 +102,8 @@ class TrainConfig:
             raise InputError(
                 None, f"unknown target {self.report_to!r}; use {', '.join(REPORT_TARGETS)}", field="--report-to"
             )
+        from .logs import check_report_target  # imports PyTorch
+
         check_report_target(self.report_to)
 
     def to_dict(self) -> dict:
