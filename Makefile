@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test test-all lint demo bench reliability clean
+.PHONY: install test test-all lint docs demo bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,14 +32,21 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check src tests benchmarks
 	$(PY) -m pytest -q tests/test_layers.py  # the import contract (layers import one way)
 
+# The docs site (MkDocs, Material theme) into site/; --strict turns every warning (a broken link, a missing page)
+# into a failure. Its generated pages are rewritten by benchmarks/render_results.py and docs/render_cli.py.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 demo: $(STAMP)
 	$(VENV)/bin/zhclip demo
 
 # Slow measurements (never part of `make test`); each prints ratios against a baseline of the same run.
+# Each writes its results file (benchmarks/results/machines/<kind>/); then render the pages.
 bench: $(STAMP)
-	$(VENV)/bin/zhclip bench encode --random-arch ViT-B-16 --rounds 2
+	$(VENV)/bin/zhclip bench encode --random-arch ViT-B-16 --rounds 2 --json "$$($(PY) -m benchmarks.results_json bench-encode)"
 	$(PY) -m benchmarks.search_query
 	$(PY) -m benchmarks.search_index
+	$(PY) -m benchmarks.render_results
 
 # Long reliability/security checks (fuzzing, load, SIGKILL loops, hostile files); prints one summary table.
 # RELIABILITY_ARGS=--quick for a shorter run.
@@ -47,4 +54,4 @@ reliability: $(STAMP)
 	$(PY) -m benchmarks.reliability.run $(RELIABILITY_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) .pytest_cache build dist site src/*.egg-info
