@@ -60,56 +60,83 @@ def test_the_queue_is_bounded_and_runs_ahead(tmp_path, monkeypatch, encoder):
     for i in range(40):
         photo(tmp_path / f"p{i:02d}.jpg", i)
     files = scan([tmp_path]).files
-    decoded: list[str] = []
+    position = {f.path: i for i, f in enumerate(files)}
+    taken = 0  # outcomes the consumer has received
+    started: list[tuple[int, int]] = []  # (file's position in scan order, outcomes taken when its decode started)
     real = prefetch.decode_file
 
-    def counting(file, *args, **kwargs):
-        decoded.append(file.path)
+    def recording(file, *args, **kwargs):
+        started.append((position[file.path], taken))
         return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(prefetch, "decode_file", counting)
+    monkeypatch.setattr(prefetch, "decode_file", recording)
     ahead = prefetch.DecodeAhead(
         files, encoder.to_array, DecodeOptions(encoder.image_size), {}, workers=2, rows_ahead=12
     )
     assert ahead.files_ahead == 12
     outcomes = iter(ahead)
     first = next(outcomes)
-    deadline = time.monotonic() + 30
-    while len(decoded) < 1 + ahead.files_ahead and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    assert len(decoded) == 1 + ahead.files_ahead, "decodes a full queue ahead, and no more"
-    rest = list(outcomes)
+    taken = 1
+    _wait_until(lambda: len(started) >= 1 + ahead.files_ahead, "decodes a full queue ahead of the consumer")
+    rest = []
+    for outcome in outcomes:
+        rest.append(outcome)
+        taken += 1
+    too_far = [(i, t) for i, t in started if i > t + ahead.files_ahead]
+    assert not too_far, f"(file, taken) decoded more than a queue ahead: {too_far}"
     assert [o.file.path for o in [first, *rest]] == [f.path for f in files], "in scan order"
 
 
 def test_the_encoder_does_not_wait_after_the_first_batch(tmp_path, monkeypatch, encoder):
-    """Decoding (10 ms a file) overlaps encoding (300 ms a batch of 8): only the first batch is waited for."""
+    """While the encoder works on a batch, the next one is decoded: from the second batch on, every file the
+    encoder asks for is decoded already. The fake encoder is slower than decoding by construction: it returns only
+    once the next batch is decoded (a broken prefetch, decoding only on demand, would never let it return)."""
     for i in range(32):
         photo(tmp_path / "lib" / f"p{i:02d}.jpg", i)
+    decoded = threading.Condition()
+    decoded_count = 0
     real = prefetch.decode_file
 
-    def slow_decode(*args, **kwargs):
-        time.sleep(0.01)
-        return real(*args, **kwargs)
+    def counting(*args, **kwargs):
+        nonlocal decoded_count
+        outcome = real(*args, **kwargs)
+        with decoded:
+            decoded_count += 1
+            decoded.notify_all()
+        return outcome
 
-    waits: list[float] = []
+    ready_when_asked: list[bool] = []  # per file, in order: was its decode done when the consumer asked for it?
+    real_wait = prefetch.wait
+
+    def asking(futures):
+        ready_when_asked.append(all(f.done() for f in futures))
+        return real_wait(futures)
 
     class SlowEncoder(MediaEncoder):
         def encode_pixels(self, pixels):
-            waits.append(progress[-1].idle_seconds if progress else 0.0)
-            time.sleep(0.3)
+            next_batch_decoded = min(32, (len(batches) + 2) * 8)
+            batches.append(len(pixels))
+            with decoded:
+                assert decoded.wait_for(lambda: decoded_count >= next_batch_decoded, timeout=60), (
+                    f"the next batch was not decoded while batch {len(batches)} was encoded"
+                )
             return super().encode_pixels(pixels)
 
-    progress = []
-    monkeypatch.setattr(prefetch, "decode_file", slow_decode)
+    batches: list[int] = []
+    monkeypatch.setattr(prefetch, "decode_file", counting)
+    monkeypatch.setattr(prefetch, "wait", asking)
     slow = SlowEncoder(encoder._model, batch_size=8)
-    summary = index_library(
-        tmp_path / "lib.db", [tmp_path / "lib"], slow, IndexOptions(workers=1, commit_every=0.0), progress.append
-    )
-    assert summary.new == 32 and len(waits) == 4
-    assert max(np.diff(waits)) < 0.1, f"idle seconds at each batch: {waits}"
-    assert summary.encode_seconds >= 4 * 0.3 and summary.idle_seconds < summary.encode_seconds
+    summary = index_library(tmp_path / "lib.db", [tmp_path / "lib"], slow, IndexOptions(workers=1, commit_every=0.0))
+    assert summary.new == 32 and batches == [8, 8, 8, 8]
+    assert len(ready_when_asked) == 32 and all(ready_when_asked[8:]), f"ready when asked: {ready_when_asked}"
+
+
+def _wait_until(condition, what: str, timeout: float = 30) -> None:
+    """Poll `condition` until it holds, failing with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
 
 
 def test_encoder_idle_time_is_reported(tmp_path, encoder, caplog):
