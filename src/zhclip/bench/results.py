@@ -103,8 +103,9 @@ def write_results(document: dict, root: Path) -> Path:
 
 
 def command_line(program: str, argv: list[str] | None = None) -> str:
-    """The command as typed: PROGRAM and this process's arguments."""
-    return shlex.join([program, *(sys.argv[1:] if argv is None else argv)])
+    """The command as typed: PROGRAM (words, e.g. `python benchmarks/x.py`) and this process's arguments."""
+    arguments = shlex.join(sys.argv[1:] if argv is None else argv)
+    return f"{program} {arguments}".strip()
 
 
 def _versions() -> dict[str, str]:
