@@ -1,5 +1,6 @@
-"""The page in a real browser: browse with infinite scroll, a sorted query, the viewer by keyboard, English.
-With ZHCLIP_SCREENSHOTS=DIR set, each test leaves desktop and phone-width screenshots there."""
+"""The page in a real browser: browse with infinite scroll, a sorted query, weak results after a divider, the
+viewer by keyboard, English. With ZHCLIP_SCREENSHOTS=DIR set, each test leaves desktop and phone-width
+screenshots there."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from zhclip.search import IndexOptions, index_library
+from zhclip.search import IndexOptions, Library, MediaEncoder, Query, Reader, Searcher, index_library
+from zhclip.search.demo import DEMO_MODEL, captions_of, make_demo_library
 
 from ..search.media import photo
 from . import test_browser
@@ -19,8 +21,11 @@ browser, server = test_browser.browser, test_browser.server  # the fixtures
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="needs chromium and chromedriver")
 MONTH = 31 * 24 * 3600
+PAGE = 40  # results per page of a query (app.js)
 CARDS = "document.querySelectorAll('#results .card').length"
 CAPTION = "document.querySelector('#viewer .viewer-caption').textContent"
+# Resolves after two frames: layout, and the IntersectionObserver callbacks of the frame before, have run.
+FRAMES = "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)))"
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +40,41 @@ def big_library(tmp_path_factory, searcher, web_library) -> tuple[Path, Path]:
     return root / "lib.db", web_library[2]
 
 
+@pytest.fixture(scope="session")
+def demo_library(tmp_path_factory) -> tuple[Path, str, str]:
+    """(database, query, path): the demo library indexed with the demo model, and a caption of one of its photos
+    that the model ranks on the first page but under the automatic threshold, after a strong result."""
+    if not DEMO_MODEL.is_file():
+        pytest.skip("needs the demo model (src/zhclip/assets)")
+    root = tmp_path_factory.mktemp("demo")
+    library = make_demo_library(root / "files", signs=False)
+    encoder = MediaEncoder.load(str(DEMO_MODEL), device="cpu", precision="fp32")
+    index_library(root / "lib.db", [library.folder], encoder, IndexOptions(commit_every=0))
+    searcher = Searcher(Library(Reader(root / "lib.db"), encoder))
+    for text, name in captions_of(library, "photos"):
+        results = searcher.search(Query(text=text, top=PAGE))
+        path = str((library.folder / name).absolute())
+        if not results[0].weak and any(r.weak and r.path == path for r in results):
+            return root / "lib.db", text, path
+    pytest.fail("no caption of a demo photo ranks it among the first page's weak results")
+
+
 def _shots(browser, name: str) -> None:
     folder = os.environ.get("ZHCLIP_SCREENSHOTS")
     if not folder:
         return
     Path(folder).mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(Path(folder) / f"{name}-desktop.png"))
-    browser.set_window_size(390, 844)
-    time.sleep(0.8)
+    _resize(browser, 390, 844)
     browser.save_screenshot(str(Path(folder) / f"{name}-phone.png"))
-    browser.set_window_size(1280, 900)
+    _resize(browser, 1280, 900)
+
+
+def _resize(browser, width: int, height: int) -> None:
+    """The window at `width` x `height`, once the page has laid itself out at that width (two frames drawn)."""
+    browser.set_window_size(width, height)
+    _wait(browser, f"return window.innerWidth == {width}")
+    browser.execute_async_script(FRAMES)
 
 
 def _images_loaded(browser) -> None:
@@ -71,6 +101,41 @@ def test_home_page_browses_by_month_with_infinite_scroll(big_library, browser):
         assert _wait(browser, f"return {CARDS} == 25 && {CARDS}") == 25, "filters work without a query"
 
 
+def test_weak_results_sit_after_a_divider_and_scrolling_waits_for_more(demo_library, browser):
+    db, text, answer = demo_library
+    with serving(db, DEMO_MODEL) as url:
+        browser.get(url)
+        _wait(browser, f"return {CARDS}")
+        browser.find_element("id", "q").send_keys(text)
+        browser.find_element("css selector", "#search button[type=submit]").click()
+        assert _wait(browser, f"return document.querySelector('.weak-divider') && !view.loading && {CARDS}") == PAGE
+        cards = browser.execute_script(
+            "const divider = document.querySelector('.weak-divider');"
+            "return [...document.querySelectorAll('#results .card')].map(c => [c.querySelector('.name').title,"
+            " Boolean(divider.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING), c.matches('.weak')])"
+        )
+        after = [path for path, below, _ in cards if below]
+        assert answer in after and cards[0][1] is False, "strong results first, the right answer after the divider"
+        assert all(below == weak for _, below, weak in cards), "the divider is where the weak results begin"
+        assert browser.execute_script("return document.querySelector('.weak-divider').textContent") == "较弱的匹配"
+        _images_loaded(browser)
+        _shots(browser, "weak")
+
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        browser.execute_async_script(FRAMES)  # the scroll's IntersectionObserver callback has run
+        browser.execute_async_script("loadMore().then(() => arguments[0](true))")
+        assert browser.execute_script(f"return {CARDS}") == PAGE, "scrolling stops after the first weak page"
+        resume = browser.find_element("css selector", "#resume button")
+        assert resume.is_displayed() and resume.text == "显示更多较弱的匹配"
+        _shots(browser, "weak-paused")
+        browser.find_element("id", "lang").click()
+        assert resume.text == "Show more weaker matches"
+        assert browser.execute_script("return document.querySelector('.weak-divider').textContent") == "Weaker matches"
+        resume.click()
+        assert _wait(browser, f"return view.done && {CARDS}") > PAGE, "the button loads the rest"
+        assert not resume.is_displayed()
+
+
 def test_sorted_query_and_viewer_by_keyboard(server, browser):
     from selenium.webdriver.common.keys import Keys
 
@@ -94,7 +159,10 @@ def test_sorted_query_and_viewer_by_keyboard(server, browser):
     body.send_keys(Keys.ARROW_LEFT)
     assert _wait(browser, f"return {CAPTION}.startsWith({names[1]!r}) && {CAPTION}")
     assert _wait(browser, "return document.querySelector('#viewer dd[data-fact=size]')?.textContent").endswith("KB")
-    time.sleep(0.5)
+    _wait(
+        browser,
+        "const i = document.querySelector('#viewer .viewer-body img'); return i && i.complete && i.naturalWidth",
+    )
     _shots(browser, "viewer")
     body.send_keys(Keys.ESCAPE)
     assert _wait(browser, "return !document.getElementById('viewer').open")

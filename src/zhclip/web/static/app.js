@@ -5,8 +5,10 @@ const $ = (id) => document.getElementById(id);
 const PAGE = { browse: 60, search: 40 };
 let queryImage = null; // a File (upload or paste) to search with
 // What the grid shows: mode browse | search | similar, how to fetch its next page, and the items so far
-// (the viewer steps through them).
-let view = { mode: "browse", items: [], next: null, done: false, loading: false, lastMonth: null, minScore: null };
+// (the viewer steps through them). A query's results come best first; those under the automatic threshold
+// are weak (`item.weak`): in relevance order they sit after a divider, and infinite scroll pauses after the
+// page they begin on until the person asks for more (`paused`, `resumed`).
+let view = { mode: "browse", items: [], done: false, loading: false, lastMonth: null };
 
 async function api(url, options) {
   const response = await fetch(url, options);
@@ -45,10 +47,10 @@ function monthLabel(month) {
 
 function reset(mode, fetchPage, what) {
   view = { mode, items: [], fetchPage, what, done: false, loading: false, lastMonth: null, offset: 0, cursor: null,
-           minScore: view.mode === mode && view.what === what ? view.minScore : null, weaker: false };
+           divided: false, paused: false, resumed: false };
   $("results").replaceChildren();
   $("rail").hidden = mode !== "browse";
-  $("weaker").hidden = true;
+  $("resume").hidden = true;
   message("");
   loadMore();
 }
@@ -72,7 +74,6 @@ function searchPage(requestPage) {
   return async () => {
     const body = await requestPage(view.offset);
     view.offset = body.next_offset ?? view.offset;
-    view.weaker = body.weaker;
     return { items: body.results, more: body.next_offset != null };
   };
 }
@@ -82,7 +83,6 @@ function queryParams(offset) {
   p.set("top", PAGE.search);
   p.set("offset", offset);
   p.set("sort", $("sort").value);
-  if (view.minScore != null) p.set("min_score", view.minScore);
   return p;
 }
 
@@ -116,7 +116,7 @@ function similar(result) {
 }
 
 async function loadMore() {
-  if (view.loading || view.done) return;
+  if (view.loading || view.done || view.paused) return;
   view.loading = true;
   const shown = view;
   try {
@@ -124,6 +124,8 @@ async function loadMore() {
     if (shown !== view) return; // a newer search started meanwhile
     append(page.items);
     view.done = !page.more;
+    view.paused = !view.done && !view.resumed && !grouped() && page.items.some((item) => item.weak);
+    $("resume").hidden = !view.paused;
     summarise();
   } catch (err) {
     if (shown === view) { view.done = true; message(t("error", { error: err.message })); }
@@ -133,6 +135,14 @@ async function loadMore() {
   if (shown === view && !view.done && isVisible($("more"))) loadMore();
 }
 
+// The person asks for the weak results after the first page of them: infinite scroll goes on from here.
+function resume() {
+  view.paused = false;
+  view.resumed = true;
+  $("resume").hidden = true;
+  loadMore();
+}
+
 function summarise() {
   const n = view.items.length;
   if (view.mode === "browse") {
@@ -140,8 +150,9 @@ function summarise() {
     return;
   }
   const key = n === 0 ? "no_results" : view.done ? "results" : "more_results";
-  message(t(key, { what: view.what, n }) + (view.weaker && view.done ? t("cut_note") : ""));
-  $("weaker").hidden = !(view.weaker && view.done);
+  const strongOnes = view.items.filter((item) => !item.weak).length;
+  const strong = strongOnes < n ? t("strong_note", { n: strongOnes }) : "";
+  message(t(key, { what: view.what, n }) + strong);
 }
 
 function isVisible(node) {
@@ -158,7 +169,11 @@ function grouped() {
 function gridFor(item) {
   const results = $("results");
   if (!grouped()) {
-    if (!results.lastElementChild) results.append(Object.assign(document.createElement("div"), { className: "grid" }));
+    if (item.weak && !view.divided) {
+      view.divided = true;
+      results.append(weakDivider());
+    }
+    if (!results.lastElementChild?.classList.contains("grid")) results.append(newGrid());
     return results.lastElementChild;
   }
   const month = item.date ? monthOf(item.date) : "";
@@ -169,10 +184,26 @@ function gridFor(item) {
     section.dataset.month = month;
     const heading = document.createElement("h2");
     heading.textContent = month ? monthLabel(month) : "—";
-    section.append(heading, Object.assign(document.createElement("div"), { className: "grid" }));
+    section.append(heading, newGrid());
     results.append(section);
   }
   return results.lastElementChild.querySelector(".grid");
+}
+
+function newGrid() {
+  return Object.assign(document.createElement("div"), { className: "grid" });
+}
+
+// Where the weak results begin (relevance order): a labelled rule across the grid.
+function weakDivider() {
+  const divider = document.createElement("div");
+  divider.className = "weak-divider";
+  divider.setAttribute("role", "separator");
+  const label = document.createElement("span");
+  label.dataset.i18n = "weak_divider";
+  label.textContent = t("weak_divider");
+  divider.append(label);
+  return divider;
 }
 
 function append(items) {
@@ -194,6 +225,7 @@ function card(item, index) {
   node.dataset.fileId = item.file_id;
   node.dataset.kind = item.kind;
   node.dataset.date = item.date ?? "";
+  node.classList.toggle("weak", Boolean(item.weak));
   const link = node.querySelector(".download");
   if (item.kind === "video" && item.start != null) {
     node.querySelector(".badge").textContent = `▶ ${clock(item.start)}`;
@@ -344,7 +376,7 @@ for (const id of ["kind", "after", "before"]) $(id).addEventListener("change", (
 $("path_contains").addEventListener("change", () => runSearch());
 $("image").addEventListener("change", (e) => { setQueryImage(e.target.files[0] || null); runSearch(); });
 $("clear-image").addEventListener("click", () => { setQueryImage(null); $("image").value = ""; runSearch(); });
-$("weaker").addEventListener("click", () => { view.minScore = -1; view.fetchPage && reset(view.mode, view.fetchPage, view.what); });
+$("resume").querySelector("button").addEventListener("click", resume);
 $("rescan").addEventListener("click", rescan);
 $("lang").addEventListener("click", relabel);
 document.addEventListener("paste", (e) => {
