@@ -22,7 +22,6 @@ from ..media import register_heif, write_video
 from ..media.files import HEIF_PACKAGE
 from .query import Query, Result, Searcher
 from .ranking import search
-
 from .store import Filters
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.pt"
