@@ -7,12 +7,12 @@ import logging
 import os
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 
 import zhclip.search.prefetch as prefetch
+from tests.polling import eventually
 from zhclip.media import open_image
 from zhclip.search import IndexOptions, MediaEncoder, Reader, index_library
 from zhclip.search.decode import DecodeOptions
@@ -77,7 +77,7 @@ def test_the_queue_is_bounded_and_runs_ahead(tmp_path, monkeypatch, encoder):
     outcomes = iter(ahead)
     first = next(outcomes)
     taken = 1
-    _wait_until(lambda: len(started) >= 1 + ahead.files_ahead, "decodes a full queue ahead of the consumer")
+    eventually(lambda: len(started) >= 1 + ahead.files_ahead, "decodes a full queue ahead of the consumer")
     rest = []
     for outcome in outcomes:
         rest.append(outcome)
@@ -129,14 +129,6 @@ def test_the_encoder_does_not_wait_after_the_first_batch(tmp_path, monkeypatch, 
     summary = index_library(tmp_path / "lib.db", [tmp_path / "lib"], slow, IndexOptions(workers=1, commit_every=0.0))
     assert summary.new == 32 and batches == [8, 8, 8, 8]
     assert len(ready_when_asked) == 32 and all(ready_when_asked[8:]), f"ready when asked: {ready_when_asked}"
-
-
-def _wait_until(condition, what: str, timeout: float = 30) -> None:
-    """Poll `condition` until it holds, failing with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 def test_encoder_idle_time_is_reported(tmp_path, encoder, caplog):

@@ -6,8 +6,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
+from tests.polling import eventually
 from zhclip.search import LibraryError, Reader
 
 from .media import photo
@@ -24,14 +24,10 @@ def test_index_watch_indexes_new_files_until_ctrl_c(tmp_path, model_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while _files(db) < 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)
+        eventually(lambda: _files(db) >= 1, "the first run indexes a.jpg", timeout=120)
+        # no waiting for the watch to start: its first look through the folders catches what changed before
         photo(lib / "later.jpg", 2)
-        while _files(db) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert Reader(db).counts()["files"] == 2, "the new file is indexed while watching"
+        eventually(lambda: _files(db) == 2, "the new file is indexed while watching")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
