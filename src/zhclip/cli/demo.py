@@ -40,7 +40,8 @@ def demo(args: argparse.Namespace) -> int:
     encoder = MediaEncoder.load(source, device="cpu")
     print(f"   {index_library(db, [library.folder], encoder, IndexOptions(ocr=ocr)).line()}")
     searcher = Searcher(Library(Reader(db), encoder))
-    print(f"3/4 searching it (zhclip search TEXT --db {db}):")
+    fused = "; the picture's and the text's rankings fused: --match hybrid" if ocr else ""
+    print(f"3/4 searching it (zhclip search TEXT --db {db}{fused}):")
     if args.query:
         _show(searcher, args.query)
     else:
