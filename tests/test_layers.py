@@ -1,12 +1,18 @@
 """The import contract: layers import one way, and nothing but the CLI imports the trainer.
 
-errors/io/media/cache/cpu/extras/choices/lazy < models < data < runtime < {evaluate, prune, bench, train, search, compat,
-doctor} < web < cli.
-Imports inside functions count too: a lazy upward import is still an upward dependency."""
+errors/io/media/cache/cpu/extras/choices/lazy < models < data < runtime < {evaluate, prune, bench, train, search,
+compat, doctor} < web < cli.
+Imports inside functions count too: a lazy upward import is still an upward dependency. No two files import each
+other, directly or round a longer circle, counting imports inside functions too (a lazy import only hides a circle
+until something imports the other side first); imports only for type checkers (`if TYPE_CHECKING:`) do not count
+there, as they never run."""
 
 from __future__ import annotations
 
 import ast
+from collections import deque
+from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -48,12 +54,13 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, absolute zhclip module) for every import of the package in `path`."""
+def _imports(path: Path, typing: bool = True) -> list[tuple[int, str]]:
+    """(line, absolute zhclip module) for every import of the package in `path` (`from P import M` of a submodule M
+    is an import of P.M); `typing=False` leaves out those under `if TYPE_CHECKING:`."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _nodes(ast.parse(path.read_text(), str(path)), typing):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.split(".")[0] == "zhclip"]
         elif isinstance(node, ast.ImportFrom):
@@ -63,8 +70,26 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             else:
                 target = node.module or ""
             if target.split(".")[0] == "zhclip":
-                found.append((node.lineno, target))
+                submodules = [f"{target}.{a.name}" for a in node.names if _is_module(f"{target}.{a.name}")]
+                attributes = len(submodules) < len(node.names)
+                found += [(node.lineno, m) for m in submodules + [target] * attributes]
     return found
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _nodes(tree: ast.AST, typing: bool) -> Iterator[ast.AST]:
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if not typing and isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            todo += node.orelse
+        else:
+            todo += ast.iter_child_nodes(node)
 
 
 def _edges() -> list[tuple[str, int, str, str]]:
@@ -105,6 +130,67 @@ def test_no_import_circle_between_layers():
     assert not circles, f"layers in an import circle: {circles}"
 
 
+def _module_graph() -> dict[str, dict[str, str]]:
+    """module -> {module of the package it imports: where (file:line)}."""
+    graph: dict[str, dict[str, str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module, where = _module_name(path), {}
+        for line, target in _imports(path, typing=False):
+            if target != module and _is_module(target):
+                where.setdefault(target, f"{path.relative_to(PACKAGE)}:{line}")
+        graph[module] = where
+    return graph
+
+
+def _circles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
+    """One shortest circle through each group of modules that import each other (a strongly connected set)."""
+    reach = {module: _reachable(graph, module) for module in graph}
+    circles, placed = [], set()
+    for module in sorted(graph):
+        if module in reach[module] and module not in placed:
+            placed |= {other for other in reach[module] if module in reach[other]}
+            circles.append(_shortest_circle(graph, module))
+    return circles
+
+
+def _reachable(graph: dict[str, dict[str, str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for imported in graph.get(todo.pop(), {}):
+            if imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+    return seen
+
+
+def _shortest_circle(graph: dict[str, dict[str, str]], start: str) -> list[str]:
+    came_from: dict[str, str] = {}
+    todo = deque([start])
+    while todo:
+        module = todo.popleft()
+        for imported in graph.get(module, {}):
+            if imported == start:
+                path = [module]
+                while path[-1] != start:
+                    path.append(came_from[path[-1]])
+                return [*reversed(path), start]
+            if imported not in came_from:
+                came_from[imported] = module
+                todo.append(imported)
+    raise ValueError(f"{start} is in no circle")
+
+
+def _describe(graph: dict[str, dict[str, str]], circle: list[str]) -> str:
+    steps = [f"{a} imports {b} ({graph[a][b]})" for a, b in pairwise(circle)]
+    return " -> ".join(circle) + ":\n    " + "\n    ".join(steps)
+
+
+def test_no_import_circle_between_files():
+    graph = _module_graph()
+    circles = [_describe(graph, circle) for circle in _circles(graph)]
+    assert not circles, "files in an import circle:\n" + "\n".join(circles)
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [("from ..train.api import distill\n", ["zhclip.train.api"]), ("import zhclip.web.app\n", ["zhclip.web.app"])],
@@ -115,3 +201,22 @@ def test_the_reader_sees_lazy_and_absolute_imports(tmp_path, monkeypatch, source
     (folder / "x.py").write_text("def f():\n    " + source.replace("\n", "\n    ").rstrip() + "\n")
     monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path / "zhclip")
     assert [target for _, target in _imports(folder / "x.py")] == expected
+
+
+@pytest.mark.parametrize(
+    ("b_source", "expected"),
+    [
+        ("from . import a\n", [["zhclip.m.a", "zhclip.m.b", "zhclip.m.a"]]),
+        ("def f():\n    from .a import X\n", [["zhclip.m.a", "zhclip.m.b", "zhclip.m.a"]]),  # lazy: still a circle
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import X\n", []),  # never runs
+    ],
+)
+def test_the_circle_finder(tmp_path, monkeypatch, b_source, expected):
+    folder = tmp_path / "zhclip" / "m"
+    folder.mkdir(parents=True)
+    (tmp_path / "zhclip" / "__init__.py").write_text("")
+    (folder / "__init__.py").write_text("")
+    (folder / "a.py").write_text("from .b import Y\n")
+    (folder / "b.py").write_text(b_source)
+    monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path / "zhclip")
+    assert _circles(_module_graph()) == expected
