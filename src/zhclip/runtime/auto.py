@@ -6,6 +6,7 @@ folder (`ZHCLIP_CACHE_DIR`, default `~/.cache/zhclip`; see `plans`)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -55,36 +56,66 @@ def _fastest(results: dict[str, dict], tower: str) -> str:
 def measure_candidates(
     candidates: dict[str, Callable[[], Encoder]], probe: Batch, rounds: int = ROUNDS
 ) -> dict[str, dict]:
-    """Per tower: speed-up over the first candidate (an image batch; a one-query text) and fidelity to it
-    (texts: the probe's captions and 4-character queries cut from them).
+    """Per tower: speed-up over the first candidate, the reference (an image batch; a one-query text), and
+    fidelity to it (texts: the probe's captions and 4-character queries cut from them).
 
-    Candidates are timed in turn, round after round, so a burst of load from elsewhere hits them alike;
-    one that is `SLOW_FACTOR` slower than the first on both towers after the first round is not measured
-    further (its fidelity is then unknown, and it is not chosen)."""
+    Candidates are built and measured one at a time, so that the reference and one other are held at once
+    (converting and holding ViT-B-16's eight paths together took 7.5 GB). Each is timed in rounds that alternate
+    with the reference, so a burst of load from elsewhere hits both alike; one `SLOW_FACTOR` slower than the
+    reference on both towers after the first round is not measured further (its fidelity is then unknown, and
+    it is not chosen). A line per path logs its time, the time spent and an estimate of the time left."""
     query = probe.ids[:1, : int((probe.ids[0] != 0).sum())]
+    texts = with_short_queries(probe.ids)
+    names = list(candidates)
+    start = time.perf_counter()
     with torch.inference_mode():
-        encoders = {name: build() for name, build in candidates.items()}
-        times: dict[str, dict[str, float]] = {}
-        for round_ in range(rounds):
-            for name, encoder in encoders.items():
-                image = timings(lambda e=encoder: e.encode_image(probe.pixels), 1, warmup=int(round_ == 0))[0]
-                text = min(timings(lambda e=encoder: e.encode_text(query), 3, warmup=int(round_ == 0)))
-                best = times.get(name, {"image": image, "text": text})
-                times[name] = {"image": min(image, best["image"]), "text": min(text, best["text"])}
-            encoders = _drop_slow(encoders, times)
-        texts = with_short_queries(probe.ids)
-        outputs = {name: (e.encode_image(probe.pixels), e.encode_text(texts)) for name, e in encoders.items()}
-    reference = next(iter(candidates))
-    return {name: _compare(times[name], times[reference], outputs.get(name), outputs[reference]) for name in times}
+        reference = candidates[names[0]]()
+        expected = _outputs(reference, probe.pixels, texts)
+        results = {names[0]: _compare({"image": 1.0, "text": 1.0}, {"image": 1.0, "text": 1.0}, expected, expected)}
+        for done, name in enumerate(names[1:], start=2):
+            path_start = time.perf_counter()
+            encoder = candidates[name]()
+            times, reference_times = _paired_times(encoder, reference, probe.pixels, query, rounds)
+            outputs = _outputs(encoder, probe.pixels, texts) if _fast_enough(times, reference_times) else None
+            results[name] = _compare(times, reference_times, outputs, expected)
+            del encoder
+            _log_progress(name, done, len(names), path_start, start)
+    return results
 
 
-def _drop_slow(encoders: dict[str, Encoder], times: dict[str, dict[str, float]]) -> dict[str, Encoder]:
-    reference = next(iter(times.values()))
-    return {
-        name: e
-        for name, e in encoders.items()
-        if any(times[name][tower] <= SLOW_FACTOR * reference[tower] for tower in TOWERS)
-    }
+def _paired_times(encoder: Encoder, reference: Encoder, pixels, query, rounds: int) -> tuple[dict, dict]:
+    """Best seconds per tower of `encoder` and of `reference`, timed in alternation (the first round warms up)."""
+    best: list[dict[str, float]] = [{}, {}]
+    for round_ in range(rounds):
+        for i, e in enumerate((encoder, reference)):
+            image = timings(lambda e=e: e.encode_image(pixels), 1, warmup=int(round_ == 0))[0]
+            text = min(timings(lambda e=e: e.encode_text(query), 3, warmup=int(round_ == 0)))
+            best[i] = {"image": min(image, best[i].get("image", image)), "text": min(text, best[i].get("text", text))}
+        if not _fast_enough(*best):
+            break
+    return best[0], best[1]
+
+
+def _fast_enough(times: dict[str, float], reference: dict[str, float]) -> bool:
+    return any(times[tower] <= SLOW_FACTOR * reference[tower] for tower in TOWERS)
+
+
+def _outputs(encoder: Encoder, pixels, texts) -> tuple:
+    return encoder.encode_image(pixels), encoder.encode_text(texts)
+
+
+def _log_progress(name: str, done: int, total: int, path_start: float, start: float) -> None:
+    now = time.perf_counter()
+    left = (now - start) / done * (total - done)
+    log.warning(
+        "precision auto: [%d/%d] %s measured in %.1f s; %.0f s so far, about %.0f s left",
+        done,
+        total,
+        name,
+        now - path_start,
+        now - start,
+        left,
+    )
 
 
 def _compare(current: dict, reference: dict, outputs: tuple | None, reference_outputs: tuple) -> dict:

@@ -6,7 +6,10 @@ available runtime and picks the fastest per tower (`ZHCLIP_RUNTIMES=torch,onnxru
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,17 +19,20 @@ from ..extras import installed_extras, require
 from ..models.config import ClipConfig
 from ..models.device import device_type, resolve_device
 from ..models.model import ClipModel
-from . import cache
+from . import cache, prepare
 from .base import TOWERS, Runtime, SplitEncoder, open_model, open_plan, runtime_name
 from .onnx import OnnxRuntime, is_export_dir
 from .plans import cached_plan
 
 if TYPE_CHECKING:
+    from .prepare import Preparation
     from .torch import TorchRuntime
 
 RUNTIME_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime kind -> the extra that brings it
 EXPORT_CACHE = "onnx-v2"  # v2: the towers' last layers compute the class token only
 RUNTIMES_ENV = "ZHCLIP_RUNTIMES"
+
+log = logging.getLogger(__name__)
 
 
 def load(
@@ -44,25 +50,156 @@ def load(
     With `precision="auto"`, a checkpoint loaded before on this machine whose towers `auto` put on converted
     paths opens from those cached conversions, and the checkpoint itself is not read; `towers=("text",)`
     (text queries) opens only the text tower; neither needs PyTorch, which is imported only to run a checkpoint.
-    `choose` picks the plan among runtimes (default: `auto.choose_plan`, which measures them once).
+    Conversions, and `auto`'s timing of paths, run once in a child process (see `prepare`) that this waits for.
+    `choose` picks the plan among runtimes here (default: the plan the child measured with `auto.choose_plan`).
     `context_length` overrides the stored one (52 unless the model was trained longer)."""
-    if runtime not in RUNTIME_CHOICES:
-        raise UnsupportedError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
-    if precision == runtime == "auto" and context_length is None:
-        model = _cached_model(source, device, tuple(towers))
+    options = Options(device, precision, arch, runtime, choose, tuple(towers), context_length)
+    return _load(source, options, wait=True)[0]
+
+
+def load_at_once(
+    source: str | Path, device: str = "auto", precision: str = "auto", runtime: str = "auto", towers=TOWERS
+) -> tuple[ClipModel, Preparation | None]:
+    """`load`, except that a checkpoint whose `auto` paths are not converted and timed yet opens at once on
+    PyTorch fp32 (the reference every faster path is measured against) while a child prepares them in the
+    background; the `Preparation` returned says when `load` opens the faster paths (None: nothing to wait for)."""
+    return _load(source, Options(device, precision, None, runtime, None, tuple(towers), None), wait=False)
+
+
+@dataclass(frozen=True)
+class Options:
+    device: str
+    precision: str
+    arch: str | ClipConfig | None
+    runtime: str
+    choose: Callable | None
+    towers: tuple[str, ...]
+    context_length: int | None
+
+
+def _load(source: str | Path, o: Options, wait: bool) -> tuple[ClipModel, Preparation | None]:
+    if o.runtime not in RUNTIME_CHOICES:
+        raise UnsupportedError(f"unknown runtime {o.runtime!r}; use {', '.join(RUNTIME_CHOICES)}")
+    if o.precision == o.runtime == "auto" and o.context_length is None:
+        model = _cached_model(source, o.device, o.towers)
         if model is not None:
-            return model
-    base = open_runtime(source, device, arch, context_length)
+            return model, None
+    base = open_runtime(source, o.device, o.arch, o.context_length)
+    request = prepare.Request(str(source), o.precision, o.runtime, o.arch, o.context_length, o.choose is None)
+    if _prepared(base, request):
+        return _open(base, o.precision, o.runtime, o.choose), None
+    if not wait and _can_answer_at_once(base, request):
+        preparation = prepare.start(request)
+        log.warning(
+            "zhclip: converting and timing this model's faster paths in a background process (log: %s); until "
+            "they are ready this process runs PyTorch fp32, and the process goes on if this command ends first",
+            preparation.log,
+        )
+        return open_model(base, "fp32"), preparation
+    if prepare.run(request):
+        return _open(base, o.precision, o.runtime, o.choose), None
+    if not _can_answer_at_once(base, request):
+        raise UnsupportedError(
+            f"preparing {source} for {o.runtime} {o.precision} failed; see {prepare.log_path(request.key)}"
+        )
+    log.warning(
+        "zhclip: running %s on PyTorch fp32 (preparing its faster paths failed; see %s)",
+        source,
+        prepare.log_path(request.key),
+    )
+    return open_model(base, "fp32"), None
+
+
+def _can_answer_at_once(base: Runtime, request: prepare.Request) -> bool:
+    """PyTorch fp32 may stand in: any runtime was asked for, and the source is a checkpoint."""
+    return request.runtime == "auto" and base.kind == "torch"
+
+
+def _open(base: Runtime, precision: str, runtime: str, choose) -> ClipModel:
+    """`base`'s model on the paths asked for, whose conversions are built (here, if they are not)."""
     if runtime == "auto" and precision != "auto":
         return open_model(base, precision)
-    runtimes = [r for r in [base, *_conversions(base, runtime)] if runtime in ("auto", r.kind)]
-    if not runtimes:
-        raise UnsupportedError(f"runtime {runtime!r} cannot run {base.source} ({_why_not(base, runtime)})")
+    runtimes = _runtimes(base, runtime)
     if precision != "auto":
         return open_model(runtimes[0], precision)
     if choose is None:
         from .auto import choose_plan as choose
     return open_plan(runtimes, choose(runtimes))
+
+
+def convert_here(base: Runtime, precision: str, runtime: str, measure: bool) -> None:
+    """Build the conversions the paths asked for need, and for `auto` (with `measure`) time the paths and
+    remember the plan: what `prepare`'s child process runs."""
+    if runtime == "auto" and precision != "auto":
+        return
+    runtimes = _runtimes(base, runtime)
+    if precision != "auto":
+        open_model(runtimes[0], precision)
+    elif measure:
+        from .auto import choose_plan
+
+        choose_plan(runtimes)
+    else:
+        for converted in runtimes:
+            if converted.kind == "openvino" and "int8" in converted.precisions():
+                converted.encoder("int8")
+
+
+def _runtimes(base: Runtime, runtime: str) -> list[Runtime]:
+    runtimes = [r for r in [base, *_conversions(base, runtime)] if runtime in ("auto", r.kind)]
+    if not runtimes:
+        raise UnsupportedError(f"runtime {runtime!r} cannot run {base.source} ({_why_not(base, runtime)})")
+    return runtimes
+
+
+def _prepared(base: Runtime, request: prepare.Request) -> bool:
+    """Whether every conversion the paths asked for need is built (and for `auto`, the plan measured), so that
+    opening them converts nothing here."""
+    kinds = _kinds(base, request.runtime)
+    if request.runtime == "auto" and request.precision != "auto" or kinds == [base.kind]:
+        return True
+    if not all(installed(kind) for kind in [*kinds, *(["onnxruntime"] if base.kind == "torch" else [])]):
+        return True  # nothing to prepare: opening names the extra to install
+    if request.precision != "auto":
+        paths = [f"{kinds[0]}-{request.precision}"]
+    elif request.measure:
+        plan = cached_plan([runtime_name(kind) for kind in kinds], base.device, base.config)
+        if plan is None:
+            return False
+        paths = list(plan.values())
+    else:
+        paths = [f"{kind}-int8" for kind in kinds]  # int8 needs every conversion there is
+    return all(_path_built(base, path) for path in paths)
+
+
+def _kinds(base: Runtime, runtime: str) -> list[str]:
+    """The runtimes `runtime` names for `base` (its own and the conversions it may run on), in `_runtimes`' order."""
+    others = [] if device_type(base.device) != "cpu" else _wanted(runtime)
+    return [k for k in dict.fromkeys([base.kind, *others]) if runtime in ("auto", k)]
+
+
+def _path_built(base: Runtime, path: str) -> bool:
+    kind, _, precision = path.rpartition("-")
+    if kind == base.kind:
+        return True
+    if kind == "openvino" and precision == "int8" and "int8" in _openvino_precisions():
+        return _openvino_int8_built(_openvino_key(base))
+    return base.kind != "torch" or cache.is_complete(
+        cache.cache_root() / "conversions" / EXPORT_CACHE / base.weights_key
+    )
+
+
+def _openvino_precisions() -> list[str]:
+    from .openvino import cpu_precisions
+
+    return cpu_precisions()
+
+
+def _openvino_key(base: Runtime) -> str:
+    """The key of OpenVINO's int8 conversion of `base`: its weights, or an export's fp32 files."""
+    if base.kind == "torch":
+        return base.weights_key
+    return cache.files_digest(base.directory / name for name in base.manifest["files"]["fp32"].values())
 
 
 def open_runtime(
@@ -92,11 +229,15 @@ def enabled(kind: str) -> bool:
     return installed(kind) and (not allowed or kind in allowed.split(","))
 
 
+def _wanted(requested: str) -> list[str]:
+    return [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
+
+
 def _conversions(base: Runtime, requested: str) -> list[Runtime]:
     """The other runtimes that can run `base`'s weights on its device (CPU only), converting them once."""
     if device_type(base.device) != "cpu":
         return []
-    wanted = [k for k in ("onnxruntime", "openvino") if k == requested or (requested == "auto" and enabled(k))]
+    wanted = _wanted(requested)
     for kind in wanted:
         if not installed(kind):
             require(RUNTIME_EXTRAS[kind])

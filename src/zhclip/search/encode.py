@@ -6,7 +6,12 @@ thread (see `compute`), whoever calls it: the indexer, a server's rescan thread,
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import io
+import logging
+import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +22,7 @@ from ..errors import InputError
 from ..models.device import device_type
 from ..models.model import ClipModel
 from ..runtime import load as load_model
+from ..runtime.loader import load_at_once
 from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     import torch
 
 _image_loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhclip-load")
+log = logging.getLogger(__name__)
 
 
 def model_identity(model: ClipModel) -> ModelIdentity:
@@ -50,6 +57,7 @@ class MediaEncoder:
         self._buffer: torch.Tensor | None = None
         self._texts = QueryCache()
         self._image_model: Future[ClipModel] | None = None  # the full model, while it loads (`image_later`)
+        self._faster: Future[ClipModel | None] | None = None  # the prepared paths, while a child prepares them
 
     @classmethod
     def load(
@@ -64,22 +72,51 @@ class MediaEncoder:
     ):
         """Load `source` (on the compute thread: the model's first use sets up its threads there).
 
-        `image_later` (a server): open the text tower first, from its cached conversion where there is one,
-        so text queries are answered at once; the full model then loads on a thread of its own, and image
-        work (an uploaded image, a rescan) waits for it."""
+        A model whose `auto` paths are not converted and timed yet runs on PyTorch fp32 at once while a child
+        process prepares them (`runtime.load_at_once`); the encoder then switches to them between two batches or
+        queries and releases the PyTorch weights. `image_later` (a server): open the text tower first, from its
+        cached conversion where there is one, so text queries are answered at once; the full model then loads
+        on a thread of its own, and image work (an uploaded image, a rescan) waits for it."""
         options = {"device": device, "precision": precision, "runtime": runtime}
         first = ("text",) if image_later else towers
-        model = on_compute_thread(lambda: load_model(source, towers=first, **options))
+        model, preparation = on_compute_thread(lambda: load_at_once(source, towers=first, **options))
         encoder = cls(model, batch_size)
-        if image_later and "image" not in model.paths:
+        if preparation is not None:
+            encoder._faster = _in_background(_when_prepared, preparation, source, towers, options)
+        elif image_later and "image" not in model.paths:
             encoder._image_model = _image_loader.submit(load_model, source, towers=towers, **options)
         return encoder
+
+    @property
+    def paths(self) -> dict[str, str]:
+        """Tower -> the path that runs it now (e.g. `torch-fp32` until the prepared paths take over)."""
+        return dict(self._model.paths)
 
     @property
     def on_cuda(self) -> bool:
         return device_type(self.device) == "cuda"
 
+    def _current(self) -> ClipModel:
+        """The model to encode with (on the compute thread): the prepared one once it has loaded."""
+        if self._faster is not None and self._faster.done():
+            faster, self._faster = self._faster, None
+            self._switch_to(faster)
+        return self._model
+
+    def _switch_to(self, faster: Future[ClipModel | None]) -> None:
+        try:
+            model = faster.result()
+        except Exception as exc:  # any runtime's failure to open: the PyTorch model goes on serving
+            log.warning("zhclip: the prepared paths did not open (%s); staying on PyTorch fp32", exc)
+            return
+        if model is None or not model_identity(model).matches(self.identity):
+            return
+        log.info("zhclip: switched to %s", ", ".join(f"{t} {p}" for t, p in model.paths.items()))
+        self._model = model
+        release_memory()
+
     def _with_image_tower(self) -> ClipModel:
+        self._current()
         if self._image_model is not None:
             self._model = self._image_model.result()
             self._image_model = None
@@ -100,11 +137,11 @@ class MediaEncoder:
         return self._texts.get(self.identity.source, text, self._encode_text)
 
     def _encode_text(self, text: str) -> np.ndarray:
-        return on_compute_thread(lambda: self._model.encode_texts([text])[0])
+        return on_compute_thread(lambda: self._current().encode_texts([text])[0])
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """(N, D) float32, in batches."""
-        return on_compute_thread(self._model.encode_texts, texts)
+        return on_compute_thread(lambda: self._current().encode_texts(texts))
 
     def encode_image(self, image) -> np.ndarray:
         return self.encode_pixels(self.to_array(image)[None])[0]
@@ -145,6 +182,37 @@ class MediaEncoder:
         # The copy may still run when this returns; the buffer is refilled only after the model has returned
         # this batch's vectors to the CPU, which waits for it.
         return batch.to(self.device, non_blocking=True)
+
+
+def _when_prepared(preparation, source: str | Path, towers: tuple[str, ...], options: dict) -> ClipModel | None:
+    """The model on its prepared paths once the child is done (None if it failed: see its log)."""
+    if preparation.wait() is False:
+        return None
+    return load_model(source, towers=towers, **options)
+
+
+def _in_background(fn, *args) -> Future:
+    """`fn(*args)` on a daemon thread: a command that ends first does not wait for it (as it would for an
+    executor's thread), and leaves the child it waits for at work."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever reads the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="zhclip-prepared", daemon=True).start()
+    return future
+
+
+def release_memory() -> None:
+    """Free what the replaced model held, and hand the C heap's free pages back to the system (glibc)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; absent from musl
+        if trim is not None:
+            trim(0)
 
 
 def _pixel_dtype(model: ClipModel, on_cuda: bool) -> np.dtype:
