@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from tests.conftest import run_cli
-from zhclip.cli import demo, serving
+from zhclip.cli import serving
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_other_ports_do_not_mention_airplay(taken_port):
     assert "AirPlay" not in str(raised.value)
 
 
-def test_the_demo_binds_before_it_says_where_to_open(capsys, taken_port):
-    with pytest.raises(serving.PortUnavailableError, match=f"port {taken_port}"):
-        demo._serve(searcher=None, host="127.0.0.1", port=taken_port)
-    assert "open http" not in capsys.readouterr().out
+def test_the_demo_says_a_taken_port_before_any_work(cli, tmp_path, taken_port):
+    result = cli("demo", "--dir", tmp_path / "demo", "--port", taken_port)
+    assert result.returncode == 2 and f"port {taken_port} on 127.0.0.1 is already in use" in result.stderr
+    assert result.stdout == "" and not (tmp_path / "demo").exists(), "nothing generated, nothing claims to serve"

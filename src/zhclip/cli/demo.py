@@ -1,12 +1,9 @@
-"""`zhclip demo`: generate a demo library, index it with the demo model, run a sample query, serve the page."""
+"""`zhclip demo`: generate a demo library, index it with the demo model, run example queries, serve the page."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-
-log = logging.getLogger("zhclip.search")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,21 +12,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model to use (default: zhclip's demo model, trained on the offline benchmark)")
     p.add_argument("--photos", type=int, default=48)
     p.add_argument("--videos", type=int, default=4)
-    p.add_argument("--query", help="the sample query (default: a caption of one generated photo)")
+    p.add_argument(
+        "--query",
+        help="search for this instead of the examples (default: a photo, a video moment and, with zhclip[ocr], a "
+        "sign, each found first by a query chosen after indexing from the captions and texts of the demo files)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--no-serve", action="store_true", help="stop after the sample query")
+    p.add_argument("--no-serve", action="store_true", help="stop after the example queries")
     p.set_defaults(handler=demo)
 
 
 def demo(args: argparse.Namespace) -> int:
     from ..extras import installed_extras
+
+    sock = None if args.no_serve else _bind(args.host, args.port)  # a taken port is said before any work
+    ocr = installed_extras()["ocr"]
+    searcher, library = _index(Path(args.dir), args, ocr)
+    fused = "; the picture's and the text's rankings fused: --match hybrid" if ocr else ""
+    print(f"3/4 searching it (zhclip search TEXT --db {searcher.library.reader.path}{fused}):")
+    if args.query:
+        _show(searcher, args.query)
+    else:
+        _show_examples(searcher, library, ocr)
+    if sock is not None:
+        _serve(searcher, sock, f"http://{args.host}:{args.port}/")
+    return 0
+
+
+def _index(folder: Path, args: argparse.Namespace, ocr: bool):
+    """Steps 1 and 2: the demo files (with `ocr`, signs too) in `folder`, indexed; (its searcher, the library)."""
     from ..search import IndexOptions, Library, MediaEncoder, Reader, Searcher, index_library
     from ..search.demo import make_demo_library
     from .search import log_to_file
 
-    folder = Path(args.dir)
-    ocr = installed_extras()["ocr"]
     signs = ", signs and receipts" if ocr else ""
     print(f"1/4 generating the demo library in {folder}/ (photos incl. a HEIC, videos of moving shapes{signs}) …")
     library = make_demo_library(folder / "files", args.photos, args.videos, signs=ocr)
@@ -39,14 +55,7 @@ def demo(args: argparse.Namespace) -> int:
     print(f"2/4 indexing with {source}{' and reading the text in pictures (OCR)' if ocr else ''} …")
     encoder = MediaEncoder.load(source, device="cpu")
     print(f"   {index_library(db, [library.folder], encoder, IndexOptions(ocr=ocr)).line()}")
-    searcher = Searcher(Library(Reader(db), encoder))
-    fused = "; the picture's and the text's rankings fused: --match hybrid" if ocr else ""
-    print(f"3/4 searching it (zhclip search TEXT --db {db}{fused}):")
-    if args.query:
-        _show(searcher, args.query)
-    else:
-        _show_examples(searcher, library, ocr)
-    return 0 if args.no_serve else _serve(searcher, args.host, args.port)
+    return Searcher(Library(Reader(db), encoder)), library
 
 
 def _model_source(model: str | None, folder: Path) -> str:
@@ -106,13 +115,17 @@ def _print_found(what: str, found, described: str) -> None:
     print(f"   -> ranked first: {found.name}{where}, {described}")
 
 
-def _serve(searcher, host: str, port: int) -> int:
-    from ..web import create_app
+def _bind(host: str, port: int):
     from ..web.security import check_bind
-    from .serving import bind_port, run_server
+    from .serving import bind_port
 
     check_bind(host, None)
-    sock = bind_port(host, port)
-    print(f"4/4 open http://{host}:{port}/ to search the demo library (Ctrl-C to stop)", flush=True)
+    return bind_port(host, port)
+
+
+def _serve(searcher, sock, url: str) -> None:
+    from ..web import create_app
+    from .serving import run_server
+
+    print(f"4/4 open {url} to search the demo library (Ctrl-C to stop)", flush=True)
     run_server(sock, create_app(searcher))
-    return 0
