@@ -64,7 +64,7 @@ const LABELS = {
   results: ["{what}：{n} 个结果", "{what}: {n} results"],
   more_results: ["{what}：{n}+ 个结果", "{what}: {n}+ results"],
   no_results: ["{what}：没有结果", "{what}: no results"],
-  strong_note: ["，其中 {n} 个较强的匹配", ", {n} of them strong matches"],
+  strong_note: ["，其中 {n} 个较强的匹配", ", {n} strong"],
   by_image: ["图片", "image"],
   like: ["与 {name} 相似", "like {name}"],
   library: ["资料库：{n} 个文件", "library: {n} files"],
