@@ -5,7 +5,9 @@ indexed with the demo model; every caption's scores against every image are comp
 rules are compared on them: precision and recall summed over all captions (micro), F1, the share of
 captions left with no result, and the mean number of results kept. Each rule's parameters are chosen on the
 valid split (best F1); the test split reports them. The shipped rule (`zhclip.search.cutoff`) is also run
-through the real search path on a sample of test captions, to check that it keeps what this script says.
+through the real search path on a sample of test captions with default settings, where it marks weak results
+instead of hiding them: recall@5 against the unfiltered ranking's, and the precision/recall of the results
+above the divider (checked to be what this script's copy of the rule keeps).
 
     PYTHONPATH=src python benchmarks/search_cutoff.py --work /tmp/cutoff --images 500
 """
@@ -21,6 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 Z_GRID = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+TOP = 5  # recall@5 of the real search path, default settings against the unfiltered ranking
 D_GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -95,19 +98,38 @@ def rules() -> dict:
 
 
 def shipped_on_sample(searcher, split, sample: int, seed: int) -> dict:
-    """The real search path (min_score left to the automatic cut-off) on `sample` test captions, next to
-    what this script's copy of the rule keeps for the same captions."""
+    """The real search path with default settings on `sample` test captions: recall@5 next to the unfiltered
+    ranking's (`min_score=-1`, same run) and to the old rule's (weak results hidden); the precision and
+    recall of the results above the divider (those not marked weak), and whether they are what this script's
+    copy of the rule keeps."""
     from zhclip.search import Query
     from zhclip.search.cutoff import cutoff_from_scores
 
     texts, gold, scores, ids = split
     picked = np.random.default_rng(seed).choice(len(texts), min(sample, len(texts)), replace=False)
-    found = [{int(Path(r.path).stem) for r in searcher.search(Query(text=texts[i], top=len(ids)))} for i in picked]
+    golds = [gold[i] for i in picked]
+    pages = [searcher.search(Query(text=texts[i], top=len(ids))) for i in picked]
+    unfiltered = [searcher.search(Query(text=texts[i], top=TOP, min_score=-1)) for i in picked]
     again = [set(ids[scores[i] >= cutoff_from_scores(scores[i], scores[i].max())].tolist()) for i in picked]
-    return {"captions": len(picked), **rates(found, [gold[i] for i in picked]), "same_as_script": found == again}
+    hidden = [[r for r in page if not r.weak] for page in pages]  # the old rule's pages
+    return {
+        "captions": len(picked),
+        "empty_pages": sum(not page for page in pages),
+        f"recall_at_{TOP}": rates([_images(page[:TOP]) for page in pages], golds)["recall"],
+        f"recall_at_{TOP}_unfiltered": rates([_images(page) for page in unfiltered], golds)["recall"],
+        f"recall_at_{TOP}_weak_hidden": rates([_images(page[:TOP]) for page in hidden], golds)["recall"],
+        "above_divider": rates([_images(page) for page in hidden], golds),
+        "same_as_script": [_images(page) for page in hidden] == again,
+    }
+
+
+def _images(results) -> set[int]:
+    return {int(Path(r.path).stem) for r in results}
 
 
 def main() -> int:
+    from zhclip.bench.results import command_line, machine_record
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/zhclip-cutoff"))
     parser.add_argument("--images", type=int, default=500, help="images per split")
@@ -117,7 +139,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search_cutoff.json")
     args = parser.parse_args()
     splits, searchers = build(args.work, args.images, args.seed, args.model)
-    report = {"images_per_split": args.images, "captions": {k: len(v[0]) for k, v in splits.items()}, "rules": {}}
+    report = {
+        "machine": machine_record(command_line("benchmarks/search_cutoff.py")),
+        "images_per_split": args.images,
+        "captions": {k: len(v[0]) for k, v in splits.items()},
+        "rules": {},
+    }
     for name, variants in rules().items():
         valid = {key: measure(splits["valid"], rule) for key, rule in variants.items()}
         best = max(valid, key=lambda key: valid[key]["f1"])

@@ -1,4 +1,4 @@
-"""Step 6: ranking — text, image, "more like this", negatives, filters; video frames merged into segments.
+"""Step 6: CLIP ranking — text, image, "more like this", negatives, filters; video frames merged into segments.
 
 Results are always ranked best first and never hidden by default: with `min_score` None the automatic
 threshold (see `cutoff`) only marks where weaker matches begin (`Result.weak`, `Page.cutoff`). An explicit
