@@ -25,9 +25,9 @@ def test_serve_on_a_taken_port_says_so_in_one_line(web_library, taken_port, proc
     result = run_cli("serve", "--db", db, "--model", model, "--port", taken_port, "--processes", processes)
     assert result.returncode == 2
     assert result.stdout == ""  # no "serving ... on http://..." before the port is ours
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert f"port {taken_port} on 127.0.0.1 is already in use" in lines[0] and "--port" in lines[0]
+    taken = f"port {taken_port} on 127.0.0.1 is already in use; "
+    taken += f"choose another with --port, e.g. --port {taken_port + 1}"
+    assert result.stderr.splitlines() == [f"zhclip serve: error: {taken}"]  # one line, no traceback
 
 
 def test_the_port_is_checked_before_the_library_is_opened(tmp_path, taken_port):
