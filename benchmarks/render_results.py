@@ -114,6 +114,9 @@ def index_page(kinds: dict[str, list[dict]]) -> str:
                 "benchmarks write (`benchmarks/results/machines/<kind>/<benchmark>.json`: a machine block with the "
                 "CPU model and flags, date, exact command and package versions, then the tables). No number on "
                 "these pages is typed by hand, and CI fails when they are not re-rendered.",
+                "A kind is named by the CPU family and its best matrix-multiply instruction set (`avx2`, "
+                "`avx512-vnni`, `avx512-bf16`, `amx`, ...), plus the GPU when one was used: machines of one kind run "
+                "the same kernels, so their ratios compare.",
                 markdown_table(["machine kind", "CPU", "benchmarks", "measured"], rows)
                 if rows
                 else "No results yet: run `make bench`.",
