@@ -51,3 +51,8 @@ def test_the_demo_says_a_taken_port_before_any_work(cli, tmp_path, taken_port):
     result = cli("demo", "--dir", tmp_path / "demo", "--port", taken_port)
     assert result.returncode == 2 and f"port {taken_port} on 127.0.0.1 is already in use" in result.stderr
     assert result.stdout == "" and not (tmp_path / "demo").exists(), "nothing generated, nothing claims to serve"
+
+
+def test_an_address_not_on_this_machine_names_host_and_port():
+    with pytest.raises(serving.PortUnavailableError, match=r"cannot serve on 192\.0\.2\.1:5000: .*--host or --port"):
+        serving.bind_port("192.0.2.1", 5000)  # TEST-NET-1: assigned to no machine
