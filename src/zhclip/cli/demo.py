@@ -78,10 +78,10 @@ def _model_source(model: str | None, folder: Path) -> str:
 def _show(searcher, text: str) -> None:
     from ..search import Query
     from ..search.ranking import page
-    from .search import _print_page
+    from .search import print_page
 
     print(f"   {text!r}")
-    _print_page(page(searcher, Query(text=text, top=5)), as_json=False)
+    print_page(page(searcher, Query(text=text, top=5)), as_json=False)
 
 
 def _show_examples(searcher, library, ocr: bool) -> None:
@@ -103,15 +103,15 @@ def _show_examples(searcher, library, ocr: bool) -> None:
 
 
 def _print_found(what: str, found, described: str) -> None:
-    from .search import _clock, _print_results
+    from .search import clock, print_results
 
     if found is None:
         print(f"   {what}: none of the demo's queries finds its own file first with this model")
         return
     print(f"   {what}: {found.text!r}")
-    _print_results(found.results[:3], as_json=False)
+    print_results(found.results[:3], as_json=False)
     top = found.results[0]
-    where = f" at {_clock(top.start)}-{_clock(top.end)}" if top.kind == "video" else ""
+    where = f" at {clock(top.start)}-{clock(top.end)}" if top.kind == "video" else ""
     print(f"   -> ranked first: {found.name}{where}, {described}")
 
 

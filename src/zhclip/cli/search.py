@@ -307,14 +307,14 @@ def search(args: argparse.Namespace) -> int:
     query.text = args.text
     if args.image:
         query.image = searcher.encoder.encode_image_file(args.image)
-    _print_page(matched_page(searcher, query, args.match), args.json)
+    print_page(matched_page(searcher, query, args.match), args.json)
     return 0
 
 
 def similar(args: argparse.Namespace) -> int:
     searcher = _searcher(args)
     record = searcher.library.reader.file_by_path(str(Path(args.path).expanduser().absolute()))
-    _print_page(searcher.similar_page(record.id, args.at, _query(args)), args.json)
+    print_page(searcher.similar_page(record.id, args.at, _query(args)), args.json)
     return 0
 
 
@@ -334,11 +334,11 @@ def dupes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_page(page, as_json: bool) -> None:
-    _print_results(page.results, as_json, page.cutoff)
+def print_page(page, as_json: bool) -> None:
+    print_results(page.results, as_json, page.cutoff)
 
 
-def _print_results(results, as_json: bool, cutoff: float | None = None) -> None:
+def print_results(results, as_json: bool, cutoff: float | None = None) -> None:
     """The results, best first; a divider before the first weak one (under the automatic threshold `cutoff`)."""
     if as_json:
         print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
@@ -348,7 +348,7 @@ def _print_results(results, as_json: bool, cutoff: float | None = None) -> None:
         if r.weak and not divided:
             divided = True
             print(_divider(cutoff))
-        where = f"  [{_clock(r.start)}-{_clock(r.end)}]" if r.kind == "video" else ""
+        where = f"  [{clock(r.start)}-{clock(r.end)}]" if r.kind == "video" else ""
         text = f"  「{r.ocr['text']}」" if r.ocr else ""
         print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}{text}")
     if not results:
@@ -360,7 +360,7 @@ def _divider(cutoff: float | None) -> str:
     return f"── weaker matches{under} ──"
 
 
-def _clock(seconds: float | None) -> str:
+def clock(seconds: float | None) -> str:
     if seconds is None:
         return "?"
     minutes, secs = divmod(seconds, 60)
