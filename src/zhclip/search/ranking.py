@@ -7,7 +7,8 @@
 
 Weak results (`Result.weak`): CLIP's are those under the automatic threshold (`Page.cutoff`, see
 `search.query`); a text source's are its partial matches (OCR: a line holding part of the query, never the
-whole of it); a fused result is weak only when every ranking that found it has it weak. An explicit
+whole of it); a fused result is weak only when every ranking that found it has it weak (a fused page has no
+`cutoff`: its scores are fusion scores, not CLIP's). An explicit
 `min_score` filters CLIP's ranking, and then no result is weak. Paging and date sorts work on the ranked
 (or fused) list as for CLIP alone.
 """
@@ -52,7 +53,7 @@ def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
     wide = replace(query, top=(query.offset + query.top) * CANDIDATES, offset=0, sort="relevance")
     clip = searcher.page(wide)
     found = [searcher.hits_page(wide, _source_hits(source, reader, wide)).results for source in sources]
-    return results_page(query, fuse([clip.results, *found], wide.top), clip.cutoff)
+    return results_page(query, fuse([clip.results, *found], wide.top))  # fused scores: no threshold on their scale
 
 
 def _present_sources(reader: Reader, match: str) -> list[TextSource]:
