@@ -191,6 +191,17 @@ def test_no_import_circle_between_files():
     assert not circles, "files in an import circle:\n" + "\n".join(circles)
 
 
+def test_no_private_name_imported_from_another_module():
+    """A leading underscore says "only this module uses it": another module that needs it needs a public name."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("zhclip")):
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                found += [f"{path.relative_to(PACKAGE)}:{node.lineno} {name}" for name in private]
+    assert not found, "private names imported across modules:\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [("from ..train.api import distill\n", ["zhclip.train.api"]), ("import zhclip.web.app\n", ["zhclip.web.app"])],

@@ -23,7 +23,7 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-def _attend(
+def attend(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int, dropout: float = 0.0
 ):
     """(B, Lq, heads*hd), (B, L, heads*hd) x2 -> (B, Lq, heads*hd) scaled dot-product attention; `dropout`
@@ -56,7 +56,7 @@ class FusedSelfAttention(nn.Module):
             q, k, v = (F.linear(x, weight, bias) for weight, bias in parts)
         else:
             q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        return self.out_proj(_attend(q[:, :queries], k, v, None, self.heads))
+        return self.out_proj(attend(q[:, :queries], k, v, None, self.heads))
 
 
 @contextmanager
@@ -175,7 +175,7 @@ class BertSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, queries: int | None = None) -> torch.Tensor:
         dropout = self.dropout if self.training else 0.0
-        return _attend(self.query(x[:, :queries]), self.key(x), self.value(x), mask, self.heads, dropout)
+        return attend(self.query(x[:, :queries]), self.key(x), self.value(x), mask, self.heads, dropout)
 
 
 class BertLayer(nn.Module):

@@ -9,7 +9,7 @@ import warnings
 import torch
 from torch import nn
 
-from ..models.network import FusedSelfAttention, _attend
+from ..models.network import FusedSelfAttention, attend
 
 
 class LinearInProjAttention(nn.Module):
@@ -26,7 +26,7 @@ class LinearInProjAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, queries: int | None = None) -> torch.Tensor:
         q, k, v = self.in_proj(x).chunk(3, dim=-1)
-        return self.out_proj(_attend(q[:, :queries], k, v, None, self.heads))
+        return self.out_proj(attend(q[:, :queries], k, v, None, self.heads))
 
 
 def quantize_int8(network: nn.Module) -> nn.Module:
