@@ -72,7 +72,9 @@ def benchmark_section(document: dict) -> str:
     machine = document["machine"]
     parts = [
         f"## {document['title']}",
-        f"Measured {machine['date']}, on this kind of machine with {machine.get('usable_cpus', '?')} usable CPUs, by:",
+        f"Measured {machine['date']}, on this kind of machine with {machine.get('usable_cpus', '?')} usable CPUs"
+        + _load(machine)
+        + ", by:",
         f"```bash\n{machine['command']}\n```",
     ]
     for table in document["tables"]:
@@ -169,6 +171,12 @@ def stale(pages: dict[Path, str]) -> list[Path]:
     differ = [p for p, text in pages.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     orphans = [p for p in DOCS_RESULTS.glob("*.md") if p not in pages]
     return differ + orphans
+
+
+def _load(machine: dict) -> str:
+    """The 1-minute load average when the run ended, where the file has it: how much else shared the CPUs."""
+    load = machine.get("load_average")
+    return "" if load is None else f" (load average {load} as it finished)"
 
 
 def _dates(documents: list[dict]) -> str:

@@ -57,6 +57,7 @@ def machine_record(command: str) -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": _versions(),
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,  # others' work too
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
     }
