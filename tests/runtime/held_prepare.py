@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from zhclip.runtime import auto, loader, prepare
+from zhclip.runtime import auto, child, loader
 
 DEADLINE_S = 300
 
@@ -41,4 +41,4 @@ if __name__ == "__main__":
     hold = Path(sys.argv[1])
     loader._export = held_export(hold)
     measure, auto.measure_candidates = auto.measure_candidates, onnxruntime_int8_first
-    sys.exit(prepare.main(sys.argv[2:]))
+    sys.exit(child.main(sys.argv[2:]))

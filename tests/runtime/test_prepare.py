@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import weakref
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 import zhclip
+from tests.polling import eventually
 from zhclip.runtime import cache, plans, prepare
 from zhclip.runtime.loader import EXPORT_CACHE
 from zhclip.search.encode import MediaEncoder
@@ -32,13 +32,6 @@ def held(tmp_path, monkeypatch):
     return hold
 
 
-def wait_for(condition, what: str):
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def complete_exports(cache_dir: Path) -> list[Path]:
     folder = cache_dir / "conversions" / EXPORT_CACHE
     return [entry for entry in folder.glob("[!.]*") if cache.is_complete(entry)] if folder.is_dir() else []
@@ -48,7 +41,7 @@ def test_first_load_answers_before_the_conversion_and_then_switches(tiny_checkpo
     checkpoint = tiny_checkpoints["pt"]
     reference = zhclip.load(checkpoint, device="cpu")
     encoder = MediaEncoder.load(checkpoint, device="cpu")
-    wait_for((held / "in-build").exists, "the child to start converting")
+    eventually((held / "in-build").exists, "the child to start converting", DEADLINE_S)
     assert encoder.paths == {"image": "torch-fp32", "text": "torch-fp32"}
     pixels = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
     assert np.allclose(encoder.encode_pixels(pixels), reference.encode_pixel_array(pixels), atol=1e-5)
@@ -60,7 +53,12 @@ def test_first_load_answers_before_the_conversion_and_then_switches(tiny_checkpo
 
     torch_weights = weakref.ref(encoder._model.network)
     (held / "release").touch()
-    wait_for(lambda: encoder.encode_texts(["红色"]) is not None and encoder.paths["text"] != "torch-fp32", "a switch")
+
+    def switched() -> bool:  # the switch happens on a query or a batch
+        encoder.encode_texts(["红色"])
+        return encoder.paths["text"] != "torch-fp32"
+
+    eventually(switched, "the switch to the prepared paths", DEADLINE_S)
     assert encoder.paths == {"image": "onnxruntime-int8", "text": "onnxruntime-int8"}
     assert torch_weights() is None  # the PyTorch network is released
     (entry,) = json.loads((isolated_cache / plans.CACHE_FILE).read_text()).values()
@@ -71,7 +69,7 @@ def test_first_load_answers_before_the_conversion_and_then_switches(tiny_checkpo
 def test_killed_child_leaves_no_half_written_entry(tiny_checkpoints, held, isolated_cache):
     request = prepare.Request(str(tiny_checkpoints["pt"]))
     child = prepare.start(request)
-    wait_for((held / "in-build").exists, "the child to start converting")
+    eventually((held / "in-build").exists, "the child to start converting", DEADLINE_S)
     child.process.kill()
     child.process.wait()
     assert complete_exports(isolated_cache) == []

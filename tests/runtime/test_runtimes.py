@@ -4,7 +4,6 @@ damaged cache entries rebuilt, and missing or unsuitable runtimes named."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 
@@ -19,11 +18,15 @@ from zhclip.runtime.loader import EXPORT_CACHE
 from zhclip.runtime.measure import mean_cosine
 from zhclip.runtime.torch import fold_quick_gelu
 
-CHILD = "ZHCLIP_RUNTIME_TESTS_CHILD"
-# OpenVINO and NNCF run their own thread pools beside PyTorch's; the whole suite's process crashed (SIGSEGV)
-# after these tests, never when they ran alone, so they run in a process of their own
-# (test_runtimes_in_a_child_process below).
-pytestmark = pytest.mark.skipif(os.environ.get(CHILD) != "1", reason="runs in a child process")
+
+@pytest.fixture(scope="module", autouse=True)
+def no_nncf_in_this_process():
+    """The suite's process once died (SIGSEGV) after these tests, with PyTorch, OpenVINO and NNCF loaded together
+    (issue 29); they ran in a process of their own. Conversions now run in a child process (`runtime.prepare`),
+    so NNCF never loads here, and these tests run in the suite's process again."""
+    yield
+    assert "nncf" not in sys.modules, "NNCF was imported in the suite's process: conversions belong in the child"
+
 
 TEXTS = ["一只红色的圆形", "蓝色方块在左边，黄色五角星在右边"]
 PIXELS = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -166,7 +169,7 @@ def test_text_only_load_reads_no_checkpoint_once_converted(
 
     monkeypatch.setattr(auto, "measure_candidates", measure)
     monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))  # a plan of its own
-    full = load(checkpoint, device="cpu", precision="auto")  # measures, converts, remembers the checkpoint
+    full = load(checkpoint, device="cpu", precision="auto", choose=auto.choose_plan)  # measured here, remembered
     assert full.paths["text"] == "onnxruntime-int8" and full.source == str(checkpoint)
     monkeypatch.setattr(factory, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
     text_only = load(checkpoint, device="cpu", precision="auto", towers=("text",))
@@ -194,7 +197,7 @@ def test_whole_model_on_converted_paths_loads_without_the_checkpoint(
 
     monkeypatch.setattr(auto, "measure_candidates", measure)
     monkeypatch.setenv("ZHCLIP_CACHE_DIR", str(tmp_path / "cache"))
-    full = load(checkpoint, device="cpu", precision="auto")
+    full = load(checkpoint, device="cpu", precision="auto", choose=auto.choose_plan)
     assert full.paths == {"image": "onnxruntime-int8", "text": "onnxruntime-int8"}
     monkeypatch.setattr(factory, "read_weights", lambda *a, **k: pytest.fail("the checkpoint was read"))
     again = load(checkpoint, device="cpu", precision="auto")

@@ -32,7 +32,7 @@ def converted(tmp_path, tiny_network, monkeypatch):
 
     monkeypatch.setattr(auto, "measure_candidates", measure)
     checkpoint = save_cnclip(tiny_network.state_dict(), tiny_network.config, tmp_path / "own.pt")
-    full = zhclip.load(checkpoint, device="cpu", precision="auto")
+    full = zhclip.load(checkpoint, device="cpu", precision="auto", choose=auto.choose_plan)  # measured here
     assert full.paths["text"] == "onnxruntime-int8"
     return checkpoint, full
 
@@ -60,10 +60,11 @@ def test_text_is_answered_while_the_image_tower_loads(converted, monkeypatch):
 
 def test_without_a_cached_text_tower_the_whole_model_loads_at_once(tiny_checkpoints, monkeypatch):
     loads = []
-    load = encode_module.load_model
-    monkeypatch.setattr(
-        encode_module, "load_model", lambda s, towers, **o: loads.append(towers) or load(s, towers=towers, **o)
-    )
+    for name in ("load_model", "load_at_once"):  # the first load, and any later one
+        load = getattr(encode_module, name)
+        monkeypatch.setattr(
+            encode_module, name, lambda s, towers, load=load, **o: loads.append(towers) or load(s, towers=towers, **o)
+        )
     encoder = MediaEncoder.load(tiny_checkpoints["pt"], device="cpu", precision="fp32", image_later=True)
     assert loads == [("text",)]  # one load, which gave both towers (nothing was converted for this checkpoint)
     assert encoder.encode_pixels(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, encoder.identity.embed_dim)

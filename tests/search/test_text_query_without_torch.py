@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.search.media import photo
-from zhclip.runtime import auto
+from zhclip.runtime import auto, load
 
 pytest.importorskip("onnxruntime")
 
@@ -32,6 +32,7 @@ def converted_library(tmp_path, model_path, monkeypatch, cli):
         return results
 
     monkeypatch.setattr(auto, "measure_candidates", measure)
+    load(model_path, device="cpu", precision="auto", choose=auto.choose_plan)  # the plan, measured here (patched)
     for seed in range(6):
         photo(tmp_path / "photos" / f"p{seed}.png", seed)
     db = tmp_path / "lib.db"

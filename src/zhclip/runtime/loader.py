@@ -156,8 +156,8 @@ def _prepared(base: Runtime, request: prepare.Request) -> bool:
     """Whether every conversion the paths asked for need is built (and for `auto`, the plan measured), so that
     opening them converts nothing here."""
     kinds = _kinds(base, request.runtime)
-    if request.runtime == "auto" and request.precision != "auto" or kinds == [base.kind]:
-        return True
+    if request.runtime == "auto" and request.precision != "auto" or kinds in ([], [base.kind]):
+        return True  # nothing to convert (or nothing that can: opening says why)
     if not all(installed(kind) for kind in [*kinds, *(["onnxruntime"] if base.kind == "torch" else [])]):
         return True  # nothing to prepare: opening names the extra to install
     if request.precision != "auto":

@@ -1,5 +1,5 @@
 """A model's conversions (an ONNX export, OpenVINO int8 towers) and the timing of its paths for
-`precision="auto"`, done by a child process (`prepare.main`) that exits.
+`precision="auto"`, done by a child process (`child.main`) that exits.
 
 So the caller's process never converts: it never holds PyTorch, OpenVINO and NNCF at once (together they once
 crashed a process, issue 29) nor what converting and timing eight paths of ViT-B-16 takes (7.5 GB). The child
@@ -9,11 +9,9 @@ logs what it does, a line per path with elapsed time and ETA, to `prepare/KEY.lo
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ..errors import ZhclipError
 from ..models.config import ClipConfig
 from .cache import cache_root
 
@@ -29,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # The child's command, before the request's arguments (`-c`: `-m` would import this module twice, as the package
 # imports it first).
-CHILD_COMMAND = [sys.executable, "-c", "import sys; from zhclip.runtime.prepare import main; sys.exit(main())"]
+CHILD_COMMAND = [sys.executable, "-c", "import sys; from zhclip.runtime.child import main; sys.exit(main())"]
 BUSY = 75  # the child's exit status when another child prepares the same model (EX_TEMPFAIL)
 BACKGROUND_NICENESS = 10  # a background child yields the CPU to the command that uses the model meanwhile
 
@@ -135,48 +132,3 @@ def run(request: Request) -> bool:
     while (done := start(request, background=False).wait()) is None:
         pass  # another process's child finished: ours now finds its conversions cached
     return done
-
-
-# ------------------------------------------------------------------ the child
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    arch = ClipConfig.from_dict(json.loads(args.arch_json)) if args.arch_json else args.arch
-    request = Request(args.source, args.precision, args.runtime, arch, args.context_length, not args.convert_only)
-    if args.background:
-        os.nice(BACKGROUND_NICENESS)
-    try:
-        with FileLock(lock_path(request.key), timeout=0):
-            log.warning("preparing %s (pid %d)", request.source, os.getpid())
-            prepare(request)
-    except Timeout:
-        log.warning("another process is preparing %s; leaving it to that one", request.source)
-        return BUSY
-    except ZhclipError as exc:
-        log.error("cannot prepare %s: %s", request.source, exc)
-        return 1
-    log.warning("prepared %s", request.source)
-    return 0
-
-
-def prepare(request: Request) -> None:
-    """Build (and, for `auto`, time) here the paths `request` names: what the child runs."""
-    from .loader import convert_here, open_runtime
-
-    base = open_runtime(request.source, "cpu", request.arch, request.context_length)
-    convert_here(base, request.precision, request.runtime, request.measure)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zhclip-prepare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source")
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--runtime", default="auto")
-    parser.add_argument("--arch")
-    parser.add_argument("--arch-json")
-    parser.add_argument("--context-length", type=int)
-    parser.add_argument("--background", action="store_true", help="run at a lower CPU priority")
-    parser.add_argument("--convert-only", action="store_true", help="build the conversions without timing paths")
-    return parser

@@ -73,16 +73,19 @@ class MediaEncoder:
         """Load `source` (on the compute thread: the model's first use sets up its threads there).
 
         A model whose `auto` paths are not converted and timed yet runs on PyTorch fp32 at once while a child
-        process prepares them (`runtime.load_at_once`); the encoder then switches to them between two batches or
-        queries and releases the PyTorch weights. `image_later` (a server): open the text tower first, from its
-        cached conversion where there is one, so text queries are answered at once; the full model then loads
-        on a thread of its own, and image work (an uploaded image, a rescan) waits for it."""
+        process prepares them (`runtime.load_at_once`); once they have loaded, the encoder switches to them
+        between two batches or queries (on the compute thread) and releases the PyTorch weights.
+
+        `image_later` (a server): open the text tower first, from its cached conversion where there is one, so
+        text queries are answered at once; the full model then loads on a thread of its own, and image work (an
+        uploaded image, a rescan) waits for it."""
         options = {"device": device, "precision": precision, "runtime": runtime}
         first = ("text",) if image_later else towers
         model, preparation = on_compute_thread(lambda: load_at_once(source, towers=first, **options))
         encoder = cls(model, batch_size)
         if preparation is not None:
             encoder._faster = _in_background(_when_prepared, preparation, source, towers, options)
+            encoder._faster.add_done_callback(lambda _: on_compute_thread(encoder._current))  # switch when idle too
         elif image_later and "image" not in model.paths:
             encoder._image_model = _image_loader.submit(load_model, source, towers=towers, **options)
         return encoder
