@@ -429,7 +429,7 @@ def results_file(result: dict, command: str) -> dict:
         times = best["image_b32_per_s"] / reference["image_b32_per_s"]
         headlines.append(
             headline(
-                f"image tower, batch {IMAGE_BATCH}, images/s ({result['weights']})",
+                f"image tower of {result['weights']}, batch {IMAGE_BATCH}, images/s",
                 f"{reference['path']}: {reference['image_b32_per_s']:.2f}",
                 f"{best['path']}: {best['image_b32_per_s']:.2f} ({times:.2f}x), cosine {best['fidelity']:.4f}",
             )
