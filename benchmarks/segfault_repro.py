@@ -12,9 +12,11 @@ faulthandler, whose handler runs on the same stack, prints nothing.
 
 In the test suite: PyTorch's DataLoader installs a SIGCHLD handler the first time workers start; the runtime
 tests left a dangling stack; the next test that ran the CLI in a subprocess got SIGCHLD when it exited. For a
-user: after a first `precision="auto"` load (several encoders, each with its own Core, plus NNCF's Cores), Ctrl-C
-(SIGINT) or any handled signal can crash instead of raising KeyboardInterrupt. The fix: one `ov.Core` for the
-whole process, kept until exit (see `one-shared-core`), and NNCF in a child process.
+user: two models on OpenVINO released in the order they were loaded (`zhclip-two-models`: each OpenVinoEncoder
+makes its own Core), or a first `precision="auto"` load that measured every path in-process (several encoders,
+plus NNCF's Cores), turn a later Ctrl-C (SIGINT) or any handled signal into SIGSEGV. NNCF and PyTorch only add
+Cores and a signal handler; OpenVINO alone crashes (`two-cores-fifo`). Neither OMP/MKL/TBB thread settings nor
+import order change it. The fix: one `ov.Core` for the whole process, kept until exit (`one-shared-core`).
 
     .venv/bin/python benchmarks/segfault_repro.py [--runs 3] [--sequence NAME ...] [--json PATH]
 
@@ -132,23 +134,46 @@ def suite() -> None:
     step("a subprocess exited (SIGCHLD)")
 
 
-def zhclip_auto() -> None:
-    """A user's first `precision="auto"` load (tiny random model, empty cache), then Ctrl-C."""
-    import zhclip
+def tiny_checkpoint() -> Path:
+    """A tiny random model's checkpoint, with an empty conversion cache of its own."""
     from zhclip.models import random_model, save_cnclip
 
     folder = Path(tempfile.mkdtemp())
     os.environ["ZHCLIP_CACHE_DIR"] = str(folder / "cache")
     network = random_model("tiny", seed=1234)
-    checkpoint = save_cnclip(network.state_dict(), network.config, folder / "tiny.pt")
-    model = zhclip.load(checkpoint, device="cpu", precision="auto")
-    gc.collect()
-    step(f"auto chose {model.paths}")
+    return save_cnclip(network.state_dict(), network.config, folder / "tiny.pt")
+
+
+def ctrl_c() -> None:
     try:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)
     except KeyboardInterrupt:
         step("Ctrl-C raised KeyboardInterrupt")
+
+
+def zhclip_two_models() -> None:
+    """Two models on OpenVINO (each encoder has its own Core) released in the order they were loaded, then Ctrl-C."""
+    import zhclip
+
+    checkpoint = tiny_checkpoint()
+    models = [zhclip.load(checkpoint, device="cpu", precision="fp32", runtime="openvino") for _ in range(2)]
+    step("two models loaded")
+    while models:
+        models.pop(0)
+        gc.collect()
+        step("a model released")
+    ctrl_c()
+
+
+def zhclip_auto() -> None:
+    """A user's first `precision="auto"` load (empty cache), then Ctrl-C."""
+    import zhclip
+
+    model = zhclip.load(tiny_checkpoint(), device="cpu", precision="auto")
+    gc.collect()
+    step(f"auto chose {model.paths}")
+    ctrl_c()
 
 
 SEQUENCES = {
@@ -157,7 +182,8 @@ SEQUENCES = {
     "core-freed-on-thread": (core_freed_on_thread, "crashes"),
     "one-shared-core": (one_shared_core, "survives"),
     "suite": (suite, "crashes"),
-    "zhclip-auto": (zhclip_auto, "may crash (depends on the order encoders are freed)"),
+    "zhclip-two-models": (zhclip_two_models, "crashes"),
+    "zhclip-auto": (zhclip_auto, "may crash: depends on which Cores auto leaves and in what order they go"),
 }
 DEFAULT = [name for name in SEQUENCES if name != "zhclip-auto"]
 
