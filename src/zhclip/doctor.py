@@ -95,7 +95,9 @@ def _openvino_facts() -> dict | None:
     ov = _import("openvino")
     if ov is None:
         return None
-    return {"version": ov.get_version(), "devices": ov.Core().available_devices}
+    from .runtime.openvino import shared_core
+
+    return {"version": ov.get_version(), "devices": shared_core().available_devices}
 
 
 def _import(module: str):

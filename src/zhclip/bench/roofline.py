@@ -93,10 +93,10 @@ def _openvino_matmul(precision: str) -> Callable[[GemmShape], Callable[[], objec
         if precision == "int8":
             a, w = _fake_quantize(ops, a, 4.0, 256), _fake_quantize(ops, w, 4.0, 255)
         model = ov.Model([ops.matmul(a, w, False, False)], [x])
-        from ..runtime.openvino import HINTS
+        from ..runtime.openvino import HINTS, shared_core
 
         properties = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
-        compiled = ov.Core().compile_model(model, "CPU", properties)
+        compiled = shared_core().compile_model(model, "CPU", properties)
         request, data = compiled.create_infer_request(), rng.standard_normal((shape.m, shape.k)).astype(np.float32)
         return lambda: request.infer([data])
 

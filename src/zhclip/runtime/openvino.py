@@ -7,6 +7,7 @@ openvino and nncf are imported only when a runtime is opened, so `auto` can skip
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -45,11 +46,20 @@ INT8_IMAGE_HINT = "bf16"
 ACTIVATION_GROUP = 256
 
 
-def cpu_precisions() -> list[str]:
-    """What OpenVINO runs on this CPU: fp32; bf16 where the CPU has bf16 instructions; int8 with nncf."""
+@functools.cache
+def shared_core():
+    """The process's one `openvino.Core`, kept until exit. Each Core's CPU plugin gives the thread that made it
+    an alternate signal stack and unmaps it when the Core goes; two Cores released in the order they were made,
+    or one released on another thread, leave a thread on an unmapped stack, and the next handled signal (Ctrl-C,
+    a child's exit) kills the process with SIGSEGV (benchmarks/segfault_repro.py)."""
     import openvino as ov
 
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return ov.Core()
+
+
+def cpu_precisions() -> list[str]:
+    """What OpenVINO runs on this CPU: fp32; bf16 where the CPU has bf16 instructions; int8 with nncf."""
+    capabilities = shared_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return ["fp32", *(["bf16"] if "BF16" in capabilities else []), *(["int8"] if _has_nncf() else [])]
 
 
@@ -66,10 +76,8 @@ class OpenVinoEncoder(ArrayEncoder):
 
     def __init__(self, config: ClipConfig, files: dict[str, Path], hints: dict[str, str], logit_scale: float):
         """`hints`: per tower, OpenVINO's inference precision hint."""
-        import openvino as ov
-
         super().__init__(config, logit_scale)
-        core = ov.Core()
+        core = shared_core()
         self.files = files
         group = activation_group(config)
         shared = {"PERFORMANCE_HINT": "LATENCY", **({"DYNAMIC_QUANTIZATION_GROUP_SIZE": group} if group else {})}
@@ -194,7 +202,7 @@ class OpenVinoRuntime:
         import openvino as ov
 
         if self.network is None:
-            return ov.Core().read_model(str(self._fp32_files()[tower]))
+            return shared_core().read_model(str(self._fp32_files()[tower]))
         import torch
 
         from ..models.network import separate_projections
