@@ -99,6 +99,17 @@ def test_openvino_bf16_after_fp32_keeps_fidelity(tiny_checkpoints, reference, is
     _close(load(tiny_checkpoints["pt"], device="cpu", precision="bf16", runtime="openvino"), reference)
 
 
+def test_openvino_model_encodes_from_several_threads_at_once(tiny_checkpoints, reference, isolated_cache):
+    """A compiled model's own infer request is busy while one thread runs it ("Infer Request is busy")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = load(tiny_checkpoints["pt"], device="cpu", precision="fp32", runtime="openvino")
+    expected = model.encode_texts(TEXTS)
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: model.encode_texts(TEXTS), range(32)))
+    assert all(torch.allclose(torch.as_tensor(out), torch.as_tensor(expected), atol=1e-6) for out in outputs)
+
+
 def test_openvino_compiled_cache_follows_the_files_and_the_settings(tmp_path):
     model, weights = tmp_path / "text.xml", tmp_path / "text.bin"
     model.write_text("<net/>")

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,14 +87,17 @@ class OpenVinoEncoder(ArrayEncoder):
             properties = {"INFERENCE_PRECISION_HINT": hints[tower], **shared}
             cache_dir = compiled_cache_dir(path, properties)
             self.compiled[tower] = core.compile_model(str(path), "CPU", {**properties, "CACHE_DIR": str(cache_dir)})
+        self._requests = threading.local()  # a compiled model's own request is busy while one thread runs it
 
     @property
     def weight_bytes(self) -> int:
         return sum(p.stat().st_size for path in self.files.values() for p in model_files(path))
 
     def run(self, tower: str, array: np.ndarray) -> np.ndarray:
-        compiled = session_for(self.compiled, tower)
-        return np.asarray(compiled({INPUT_NAMES[tower]: array})[0]).copy()
+        requests = self._requests.__dict__
+        if tower not in requests:
+            requests[tower] = session_for(self.compiled, tower).create_infer_request()
+        return np.asarray(requests[tower].infer({INPUT_NAMES[tower]: array})[0]).copy()
 
 
 def model_files(path: Path) -> list[Path]:
