@@ -79,7 +79,6 @@ def main() -> None:
                 f"{baseline[0]}: {baseline[1]} ms",
                 f"{rows[2][1]} ms ({speedup})",
             ),
-            results.headline(f"approximate top-{K}, p50 and recall@{K}", "", f"{rows[3][1]} ms, {rows[3][2]}"),
         ],
     )
     if args.server:
