@@ -65,7 +65,7 @@ def machine_section(machine: dict) -> str:
         ("system", f"{machine.get('os', '?')}, Python {machine.get('python', '?')}"),
         ("versions", versions),
     ]
-    return markdown_table(["", ""], [[f"**{k}**", v] for k, v in facts])
+    return markdown_table(["", "the latest run's machine"], [[f"**{k}**", v] for k, v in facts])
 
 
 def benchmark_section(document: dict) -> str:
