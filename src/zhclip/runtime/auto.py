@@ -16,6 +16,7 @@ from ..models.model import Encoder
 from .base import Runtime
 from .calibration import Batch, synthetic_batch, with_short_queries
 from .measure import FIDELITY_BAR, mean_cosine, timings
+from .memory import release_memory
 from .plans import TOWERS, Plan, cache_key, measured_plan, read_plans, remember_plan
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def measure_candidates(
             outputs = _outputs(encoder, probe.pixels, texts) if _fast_enough(times, reference_times) else None
             results[name] = _compare(times, reference_times, outputs, expected)
             del encoder
+            release_memory()
             _log_progress(name, done, len(names), path_start, start)
     return results
 

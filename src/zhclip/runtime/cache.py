@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..cache import cache_dir as cache_root
 from ..io import atomic_path, write_json
+from .memory import release_memory
 
 if TYPE_CHECKING:
     import torch
@@ -65,6 +66,7 @@ def entry(kind: str, key: str, build: Callable[[Path], None], what: str) -> Path
     with atomic_path(folder, directory=True) as tmp:
         build(tmp)
         _write_complete(tmp)
+    release_memory()  # what converting took (an ONNX export of ViT-B-16: over a GB)
     log.warning("built %s in %.1f s", what, time.perf_counter() - start)
     return folder
 

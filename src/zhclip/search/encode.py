@@ -6,11 +6,8 @@ thread (see `compute`), whoever calls it: the indexer, a server's rescan thread,
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import io
 import logging
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +20,7 @@ from ..models.device import device_type
 from ..models.model import ClipModel
 from ..runtime import load as load_model
 from ..runtime.loader import load_at_once
+from ..runtime.memory import release_memory
 from .compute import on_compute_thread
 from .decode import DecodeOptions, decode_image
 from .meta import ModelIdentity
@@ -207,15 +205,6 @@ def _in_background(fn, *args) -> Future:
 
     threading.Thread(target=run, name="zhclip-prepared", daemon=True).start()
     return future
-
-
-def release_memory() -> None:
-    """Free what the replaced model held, and hand the C heap's free pages back to the system (glibc)."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; absent from musl
-        if trim is not None:
-            trim(0)
 
 
 def _pixel_dtype(model: ClipModel, on_cuda: bool) -> np.dtype:
