@@ -75,10 +75,10 @@ def _tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def preparation_after(started: float) -> dict | None:
-    """Wait for a preparation child still running (None when there is none): seconds it ran on after the
+def preparation_after(started: float, model: Path) -> dict | None:
+    """Wait for a child preparing `model` still running (None when there is none): seconds it ran on after the
     command ended, and its sampled peak RSS from then on."""
-    children = [p for p in psutil.process_iter(["cmdline"]) if CHILD_MARK in " ".join(p.info["cmdline"] or [])]
+    children = [p for p in psutil.process_iter(["cmdline"]) if _prepares(p.info["cmdline"] or [], model)]
     if not children:
         return None
     peak, deadline = 0, time.monotonic() + SETTLE_S
@@ -88,6 +88,10 @@ def preparation_after(started: float) -> dict | None:
         peak = max(peak, sum(_rss(p) for p in children))
         time.sleep(0.2)
     return {"ran_on_s": round(time.perf_counter() - started, 1), "peak_rss_mib": peak >> 20}
+
+
+def _prepares(cmdline: list[str], model: Path) -> bool:
+    return CHILD_MARK in " ".join(cmdline) and str(model) in cmdline
 
 
 def _rss(proc: psutil.Process) -> int:
@@ -103,7 +107,7 @@ def serve_first_answer(db: Path, model: Path, env: dict) -> dict:
     port = free_port()
     proc, status_s, answer_s = first_answer(db, model, port)
     try:
-        preparation_after(time.perf_counter())  # the server switches once its child is done
+        preparation_after(time.perf_counter(), model)  # the server switches once its child is done
         rss = _settled_rss(psutil.Process(proc.pid))
     finally:
         proc.terminate()
@@ -129,7 +133,7 @@ def variant(tree: Path, model: Path, folder: Path, work: Path) -> dict:
     env.pop("ZHCLIP_RUNTIMES", None)
     index = ["index", folder, "--model", model, "--precision", "auto", "--no-progress"]
     first = measured(zhclip(*index, "--db", work / "first.db"), env)
-    first["preparation_after_the_command"] = preparation_after(time.perf_counter())
+    first["preparation_after_the_command"] = preparation_after(time.perf_counter(), model)
     second = measured(zhclip(*index, "--db", work / "second.db"), env)
     serve_env = {**env, "ZHCLIP_CACHE_DIR": str(work / "serve-cache")}
     serve_first = serve_first_answer(work / "first.db", model, serve_env)

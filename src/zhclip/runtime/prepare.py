@@ -5,7 +5,13 @@ So the caller's process never converts: it never holds PyTorch, OpenVINO and NNC
 crashed a process, issue 29) nor what converting and timing eight paths of ViT-B-16 takes (7.5 GB). The child
 writes every conversion and the plan atomically (see `cache`, `plans`): a killed child leaves no half-written
 entry. One child runs at a time per model: it holds `prepare/KEY.lock` in the cache folder while it works, and
-logs what it does, a line per path with elapsed time and ETA, to `prepare/KEY.log`."""
+logs what it does, a line per path with elapsed time and ETA, to `prepare/KEY.log`.
+
+`zhclip.load` waits for the child. A command (`zhclip index`, `search`, `serve`) does not: it starts the child in
+the background (`start`), says so in one line naming the log, and runs PyTorch fp32 until the prepared paths
+load. If the command ends first, the child goes on in a session of its own (Ctrl-C on the command leaves it) at a
+lower CPU priority and exits when done, so that the next command starts on the prepared paths: what was paid for
+is kept, and a command is never held up by it."""
 
 from __future__ import annotations
 
