@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -101,6 +103,11 @@ def _rss(proc: psutil.Process) -> int:
         return 0
 
 
+def indexed_files(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+
+
 def serve_first_answer(db: Path, model: Path, env: dict) -> dict:
     """`zhclip serve`: s to /api/status and to the first text answer; its RSS once idle after any switch."""
     os.environ.update(env)  # first_answer starts the server with this process's environment
@@ -138,7 +145,14 @@ def variant(tree: Path, model: Path, folder: Path, work: Path) -> dict:
     serve_env = {**env, "ZHCLIP_CACHE_DIR": str(work / "serve-cache")}
     serve_first = serve_first_answer(work / "first.db", model, serve_env)
     serve_cached = serve_first_answer(work / "first.db", model, serve_env)
-    return {"index_first": first, "index_second": second, "serve_first": serve_first, "serve_cached": serve_cached}
+    indexed = {db: indexed_files(work / db) for db in ("first.db", "second.db")}
+    return {
+        "index_first": first,
+        "index_second": second,
+        "vectors_indexed": indexed,
+        "serve_first": serve_first,
+        "serve_cached": serve_cached,
+    }
 
 
 def main() -> None:
@@ -158,7 +172,7 @@ def main() -> None:
         folder = Path(tmp) / "photos"
         folder.mkdir()
         for path in photos(args.photos):
-            (folder / path.name).symlink_to(path)
+            shutil.copyfile(path, folder / path.name)  # not a link: the indexer follows none
         for name, tree in trees.items():
             work = Path(tmp) / name
             work.mkdir()

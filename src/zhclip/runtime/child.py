@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     arch = ClipConfig.from_dict(json.loads(args.arch_json)) if args.arch_json else args.arch
     request = Request(args.source, args.precision, args.runtime, arch, args.context_length, not args.convert_only)
-    if args.background:
+    if args.background and hasattr(os, "nice"):  # POSIX
         os.nice(BACKGROUND_NICENESS)
     try:
         with FileLock(lock_path(request.key), timeout=0):

@@ -108,11 +108,12 @@ class Preparation:
 
 
 def is_locked(key: str) -> bool:
+    lock = FileLock(lock_path(key))
     try:
-        FileLock(lock_path(key)).acquire(timeout=0)
+        lock.acquire(timeout=0)
     except Timeout:
         return True
-    FileLock(lock_path(key)).release()
+    lock.release()
     return False
 
 
