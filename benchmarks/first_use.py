@@ -4,8 +4,9 @@ at `--precision auto`:
 
 - `zhclip index` of 10 1080p photos with an empty `ZHCLIP_CACHE_DIR`: wall time, the command's own peak RSS
   (`ru_maxrss` from `wait4` of a launcher that `posix_spawn`s it, so that no forked parent's pages count) and the
-  peak of the sum of RSS over the command and all its descendants (sampled every 50 ms with psutil while the
-  command runs); then how long a preparation child left running takes after the command ends, and its peak
+  peak of the sum of PSS over the command and all its descendants (sampled every 50 ms with psutil while the
+  command runs: shared pages count once); then how long a preparation child left running takes after the
+  command ends, and its peak RSS
 - the same command again (the cache now warm)
 - `zhclip serve` of that library with another empty cache: seconds to the first answered text query, and the
   server's RSS once idle after the prepared paths took over, against a server started on the warm cache
@@ -60,17 +61,18 @@ def measured(command: list[str], env: dict) -> dict:
     if launcher.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {err[-1500:]}")
     wall, kib = out.splitlines()[-1].split()
-    return {"wall_s": round(float(wall), 2), "peak_rss_mib": int(kib) // 1024, "tree_peak_rss_mib": tree_peak >> 20}
+    return {"wall_s": round(float(wall), 2), "peak_rss_mib": int(kib) // 1024, "tree_peak_pss_mib": tree_peak >> 20}
 
 
 def _tree_rss(root: psutil.Process) -> int:
-    """RSS of `root`'s descendants (the launcher itself left out)."""
+    """Proportional set size (PSS) summed over `root`'s descendants (the launcher itself left out): a page that
+    forked decoding workers share with the command counts once in all, where a sum of RSS counts it in each."""
     total = 0
     try:
         for proc in root.children(recursive=True):
             try:
-                total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
+                total += proc.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
     except psutil.NoSuchProcess:
         pass
@@ -187,15 +189,15 @@ def report(runs: dict) -> str:
     rows = []
     for name, r in runs.items():
         first, prep = r["index_first"], r["index_first"]["preparation_after_the_command"] or {}
-        rows.append([f"{name}: index, first use", first["wall_s"], first["peak_rss_mib"], first["tree_peak_rss_mib"]])
+        rows.append([f"{name}: index, first use", first["wall_s"], first["peak_rss_mib"], first["tree_peak_pss_mib"]])
         rows.append([f"{name}: preparation after it", prep.get("ran_on_s", ""), prep.get("peak_rss_mib", ""), ""])
         second = r["index_second"]
-        rows.append([f"{name}: index, second", second["wall_s"], second["peak_rss_mib"], second["tree_peak_rss_mib"]])
+        rows.append([f"{name}: index, second", second["wall_s"], second["peak_rss_mib"], second["tree_peak_pss_mib"]])
         for which in ("serve_first", "serve_cached"):
             serve = r[which]
             rows.append([f"{name}: {which} (first text answer)", serve["first_text_answer_s"], serve["idle_rss_mib"]])
     rows = [row + [""] * (4 - len(row)) for row in rows]
-    return table(["", "wall s", "peak (serve: idle) RSS MiB", "with children MiB"], rows)
+    return table(["", "wall s", "peak (serve: idle) RSS MiB", "with children (PSS) MiB"], rows)
 
 
 if __name__ == "__main__":
