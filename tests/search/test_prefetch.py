@@ -105,11 +105,15 @@ def test_the_encoder_does_not_wait_after_the_first_batch(tmp_path, monkeypatch, 
             decoded.notify_all()
         return outcome
 
-    ready_when_asked: list[bool] = []  # per file, in order: was its decode done when the consumer asked for it?
+    # per file, in order: was its decode done when the consumer asked for it? (one worker decodes in scan order,
+    # so file k is decoded once k + 1 decodes have returned; a future is marked done a moment after its decode
+    # returns, so `future.done()` would race with the encoder that was just let go)
+    ready_when_asked: list[bool] = []
     real_wait = prefetch.wait
 
     def asking(futures):
-        ready_when_asked.append(all(f.done() for f in futures))
+        with decoded:
+            ready_when_asked.append(decoded_count > len(ready_when_asked))
         return real_wait(futures)
 
     class SlowEncoder(MediaEncoder):
