@@ -22,6 +22,7 @@ def test_index_watch_indexes_new_files_until_ctrl_c(tmp_path, model_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         eventually(lambda: _files(db) >= 1, "the first run indexes a.jpg", timeout=120)
@@ -33,6 +34,13 @@ def test_index_watch_indexes_new_files_until_ctrl_c(tmp_path, model_path):
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "watching" in out and "stopped watching" in out and "new 1, updated 0" in out
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A command started in the background of a shell without job control (as a CI script may start the suite)
+    inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: give the child what a person
+    at a terminal has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _files(db) -> int:
