@@ -80,8 +80,19 @@ def test_file_names_are_rendered_as_text(server, browser):  # noqa: F811 - the i
     browser.execute_script("document.querySelector('#results .card .thumb').click()")
     _wait(browser, "return document.querySelector('#viewer .viewer-caption').textContent.length > 0")
     assert browser.execute_script("return document.querySelectorAll('#viewer svg, #viewer b').length") == 0
-    time.sleep(0.5)  # let any injected handler fire
+    _settled(browser)  # any injected handler would have fired by now
     assert browser.execute_script("return window.alerts") == []
+
+
+def _settled(driver) -> None:
+    """Wait until every image of the page has loaded or failed (when an injected onload/onerror would run), then
+    two animation frames more."""
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.all([...document.images].map(i => i.complete ? 0 : new Promise(r => {"
+        "  i.addEventListener('load', r); i.addEventListener('error', r); })))"
+        ".then(() => requestAnimationFrame(() => requestAnimationFrame(done)));"
+    )
 
 
 # ------------------------------------------------------------------ uploads

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -102,10 +101,12 @@ def test_browse_pages_stay_disjoint_while_indexing_adds_files(tmp_path, searcher
     before = {r.path for r in Reader(db).browse(_no_filters(), True, 0, 1000)}
     client = TestClient(create_app(Searcher(Library(Reader(db), encoder))), base_url="http://127.0.0.1:5000")
 
+    progressed = threading.Event()  # the indexer has done one more file: a page now may see a new one
+
     def add_files():
         for i in range(12):
             photo(lib / "new" / f"n{i:02d}.jpg", 100 + i)
-        index_library(db, [lib], encoder, IndexOptions(commit_every=0))
+        index_library(db, [lib], encoder, IndexOptions(commit_every=0), progress=lambda _: progressed.set())
 
     adder = threading.Thread(target=add_files)
     adder.start()
@@ -114,7 +115,9 @@ def test_browse_pages_stay_disjoint_while_indexing_adds_files(tmp_path, searcher
         while True:
             body = client.get("/api/browse", params={"top": 2, "sort": sort, **({"cursor": cursor} if cursor else {})})
             seen += [i["path"] for i in body.json()["items"]]
-            time.sleep(0.01)
+            if adder.is_alive():  # interleave pages with commits
+                progressed.wait(10)
+                progressed.clear()
             if not (cursor := body.json()["next_cursor"]):
                 break
         assert len(seen) == len(set(seen)), f"an item twice ({sort})"
