@@ -13,18 +13,21 @@ from ..errors import DecodeError
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".flv"})
+AUDIO_SUFFIXES = frozenset({".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".opus"})  # libraries with speech on
 # pillow-heif and PyAV are dependencies of zhclip's default install; a reader that misses one says how to add it.
 HEIF_PACKAGE = "pillow-heif (pip install pillow-heif)"
 AV_PACKAGE = "PyAV (pip install av)"
 
 
-def media_kind(path: str | Path) -> str | None:
-    """ "image", "video" or None, by the file name's suffix."""
+def media_kind(path: str | Path, audio: bool = False) -> str | None:
+    """ "image", "video", "audio" (only when `audio`) or None, by the file name's suffix."""
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
     if suffix in VIDEO_SUFFIXES:
         return "video"
+    if audio and suffix in AUDIO_SUFFIXES:
+        return "audio"
     return None
 
 
@@ -49,6 +52,7 @@ class MediaInfo:
     duration: float | None = None
     taken_at: float | None = None  # EXIF DateTimeOriginal as a POSIX timestamp (naive local time)
     camera: str | None = None
+    shots: list[float] | None = None  # shot start times in seconds (videos read with shot detection)
 
 
 def check_size(name: str | Path, width: int, height: int, limits: Limits) -> None:
