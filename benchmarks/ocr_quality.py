@@ -50,9 +50,10 @@ from zhclip.search import (
     index_library,
 )
 from zhclip.search.ocr import OcrEngine, OcrOptions
-from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
+from zhclip.search.ocr.lines import FrameLines, save_ocr
 from zhclip.search.ocr.reading import read_image
 from zhclip.search.ranking import search as matched_search
+from zhclip.search.text.lines import find_lines
 
 FONTS_NOTE = "Fonts: Noto Sans CJK SC and Noto Serif CJK SC, Regular and Bold (Debian fonts-noto-cjk)"
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "src" / "zhclip" / "assets" / "demo_model.pt"
@@ -239,12 +240,12 @@ def fts_table(lines: int, seed: int = 0) -> list[str]:
         for length in (1, 2, 3, 4):
             queries = ["".join(rng.choice(alphabet, length)) for _ in range(20)]
             started = time.perf_counter()
-            found = [len(find_lines(conn, q, Filters(), limit=50)) for q in queries]
+            found = [len(find_lines(conn, "ocr", q, Filters(), limit=50)) for q in queries]
             ms = 1000 * (time.perf_counter() - started) / len(queries)
             started = time.perf_counter()
             for q in queries:
                 conn.execute(
-                    "SELECT id FROM ocr_lines WHERE instr(key, ?) > 0 ORDER BY confidence DESC LIMIT 50", (q,)
+                    "SELECT id FROM text_lines WHERE instr(key, ?) > 0 ORDER BY confidence DESC LIMIT 50", (q,)
                 ).fetchall()
             scan_ms = 1000 * (time.perf_counter() - started) / len(queries)
             how = "trigram index (+ partial)" if length >= 3 else "character index"

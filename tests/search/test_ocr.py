@@ -22,9 +22,10 @@ from zhclip.errors import InputError, MissingExtraError
 from zhclip.search import Filters, LibraryError, Query, Reader, Store
 from zhclip.search.fusion import fuse
 from zhclip.search.ocr import ENGINE_NAME, OcrLine
-from zhclip.search.ocr.lines import FrameLines, find_lines, save_ocr
+from zhclip.search.ocr.lines import FrameLines, save_ocr
 from zhclip.search.ranking import page, search
 from zhclip.search.store import MIGRATIONS
+from zhclip.search.text.lines import find_lines
 
 from .media import COLORS, photo, solid, video
 
@@ -104,19 +105,23 @@ def text_library(tmp_path):
     ],
 )
 def test_exact_matches_for_queries_of_every_length(text_library, query, expected):
-    hits = find_lines(text_library.conn, query, Filters())
-    assert {h.text for h in hits if h.score == 1.0} == expected
+    hits = find_lines(text_library.conn, "ocr", query, Filters())
+    assert {h.line.text for h in hits if h.score == 1.0} == expected
     for hit in hits:
         if hit.score == 1.0:
-            assert "".join(hit.text[hit.span[0] : hit.span[1]].split()).lower() == "".join(query.split()).lower()
+            assert "".join(hit.line.text[hit.span[0] : hit.span[1]].split()).lower() == "".join(query.split()).lower()
 
 
 def test_queries_of_punctuation_alone_and_three_characters_with_one_misread(text_library):
     with text_library.transaction():
         save_ocr(text_library.conn, _content(text_library, 99), _lines("价格：¥12.5"), None)
-    assert [h.text for h in find_lines(text_library.conn, "：¥", Filters())] == ["价格：¥12.5"]  # no token: scanned
-    hits = find_lines(text_library.conn, "登机票", Filters())  # 登机牌 misread as 登机票: the bigram 登机 still holds
-    assert [h.text for h in hits] == ["登机牌"] and 0 < hits[0].score < 1
+    assert [h.line.text for h in find_lines(text_library.conn, "ocr", "：¥", Filters())] == [
+        "价格：¥12.5"
+    ]  # no token: scanned
+    hits = find_lines(
+        text_library.conn, "ocr", "登机票", Filters()
+    )  # 登机牌 misread as 登机票: the bigram 登机 still holds
+    assert [h.line.text for h in hits] == ["登机牌"] and 0 < hits[0].score < 1
 
 
 @pytest.mark.parametrize(
@@ -131,19 +136,21 @@ def test_noise_lines_are_dropped(text, confidence, kept):
 
 
 def test_partial_matches_come_after_exact_ones(text_library):
-    hits = find_lines(text_library.conn, "会议纪耍", Filters())  # one misread character
-    assert [h.text for h in hits] == ["会议纪要第三次"] and 0 < hits[0].score < 1
+    hits = find_lines(text_library.conn, "ocr", "会议纪耍", Filters())  # one misread character
+    assert [h.line.text for h in hits] == ["会议纪要第三次"] and 0 < hits[0].score < 1
     assert hits[0].span == (0, 3)
-    hits = find_lines(text_library.conn, "普通发", Filters())
-    assert hits[0].text == "增值税普通发票" and hits[0].score == 1.0
+    hits = find_lines(text_library.conn, "ocr", "普通发", Filters())
+    assert hits[0].line.text == "增值税普通发票" and hits[0].score == 1.0
     assert all(h.score < 1 for h in hits[1:])
 
 
 def test_deleting_a_content_removes_its_lines_from_the_full_text_index(text_library):
     with text_library.transaction():
         text_library.remove_files(["/p/0.jpg"])
-    assert find_lines(text_library.conn, "普通发票", Filters()) == []
-    assert text_library.conn.execute("SELECT count(*) FROM ocr_fts WHERE ocr_fts MATCH '\"普通发\"'").fetchone()[0] == 0
+    assert find_lines(text_library.conn, "ocr", "普通发票", Filters()) == []
+    assert (
+        text_library.conn.execute("SELECT count(*) FROM text_fts WHERE text_fts MATCH '\"普通发\"'").fetchone()[0] == 0
+    )
 
 
 def test_a_schema_1_library_is_migrated_and_keeps_its_files(tmp_path):
@@ -155,10 +162,10 @@ def test_a_schema_1_library_is_migrated_and_keeps_its_files(tmp_path):
     conn.commit()
     conn.close()
     store = Store(db)
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 3
     with store.transaction():
         save_ocr(store.conn, 1, _lines("火车票"), None)
-    assert [h.text for h in find_lines(store.conn, "火车", Filters())] == ["火车票"]
+    assert [h.line.text for h in find_lines(store.conn, "ocr", "火车", Filters())] == ["火车票"]
     assert Reader(db).counts()["files"] == 1
 
 
@@ -178,7 +185,7 @@ def test_ocr_reads_each_content_once_and_copies_and_renames_reuse_it(tmp_path, i
     os.rename(lib / "ticket.png", lib / "boarding.png")
     again = index(db, lib)  # OCR stays on: the library remembers
     assert again.ocr and again.ocr_read == 0 and fake_engine.calls == 3
-    hits = find_lines(reader.conn, "登机牌", Filters())
+    hits = find_lines(reader.conn, "ocr", "登机牌", Filters())
     assert [Path(f.path).name for f in reader.files_of([h.content_id for h in hits])] == ["boarding.png"]
     off = index(db, lib, ocr=False)
     assert not off.ocr and not reader.meta().ocr
@@ -191,7 +198,7 @@ def test_turning_ocr_on_later_reads_the_contents_already_indexed(tmp_path, index
     assert index(db, lib).ocr_read == 0 and fake_engine.calls == 0
     later = index(db, lib, ocr=True)
     assert (later.new, later.updated, later.unchanged, later.ocr_read) == (0, 0, 2, 2)
-    assert [h.text for h in find_lines(Reader(db).conn, "纪要", Filters())] == ["会议纪要"]
+    assert [h.line.text for h in find_lines(Reader(db).conn, "ocr", "纪要", Filters())] == ["会议纪要"]
 
 
 def test_a_killed_ocr_run_keeps_what_it_committed_and_the_next_run_finishes(tmp_path, index, fake_engine):
@@ -217,12 +224,12 @@ def test_a_killed_ocr_run_keeps_what_it_committed_and_the_next_run_finishes(tmp_
         FakeEngine.read = real_read
     conn = sqlite3.connect(db)
     contents = conn.execute("SELECT count(*) FROM contents").fetchone()[0]
-    read = conn.execute("SELECT count(*) FROM ocr_contents").fetchone()[0]
+    read = conn.execute("SELECT count(*) FROM text_contents").fetchone()[0]
     assert contents == read < 4, "a content and what OCR read in it are committed together"
     calls = fake_engine.calls
     rest = index(db, lib)
     assert rest.new == 4 - contents and rest.ocr_read == 4 - contents and fake_engine.calls == calls + 4 - contents
-    assert conn.execute("SELECT count(*) FROM ocr_contents").fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM text_contents").fetchone()[0] == 4
 
 
 def test_an_image_ocr_cannot_read_is_still_indexed_for_clip(tmp_path, index, fake_engine, caplog):
@@ -235,7 +242,7 @@ def test_an_image_ocr_cannot_read_is_still_indexed_for_clip(tmp_path, index, fak
     assert (summary.new, summary.failed, summary.ocr_read, summary.ocr_failed) == (2, [], 2, 1)
     assert f"OCR could not read {lib / 'cursed.png'}: RuntimeError: engine fell over" in caplog.text
     assert Reader(db).counts()["vectors"] == 2
-    errors = sqlite3.connect(db).execute("SELECT error FROM ocr_contents WHERE error IS NOT NULL").fetchall()
+    errors = sqlite3.connect(db).execute("SELECT error FROM text_contents WHERE error IS NOT NULL").fetchall()
     assert errors == [("RuntimeError: engine fell over",)]
     assert index(db, lib).ocr_read == 0, "a content OCR failed on is not retried on every run"
 

@@ -372,7 +372,7 @@ def clock(seconds: float | None) -> str:
 
 def library_info(args: argparse.Namespace) -> int:
     from ..search import Reader
-    from ..search.ocr.lines import ocr_counts
+    from ..search.text.lines import text_counts
 
     reader = Reader(args.db)
     meta = reader.meta()
@@ -383,7 +383,7 @@ def library_info(args: argparse.Namespace) -> int:
         "counts": reader.counts(),
         "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
         "generation": meta.generation,
-        "ocr": {"on": meta.ocr, "engine": meta.ocr_engine, **ocr_counts(reader.conn)},
+        "ocr": {"on": meta.ocr, "engine": meta.ocr_engine, **_ocr_counts(text_counts(reader.conn)["ocr"])},
     }
     if args.json:
         print(json.dumps(facts, ensure_ascii=False, indent=2))
@@ -398,6 +398,12 @@ def library_info(args: argparse.Namespace) -> int:
     for root in meta.roots:
         print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
     return 0
+
+
+def _ocr_counts(counts: dict[str, int]) -> dict[str, int]:
+    """OCR's counts as `library info` has always shown them (its distinct times are video frames)."""
+    frames = counts.pop("times")
+    return {**counts, "video_frames_with_text": frames}
 
 
 def _ocr_line(ocr: dict) -> str:

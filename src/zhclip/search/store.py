@@ -1,8 +1,9 @@
 """Step 4 of indexing: the library's SQLite file. This module owns the schema, its version and migrations.
 
 Layout: `files` (one row per path) -> `contents` (one row per distinct file content, by hash) ->
-`vectors` (one row per image, or per sampled video frame with its timestamp). Identical files share one
-content row, so their vectors are computed and stored once; a renamed file keeps its content row.
+`vectors` (one row per image, or per sampled video frame with its timestamp), and `text_lines` (the text
+found in it: OCR, speech, subtitles; see search/text). Identical files share one content row, so their vectors
+and text are computed and stored once; a renamed file keeps its content row.
 
 Concurrency: WAL journal; one writer connection (the indexer) that commits in batches inside
 `BEGIN IMMEDIATE` transactions, any number of read connections. A killed writer loses at most its open
@@ -11,11 +12,12 @@ transaction, which SQLite rolls back: the file is always consistent.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,13 +30,100 @@ from ..media import MediaInfo
 from .errors import LibraryError, NotFoundError
 from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile
+from .text.normalize import key, sound
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x7A68636C  # "zhcl": marks the file as a zhclip library
 BUSY_TIMEOUT_MS = 60_000
 
-# MIGRATIONS[v] takes a library from schema v-1 to v. Never edit a released step; append a new one.
-MIGRATIONS: dict[int, str] = {
+# Schema 3: text found in media (search/text), one store for every source: OCR lines (start: the frame time,
+# NULL for images; end NULL), speech segments and subtitle cues (start and end seconds). Three full-text indexes
+# kept in step by triggers: trigrams of the key (queries of 3+ characters), its single characters (1-2), and its
+# toneless pinyin syllables (same-sound matching). `text_contents`: the contents each source has looked at (with
+# text or not, or failed: `error`), and a `signature` a source may use to know when to read again.
+# `contents` allows kind 'audio' (audio files of a library with speech on) and records a video's shot starts.
+TEXT_STORE = """
+CREATE TABLE contents_v3 (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('image', 'video', 'audio')),
+    width INTEGER, height INTEGER,
+    duration REAL,           -- seconds (videos, audio)
+    taken_at REAL,           -- EXIF DateTimeOriginal, POSIX seconds
+    camera TEXT,
+    shots TEXT               -- JSON list of shot start times in seconds (videos); NULL when unknown
+);
+INSERT INTO contents_v3(id, hash, kind, width, height, duration, taken_at, camera)
+    SELECT id, hash, kind, width, height, duration, taken_at, camera FROM contents;
+DROP TABLE contents;
+ALTER TABLE contents_v3 RENAME TO contents;
+CREATE TABLE text_lines (
+    id INTEGER PRIMARY KEY,
+    content_id INTEGER NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+    source TEXT NOT NULL CHECK (source IN ('ocr', 'speech', 'subtitles')),
+    start REAL,              -- seconds (videos, audio); NULL for images
+    end REAL,                -- seconds (speech, subtitles); NULL for OCR
+    text TEXT NOT NULL,
+    key TEXT NOT NULL,       -- the text as queries match it (search/text/normalize.py)
+    chars TEXT NOT NULL,     -- the key's characters, space-separated: one token each for text_chars
+    sound TEXT NOT NULL,     -- the key's toneless pinyin syllables, space-separated
+    box TEXT,                -- OCR: JSON [[x, y] * 4], fractions of the upright image's width and height
+    confidence REAL NOT NULL
+);
+CREATE INDEX text_lines_content ON text_lines(content_id, source);
+CREATE INDEX text_lines_source ON text_lines(source);
+CREATE TABLE text_contents (
+    content_id INTEGER NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    error TEXT,              -- why the source could not read the content; NULL when it did
+    signature TEXT,          -- what the source read, to know when to read again (subtitles: the sidecar files)
+    PRIMARY KEY (content_id, source)
+);
+CREATE VIRTUAL TABLE text_fts USING fts5(key, content='text_lines', content_rowid='id', tokenize='trigram');
+CREATE VIRTUAL TABLE text_chars USING fts5(
+    chars, content='text_lines', content_rowid='id', tokenize='unicode61 remove_diacritics 0'
+);
+CREATE VIRTUAL TABLE text_sound USING fts5(
+    sound, content='text_lines', content_rowid='id', tokenize='unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER text_lines_insert AFTER INSERT ON text_lines BEGIN
+    INSERT INTO text_fts(rowid, key) VALUES (new.id, new.key);
+    INSERT INTO text_chars(rowid, chars) VALUES (new.id, new.chars);
+    INSERT INTO text_sound(rowid, sound) VALUES (new.id, new.sound);
+END;
+CREATE TRIGGER text_lines_delete AFTER DELETE ON text_lines BEGIN
+    INSERT INTO text_fts(text_fts, rowid, key) VALUES ('delete', old.id, old.key);
+    INSERT INTO text_chars(text_chars, rowid, chars) VALUES ('delete', old.id, old.chars);
+    INSERT INTO text_sound(text_sound, rowid, sound) VALUES ('delete', old.id, old.sound);
+END;
+"""
+OCR_TABLES = ("ocr_fts", "ocr_chars", "ocr_lines", "ocr_contents")
+
+
+def _text_store(conn: sqlite3.Connection) -> None:
+    """Schema 3: the text store; schema 2's OCR lines move into it (keys and sounds computed, no file read)."""
+    for statement in _statements(TEXT_STORE):
+        conn.execute(statement)
+    rows = conn.execute("SELECT content_id, t, text, box, confidence FROM ocr_lines ORDER BY id")
+    conn.executemany(
+        "INSERT INTO text_lines(content_id, source, start, text, key, chars, sound, box, confidence) "
+        "VALUES (?, 'ocr', ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (content_id, t, text, key(text), " ".join(key(text)), sound(text), box, confidence)
+            for content_id, t, text, box, confidence in rows
+        ),
+    )
+    conn.execute(
+        "INSERT INTO text_contents(content_id, source, error) SELECT content_id, 'ocr', error FROM ocr_contents"
+    )
+    for table in OCR_TABLES:  # the triggers go with ocr_lines
+        conn.execute(f"DROP TABLE {table}")
+
+
+# MIGRATIONS[v] takes a library from schema v-1 to v: an SQL script, or a function of the connection where SQL
+# is not enough. Never edit a released step; append a new one. Steps run with foreign keys off (a step may
+# rebuild a table that others refer to), inside one transaction.
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE contents (
@@ -95,6 +184,7 @@ MIGRATIONS: dict[int, str] = {
         INSERT INTO ocr_chars(ocr_chars, rowid, chars) VALUES ('delete', old.id, old.chars);
     END;
     """,
+    3: _text_store,
 }
 
 DATE = "coalesce(c.taken_at, f.mtime_ns / 1e9)"  # a file's date: EXIF, else its modification time
@@ -228,13 +318,21 @@ class Store:
         self.conn.close()
 
     def _migrate(self) -> None:
-        with self.transaction():
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(MIGRATIONS[target]):
-                    self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {target}")
-            self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        self.conn.execute("PRAGMA foreign_keys = OFF")  # outside the transaction, or it does nothing
+        try:
+            with self.transaction():
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    step = MIGRATIONS[target]
+                    if callable(step):
+                        step(self.conn)
+                    else:
+                        for statement in _statements(step):
+                            self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {target}")
+                self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -284,12 +382,29 @@ class Store:
         return dict(self.conn.execute("SELECT hash, id FROM contents"))
 
     def add_content(
-        self, digest: str, kind: str, info: MediaInfo, times: Sequence[float | None], vectors: np.ndarray
+        self,
+        digest: str,
+        kind: str,
+        info: MediaInfo,
+        times: Sequence[float | None],
+        vectors: np.ndarray,
+        shots: Sequence[float] | None = None,
     ) -> int:
-        """Insert a content row and its vectors (call inside a transaction); returns the content id."""
+        """Insert a content row and its vectors (call inside a transaction); returns the content id. `shots`: a
+        video's shot start times in seconds (None: unknown)."""
         cur = self.conn.execute(
-            "INSERT INTO contents(hash, kind, width, height, duration, taken_at, camera) VALUES (?,?,?,?,?,?,?)",
-            (digest, kind, info.width, info.height, info.duration, info.taken_at, info.camera),
+            "INSERT INTO contents(hash, kind, width, height, duration, taken_at, camera, shots) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (
+                digest,
+                kind,
+                info.width,
+                info.height,
+                info.duration,
+                info.taken_at,
+                info.camera,
+                None if shots is None else json.dumps([round(t, 3) for t in shots]),
+            ),
         )
         content_id = cur.lastrowid
         blobs = np.ascontiguousarray(vectors, dtype=np.float16)
@@ -344,7 +459,9 @@ class Reader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
-        self.conn  # noqa: B018 - open now, so a bad path fails here and not on the first query
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]  # opened now: a bad path fails here
+        if 0 < version < SCHEMA_VERSION and not read_only_storage(self.path):
+            Store(self.path).close()  # an older zhclip's library: brought up to date once, in one transaction
 
     @property
     def conn(self) -> sqlite3.Connection:

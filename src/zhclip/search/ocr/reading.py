@@ -19,8 +19,9 @@ from PIL import Image
 from ..decode import Decoded, DecodeOptions, decode_image, decode_video
 from ..errors import DecodeError
 from ..store import Store
+from ..text.lines import source_hashes
 from .engine import OcrEngine
-from .lines import FrameLines, ocr_hashes, save_ocr
+from .lines import SOURCE, FrameLines, save_ocr
 
 log = logging.getLogger("zhclip.search")
 SAME_FRAME = 3.0  # mean absolute difference (0-255) of 32x18 grey thumbnails below which frames count as one
@@ -33,7 +34,7 @@ class OcrReading:
     def __init__(self, engine: OcrEngine, store: Store, frame_interval: float, workers: int):
         self.engine = engine
         self.frame_interval = frame_interval
-        self.done = ocr_hashes(store.conn)  # read in an earlier run
+        self.done = source_hashes(store.conn, SOURCE)  # read in an earlier run
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zhclip-ocr")
         self._reading: dict[str, Future] = {}
         self._results: dict[str, tuple[list[FrameLines], str | None]] = {}

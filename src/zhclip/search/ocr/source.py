@@ -13,7 +13,7 @@ from collections import defaultdict
 from ..errors import LibraryError
 from ..query import Hit, Query
 from ..store import Reader
-from .lines import LineHit, find_lines, frame_times
+from ..text.lines import LineHit, find_lines, frame_times
 
 
 class OcrSource:
@@ -35,16 +35,18 @@ class OcrSource:
         """Contents whose text holds `query.text`, best first; those whose text holds `query.negative` are
         left out."""
         wanted = query.offset + query.top
-        lines = find_lines(reader.conn, query.text, query.filters, limit=max(200, 20 * wanted))
+        lines = find_lines(reader.conn, "ocr", query.text, query.filters, limit=max(200, 20 * wanted))
         if query.negative:
-            unwanted = {h.content_id for h in find_lines(reader.conn, query.negative, query.filters) if h.score == 1.0}
+            unwanted = {
+                h.content_id for h in find_lines(reader.conn, "ocr", query.negative, query.filters) if h.score == 1.0
+            }
             lines = [h for h in lines if h.content_id not in unwanted]
         by_content: dict[int, list[LineHit]] = defaultdict(list)
         for line in lines:
             by_content[line.content_id].append(line)
         hits: list[Hit] = []
         for content_id, found in by_content.items():
-            if found[0].t is None:
+            if found[0].line.start is None:
                 hits.append(_hit(content_id, max(found, key=_strength)))
             else:
                 hits += _segments(content_id, found, frame_times(reader.conn, content_id))
@@ -56,19 +58,20 @@ SOURCE = OcrSource()
 
 
 def _hit(content_id: int, line: LineHit, start: float | None = None, end: float | None = None) -> Hit:
-    return Hit(content_id, line.score, start, end, line.t, ocr=line.as_dict(), weak=line.score < 1.0)
+    return Hit(content_id, line.score, start, end, line.line.start, ocr=line.ocr(), weak=line.score < 1.0)
 
 
 def _strength(line: LineHit) -> tuple[float, float]:
-    return (line.score, line.confidence)
+    return (line.score, line.line.confidence)
 
 
 def _segments(content_id: int, lines: list[LineHit], times: list[float]) -> list[Hit]:
     """One hit per run of consecutive sampled frames that show the text (best line of the run)."""
     best_at: dict[float, LineHit] = {}
     for line in lines:
-        if line.t not in best_at or _strength(line) > _strength(best_at[line.t]):
-            best_at[line.t] = line
+        t = line.line.start
+        if t not in best_at or _strength(line) > _strength(best_at[t]):
+            best_at[t] = line
     order = {t: i for i, t in enumerate(times)}
     shown = sorted(best_at, key=lambda t: order.get(t, -1))
     runs: list[list[float]] = []

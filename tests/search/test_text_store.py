@@ -1,0 +1,122 @@
+"""The text store (search/text): schema 3 and its migration, normalised keys, same-sound matching, sources."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from zhclip.search import Filters, Reader, Store
+from zhclip.search.store import MIGRATIONS
+from zhclip.search.text.lines import TextLine, content_lines, find_lines, save_lines, text_counts
+from zhclip.search.text.normalize import key, sound
+
+BOX = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.2], [0.1, 0.2]]
+
+
+def _schema_2_library(db) -> None:
+    """A library as zhclip wrote it before the text store: OCR lines of a photo and a video, one unreadable."""
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[1] + MIGRATIONS[2] + "PRAGMA user_version = 2; PRAGMA application_id = 2053661548;")
+    for n, (kind, path) in enumerate([("image", "/lib/ticket.jpg"), ("video", "/lib/talk.mp4"), ("image", "/x.jpg")]):
+        conn.execute("INSERT INTO contents(id, hash, kind) VALUES (?, ?, ?)", (n + 1, f"h{n}", kind))
+        conn.execute(
+            "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (?, 1, 1, ?, 0)", (path, n + 1)
+        )
+    lines = [(1, None, "登機牌 北京南站"), (2, 4.0, "會議紀要"), (2, 6.0, "會議紀要")]
+    for content_id, t, text in lines:
+        conn.execute(
+            "INSERT INTO ocr_lines(content_id, t, text, key, chars, box, confidence) VALUES (?, ?, ?, ?, ?, ?, 0.9)",
+            (content_id, t, text, "".join(text.split()).lower(), " ".join(text), json.dumps(BOX)),
+        )
+    conn.executemany("INSERT INTO ocr_contents(content_id, error) VALUES (?, ?)", [(1, None), (2, None), (3, "bad")])
+    conn.commit()
+    conn.close()
+
+
+def test_a_schema_2_ocr_library_is_migrated_keeps_its_lines_and_finds_them(tmp_path):
+    db = tmp_path / "old.db"
+    _schema_2_library(db)
+    reader = Reader(db)  # opening it brings it up to date
+    conn = reader.conn
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert not tables & {"ocr_lines", "ocr_contents", "ocr_fts", "ocr_chars"}
+    hits = find_lines(conn, "ocr", "北京南站", Filters())  # the Simplified query finds the Traditional line
+    assert [(h.content_id, h.line.text, h.line.box, h.score, h.span) for h in hits] == [
+        (1, "登機牌 北京南站", BOX, 1.0, (4, 8))
+    ]
+    assert [h.line.start for h in find_lines(conn, "ocr", "会议纪要", Filters())] == [4.0, 6.0]
+    assert text_counts(conn)["ocr"] == {"contents": 3, "unreadable": 1, "contents_with_text": 2, "lines": 3, "times": 2}
+    assert reader.counts()["files"] == 3
+    store = Store(db)
+    with store.transaction():  # contents were rebuilt: foreign keys still cascade to the text and the vectors
+        store.remove_files(["/lib/ticket.jpg"])
+        store.conn.execute("INSERT INTO contents(hash, kind) VALUES ('a', 'audio')")
+    assert find_lines(conn, "ocr", "北京南站", Filters()) == []
+    assert conn.execute("SELECT count(*) FROM text_fts WHERE text_fts MATCH '\"北京南\"'").fetchone()[0] == 0
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我們明天去北京！", "我们明天去北京"),  # Traditional -> Simplified, punctuation dropped
+        ("ＦａｓｔＡＰＩ　文檔１２３", "fastapi文档123"),  # full-width letters, digits and space
+        ("價格：¥12", "价格¥12"),  # symbols stay
+        ("“會議” 紀要，第三次。", "会议纪要第三次"),
+    ],
+)
+def test_keys_are_simplified_half_width_lower_case_without_punctuation(text, expected):
+    assert key(text) == expected
+
+
+def test_sounds_are_toneless_pinyin_syllables():
+    assert sound("我們去北京！") == "wo men qu bei jing"
+    assert sound("綠色 FastAPI 12") == "lv se fastapi12"
+
+
+@pytest.fixture
+def speech_library(tmp_path):
+    store = Store(tmp_path / "lib.db")
+    with store.transaction():
+        for n, (path, said) in enumerate(
+            [("/talk.mp4", ["我们明天去背景", "周末一起去爬山"]), ("/ad.mp4", ["北京烤鸭"])]
+        ):
+            content = store.conn.execute("INSERT INTO contents(hash, kind) VALUES (?, 'video')", (f"h{n}",)).lastrowid
+            store.conn.execute(
+                "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (?, 1, 1, ?, 0)",
+                (path, content),
+            )
+            lines = [TextLine(text, 2.0 * i, 2.0 * i + 1.5, 0.8) for i, text in enumerate(said)]
+            save_lines(store.conn, content, "speech", lines)
+    yield store
+    store.close()
+
+
+def test_same_sound_lines_come_after_exact_ones_and_only_when_asked(speech_library):
+    conn = speech_library.conn
+    assert [h.line.text for h in find_lines(conn, "speech", "北京", Filters())] == ["北京烤鸭"]
+    hits = find_lines(conn, "speech", "北京", Filters(), same_sound=True)  # 背景 bei jing: heard for 北京
+    assert [(h.line.text, h.score, h.span) for h in hits] == [
+        ("北京烤鸭", 1.0, (0, 2)),
+        ("我们明天去背景", 0.95, (5, 7)),
+    ]
+    assert (hits[1].line.start, hits[1].line.end) == (0.0, 1.5)
+    assert find_lines(conn, "ocr", "北京", Filters(), same_sound=True) == [], "each source finds its own lines"
+    assert find_lines(conn, "speech", "北京", Filters(path_contains="talk")) == []
+
+
+def test_a_traditional_query_finds_a_simplified_line_and_lines_are_replaced_per_source(speech_library):
+    conn = speech_library.conn
+    assert [h.line.text for h in find_lines(conn, "speech", "週末一起去爬山！", Filters())] == ["周末一起去爬山"]
+    with speech_library.transaction():
+        save_lines(conn, 1, "subtitles", [TextLine("周末見", 0.5, 1.0)], signature="talk.srt 12 1")
+        save_lines(conn, 1, "speech", [TextLine("周末一起去爬山坡", 2.0, 3.5)])
+    assert [(s, line.text) for s, line in content_lines(conn, 1)] == [
+        ("speech", "周末一起去爬山坡"),
+        ("subtitles", "周末見"),
+    ]
+    counts = text_counts(conn)
+    assert counts["speech"]["lines"] == 2 and counts["subtitles"]["contents_with_text"] == 1
