@@ -1,0 +1,145 @@
+"""Subtitles as a step of indexing, always on: they cost no decoding.
+
+After the indexer's main pass, every video of the library whose subtitles signature (its sidecar files' paths,
+sizes and mtimes, and a mark that its container's subtitle streams were read) differs from the stored one is
+read again: sidecars are parsed, the container's text streams demuxed, no picture decoded. So a new or
+changed sidecar beside an unchanged video is read without the video being decoded or encoded again. A
+content shared by several files (copies) gets the sidecars of each. A sidecar that cannot be read is skipped
+with its reason, logged and stored as the content's error; the video stays indexed. Each batch is committed
+in a transaction of its own, and a content's signature is stored with its lines, so a killed run resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import DecodeError
+from ...media.subtitles import Subtitles, read_sidecar, read_streams, sidecars
+from ..store import Store
+from ..text.lines import TextLine, save_lines, source_signatures
+
+log = logging.getLogger("zhclip.search")
+SOURCE = "subtitles"
+CONTAINER_READ = "streams read 1"  # in every signature: a change in how videos are read reads them all again
+
+
+@dataclass
+class SubtitleCounts:
+    """What a pass read: videos read again, of which with a file that could not be read; cues stored."""
+
+    read: int = 0
+    failed: int = 0
+    cues: int = 0
+
+    def line(self) -> str:
+        return f"subtitles read for {self.read} videos ({self.cues} cues, {self.failed} with an unreadable file)"
+
+
+@dataclass
+class _Video:
+    """One video content: its files' paths and their sidecars (each with the file it is beside), as on disk now."""
+
+    content_id: int
+    paths: list[str]
+    sidecars: list[tuple[Path, Path]]
+
+    def signature(self) -> str:
+        stats = [(str(sidecar), os.stat(sidecar)) for sidecar, _ in self.sidecars]
+        return json.dumps([CONTAINER_READ, [[path, s.st_size, s.st_mtime_ns] for path, s in stats]], ensure_ascii=False)
+
+
+def read_subtitles(store: Store, commit_every: float = 2.0) -> SubtitleCounts:
+    """Read the subtitles of every video whose signature changed, committing every `commit_every` seconds."""
+    counts = SubtitleCounts()
+    stored = source_signatures(store.conn, SOURCE)
+    pending: list[tuple[int, list[TextLine], str | None, str]] = []
+    last = time.monotonic()
+    for video in _videos(store):
+        try:
+            signature = video.signature()
+        except OSError:  # a sidecar gone since its folder was listed: the next run sees it as it is then
+            continue
+        if stored.get(video.content_id) == signature:
+            continue
+        lines, error = _read(video)
+        pending.append((video.content_id, lines, error, signature))
+        counts.read += 1
+        counts.failed += error is not None
+        counts.cues += len(lines)
+        if time.monotonic() - last >= commit_every:
+            _save(store, pending)
+            pending, last = [], time.monotonic()
+    _save(store, pending)
+    return counts
+
+
+def _videos(store: Store) -> list[_Video]:
+    """The library's videos whose folders can be listed now (the others keep what was read: an unplugged drive
+    must not lose their subtitles)."""
+    rows = store.conn.execute(
+        "SELECT f.content_id, f.path FROM files f JOIN contents c ON c.id = f.content_id "
+        "WHERE c.kind = 'video' ORDER BY f.content_id, f.path"
+    )
+    paths: dict[int, list[str]] = defaultdict(list)
+    for content_id, path in rows:
+        paths[content_id].append(path)
+    listings: dict[Path, list[str] | None] = {}
+    videos = []
+    for content_id, files in paths.items():
+        found = {Path(p): _sidecars(Path(p), listings) for p in files}
+        if all(f is not None for f in found.values()):
+            videos.append(_Video(content_id, files, [(s, path) for path, f in found.items() for s in f or ()]))
+    return videos
+
+
+def _sidecars(video: Path, listings: dict[Path, list[str] | None]) -> list[Path] | None:
+    """`video`'s sidecars; None when it or its folder cannot be seen now. Each folder is listed once."""
+    folder = video.parent
+    if folder not in listings:
+        try:
+            listings[folder] = os.listdir(folder)
+        except OSError:
+            listings[folder] = None
+    listing = listings[folder]
+    if listing is None or video.name not in listing:
+        return None
+    return sidecars(video, listing)
+
+
+def _read(video: _Video) -> tuple[list[TextLine], str | None]:
+    """The cues of a video's sidecars and streams, each cue once, in time order; the reasons of those that
+    could not be read."""
+    found: list[Subtitles] = []
+    errors: list[str] = []
+    for sidecar, beside in video.sidecars:
+        try:
+            found.append(read_sidecar(sidecar, beside))
+        except DecodeError as exc:
+            errors.append(_skipped(sidecar, exc))
+    try:
+        found += read_streams(video.paths[0])
+    except DecodeError as exc:
+        errors.append(_skipped(video.paths[0], exc))
+    cues = sorted(dict.fromkeys(c for s in found for c in s.cues), key=lambda c: (c.start, c.end))
+    return [TextLine(c.text, c.start, c.end) for c in cues], "; ".join(errors) or None
+
+
+def _skipped(path: str | Path, exc: DecodeError) -> str:
+    log.warning("skipping the subtitles of %s: %s (the video is indexed)", path, exc.reason)
+    return f"{Path(path).name}: {exc.reason}"
+
+
+def _save(store: Store, pending: list[tuple[int, list[TextLine], str | None, str]]) -> None:
+    if not pending:
+        return
+    with store.transaction() as conn:
+        for content_id, lines, error, signature in pending:
+            save_lines(conn, content_id, SOURCE, lines, error, signature)
+        store.bump_generation()
