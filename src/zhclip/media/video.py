@@ -1,5 +1,6 @@
 """Reading videos with PyAV (an optional extra, imported when a video is opened): frames sampled by time with
-seeking until no frame is left, one frame at a time, segments copied out without re-encoding, and writing."""
+seeking until no frame is left, or shot by shot in one pass that also finds the shot boundaries (`shots`), one
+frame at a time; segments copied out without re-encoding, and writing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +18,7 @@ from PIL import Image
 from ..errors import DecodeError
 from .files import AV_PACKAGE, DEFAULT_LIMITS, Limits, MediaInfo, check_size
 from .images import UNDECODABLE
+from .shots import DEFAULT_SHOTS, ShotDetector, ShotOptions, frame_thumbnail
 
 T = TypeVar("T")
 
@@ -58,18 +61,29 @@ def read_video_frames(
     *,
     max_frames: int = 1000,
     limits: Limits = DEFAULT_LIMITS,
+    shots: ShotOptions | None = None,
 ) -> tuple[MediaInfo, list[float], list[T]]:
     """(facts, frame timestamps, converted frames): one frame every `interval` seconds, each converted as it
-    is decoded. A damaged tail ends the sampling; a video with no decodable frame is a DecodeError."""
+    is decoded. With `shots`, the video is decoded through once instead: its shot start times go into the
+    facts, and frames are sampled at each shot's start and every `interval` seconds within it. A damaged tail
+    ends the sampling; a video with no decodable frame is a DecodeError."""
     av = _av(path)
     times: list[float] = []
     frames: list[T] = []
+    detector = None
     try:
         with _open(path) as (container, stream):
             width, height = stream.codec_context.width, stream.codec_context.height
             check_size(path, width, height, limits)
             duration = _duration(container, stream)
-            for frame in _sample(container, stream, duration, interval, max_frames):
+            if shots is None:
+                sampled = _sample(container, stream, duration, interval, max_frames)
+            else:
+                detector = ShotDetector(replace(shots, rate=max(shots.rate, 1 / interval)))
+                sampled = _sample_shots(
+                    _decoded(container, stream, _errors(av)), detector, duration, interval, max_frames
+                )
+            for frame in sampled:
                 times.append(round(float(frame.time), 3))
                 frames.append(convert(frame.to_image()))
     except DecodeError:
@@ -79,7 +93,14 @@ def read_video_frames(
             raise DecodeError(path, f"cannot decode video: {exc}") from None
     if not frames:
         raise DecodeError(path, "no decodable video frames")
-    return MediaInfo(width, height, max(duration or 0.0, times[-1])), times, frames
+    found = None if detector is None else [round(t, 3) for t in detector.starts]
+    return MediaInfo(width, height, max(duration or 0.0, times[-1]), shots=found), times, frames
+
+
+def detect_shots(path: str | Path, options: ShotOptions = DEFAULT_SHOTS) -> list[float]:
+    """The shot start times of a video, in seconds (one pass; only each shot's first frame is converted)."""
+    info, _, _ = read_video_frames(path, lambda image: None, math.inf, max_frames=1_000_000, shots=options)
+    return info.shots or []
 
 
 def _duration(container, stream) -> float | None:
@@ -103,6 +124,48 @@ def _sample(container, stream, duration: float | None, interval: float, max_fram
         if frame.time > last:
             last = frame.time
             yield frame
+
+
+def _decoded(container, stream, errors: tuple[type[BaseException], ...]) -> Iterator:
+    """Every frame in order; a damaged tail ends them (a file with no decodable frame raises)."""
+    seen = False
+    try:
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                seen = True
+                yield frame
+    except errors:
+        if not seen:
+            raise
+
+
+def _sample_shots(frames: Iterator, detector: ShotDetector, duration: float | None, interval: float, max_frames: int):
+    """Of decoded `frames`: each shot's first frame, then one every `interval` seconds from the shot's start.
+    Long videos are sampled as `_sample` does (at most `max_frames` spread over the header's duration): no two
+    samples are closer than duration / max_frames, so a video cut every few frames cannot flood the encoder."""
+    gap = duration / max_frames if duration else 0.0
+    interval = max(interval, gap)
+    start = due = last = -math.inf
+    count = 0
+    for time, frame, starts in _detected(frames, detector):
+        if starts:
+            start, due = time, max(time, last + gap)
+        if time >= due - 1e-3:
+            yield frame
+            count += 1
+            if count >= max_frames:
+                return
+            last = time
+            due = start + (math.floor((time - start) / interval + 1e-6) + 1) * interval
+
+
+def _detected(frames: Iterator, detector: ShotDetector) -> Iterator[tuple[float, object, bool]]:
+    """(time, frame, starts a shot) for the frames the detector compares, in order."""
+    for frame in frames:
+        time = float(frame.time)
+        if detector.due(time):
+            yield from detector.push(time, frame_thumbnail(frame), frame)
+    yield from detector.flush()
 
 
 def video_frame(path: str | Path, at: float) -> Image.Image:
