@@ -1,8 +1,9 @@
 """Step 2 of indexing: hash a media file and decode it into model-ready pixel arrays.
 
 Decoding is `zhclip.media`'s: JPEG draft mode near the model's input size, EXIF orientation, size limits
-before any pixel is decoded, HEIC/HEIF, and videos sampled one frame every `frame_interval` seconds, each
-frame keeping its timestamp. Everything that goes wrong becomes a `DecodeError` naming the file and the reason.
+before any pixel is decoded, HEIC/HEIF, and videos sampled shot by shot: each shot's first frame, then one
+every `frame_interval` seconds within it, each frame keeping its timestamp (the shot start times come with the
+video's facts). Everything that goes wrong becomes a `DecodeError` naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DecodeError
-from ..media import DEFAULT_LIMITS, Limits, MediaInfo, load_image, read_bytes, read_video_frames
+from ..media import (
+    DEFAULT_LIMITS,
+    DEFAULT_SHOTS,
+    Limits,
+    MediaInfo,
+    ShotOptions,
+    load_image,
+    read_bytes,
+    read_video_frames,
+)
 from .scan import ScannedFile
 
 HASH_CHUNK = 1 << 20
@@ -28,11 +38,12 @@ ToArray = Callable[[Image.Image], np.ndarray]
 @dataclass(frozen=True)
 class DecodeOptions:
     image_size: int  # the model's input resolution: the draft-mode target
-    frame_interval: float = 2.0  # seconds between sampled video frames
+    frame_interval: float = 2.0  # seconds between sampled video frames within a shot
     min_side: int = 64  # images smaller than this (either side) are skipped
     max_pixels: int = DEFAULT_LIMITS.max_pixels  # per image or video frame
     max_image_bytes: int = DEFAULT_LIMITS.max_bytes
     max_frames: int = 1000  # per video; longer videos are sampled less often
+    shots: ShotOptions | None = DEFAULT_SHOTS  # None: one frame every `frame_interval` seconds, shots unknown
 
     @property
     def limits(self) -> Limits:
@@ -90,8 +101,14 @@ def decode_image(
 def decode_video(
     path: str | Path, to_array: ToArray, options: DecodeOptions
 ) -> tuple[MediaInfo, list[float], np.ndarray]:
-    """(facts, frame timestamps, pixels (frames, 3, S, S)): one frame every `frame_interval` seconds."""
+    """(facts with the shot start times, frame timestamps, pixels (frames, 3, S, S)): each shot's first frame and
+    one every `frame_interval` seconds within it. OCR reads videos through here too, at the same times."""
     info, times, arrays = read_video_frames(
-        path, to_array, options.frame_interval, max_frames=options.max_frames, limits=options.limits
+        path,
+        to_array,
+        options.frame_interval,
+        max_frames=options.max_frames,
+        limits=options.limits,
+        shots=options.shots,
     )
     return info, times, np.stack(arrays)

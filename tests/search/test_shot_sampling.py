@@ -1,0 +1,45 @@
+"""Shot-aware sampling: every shot has a frame, long shots one every frame interval; OCR reads the same frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zhclip.data.synth.shots import scene_video
+from zhclip.search.decode import DecodeOptions, decode_video
+
+pytest.importorskip("av")
+FPS = 25
+CUTS = [0.0, 0.6, 1.4, 6.2]  # shots of 0.6 s, 0.8 s, 4.8 s and 1.8 s
+TOLERANCE = 1 / 8 + 1 / FPS
+
+
+def _size(image) -> np.ndarray:
+    return np.array(image.size)
+
+
+@pytest.fixture(scope="module")
+def cuts_video(tmp_path_factory):
+    return scene_video(tmp_path_factory.mktemp("shots") / "cuts.mp4", CUTS, 8.0, FPS, seed=4)
+
+
+def test_each_shot_sampled_and_long_shots_every_interval(cuts_video):
+    info, times, pixels = decode_video(cuts_video, _size, DecodeOptions(224, frame_interval=2.0))
+    assert info.shots == pytest.approx(CUTS, abs=TOLERANCE)
+    assert times == pytest.approx([0.0, 0.6, 1.4, 3.4, 5.4, 6.2], abs=TOLERANCE)
+    assert len(pixels) == len(times)
+    shot_of = np.searchsorted(info.shots, times, side="right") - 1
+    assert set(shot_of) == set(range(len(CUTS))), "every shot has a frame"
+
+
+def test_fixed_sampling_misses_short_shots(cuts_video):
+    info, times, _ = decode_video(cuts_video, _size, DecodeOptions(224, frame_interval=2.0, shots=None))
+    assert info.shots is None
+    assert times == pytest.approx([0.0, 2.0, 4.0, 6.0], abs=1e-3)
+
+
+def test_ocr_reads_the_frames_clip_encodes(cuts_video):
+    """OCR decodes at its own size (and no minimum side) but at the same frame times."""
+    _, clip_times, _ = decode_video(cuts_video, _size, DecodeOptions(224, 2.0, 64))
+    _, ocr_times, _ = decode_video(cuts_video, _size, DecodeOptions(960, 2.0, min_side=1))
+    assert ocr_times == clip_times
