@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 
 from ..search import Filters, Searcher
 from ..search.errors import NotFoundError
+from ..search.ranking import MATCHES
 from ..search.store import FileRecord, parse_day
 from .security import inside_library
 
@@ -25,7 +26,8 @@ Sort = Literal["relevance", "newest", "oldest"]
 
 Kind = Literal["all", "image", "video"]
 
-Match = Literal["clip", "ocr", "hybrid"]  # what ranks search results (default: hybrid with OCR, else clip)
+# What ranks search results: the match modes of `search.ranking` (default: hybrid where the library has text).
+Match = Literal[MATCHES]
 
 
 async def _searcher(request: Request) -> Searcher:

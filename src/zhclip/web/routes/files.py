@@ -1,4 +1,4 @@
-"""Library files by id: facts, thumbnails, the original, and video segments."""
+"""Library files by id: facts, thumbnails, the original, video segments, and the text found in them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 
 from ...errors import InputError
+from ...search.text.lines import TEXT_SOURCES, content_lines
 from .. import media, serialize
+from ..marks import marks
 from ..params import SearcherDep, on_disk, seconds
 
 router = APIRouter()
@@ -67,3 +69,31 @@ def clip(
         media_type="video/mp4",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )
+
+
+@router.get("/api/files/{file_id}/text", summary="Text found in a file, with times: speech, subtitles, OCR")
+def text(
+    searcher: SearcherDep,
+    file_id: int,
+    source: Annotated[str | None, Query(max_length=100, description="comma-separated: ocr,speech,subtitles")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="a query whose words each line marks")] = None,
+) -> dict:
+    """The file's lines of the sources asked (all when none), by source then time; each line's `marks` are the
+    character ranges holding a word of `q`."""
+    wanted = _sources(source)
+    reader = searcher.library.reader
+    record = reader.file(file_id)
+    lines = [
+        {"source": name, "start": line.start, "end": line.end, "text": line.text, "marks": marks(line.text, q or "")}
+        for name, line in content_lines(reader.conn, record.content_id)
+        if name in wanted
+    ]
+    return {"file_id": record.id, "lines": lines}
+
+
+def _sources(listed: str | None) -> set[str]:
+    names = {name.strip() for name in (listed or "").split(",") if name.strip()}
+    unknown = sorted(names - set(TEXT_SOURCES))
+    if unknown:
+        raise InputError(None, f"unknown source {unknown[0]!r}; use {', '.join(TEXT_SOURCES)}", field="source")
+    return names or set(TEXT_SOURCES)

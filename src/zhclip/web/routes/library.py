@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ...search.sources import text_sources
 from ..params import SearcherDep
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -49,7 +50,7 @@ def _page(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-@router.get("/api/status", summary="Library counts, model, and indexing progress")
+@router.get("/api/status", summary="Library counts, model, text sources, and indexing progress")
 def status(searcher: SearcherDep, request: Request) -> dict:
     library = searcher.library
     return {
@@ -58,6 +59,7 @@ def status(searcher: SearcherDep, request: Request) -> dict:
         "model": library.encoder.identity.source,
         "arch": library.encoder.identity.arch,
         "approximate_index": library.index.approximate,
+        "text_sources": [source.name for source in text_sources() if source.present(library.reader)],
         "indexing": request.app.state.rescan.status(),
     }
 
