@@ -25,6 +25,7 @@ from .ocr.reading import OcrReading
 from .prefetch import DecodeAhead
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .store import FileState, Store
+from .subtitles.reading import SubtitleCounts, read_subtitles
 
 log = logging.getLogger("zhclip.search")
 
@@ -85,12 +86,14 @@ class IndexSummary:
     ocr: bool = False  # whether the run read text (OCR)
     ocr_read: int = 0  # contents OCR read in this run
     ocr_failed: int = 0  # of those, contents OCR could not read (indexed for CLIP all the same)
+    subtitles: SubtitleCounts = field(default_factory=SubtitleCounts)  # videos whose subtitles were read again
 
     def line(self) -> str:
-        ocr = f"; OCR read {self.ocr_read} contents ({self.ocr_failed} unreadable)" if self.ocr else ""
+        text = f"; OCR read {self.ocr_read} contents ({self.ocr_failed} unreadable)" if self.ocr else ""
+        text += f"; {self.subtitles.line()}" if self.subtitles.read else ""
         return (
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
-            f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files){ocr} "
+            f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files){text} "
             f"in {self.seconds:.1f} s"
         )
 
@@ -136,6 +139,7 @@ def index_library(
             store.remove_files(gone + [p for p in failed if p in known])  # a file now broken loses old vectors
             store.bump_generation()
         summary.removed = len(gone)
+        summary.subtitles = read_subtitles(store, options.commit_every)  # sidecars changed beside unchanged videos too
     finally:
         if ocr is not None:
             ocr.close()
