@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..media.subtitles import SUBTITLE_SUFFIXES
 
 log = logging.getLogger("zhclip.search")
 
 SETTLE_MS = 1500  # a batch is handed on once no new change came for this long...
 MAX_WAIT_MS = 10_000  # ...or after this long, whichever is first (a copy of thousands of files keeps going)
 CHECK_ROOTS_MS = 3000  # how often missing roots are looked for
-MEDIA = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+WATCHED = IMAGE_SUFFIXES | VIDEO_SUFFIXES | SUBTITLE_SUFFIXES  # a changed sidecar is read again by the next run
 
 
 def watch_roots(
@@ -80,4 +81,4 @@ def _watch_while_roots_stay(present, roots, on_changes, stop: threading.Event, s
 def _media_or_folder(change, path: str) -> bool:
     """Media files, and anything without a suffix (a folder renamed or deleted takes its files with it)."""
     suffix = Path(path).suffix.lower()
-    return suffix in MEDIA or suffix == "" or os.path.isdir(path)
+    return suffix in WATCHED or suffix == "" or os.path.isdir(path)
