@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from zhclip.data.synth.shots import scene_video
+from zhclip.media.shots import snap
 from zhclip.search.decode import DecodeOptions, decode_video
 
 pytest.importorskip("av")
@@ -43,3 +44,11 @@ def test_ocr_reads_the_frames_clip_encodes(cuts_video):
     _, clip_times, _ = decode_video(cuts_video, _size, DecodeOptions(224, 2.0, 64))
     _, ocr_times, _ = decode_video(cuts_video, _size, DecodeOptions(960, 2.0, min_side=1))
     assert ocr_times == clip_times
+
+
+def test_a_segment_snaps_to_the_shot_around_it():
+    shots = [0.0, 4.0, 9.5, 30.0]
+    assert snap(5.0, 8.0, shots) == (4.0, 9.5), "a speech line inside a shot: the whole shot"
+    assert snap(4.0, 7.0, shots) == (4.0, 9.5), "a segment already at its shot's start keeps it"
+    assert snap(20.0, 22.0, shots) == (20.0, 22.0), "in a long shot the match stays where it is"
+    assert snap(11.0, 31.0, shots) == (9.5, 31.0), "no boundary known after the last shot's start"

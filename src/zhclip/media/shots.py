@@ -5,13 +5,15 @@ frame before by much more than its neighbours do from theirs (an adaptive thresh
 `AdaptiveDetector` has it: camera motion raises every neighbour's difference alike, a hard cut raises one).
 Gradual transitions (fades, dissolves) join their shots. Deciding a frame needs `window` frames after it, so
 frames come out of the detector a little later than they go in, in order, each marked when it starts a shot.
+`snap` moves a search result's segment out to the boundaries of its shot.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -19,6 +21,7 @@ import numpy as np
 
 T = TypeVar("T")
 THUMBNAIL = (64, 36)  # (width, height) of the compared thumbnails
+SNAP_REACH = 3.0  # seconds a result's segment may grow to reach the shot boundaries around it
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,16 @@ class ShotDetector(Generic[T]):
         around = [f.score for i, f in enumerate(self._pending) if i != index and abs(i - index) <= options.window]
         around = [s for s in around if math.isfinite(s)]
         return not around or frame.score >= options.ratio * float(np.mean(around))
+
+
+def snap(start: float, end: float, shots: Sequence[float], reach: float = SNAP_REACH) -> tuple[float, float]:
+    """The segment [start, end] moved out to the shot boundaries around it: its start back to the start of the
+    shot it begins in, its end on to the end of the shot it ends in, each only when that is at most `reach`
+    seconds away (in a long shot a match stays where it is, not minutes off)."""
+    at = bisect.bisect_right(shots, start + 1e-6) - 1
+    if at >= 0 and start - shots[at] <= reach:
+        start = shots[at]
+    after = bisect.bisect_left(shots, end - 1e-6)
+    if after < len(shots) and shots[after] - end <= reach:
+        end = shots[after]
+    return start, end
