@@ -11,10 +11,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..cpu import cpu_info
 from ..models.config import ClipConfig
+from ..models.device import device_type
 from ..models.model import Encoder
-from .base import Runtime
+from .base import Runtime, encoder_device
 from .calibration import Batch, synthetic_batch, with_short_queries
+from .machine import excluded_paths
 from .measure import FIDELITY_BAR, mean_cosine, timings
 from .memory import release_memory
 from .plans import TOWERS, Plan, cache_key, measured_plan, read_plans, remember_plan
@@ -33,6 +36,10 @@ def choose_plan(runtimes: Sequence[Runtime]) -> Plan:
         f"{rt.kind}-{p}": (lambda rt=rt, p=p: rt.trial_encoder(p)) for rt in runtimes for p in rt.precisions()
     }
     first = runtimes[0]
+    if device_type(first.device) == "cpu":
+        for name, reason in excluded_paths(list(candidates)[1:], cpu_info()).items():
+            log.warning("precision auto: not measuring %s: %s", name, reason)
+            del candidates[name]
     key = cache_key("+".join(rt.name for rt in runtimes), first.device, first.config)
     return choose(key, candidates, first.config)
 
@@ -75,7 +82,12 @@ def measure_candidates(
         results = {names[0]: _compare({"image": 1.0, "text": 1.0}, {"image": 1.0, "text": 1.0}, expected, expected)}
         for done, name in enumerate(names[1:], start=2):
             path_start = time.perf_counter()
-            encoder = candidates[name]()
+            try:
+                encoder = candidates[name]()
+            except Exception as exc:  # converters and engine builders (TensorRT, ...) fail in their own ways
+                log.warning("precision auto: [%d/%d] %s cannot run here, not chosen (%s)", done, len(names), name, exc)
+                results[name] = _unbuilt(str(exc))
+                continue
             times, reference_times = _paired_times(encoder, reference, probe.pixels, query, rounds)
             outputs = _outputs(encoder, probe.pixels, texts) if _fast_enough(times, reference_times) else None
             results[name] = _compare(times, reference_times, outputs, expected)
@@ -90,8 +102,8 @@ def _paired_times(encoder: Encoder, reference: Encoder, pixels, query, rounds: i
     best: list[dict[str, float]] = [{}, {}]
     for round_ in range(rounds):
         for i, e in enumerate((encoder, reference)):
-            image = timings(lambda e=e: e.encode_image(pixels), 1, warmup=int(round_ == 0))[0]
-            text = min(timings(lambda e=e: e.encode_text(query), 3, warmup=int(round_ == 0)))
+            image = timings(lambda e=e: _image(e, pixels), 1, warmup=int(round_ == 0))[0]
+            text = min(timings(lambda e=e: _text(e, query), 3, warmup=int(round_ == 0)))
             best[i] = {"image": min(image, best[i].get("image", image)), "text": min(text, best[i].get("text", text))}
         if not _fast_enough(*best):
             break
@@ -103,7 +115,16 @@ def _fast_enough(times: dict[str, float], reference: dict[str, float]) -> bool:
 
 
 def _outputs(encoder: Encoder, pixels, texts) -> tuple:
-    return encoder.encode_image(pixels), encoder.encode_text(texts)
+    return _image(encoder, pixels), _text(encoder, texts)
+
+
+def _image(encoder: Encoder, pixels: torch.Tensor) -> torch.Tensor:
+    """Embeddings on the CPU, as a ClipModel hands them on: a GPU path is timed to its finished result."""
+    return encoder.encode_image(pixels.to(encoder_device(encoder))).cpu()
+
+
+def _text(encoder: Encoder, ids: torch.Tensor) -> torch.Tensor:
+    return encoder.encode_text(ids.to(encoder_device(encoder))).cpu()
 
 
 def _log_progress(name: str, done: int, total: int, path_start: float, start: float) -> None:
@@ -118,6 +139,11 @@ def _log_progress(name: str, done: int, total: int, path_start: float, start: fl
         now - start,
         left,
     )
+
+
+def _unbuilt(error: str) -> dict:
+    """The result of a path that could not be built: no speed, no fidelity, so it is never chosen."""
+    return {**{f"{tower}_{what}": None for tower in TOWERS for what in ("speedup", "fidelity")}, "error": error}
 
 
 def _compare(current: dict, reference: dict, outputs: tuple | None, reference_outputs: tuple) -> dict:

@@ -76,10 +76,10 @@ class SplitEncoder:
         return weight_bytes(self.image) + weight_bytes(self.text)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.image.encode_image(pixels.to(_device_of(self.image)))
+        return self.image.encode_image(pixels.to(encoder_device(self.image)))
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.text.encode_text(ids.to(_device_of(self.text)))
+        return self.text.encode_text(ids.to(encoder_device(self.text)))
 
     @property
     def encode_text_array(self) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -115,7 +115,8 @@ def _model(runtime: Runtime, encoder: Encoder, precision: str, paths: dict[str, 
     return ClipModel(encoder, runtime.tokenizer, runtime.device, precision, runtime.source, paths, runtime.fingerprint)
 
 
-def _device_of(encoder: Encoder) -> torch.device | str:
+def encoder_device(encoder: Encoder) -> torch.device | str:
+    """Where a PyTorch encoder's weights are; "cpu" for other runtimes (they take CPU tensors or move them)."""
     if is_torch_module(encoder):
         import torch
 

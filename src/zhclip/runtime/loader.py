@@ -234,7 +234,12 @@ def _wanted(requested: str) -> list[str]:
 
 
 def _conversions(base: Runtime, requested: str) -> list[Runtime]:
-    """The other runtimes that can run `base`'s weights on its device (CPU only), converting them once."""
+    """The other runtimes that can run `base`'s weights on its device (the CPU; NVIDIA GPUs: `cuda`), converting
+    them once."""
+    if device_type(base.device) == "cuda":
+        from .cuda import cuda_runtimes
+
+        return cuda_runtimes(base, requested, os.environ.get(RUNTIMES_ENV))
     if device_type(base.device) != "cpu":
         return []
     wanted = _wanted(requested)

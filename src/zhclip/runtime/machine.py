@@ -1,11 +1,14 @@
 """What machine a measurement ran on: the CPU's model name and the instruction-set flags that decide which
-kernels run (AVX2, AVX-512, VNNI, AMX, bf16/fp16 dot products), and the GPU when there is one."""
+kernels run (AVX2, AVX-512, VNNI, AMX, bf16/fp16 dot products on x86; NEON dot products, i8mm, bf16 on ARM), and the
+GPU when there is one; and which paths a CPU runs without the instructions that make them fast, so that `auto`
+does not spend minutes measuring them there (`excluded_paths`)."""
 
 from __future__ import annotations
 
 import os
+import platform
 
-from ..cpu import cpu_info, first_processor
+from ..cpu import ARM_FLAGS, CpuInfo, cpu_info, first_processor
 
 # Flags that change GEMM speed, in the order they are reported (the Linux /proc/cpuinfo names).
 KERNEL_FLAGS = (
@@ -20,6 +23,33 @@ KERNEL_FLAGS = (
     "amx_bf16",
     "amx_int8",
 )
+
+
+# Instructions that multiply bf16 (not only convert it): without one, PyTorch emulates bf16 and runs it slower
+# than fp32 (x86 without AVX-512 BF16 or AMX; ARM cores before Neoverse V1/N2, e.g. Cortex-A76, Neoverse N1).
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def excluded_paths(names: list[str], info: CpuInfo) -> dict[str, str]:
+    """Of the paths `names` (`torch-bf16`, `openvino-int8`, ...), those this CPU runs without the instructions that
+    make them worth measuring, each with the reason. A CPU whose flags the OS does not list excludes nothing."""
+    if not info.flags:
+        return {}
+    reasons = {}
+    if not info.flags & BF16_FLAGS:
+        reasons["torch-bf16"] = "this CPU has no bf16 dot-product instructions (PyTorch would emulate bf16)"
+    if not info.is_x86:
+        reasons["openvino-int8"] = (
+            "OpenVINO's int8 kernels are x86-only; on ARM its quantised towers would run their int8 steps in "
+            "floating point"
+        )
+    return {name: reasons[name] for name in names if name in reasons}
+
+
+def kernel_flags(machine: str | None = None) -> tuple[str, ...]:
+    """The flags that decide GEMM speed on this kind of CPU (x86 or ARM)."""
+    machine = (machine or platform.machine()).lower()
+    return ARM_FLAGS if machine in ("aarch64", "arm64") else KERNEL_FLAGS
 
 
 def cpuinfo() -> str:
@@ -43,14 +73,17 @@ def describe_machine(info: str | None = None) -> str:
     import torch
 
     model, flags = cpu_model_and_flags(info)
-    present = [f for f in KERNEL_FLAGS if f in flags]
-    missing = [f for f in KERNEL_FLAGS if f not in flags]
+    wanted = kernel_flags()
+    present = [f for f in wanted if f in flags]
+    missing = [f for f in wanted if f not in flags]
     line = (
         f"machine: {model}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads; "
-        f"flags: {' '.join(present) or 'none of ' + '/'.join(KERNEL_FLAGS)}"
+        f"flags: {' '.join(present) or 'none of ' + '/'.join(wanted)}"
     )
     if present and missing:
         line += f" (not: {' '.join(missing)})"
     if torch.cuda.is_available():
-        line += f"; GPU: {torch.cuda.get_device_name()}"
+        from .gpu import gpu_info
+
+        line += f"; GPU: {gpu_info().describe()}"
     return line

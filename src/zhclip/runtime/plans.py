@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from ..io import write_json
 from ..models.config import ClipConfig
+from ..models.device import device_type
 from .cache import cache_root
+from .gpu import gpu_info
 from .machine import cpuinfo
 
 if TYPE_CHECKING:
@@ -77,12 +79,10 @@ def key_parts(key: str) -> tuple[str, str, str] | None:
 
 
 def _machine(device: torch.device | str) -> str:
-    """The GPU's name, or the CPU's model and flags and the CPUs this process may use (the runtimes' default
-    thread counts follow them)."""
-    if getattr(device, "type", device) == "cuda":
-        import torch
-
-        return f"cuda:{torch.cuda.get_device_name(device)}"
+    """The GPU's model, compute capability and driver (TensorRT's engines are valid for one of each), or the
+    CPU's model and flags and the CPUs this process may use (the runtimes' default thread counts follow them)."""
+    if device_type(device) == "cuda":
+        return f"cuda:{gpu_info(device).key}"
     flags = hashlib.sha1(cpuinfo().encode()).hexdigest()[:10]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"cpu:{platform.machine()}:{flags}:cpus={cpus}:omp={os.environ.get('OMP_NUM_THREADS', '-')}"
