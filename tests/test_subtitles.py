@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from zhclip.errors import DecodeError
-from zhclip.media.subtitles import Cue, decode_text, plain_text, read_sidecar, read_streams, sidecars
+from zhclip.media.subtitles import (
+    Cue,
+    decode_text,
+    folder_sidecars,
+    plain_text,
+    read_sidecar,
+    read_streams,
+    sidecars,
+)
 
 SRT = """1
 00:00:01,000 --> 00:00:03,500
@@ -46,7 +54,12 @@ def test_sidecars_by_name_tag_and_suffix_case(tmp_path):
     found = [p.name for p in sidecars(tmp_path / "clip.mp4")]
     assert found == ["clip.SRT", "clip.chs.ass", "clip.ssa", "clip.zh-Hans.vtt", "clip.zh.srt"]
     assert [p.name for p in sidecars(tmp_path / "clip.cut.mp4")] == ["clip.cut.en.srt", "clip.cut.srt"]
-    assert sidecars(tmp_path / "clip.mp4", ["clip.mp4", "clip.Vtt"]) == [tmp_path / "clip.Vtt"]
+    listing = ["clip.mp4", "clip.mkv", "clip.Vtt", "a.b.c.srt", "a.b.mp4", "a.mp4", ".srt", "x.srt"]
+    assert folder_sidecars(tmp_path, listing) == {
+        "clip.mp4": [tmp_path / "clip.Vtt"],
+        "clip.mkv": [tmp_path / "clip.Vtt"],
+        "a.b.mp4": [tmp_path / "a.b.c.srt"],
+    }
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ import codecs
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,22 +55,37 @@ class Subtitles:
     cues: tuple[Cue, ...]
 
 
-def sidecars(video: str | Path, listing: Iterable[str] | None = None) -> list[Path]:
-    """The subtitle files of `video`, by name; `listing` is its folder's file names when already listed."""
+def sidecars(video: str | Path) -> list[Path]:
+    """The subtitle files beside `video`, by name."""
     video = Path(video)
-    names = list(os.listdir(video.parent) if listing is None else listing)
-    stems = {Path(n).stem for n in names if Path(n).suffix.lower() in VIDEO_SUFFIXES}
-    found = [video.parent / n for n in names if _owner(n, stems) == video.stem]
-    return sorted(found)
+    return folder_sidecars(video.parent, os.listdir(video.parent)).get(video.name, [])
 
 
-def _owner(name: str, video_stems: set[str]) -> str | None:
-    """The video stem a subtitle file name belongs to: the longest one it starts with."""
-    stem, suffix = os.path.splitext(name)
-    if suffix.lower() not in SUBTITLE_SUFFIXES:
-        return None
-    owners = [s for s in video_stems if stem == s or stem.startswith(s + ".")]
-    return max(owners, key=len, default=None)
+def folder_sidecars(folder: Path, names: Iterable[str]) -> dict[str, list[Path]]:
+    """Video file name -> its subtitle files, for a folder holding the files `names` (videos sharing a stem,
+    `NAME.mp4` and `NAME.mkv`, share its sidecars)."""
+    names = list(names)
+    videos: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() in VIDEO_SUFFIXES:
+            videos[stem].append(name)
+    found: dict[str, list[Path]] = defaultdict(list)
+    for name in sorted(names):
+        stem, suffix = os.path.splitext(name)
+        owner = _owner(stem, videos) if suffix.lower() in SUBTITLE_SUFFIXES else None
+        for video in videos.get(owner, ()):
+            found[video].append(folder / name)
+    return dict(found)
+
+
+def _owner(stem: str, video_stems: Container[str]) -> str | None:
+    """The longest video stem a subtitle file's stem is, or starts with before a dot."""
+    while stem not in video_stems:
+        stem, dot, _ = stem.rpartition(".")
+        if not dot:
+            return None
+    return stem
 
 
 def sidecar_language(video: str | Path, sidecar: str | Path) -> str | None:

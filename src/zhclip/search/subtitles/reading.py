@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DecodeError
-from ...media.subtitles import Subtitles, read_sidecar, read_streams, sidecars
+from ...media.subtitles import Subtitles, folder_sidecars, read_sidecar, read_streams
 from ..store import Store
 from ..text.lines import TextLine, save_lines, source_signatures
 
@@ -55,6 +55,14 @@ class _Video:
         return json.dumps([CONTAINER_READ, [[path, s.st_size, s.st_mtime_ns] for path, s in stats]], ensure_ascii=False)
 
 
+@dataclass
+class _Folder:
+    """A folder as listed: its file names, and the sidecars of each video in it."""
+
+    names: set[str]
+    sidecars: dict[str, list[Path]]  # video file name -> its sidecars
+
+
 def read_subtitles(store: Store, commit_every: float = 2.0) -> SubtitleCounts:
     """Read the subtitles of every video whose signature changed, committing every `commit_every` seconds."""
     counts = SubtitleCounts()
@@ -81,8 +89,8 @@ def read_subtitles(store: Store, commit_every: float = 2.0) -> SubtitleCounts:
 
 
 def _videos(store: Store) -> list[_Video]:
-    """The library's videos whose folders can be listed now (the others keep what was read: an unplugged drive
-    must not lose their subtitles)."""
+    """The library's videos whose files are there now (the others keep what was read: an unplugged drive must
+    not lose their subtitles). Each folder is listed once."""
     rows = store.conn.execute(
         "SELECT f.content_id, f.path FROM files f JOIN contents c ON c.id = f.content_id "
         "WHERE c.kind = 'video' ORDER BY f.content_id, f.path"
@@ -90,27 +98,26 @@ def _videos(store: Store) -> list[_Video]:
     paths: dict[int, list[str]] = defaultdict(list)
     for content_id, path in rows:
         paths[content_id].append(path)
-    listings: dict[Path, list[str] | None] = {}
+    folders: dict[Path, _Folder | None] = {}
     videos = []
     for content_id, files in paths.items():
-        found = {Path(p): _sidecars(Path(p), listings) for p in files}
-        if all(f is not None for f in found.values()):
-            videos.append(_Video(content_id, files, [(s, path) for path, f in found.items() for s in f or ()]))
+        found = {Path(p): _folder(Path(p).parent, folders) for p in files}
+        if all(folder is not None and path.name in folder.names for path, folder in found.items()):
+            beside = [(s, path) for path, folder in found.items() for s in folder.sidecars.get(path.name, ())]
+            videos.append(_Video(content_id, files, beside))
     return videos
 
 
-def _sidecars(video: Path, listings: dict[Path, list[str] | None]) -> list[Path] | None:
-    """`video`'s sidecars; None when it or its folder cannot be seen now. Each folder is listed once."""
-    folder = video.parent
-    if folder not in listings:
+def _folder(path: Path, folders: dict[Path, _Folder | None]) -> _Folder | None:
+    """A folder's files and sidecars, listed once; None when it cannot be listed now."""
+    if path not in folders:
         try:
-            listings[folder] = os.listdir(folder)
+            names = os.listdir(path)
         except OSError:
-            listings[folder] = None
-    listing = listings[folder]
-    if listing is None or video.name not in listing:
-        return None
-    return sidecars(video, listing)
+            folders[path] = None
+        else:
+            folders[path] = _Folder(set(names), folder_sidecars(path, names))
+    return folders[path]
 
 
 def _read(video: _Video) -> tuple[list[TextLine], str | None]:
@@ -132,7 +139,7 @@ def _read(video: _Video) -> tuple[list[TextLine], str | None]:
 
 
 def _skipped(path: str | Path, exc: DecodeError) -> str:
-    log.warning("skipping the subtitles of %s: %s (the video is indexed)", path, exc.reason)
+    log.warning("skipping %s: %s (its video is indexed)", path, exc.reason)
     return f"{Path(path).name}: {exc.reason}"
 
 
