@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -52,3 +56,14 @@ def test_a_segment_snaps_to_the_shot_around_it():
     assert snap(4.0, 7.0, shots) == (4.0, 9.5), "a segment already at its shot's start keeps it"
     assert snap(20.0, 22.0, shots) == (20.0, 22.0), "in a long shot the match stays where it is"
     assert snap(11.0, 31.0, shots) == (9.5, 31.0), "no boundary known after the last shot's start"
+
+
+def test_indexing_stores_each_video_s_shot_starts(tmp_path, index, cuts_video):
+    (tmp_path / "lib").mkdir()
+    shutil.copy(cuts_video, tmp_path / "lib" / "cuts.mp4")
+    index(tmp_path / "lib.db", tmp_path / "lib")
+    with sqlite3.connect(tmp_path / "lib.db") as conn:
+        ((shots,),) = conn.execute("SELECT shots FROM contents WHERE kind = 'video'")
+        times = [t for (t,) in conn.execute("SELECT t FROM vectors ORDER BY t")]
+    assert json.loads(shots) == pytest.approx(CUTS, abs=TOLERANCE)
+    assert times == pytest.approx([0.0, 0.6, 1.4, 3.4, 5.4, 6.2], abs=TOLERANCE)

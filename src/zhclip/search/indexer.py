@@ -347,7 +347,9 @@ class _Batch:
                 content_id = self.contents.get(item.hash)
                 if content_id is None:
                     times = item.times or [None] * len(item.pixels)
-                    content_id = self.store.add_content(item.hash, item.file.kind, item.info, times, item.pixels)
+                    content_id = self.store.add_content(
+                        item.hash, item.file.kind, item.info, times, item.pixels, shots=item.info.shots
+                    )
                     self.contents[item.hash] = content_id
                 self.store.put_file(item.file, content_id)
                 if self.ocr is not None:
