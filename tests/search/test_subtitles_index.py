@@ -1,6 +1,7 @@
 """Subtitles while indexing (issue 31): sidecars in several encodings and streams inside containers found by
-`--match subtitles` with the cue's span; a changed sidecar read again without decoding the video; a broken
-sidecar skipped with its reason; a killed pass resumed; an unplugged folder keeping its subtitles; `--match subtitles` on the command line."""
+`--match subtitles` (also on the command line) with the cue's span; a changed sidecar read again without
+decoding the video; a broken sidecar skipped with its reason; a killed pass resumed; an unplugged folder keeping
+its subtitles."""
 
 from __future__ import annotations
 
