@@ -11,6 +11,7 @@ import pytest
 
 from zhclip.data.synth.shots import scene_video
 from zhclip.media.shots import snap
+from zhclip.search import Reader
 from zhclip.search.decode import DecodeOptions, decode_video
 
 pytest.importorskip("av")
@@ -66,4 +67,6 @@ def test_indexing_stores_each_video_s_shot_starts(tmp_path, index, cuts_video):
         ((shots,),) = conn.execute("SELECT shots FROM contents WHERE kind = 'video'")
         times = [t for (t,) in conn.execute("SELECT t FROM vectors ORDER BY t")]
     assert json.loads(shots) == pytest.approx(CUTS, abs=TOLERANCE)
+    record = Reader(tmp_path / "lib.db").file_by_path(str(tmp_path / "lib" / "cuts.mp4"))
+    assert record.shots == pytest.approx(CUTS, abs=TOLERANCE), "the file JSON the viewer reads has them"
     assert times == pytest.approx([0.0, 0.6, 1.4, 3.4, 5.4, 6.2], abs=TOLERANCE)

@@ -190,7 +190,7 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
 DATE = "coalesce(c.taken_at, f.mtime_ns / 1e9)"  # a file's date: EXIF, else its modification time
 FILE_COLUMNS = (
     "f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
-    "c.taken_at, c.camera"
+    "c.taken_at, c.camera, c.shots"
 )
 
 
@@ -208,11 +208,18 @@ class FileRecord:
     duration: float | None
     taken_at: float | None
     camera: str | None
+    shots: tuple[float, ...] | None = None  # a video's shot start times, seconds (None: not known)
 
     @property
     def date(self) -> float:
         """EXIF date if known, else the file's modification time (POSIX seconds)."""
         return self.taken_at if self.taken_at is not None else self.mtime_ns / 1e9
+
+
+def _file_record(row: tuple) -> FileRecord:
+    """A row of FILE_COLUMNS as a record (its shots stored as JSON)."""
+    *columns, shots = row
+    return FileRecord(*columns, None if shots is None else tuple(json.loads(shots)))
 
 
 @dataclass(frozen=True)
@@ -519,7 +526,7 @@ class Reader:
         ).fetchone()
         if row is None:
             raise NotFoundError("file", file_id)
-        return FileRecord(*row)
+        return _file_record(row)
 
     def file_by_path(self, path: str) -> FileRecord:
         row = self.conn.execute(
@@ -527,7 +534,7 @@ class Reader:
         ).fetchone()
         if row is None:
             raise NotFoundError("file", path)
-        return FileRecord(*row)
+        return _file_record(row)
 
     def files_of(self, content_ids: Iterable[int], filters: Filters = Filters()) -> list[FileRecord]:
         ids = sorted({int(c) for c in content_ids})
@@ -537,7 +544,7 @@ class Reader:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             out += [
-                FileRecord(*row)
+                _file_record(row)
                 for row in self.conn.execute(
                     f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
                     f"WHERE f.content_id IN ({marks}) AND {where} ORDER BY f.path",
@@ -565,7 +572,7 @@ class Reader:
             f"ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return [FileRecord(*row) for row in rows]
+        return [_file_record(row) for row in rows]
 
     def count(self, filters: Filters) -> int:
         where, params = filters.sql()
