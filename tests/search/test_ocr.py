@@ -279,6 +279,14 @@ def test_match_ocr_hybrid_and_clip(tmp_path, index, searcher, fake_engine):
     assert [Path(r.path).name for r in found] == ["invoice.png"]
     assert found[0].ocr["text"] == "增值税普通发票" and found[0].ocr["span"] == [3, 7]
     assert found[0].ocr["box"] == [[0.0625, 0.0833], [0.5625, 0.0833], [0.5625, 0.25], [0.0625, 0.25]]
+    assert found[0].text == {
+        "source": "ocr",
+        "line": "增值税普通发票",
+        "start": None,
+        "end": None,
+        "box": found[0].ocr["box"],
+        "span": [3, 7],
+    }
     fused = search(s, Query(text="普通发票", top=5))  # hybrid: the default for a library with OCR
     assert Path(fused[0].path).name == "invoice.png" and fused[0].ocr is not None
     assert {Path(r.path).name for r in fused} == {"invoice.png", "meeting.png", "holiday.jpg"}
@@ -303,7 +311,7 @@ def test_video_text_gives_the_segment_it_is_on_screen(tmp_path, index, searcher,
     video(lib / "talk.mp4", ["blue", "green", "green", "red"], seconds_each=2.0)  # frames at 0, 2, 4, 6 s
     index(db, lib, ocr=True, frame_interval=2.0)
     found = search(searcher(db), Query(text="会议纪要"), "ocr")
-    assert [(r.start, r.end, r.ocr["text"]) for r in found] == [(2.0, 6.0, "会议纪要")]
+    assert [(r.start, r.end, r.ocr["text"], r.text["start"]) for r in found] == [(2.0, 6.0, "会议纪要", 2.0)]
 
 
 def test_library_info_shows_the_ocr_state_and_what_it_read(tmp_path, index, fake_engine, capsys):
@@ -339,7 +347,7 @@ def test_fusion_adds_the_reciprocal_ranks_of_both_rankings():
     fused = fuse([[a, b], [b, c]], 3)
     assert [r.file_id for r in fused] == [2, 1, 3]
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
-    read = Result(4, "/4.jpg", "image", 0.0, ocr={"text": "发票"})
+    read = Result(4, "/4.jpg", "image", 0.0, text={"source": "ocr", "line": "发票"})
     assert [r.file_id for r in fuse([[a], [read]], 2)] == [4, 1], "a tie goes to the result with the text"
 
 
@@ -360,6 +368,9 @@ def test_cli_search_match_ocr_json_and_the_no_ocr_message(tmp_path, index, cli, 
     done = cli("search", "登机牌", "--db", db, "--match", "ocr", "--json", "--precision", "fp32")
     assert done.returncode == 0
     assert json.loads(done.stdout)[0]["ocr"]["text"] == "登机牌 北京南站"
+    assert json.loads(done.stdout)[0]["text"]["line"] == "登机牌 北京南站"
+    shown = cli("search", "北京南", "--db", db, "--match", "text", "--precision", "fp32")
+    assert shown.returncode == 0 and "ticket.png  ocr 「登机牌 北京南站」" in shown.stdout
     index(tmp_path / "plain.db", lib)
     refused = cli("search", "登机牌", "--db", tmp_path / "plain.db", "--match", "ocr", "--precision", "fp32")
     assert refused.returncode == 2 and "--ocr" in refused.stderr and "Traceback" not in refused.stderr

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from zhclip.search import Filters, Reader, Store
+from zhclip.search import Filters, LibraryError, Query, Reader, Store
+from zhclip.search.ranking import default_match, page, search
 from zhclip.search.store import MIGRATIONS
 from zhclip.search.text.lines import TextLine, content_lines, find_lines, save_lines, text_counts
 from zhclip.search.text.normalize import key, sound
+
+from .media import solid, video
 
 BOX = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.2], [0.1, 0.2]]
 
@@ -120,3 +125,65 @@ def test_a_traditional_query_finds_a_simplified_line_and_lines_are_replaced_per_
     ]
     counts = text_counts(conn)
     assert counts["speech"]["lines"] == 2 and counts["subtitles"]["contents_with_text"] == 1
+
+
+@pytest.fixture
+def talk(tmp_path, index, searcher):
+    """A library of a video (8 s) and a photo; the video's speech (on) and subtitles written as their readers
+    would."""
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    video(lib / "talk.mp4", ["blue", "green", "green", "red"], seconds_each=2.0)
+    solid(lib / "sky.png", "blue")
+    index(db, lib)
+    store = Store(db)
+    with store.transaction():
+        store.set_meta(replace(store.meta(), speech=True, speech_model="base"))
+        content = store.conn.execute("SELECT id FROM contents WHERE kind = 'video'").fetchone()[0]
+        said = [TextLine("大家好", 0.2, 1.4, 0.9), TextLine("我们明天去背景开会", 2.1, 4.6, 0.8)]
+        save_lines(store.conn, content, "speech", said)
+        save_lines(store.conn, content, "subtitles", [TextLine("我們明天去北京開會", 2.0, 4.8)], signature="talk.srt")
+    store.close()
+    return searcher(db)
+
+
+def test_speech_and_subtitle_hits_are_their_lines_spans_with_the_line(talk):
+    found = search(talk, Query(text="北京开会"), "subtitles")
+    assert [(Path(r.path).name, r.start, r.end, r.weak) for r in found] == [("talk.mp4", 2.0, 4.8, False)]
+    assert found[0].text == {
+        "source": "subtitles",
+        "line": "我們明天去北京開會",
+        "start": 2.0,
+        "end": 4.8,
+        "box": None,
+        "span": [5, 9],
+    }
+    assert found[0].ocr is None
+    heard = search(talk, Query(text="北京开会"), "speech")  # the model heard 背景 for 北京: the same sound
+    assert [(r.start, r.end, r.weak, r.text["line"], r.text["span"]) for r in heard] == [
+        (2.1, 4.6, True, "我们明天去背景开会", [5, 9])
+    ]
+    assert search(talk, Query(text="大家好"), "speech")[0].text["start"] == 0.2
+
+
+def test_text_and_hybrid_fuse_every_source_the_library_has(talk):
+    reader = talk.library.reader
+    assert default_match(reader) == "hybrid"
+    both = search(talk, Query(text="北京开会", top=5), "text")
+    assert [(r.start, r.end, r.text["source"]) for r in both] == [(2.0, 4.8, "subtitles")], "one moment, found twice"
+    fused = search(talk, Query(text="北京开会", top=5))
+    assert fused[0].text["source"] == "subtitles" and {Path(r.path).name for r in fused} == {"talk.mp4", "sky.png"}
+    with pytest.raises(LibraryError, match="--ocr"):
+        page(talk, Query(text="北京"), "ocr")
+
+
+def test_modes_of_sources_a_library_lacks_say_how_to_add_them(tmp_path, index, searcher):
+    solid(tmp_path / "lib" / "a.png", "red")
+    index(tmp_path / "lib.db", tmp_path / "lib")
+    s = searcher(tmp_path / "lib.db")
+    with pytest.raises(LibraryError, match=r"--speech`? \(needs pip install 'zhclip\[speech\]'\)"):
+        page(s, Query(text="北京"), "speech")
+    with pytest.raises(LibraryError, match=r"NAME\.srt"):
+        page(s, Query(text="北京"), "subtitles")
+    with pytest.raises(LibraryError, match="--ocr"):
+        page(s, Query(text="北京"), "text")
+    assert default_match(s.library.reader) == "clip"

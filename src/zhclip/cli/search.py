@@ -65,9 +65,10 @@ def _register_queries(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image", help="search with an image (with text: both together)")
     p.add_argument(
         "--match",
-        choices=["clip", "ocr", "hybrid"],
-        help="rank by what the picture shows (clip), by the text in it (ocr), or both fused (hybrid; the "
-        "default for a library indexed with --ocr, else clip)",
+        choices=["clip", "ocr", "speech", "subtitles", "text", "hybrid"],
+        help="rank by what the picture shows (clip), by the text read in it (ocr), by what is said (speech), by "
+        "its subtitles (subtitles), by all the text a library has (text), or by the picture and the text fused "
+        "(hybrid; the default for a library with any text, else clip)",
     )
     _library_args(p)
     _query_args(p)
@@ -348,11 +349,18 @@ def print_results(results, as_json: bool, cutoff: float | None = None) -> None:
         if r.weak and not divided:
             divided = True
             print(_divider(cutoff))
-        where = f"  [{clock(r.start)}-{clock(r.end)}]" if r.kind == "video" else ""
-        text = f"  「{r.ocr['text']}」" if r.ocr else ""
-        print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}{text}")
+        where = f"  [{clock(r.start)}-{clock(r.end)}]" if r.start is not None else ""
+        print(f"{r.score:.4f}  {r.kind:5}  {r.path}{where}{_line(r.text)}")
     if not results:
         print("no results")
+
+
+def _line(text: dict | None) -> str:
+    """The matched text line of a result, with its source and the time it is shown or said."""
+    if text is None:
+        return ""
+    at = "" if text["start"] is None else f" {clock(text['start'])}"
+    return f"  {text['source']}{at} 「{text['line']}」"
 
 
 def _divider(cutoff: float | None) -> str:

@@ -23,21 +23,21 @@ RRF_K = 60
 def fuse(rankings: Sequence[Sequence[Result]], top: int) -> list[Result]:
     """The first `top` results of the fused `rankings` (each best first). On equal scores a result found by
     the words in it comes first (the first results of two rankings tie at 1 / 61)."""
-    fused: list[tuple[float, Result]] = []
+    fused: list[tuple[float, bool, Result]] = []  # (fused score, fused weakness, the result shown)
     places: dict[int, list[int]] = {}  # file id -> its entries in `fused` (a video: one per segment)
     for ranking in rankings:
         for rank, result in enumerate(ranking, 1):
             gain = 1.0 / (RRF_K + rank)
             entries = places.setdefault(result.file_id, [])
-            place = next((i for i in entries if same_moment(fused[i][1], result)), None)
+            place = next((i for i in entries if same_moment(fused[i][2], result)), None)
             if place is None:
                 entries.append(len(fused))
-                fused.append((gain, result))
+                fused.append((gain, result.weak, result))
             else:
-                score, seen = fused[place]
-                fused[place] = (score + gain, _combine(seen, result))
-    fused.sort(key=lambda pair: (pair[1].weak, -pair[0], pair[1].ocr is None))
-    return [replace(result, score=score) for score, result in fused[:top]]
+                score, weak, seen = fused[place]
+                fused[place] = (score + gain, weak and result.weak, _shown(seen, result))
+    fused.sort(key=lambda entry: (entry[1], -entry[0], entry[2].text is None))
+    return [replace(result, score=score, weak=weak) for score, weak, result in fused[:top]]
 
 
 def same_moment(a: Result, b: Result) -> bool:
@@ -51,8 +51,7 @@ def same_moment(a: Result, b: Result) -> bool:
     return a.start < b_end and b.start < a_end
 
 
-def _combine(seen: Result, other: Result) -> Result:
-    """One result for both finds: with the text line wherever a ranking found one (its segment is where the
-    text is), weak only when both are."""
-    kept = seen if seen.ocr is not None or other.ocr is None else other
-    return replace(kept, weak=seen.weak and other.weak)
+def _shown(seen: Result, other: Result) -> Result:
+    """Which of two finds of one moment a fused result shows: one with a text line wherever a ranking found one
+    (its segment is where the text is), a strong match's line before a weak one's, else the one seen first."""
+    return min((seen, other), key=lambda r: (r.text is None, r.weak))

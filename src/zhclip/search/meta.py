@@ -1,5 +1,6 @@
 """What a library records about itself (the `meta` table): the model its vectors came from, the folders it
-indexes, and a generation counter that every indexing commit bumps. The table's keys are named only here."""
+indexes, which text it reads (OCR, speech) and how, and a generation counter that every indexing commit bumps.
+The table's keys are named only here."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ ROOTS = "roots"
 GENERATION = "generation"
 OCR = "ocr"  # "on" or "off": whether indexing reads the text in images (search/ocr)
 OCR_ENGINE = "ocr_engine"  # the engine that read it
+SPEECH = "speech"  # "on" or "off": whether indexing transcribes what is said in videos and audio (search/speech)
+SPEECH_MODEL = "speech_model"  # the speech model it was transcribed with
+SPEECH_LANGUAGE = "speech_language"  # the language told to the model ("auto": detected per file)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class LibraryMeta:
     generation: int = 0
     ocr: bool = False  # indexing reads the text in images and video frames (remembered between runs)
     ocr_engine: str | None = None  # the OCR engine the text was read with
+    speech: bool = False  # indexing transcribes speech in videos and audio files (remembered between runs)
+    speech_model: str | None = None  # the speech model it was transcribed with
+    speech_language: str = "zh"  # the language the model was told ("auto": detected per file)
 
     @classmethod
     def from_rows(cls, rows: dict[str, str]) -> LibraryMeta:
@@ -64,13 +71,23 @@ class LibraryMeta:
             int(rows.get(GENERATION, 0)),
             rows.get(OCR) == "on",
             rows.get(OCR_ENGINE),
+            rows.get(SPEECH) == "on",
+            rows.get(SPEECH_MODEL),
+            rows.get(SPEECH_LANGUAGE, "zh"),
         )
 
     def rows(self) -> dict[str, str]:
         """The rows an indexing run writes (the generation is bumped by the store, not written)."""
-        out = {ROOTS: json.dumps(list(self.roots), ensure_ascii=False), OCR: "on" if self.ocr else "off"}
+        out = {
+            ROOTS: json.dumps(list(self.roots), ensure_ascii=False),
+            OCR: "on" if self.ocr else "off",
+            SPEECH: "on" if self.speech else "off",
+            SPEECH_LANGUAGE: self.speech_language,
+        }
         if self.ocr_engine is not None:
             out[OCR_ENGINE] = self.ocr_engine
+        if self.speech_model is not None:
+            out[SPEECH_MODEL] = self.speech_model
         if self.model is not None:
             out |= {
                 MODEL_SIGNATURE: json.dumps(self.model.signature),

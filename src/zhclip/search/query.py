@@ -63,7 +63,8 @@ class Result:
     height: int | None = None
     date: float | None = None
     camera: str | None = None
-    ocr: dict | None = None  # the matched text line (--match ocr/hybrid): text, box, confidence, span
+    ocr: dict | None = None  # the matched OCR line (--match ocr/text/hybrid): text, box, confidence, span
+    text: dict | None = None  # the matched line of any text source: source, line, start, end, box, span
     weak: bool = False  # under the automatic threshold: a weaker match, after the strong ones
 
     def as_dict(self) -> dict:
@@ -82,6 +83,7 @@ class Hit:
     end: float | None = None
     frame: float | None = None
     ocr: dict | None = None
+    text: dict | None = None
     weak: bool = False
 
 
@@ -209,8 +211,9 @@ class Searcher:
                         record.height,
                         record.date,
                         record.camera,
-                        hit.ocr,
-                        hit.weak,
+                        ocr=hit.ocr,
+                        text=hit.text,
+                        weak=hit.weak,
                     )
                 )
         return out[:top]

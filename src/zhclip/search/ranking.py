@@ -1,15 +1,16 @@
 """Match modes: what ranks a query's results, and the one entry point that every mode goes through.
 
 - `clip`: the searcher's ranking (what the picture shows).
-- one mode per text source (`ocr`, see `search.sources`): files ranked by the text found in them.
-- `hybrid` (the default where a library has a text source): reciprocal-rank fusion (`search.fusion`) of
-  CLIP's ranking and those of every text source the library has.
+- one mode per text source (`ocr`, `speech`, `subtitles`, see `search.sources`): files ranked by that text.
+- `text`: reciprocal-rank fusion (`search.fusion`) of every text source the library has.
+- `hybrid` (the default where a library has a text source): fusion of CLIP's ranking and those of every text
+  source the library has.
 
 Weak results (`Result.weak`): CLIP's are those under the automatic threshold (`Page.cutoff`, see
-`search.query`); a text source's are its partial matches (OCR: a line holding part of the query, never the
-whole of it); a fused result is weak only when every ranking that found it has it weak (a fused page has no
-`cutoff`: its scores are fusion scores, not CLIP's). An explicit
-`min_score` filters CLIP's ranking, and then no result is weak. Paging and date sorts work on the ranked
+`search.query`); a text source's are its partial matches (a line holding part of the query, never the
+whole of it, or for speech one that only sounds like it); a fused result is weak only when every ranking
+that found it has it weak (a fused page has no `cutoff`: its scores are fusion scores, not CLIP's). An
+explicit `min_score` filters CLIP's ranking, and then no result is weak. Paging and date sorts work on the ranked
 (or fused) list as for CLIP alone.
 """
 
@@ -23,7 +24,8 @@ from .query import Hit, Page, Query, Result, Searcher, check_sort, results_page
 from .sources import SOURCES, TextSource, text_source, text_sources
 from .store import Reader
 
-MATCHES = ("clip", *SOURCES, "hybrid")
+MATCHES = ("clip", *SOURCES, "text", "hybrid")
+FUSED = ("text", "hybrid")  # the modes that rank by every text source the library has
 CANDIDATES = 4  # each ranking of a fusion contributes this many times `top` results
 
 
@@ -48,17 +50,18 @@ def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
     if not query.text:
         raise InputError(None, f"--match {match} looks for a text: give one", field="text")
     check_sort(query)
-    if match != "hybrid":
+    if match not in FUSED or (match == "text" and len(sources) == 1):
         return searcher.hits_page(query, _source_hits(sources[0], reader, query))
     wide = replace(query, top=(query.offset + query.top) * CANDIDATES, offset=0, sort="relevance")
-    clip = searcher.page(wide)
-    found = [searcher.hits_page(wide, _source_hits(source, reader, wide)).results for source in sources]
-    return results_page(query, fuse([clip.results, *found], wide.top))  # fused scores: no threshold on their scale
+    rankings = [searcher.hits_page(wide, _source_hits(source, reader, wide)).results for source in sources]
+    if match == "hybrid":
+        rankings.insert(0, searcher.page(wide).results)
+    return results_page(query, fuse(rankings, wide.top))  # fused scores: no threshold on their scale
 
 
 def _present_sources(reader: Reader, match: str) -> list[TextSource]:
     """The text sources `match` ranks by that the library has; an error saying how to add one if none."""
-    wanted = text_sources() if match == "hybrid" else [text_source(match)]
+    wanted = text_sources() if match in FUSED else [text_source(match)]
     present = [source for source in wanted if source.present(reader)]
     if not present:
         raise wanted[0].absent(reader)

@@ -1,7 +1,8 @@
-"""Text found in media, as sources a query can be ranked by: OCR today, speech and subtitles next.
+"""Text found in media, as sources a query can be ranked by: OCR, speech, subtitles.
 
-A source is a module holding a `SOURCE` that follows `TextSource`; `SOURCES` names each one's module, so
-adding a source is one new module and one line here. `search.ranking` ranks a query by one source alone
+A source is a module holding a `SOURCE` that follows `TextSource` (those of the text store are instances of
+`search.text.source.LineSource`); `SOURCES` names each one's module, so adding a source is one new module and
+one line here. `search.ranking` ranks a query by one source alone
 (`--match NAME`) or fuses CLIP's ranking with those of every source a library has (`--match hybrid`).
 """
 
@@ -14,7 +15,11 @@ from .errors import LibraryError
 from .query import Hit, Query
 from .store import Reader
 
-SOURCES = {"ocr": "zhclip.search.ocr.source"}  # name (its --match mode) -> the module holding its SOURCE
+SOURCES = {  # name (its --match mode) -> the module holding its SOURCE
+    "ocr": "zhclip.search.ocr.source",
+    "speech": "zhclip.search.speech.source",
+    "subtitles": "zhclip.search.subtitles.source",
+}
 
 
 class TextSource(Protocol):
@@ -30,7 +35,8 @@ class TextSource(Protocol):
 
     def hits(self, reader: Reader, query: Query) -> list[Hit]:
         """Contents (video segments) whose text holds `query.text`, best first, `weak` where the match is
-        partial; `query.filters` and `query.negative` apply; its `offset + top` first are wanted."""
+        partial; `query.filters` and `query.negative` apply; its `offset + top` first are wanted. Each hit
+        carries its matched line in `Hit.text`."""
         ...
 
 

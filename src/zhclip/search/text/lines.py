@@ -244,9 +244,3 @@ def _token_offsets(line_key: str) -> list[int]:
 def _phrase(needle: str) -> str:
     """An FTS5 phrase; with the trigram tokenizer it matches keys holding `needle` anywhere."""
     return '"' + needle.replace('"', '""') + '"'
-
-
-def frame_times(conn: sqlite3.Connection, content_id: int) -> list[float]:
-    """A video's sampled frame times (the frames both CLIP and OCR looked at), in order."""
-    rows = conn.execute("SELECT t FROM vectors WHERE content_id = ? AND t IS NOT NULL ORDER BY t", (content_id,))
-    return [t for (t,) in rows]
