@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # GPU check, for whoever has a CUDA machine (never part of `make test`; the default tests stay CPU-only):
 # trains 50 steps in fp16 AMP and in bf16 AMP, a 2-process NCCL torchrun of training and of eval retrieval when
-# two GPUs exist, evaluates on the test split, indexes a folder of images, and prints one summary table.
+# two GPUs exist, evaluates on the test split, indexes a folder of images; then measures every GPU path of
+# `zhclip bench encode` (PyTorch fp16/bf16, ONNX Runtime CUDA and TensorRT providers, TensorRT engines,
+# torch-tensorrt, auto: speed, cosine to fp32, peak GPU memory) on ViT-B-16, ViT-H-14's peak GPU memory at fp16,
+# and `zhclip index` on the GPU against MaterialSearch's way on the same GPU (benchmarks/gpu_index.py), writing
+# their JSON to benchmarks/results/machines/<kind>/ for the results pages; and prints one summary table.
 # Skips cleanly (exit 0) where torch sees no CUDA device.
 #
 #   bash benchmarks/gpu_check.sh [WORK_DIR]        # default: a temporary directory, removed at the end
 #   PYTHON=.venv/bin/python ARCH=small STEPS=50 BATCH=64 bash benchmarks/gpu_check.sh
-# GPU_CHECK_ON_CPU=1 runs the same plumbing on the CPU (fp32 evaluation, one process), to test the script.
+#   BENCH_ROUNDS=2 INDEX_IMAGES=200 BIG_ARCH=ViT-H-14 bash benchmarks/gpu_check.sh   # the measurement's sizes
+# GPU_CHECK_ON_CPU=1 runs the same plumbing on the CPU (fp32 evaluation, one process; no GPU paths), to test it.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -14,6 +19,9 @@ ARCH=${ARCH:-small}
 STEPS=${STEPS:-50}
 BATCH=${BATCH:-64}
 SYNTH=(${SYNTH:-2000 200 300})
+BENCH_ROUNDS=${BENCH_ROUNDS:-2}
+INDEX_IMAGES=${INDEX_IMAGES:-200}
+BIG_ARCH=${BIG_ARCH:-ViT-H-14}
 DEVICE=cuda
 EVAL_PRECISION=fp16
 
@@ -111,6 +119,29 @@ timed index "echo 200 photos" "${ZHCLIP[@]}" index "$FOLDER" --db "$WORK/library
     --device "$DEVICE" --precision "$EVAL_PRECISION" --no-progress
 timed search "head -c 200 $WORK/search.log | tr '\n' ' '" "${ZHCLIP[@]}" search 红色的圆形 --db "$WORK/library.db" \
     --device "$DEVICE"
+
+gpu_rows_of() { # results file -> "path: img/s, query ms, cosine, GPU MiB" per GPU row
+    "$PYTHON" -c "import json,sys; rows=json.load(open(sys.argv[1]))['rows'];
+print('; '.join(f\"{r['path']}: \" + (r['error'][:60] if 'error' in r else f\"{r['image_b32_per_s']:.0f} img/s, \"
+f\"query {r['query_p50_ms']:.1f} ms, cos {r['fidelity']:.4f}, GPU {r.get('gpu_peak_mb') or 0:.0f} MiB\")
+for r in rows if r['path'].startswith('gpu')))" "$1"
+}
+
+GPU_PATHS=$("$PYTHON" -c "from zhclip.bench.gpu import gpu_paths; print(','.join(gpu_paths()))")
+if [[ -n "$GPU_PATHS" ]]; then
+    RESULTS_DIR=$("$PYTHON" -m benchmarks.results_json bench-encode | xargs dirname)
+    mkdir -p "$RESULTS_DIR"
+    timed bench-encode-gpu "gpu_rows_of $RESULTS_DIR/bench-encode.json" \
+        "${ZHCLIP[@]}" bench encode --random-arch ViT-B-16 --precision "$GPU_PATHS" --rounds "$BENCH_ROUNDS" \
+        --json "$RESULTS_DIR/bench-encode.json"
+    timed "memory-$BIG_ARCH" "gpu_rows_of $RESULTS_DIR/bench-encode-$BIG_ARCH.json" \
+        "${ZHCLIP[@]}" bench encode --random-arch "$BIG_ARCH" --quick --rounds 1 \
+        --precision gpu-torch-fp16,gpu-onnxruntime-fp16,gpu-tensorrt-fp16 --json "$RESULTS_DIR/bench-encode-$BIG_ARCH.json"
+    timed gpu-index "tail -n 6 $WORK/gpu-index.log | head -n 4 | cut -c1-160 | tr '\n' ' '" \
+        "$PYTHON" benchmarks/gpu_index.py --images "$INDEX_IMAGES"
+else
+    row gpu-paths skipped 0 "no CUDA device: bench encode's GPU paths and gpu_index.py need one"
+fi
 
 echo
 "$PYTHON" -c "import torch; on = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU';

@@ -1,5 +1,6 @@
 """`zhclip bench encode`: encoding speed, memory, size and fidelity of every path (transformers'
-ChineseCLIPModel as other tools run it; PyTorch, ONNX Runtime and OpenVINO in each precision; what `auto` picks),
+ChineseCLIPModel as other tools run it; PyTorch, ONNX Runtime and OpenVINO in each precision; on an NVIDIA GPU its
+paths too, with peak GPU memory (`gpu`); what `auto` picks),
 each in a fresh process, with the fp32 PyTorch path measured in the same run as the baseline (ratios per round),
 and each path's image throughput as a fraction of its precision's GEMM-bound limit on this machine (`roofline`)."""
 
@@ -26,6 +27,17 @@ from ..runtime.calibration import Batch, synthetic_batch
 from ..runtime.machine import describe_machine
 from ..runtime.measure import mean_cosine, median, percentile, timings
 from ..runtime.onnx import ONNX_PRECISIONS, is_export_dir
+from .gpu import (
+    MEMORY_TITLE,
+    gpu_paths,
+    gpu_peak,
+    is_gpu_path,
+    memory_lines,
+    open_gpu_path,
+    reset_gpu_peak,
+    split_gpu_path,
+    weights_bytes,
+)
 from .roofline import GemmShape, gemm_peaks, image_gemm_flops, limit_images_per_s, vit_gemm_shape
 
 QUERY = "一只在草地上奔跑的小狗"
@@ -61,19 +73,19 @@ PATH_RUNTIMES = {"transformers": "transformers", "torch": "torch", "onnx": "onnx
 
 def available_paths(onnx: bool = True, openvino: bool = False) -> list[str]:
     """Path names this machine can run: transformers fp32, PyTorch precisions on the CPU, ONNX Runtime and
-    OpenVINO ones, and `auto` (the plan `precision="auto"` picks)."""
+    OpenVINO ones, `auto` (the plan `precision="auto"` picks), and where CUDA is present the GPU paths."""
     names = ["transformers-fp32", *(f"torch-{p}" for p in supported_precisions(torch.device("cpu")))]
     names += [f"onnx-{p}" for p in ONNX_PRECISIONS] if onnx else []
     if openvino:
         from ..runtime.openvino import cpu_precisions
 
         names += [f"openvino-{p}" for p in cpu_precisions()]
-    return [*names, "auto"]
+    return [*names, "auto", *gpu_paths()]
 
 
 def path_names(names: list[str]) -> list[str]:
     """Full path names: a bare precision (`int8`) means PyTorch's."""
-    return [n if n == "auto" or n.split("-")[0] in PATH_RUNTIMES else f"torch-{n}" for n in names]
+    return [n if n == "auto" or is_gpu_path(n) or n.split("-")[0] in PATH_RUNTIMES else f"torch-{n}" for n in names]
 
 
 def bench_encode(
@@ -121,10 +133,11 @@ def bench_encode(
             run.rounds.append(_in_fresh_process(run, probe, shape, settings))
         for run in runs:
             plan = next((r["paths"] for r in run.rounds if "paths" in r), None)
-            if run.runtime == "auto" and plan:
-                run.name = f"auto (image {plan['image']}, text {plan['text']})"
+            if run.precision == "auto" and plan:
+                run.name = f"{run.name} (image {plan['image']}, text {plan['text']})"
     result = summarize(runs, model or f"random weights ({random_arch})")
-    return {**result, "machine": describe_machine(), "roofline": roofline(runs, shape)}
+    memory = {"arch": config.name, **weights_bytes(config)}
+    return {**result, "machine": describe_machine(), "roofline": roofline(runs, shape), "memory": memory}
 
 
 def _random_checkpoint(arch: str, work: Path) -> str:
@@ -135,6 +148,10 @@ def _random_checkpoint(arch: str, work: Path) -> str:
 def _bench_path(name: str, source: str, onnx_source: str | None, flops: int, work: Path) -> BenchPath:
     if name == "auto":
         return BenchPath("auto", source, "auto", flops, runtime="auto")
+    if is_gpu_path(name):
+        kind, precision = split_gpu_path(name)
+        label = "gpu auto" if kind == "auto" else f"gpu {kind} {precision}"
+        return BenchPath(label, source, precision, flops, runtime=name)
     prefix, precision = name.split("-")
     if prefix == "transformers":
         source = _hf_copy(source, work)
@@ -182,12 +199,18 @@ def measure_path(
     image_path = model.paths["image"]
     precision = image_path.rpartition("-")[2]
     _reset_peak_memory()
+    reset_gpu_peak()
     query = model.tokenizer([QUERY])
     texts = probe.ids[:TEXT_BATCH].repeat(-(-TEXT_BATCH // len(probe)), 1)[:TEXT_BATCH]
     image1 = timings(lambda: model.encode_pixels(probe.pixels[:1]), runs["image1"])
     batch = probe.pixels[:IMAGE_BATCH]
     image32 = timings(lambda: model.encode_pixels(batch), runs["image32"], warmup=int(runs["image32"] > 1))
-    peak = gemm_peaks([precision], shape, runs["gemm"])[precision]
+    on_gpu = is_gpu_path(runtime)
+    peak = (
+        {"error": "a GPU path (the GEMM limit is the CPU's)"}
+        if on_gpu
+        else gemm_peaks([precision], shape, runs["gemm"])[precision]
+    )
     query_s = timings(lambda: model.encode_ids(query), runs["query"], warmup=2)
     batch_s = timings(lambda: model.encode_ids(texts), runs["text_batch"])
     return {
@@ -202,12 +225,15 @@ def measure_path(
         "image_embeddings": model.encode_pixels(probe.pixels[:FIDELITY_ROWS]),
         "text_embeddings": model.encode_ids(probe.ids[:FIDELITY_ROWS]),
         "paths": model.paths,
+        **(gpu_peak(model.paths) if on_gpu else {}),
     }
 
 
 def _open(source: str, precision: str, runtime: str):
     if runtime == "transformers":
         return TransformersModel(source)
+    if is_gpu_path(runtime):
+        return open_gpu_path(source, *split_gpu_path(runtime))
     return load(source, device="cpu", precision=precision, runtime=runtime)
 
 
@@ -281,6 +307,9 @@ def summarize(runs: list[BenchPath], weights: str) -> dict:
             row[f"{key}_x"] = median(ratios)
         first, ref = run.rounds[0], baseline.rounds[0]
         row["fidelity"] = min(mean_cosine(first[k], ref[k]) for k in ("image_embeddings", "text_embeddings"))
+        if "gpu_memory_by" in first:
+            peaks = [r["gpu_peak_mb"] for r in run.rounds if r["gpu_peak_mb"] is not None]
+            row.update(gpu_peak_mb=max(peaks, default=None), gpu_memory_by=first["gpu_memory_by"])
         rows.append(row)
     return {"weights": weights, "rounds": len(baseline.rounds), "rows": rows}
 
@@ -291,7 +320,7 @@ def _ratio(key: str, value: float, base: float) -> float:
 
 
 def format_table(result: dict) -> str:
-    return _markdown(speed_lines(result))
+    return f"{_markdown(speed_lines(result))}\n{MEMORY_TITLE}:\n{_markdown(memory_lines(result))}"
 
 
 def speed_lines(result: dict) -> list[list[str]]:
@@ -438,6 +467,7 @@ def results_file(result: dict, command: str) -> dict:
     tables = [
         table(f"{result['rounds']} round(s), medians; (Nx) = ratio to the baseline of the same round", *_split(speed)),
         table(f"{roofline_title(result)} {roofline_spread(result)}".strip(), *_split(roof)),
+        table(MEMORY_TITLE, *_split(memory_lines(result))),
     ]
     return results_document("bench-encode", title, command, tables, headlines, data=result)
 

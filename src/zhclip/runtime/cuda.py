@@ -49,7 +49,7 @@ def _missing_ort_provider(provider: str) -> Callable[[], str | None]:
     def missing() -> str | None:
         if provider in _ort_providers():
             return None
-        return f"the installed onnxruntime has no {provider} (install onnxruntime-gpu: {GPU_EXTRA})"
+        return f"the installed onnxruntime has no {provider} (pip uninstall onnxruntime; pip install onnxruntime-gpu)"
 
     return missing
 
