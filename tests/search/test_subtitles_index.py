@@ -177,7 +177,7 @@ def test_an_unplugged_folder_keeps_its_subtitles(library, index):
     store.close()
 
 
-def test_cli_search_match_subtitles(library, index, cli):
+def test_cli_search_match_subtitles_and_library_info(library, index, cli):
     folder, db = library
     index(db, folder)
     done = cli("search", "明天去北京", "--db", db, "--match", "subtitles", "--json", "--precision", "fp32")
@@ -192,3 +192,9 @@ def test_cli_search_match_subtitles(library, index, cli):
         "box": None,
         "span": None,
     }
+    info = cli("library", "info", "--db", db)
+    assert "subtitles 4 videos read, 4 with subtitles (4 cues), 2 with an unreadable file" in info.stdout
+    facts = json.loads(cli("library", "info", "--db", db, "--json").stdout)
+    assert facts["subtitles"]["contents_with_text"] == 4
+    assert "speech  off (zhclip index --speech turns it on)" in info.stdout
+    assert facts["speech"]["on"] is False and facts["speech"]["contents"] == 0

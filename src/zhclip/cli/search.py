@@ -385,13 +385,16 @@ def library_info(args: argparse.Namespace) -> int:
     reader = Reader(args.db)
     meta = reader.meta()
     model = meta.model
+    text = text_counts(reader.conn)
     facts = {
         "library": str(Path(args.db).absolute()),
         "roots": list(meta.roots),
         "counts": reader.counts(),
         "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
         "generation": meta.generation,
-        "ocr": {"on": meta.ocr, "engine": meta.ocr_engine, **_ocr_counts(text_counts(reader.conn)["ocr"])},
+        "ocr": {"on": meta.ocr, "engine": meta.ocr_engine, **_ocr_counts(text["ocr"])},
+        "speech": {"on": meta.speech, "model": meta.speech_model, "language": meta.speech_language, **text["speech"]},
+        "subtitles": text["subtitles"],
     }
     if args.json:
         print(json.dumps(facts, ensure_ascii=False, indent=2))
@@ -403,6 +406,8 @@ def library_info(args: argparse.Namespace) -> int:
         f"files   {counts['files']} ({counts['images']} images, {counts['videos']} videos; {counts['vectors']} vectors)"
     )
     print(f"ocr     {_ocr_line(facts['ocr'])}")
+    print(f"speech  {_speech_line(facts['speech'])}")
+    print(f"subtitles {_subtitles_line(facts['subtitles'])}")
     for root in meta.roots:
         print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
     return 0
@@ -421,6 +426,23 @@ def _ocr_line(ocr: dict) -> str:
     return (
         f"{state}: read {ocr['contents']} contents ({ocr['unreadable']} unreadable), "
         f"text in {ocr['contents_with_text']} ({ocr['video_frames_with_text']} video frames), {ocr['lines']} lines"
+    )
+
+
+def _speech_line(speech: dict) -> str:
+    state = f"on ({speech['model']}, language {speech['language']})" if speech["on"] else "off"
+    if not speech["contents"]:
+        return state + ("" if speech["on"] else " (zhclip index --speech turns it on)")
+    return (
+        f"{state}: heard {speech['contents']} contents ({speech['unreadable']} unreadable), "
+        f"speech in {speech['contents_with_text']}, {speech['lines']} segments"
+    )
+
+
+def _subtitles_line(subtitles: dict) -> str:
+    return (
+        f"{subtitles['contents']} videos read, {subtitles['contents_with_text']} with subtitles "
+        f"({subtitles['lines']} cues), {subtitles['unreadable']} with an unreadable file"
     )
 
 
