@@ -26,6 +26,7 @@ from .prefetch import DecodeAhead
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .store import FileState, Store
 from .subtitles.reading import SubtitleCounts, read_subtitles
+from .text.reading import TextReader
 
 log = logging.getLogger("zhclip.search")
 
@@ -83,13 +84,25 @@ class IndexSummary:
     seconds: float = 0.0
     encode_seconds: float = 0.0  # the model encoding
     idle_seconds: float = 0.0  # the model waiting for decoding
-    ocr: bool = False  # whether the run read text (OCR)
-    ocr_read: int = 0  # contents OCR read in this run
-    ocr_failed: int = 0  # of those, contents OCR could not read (indexed for CLIP all the same)
+    # per text reader of the run (its label): contents it read, of which it could not read (indexed all the same)
+    text_read: dict[str, tuple[int, int]] = field(default_factory=dict)
     subtitles: SubtitleCounts = field(default_factory=SubtitleCounts)  # videos whose subtitles were read again
 
+    @property
+    def ocr(self) -> bool:
+        """Whether the run read text in images (OCR)."""
+        return "OCR" in self.text_read
+
+    @property
+    def ocr_read(self) -> int:
+        return self.text_read.get("OCR", (0, 0))[0]
+
+    @property
+    def ocr_failed(self) -> int:
+        return self.text_read.get("OCR", (0, 0))[1]
+
     def line(self) -> str:
-        text = f"; OCR read {self.ocr_read} contents ({self.ocr_failed} unreadable)" if self.ocr else ""
+        text = "".join(f"; {label} read {n} contents ({bad} unreadable)" for label, (n, bad) in self.text_read.items())
         text += f"; {self.subtitles.line()}" if self.subtitles.read else ""
         return (
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
@@ -114,23 +127,22 @@ def index_library(
     state = IndexProgress()
     engine = OcrEngine(options.ocr_options) if options.ocr else None  # a missing package fails before any write
     store = Store(db)
-    ocr: OcrReading | None = None
+    readers: list[TextReader] = []
     try:
         _bind_model(store, encoder, options, roots)
-        ocr = _start_ocr(store, options, engine)
+        readers = _start_readers(store, options, engine)
         found = scan(roots, options.excludes)
-        summary = IndexSummary(ocr=ocr is not None)
+        summary = IndexSummary()
         for path, reason in found.skipped:
             _fail(summary, state, path, reason)
         known = store.file_states()
-        unread = _unread_contents(store, ocr)
+        unread = _unread_contents(store, readers)
         todo = [f for f in found.files if not _unchanged(known.get(f.path), f) or known[f.path].content_id in unread]
         summary.unchanged = len(found.files) - len(todo)
         state.phase, state.total = "indexing", len(todo)
         _report(progress, state)
-        failed = _index_files(store, encoder, todo, known, options, summary, state, progress, ocr)
-        if ocr is not None:
-            summary.ocr_read, summary.ocr_failed = ocr.read, ocr.failed
+        failed = _index_files(store, encoder, todo, known, options, summary, state, progress, readers)
+        summary.text_read = {reader.label: (reader.read, reader.failed) for reader in readers}
         _log_encoder_time(summary, state)
         state.phase = "cleaning"
         _report(progress, state)
@@ -141,8 +153,8 @@ def index_library(
         summary.removed = len(gone)
         summary.subtitles = read_subtitles(store, options.commit_every)  # sidecars changed beside unchanged videos too
     finally:
-        if ocr is not None:
-            ocr.close()
+        for reader in readers:
+            reader.close()
         store.close()
     summary.seconds = time.monotonic() - started
     state.phase = "done"
@@ -180,11 +192,21 @@ def _start_ocr(store: Store, options: IndexOptions, engine: OcrEngine | None) ->
     return reading
 
 
-def _unread_contents(store: Store, ocr: OcrReading | None) -> set[int]:
-    """Contents already encoded that OCR has not read yet (a library that just had OCR turned on)."""
-    if ocr is None:
-        return set()
-    return {content_id for digest, content_id in store.content_ids().items() if ocr.wanted(digest)}
+def _start_readers(store: Store, options: IndexOptions, ocr_engine: OcrEngine | None) -> list[TextReader]:
+    """The text readers of this run (search/text/reading.py), each on if asked for now or last time."""
+    started = [
+        _start_ocr(store, options, ocr_engine),
+    ]
+    return [reader for reader in started if reader is not None]
+
+
+def _unread_contents(store: Store, readers: list[TextReader]) -> set[int]:
+    """Contents already indexed that a reader has not read yet (a library that just had it turned on)."""
+    return {
+        content_id
+        for digest, content_id, kind in store.content_kinds()
+        if any(kind in reader.kinds and reader.wanted(digest) for reader in readers)
+    }
 
 
 def _log_encoder_time(summary: IndexSummary, state: IndexProgress) -> None:
@@ -242,12 +264,12 @@ def _index_files(
     summary: IndexSummary,
     state: IndexProgress,
     progress: ProgressCallback | None,
-    ocr: OcrReading | None,
+    readers: list[TextReader],
 ) -> set[str]:
-    """Decode, encode (and OCR) and commit `todo`; returns the paths that failed."""
+    """Decode, encode (and read the text of) and commit `todo`; returns the paths that failed."""
     contents = store.content_ids()
     decode_options = DecodeOptions(encoder.image_size, options.frame_interval, options.min_side)
-    batch = _Batch(store, contents, options.commit_every, ocr)
+    batch = _Batch(store, contents, options.commit_every, readers)
     failed: set[str] = set()
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
     this_run: set[str] = set()
@@ -260,8 +282,8 @@ def _index_files(
             failed.add(item[0])
             _fail(summary, state, *item)
         else:
-            if ocr is not None:
-                ocr.start(item)
+            for reader in readers:
+                reader.start(item)
             if item.hash in this_run or item.hash in contents:
                 item.pixels = None  # same content as a file already encoded: share its vectors
             this_run.add(item.hash)
@@ -301,7 +323,7 @@ def _decode_ahead(
 
 def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) -> None:
     if _unchanged(known.get(item.file.path), item.file):
-        summary.unchanged += 1  # only here for OCR
+        summary.unchanged += 1  # only here for a text reader
         return
     if item.file.path in known:
         summary.updated += 1
@@ -327,9 +349,9 @@ def _encode(encoder: MediaEncoder, items: list[Decoded], state: IndexProgress) -
 class _Batch:
     """Finished files waiting to be committed together."""
 
-    def __init__(self, store: Store, contents: dict[str, int], every: float, ocr: OcrReading | None):
+    def __init__(self, store: Store, contents: dict[str, int], every: float, readers: list[TextReader]):
         self.store = store
-        self.ocr = ocr
+        self.readers = readers
         self.contents = contents
         self.every = every
         self.ready: list[Decoded] = []
@@ -340,8 +362,8 @@ class _Batch:
             self.commit()
 
     def commit(self) -> None:
-        if self.ocr is not None:
-            self.ocr.finish(item.hash for item in self.ready)  # outside the transaction: it may take a while
+        for reader in self.readers:
+            reader.finish([item.hash for item in self.ready])  # outside the transaction: it may take a while
         with self.store.transaction():
             for item in self.ready:
                 content_id = self.contents.get(item.hash)
@@ -352,8 +374,8 @@ class _Batch:
                     )
                     self.contents[item.hash] = content_id
                 self.store.put_file(item.file, content_id)
-                if self.ocr is not None:
-                    self.ocr.save(self.store, item.hash, content_id)
+                for reader in self.readers:
+                    reader.save(self.store, item.hash, content_id)
             self.store.bump_generation()
         self.ready = []
         self.last = time.monotonic()

@@ -388,6 +388,10 @@ class Store:
     def content_ids(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT hash, id FROM contents"))
 
+    def content_kinds(self) -> list[tuple[str, int, str]]:
+        """(hash, id, kind) of every content."""
+        return self.conn.execute("SELECT hash, id, kind FROM contents").fetchall()
+
     def add_content(
         self,
         digest: str,

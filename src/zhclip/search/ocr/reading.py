@@ -2,83 +2,42 @@
 
 Photos are decoded again for OCR at up to `read_side` pixels (CLIP's draft-mode pixels are far too small for
 text); videos are sampled at the same frame times as for CLIP, each frame read as it is decoded (never held
-all at once), and a frame that looks like the previous one reuses its lines. What OCR read waits here, keyed
-by content hash, until the indexer commits the content: the two are stored in one transaction.
+all at once), and a frame that looks like the previous one reuses its lines. What OCR read waits, keyed by
+content hash, until the indexer commits the content: the two are stored in one transaction
+(`search.text.reading`).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..decode import Decoded, DecodeOptions, decode_image, decode_video
-from ..errors import DecodeError
+from ..decode import DecodeOptions, decode_image, decode_video
 from ..store import Store
-from ..text.lines import source_hashes
+from ..text.lines import TextLine
+from ..text.reading import PooledReader
 from .engine import OcrEngine
-from .lines import SOURCE, FrameLines, save_ocr
+from .lines import SOURCE, FrameLines
 
-log = logging.getLogger("zhclip.search")
 SAME_FRAME = 3.0  # mean absolute difference (0-255) of 32x18 grey thumbnails below which frames count as one
 
 
-class OcrReading:
-    """Reads new contents during an indexing run, in threads of its own beside decoding and encoding, and
-    stores the result beside them. Its methods are called from the indexing thread only."""
+class OcrReading(PooledReader):
+    """Reads new photos and videos during an indexing run, in threads of its own beside decoding and encoding."""
+
+    source = SOURCE
+    label = "OCR"
+    kinds = ("image", "video")
 
     def __init__(self, engine: OcrEngine, store: Store, frame_interval: float, workers: int):
+        super().__init__(store, workers)
         self.engine = engine
         self.frame_interval = frame_interval
-        self.done = source_hashes(store.conn, SOURCE)  # read in an earlier run
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zhclip-ocr")
-        self._reading: dict[str, Future] = {}
-        self._results: dict[str, tuple[list[FrameLines], str | None]] = {}
-        self.read = 0
-        self.failed = 0
 
-    def wanted(self, digest: str) -> bool:
-        return digest not in self.done
-
-    def start(self, decoded: Decoded) -> None:
-        """Start reading `decoded`'s file unless its content was read before (a copy or rename) or is being read."""
-        digest = decoded.hash
-        if digest not in self.done and digest not in self._reading and digest not in self._results:
-            self._reading[digest] = self._pool.submit(self._read_safely, decoded.file.path, decoded.file.kind)
-
-    def finish(self, digests: Iterable[str]) -> None:
-        """Wait until the contents `digests` that are being read are read (before the commit that saves them)."""
-        for digest in digests:
-            if digest in self._reading:
-                self._results[digest] = self._reading.pop(digest).result()
-
-    def save(self, store: Store, digest: str, content_id: int) -> None:
-        """Store what was read in `digest` (inside the indexer's commit transaction, after `finish`)."""
-        result = self._results.pop(digest, None)
-        if result is None:
-            return
-        save_ocr(store.conn, content_id, *result)
-        self.done.add(digest)
-        self.read += 1
-        self.failed += result[1] is not None
-
-    def close(self) -> None:
-        """Stop reading (what was not committed is read again by the next run)."""
-        self._pool.shutdown(cancel_futures=True)
-
-    def _read_safely(self, path: str, kind: str) -> tuple[list[FrameLines], str | None]:
-        try:
-            return self._read(path, kind), None
-        except DecodeError as exc:
-            error = exc.reason
-        except Exception as exc:  # an engine failure on one file must not stop the run, nor lose its CLIP vectors
-            error = f"{type(exc).__name__}: {exc}"
-        log.warning("OCR could not read %s: %s (indexed for CLIP search)", path, error)
-        return [], error
+    def read_lines(self, path: str, kind: str) -> list[TextLine]:
+        return [line for frame in self._read(path, kind) for line in frame.text_lines()]
 
     def _read(self, path: str, kind: str) -> list[FrameLines]:
         if kind == "image":
