@@ -115,6 +115,12 @@ def test_broken_files_are_refused_with_their_reason(tmp_path, text, reason):
         read_sidecar(path)
 
 
+def test_an_arrow_in_dialogue_is_not_a_timing_line(tmp_path):
+    path = tmp_path / "clip.srt"
+    path.write_text("1\n00:00:01,000 --> 00:00:02,000\n从这里 --> 到那里\n", encoding="utf-8")
+    assert list(read_sidecar(path).cues) == [Cue(1.0, 2.0, "从这里 --> 到那里")]
+
+
 def test_ass_tags_drawings_comments_and_line_breaks(tmp_path):
     path = tmp_path / "clip.ass"
     path.write_text(ASS, encoding="utf-8-sig")

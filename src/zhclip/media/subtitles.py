@@ -36,6 +36,7 @@ MAX_ODD_SHARE = 0.05
 ODD_RANGES = ((0x0370, 0x04FF), (0x2500, 0x257F), (0x3040, 0x30FF), (0x3100, 0x312F), (0xE000, 0xF8FF))
 OVERRIDE = re.compile(r"\{([^}]*)\}")
 DRAWING = re.compile(r"\\p(\d+)")
+TIMING_LINE = re.compile(r"\d.*-->|-->.*\d")  # not an arrow in a line of dialogue
 VTT_BLOCK = re.compile(r"(?:^|\n\n)(?:NOTE|STYLE|REGION)\b.*?(?=\n\n|\Z)", re.S)
 
 
@@ -186,7 +187,7 @@ def _check_timing(path: str | Path, number: int, start: int, end: int, text: str
     reads a line it cannot parse as the previous cue's text), is broken timing."""
     if start < 0 or end < start:
         raise DecodeError(path, f"broken timing: cue {number} runs from {start / 1000:.3f} s to {end / 1000:.3f} s")
-    stray = next((line for line in text.split("\\N") if "-->" in line), None)
+    stray = next((line for line in text.split("\\N") if TIMING_LINE.search(line)), None)
     if stray is not None:
         raise DecodeError(path, f"broken timing: after cue {number}, the timing line {stray.strip()!r}")
 
