@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from zhclip.search import Filters, LibraryError, Query, Reader, Store
+from zhclip.search import DecodeError, Filters, LibraryError, Query, Reader, Store
 from zhclip.search.ranking import default_match, page, search
 from zhclip.search.store import MIGRATIONS
 from zhclip.search.text.lines import TextLine, content_lines, find_lines, save_lines, text_counts
 from zhclip.search.text.normalize import key, sound
+from zhclip.search.text.reading import PooledReader
 
 from .media import solid, video
 
@@ -187,3 +188,69 @@ def test_modes_of_sources_a_library_lacks_say_how_to_add_them(tmp_path, index, s
     with pytest.raises(LibraryError, match="--ocr"):
         page(s, Query(text="北京"), "text")
     assert default_match(s.library.reader) == "clip"
+
+
+@pytest.mark.parametrize(
+    ("query", "line"),
+    [
+        ("１２３", "房间123号"),  # full-width digits
+        ("ＷＩＦＩ密碼", "wifi密码：8888"),  # full-width letters, Traditional, case
+        ("北京，南站！", "北京南站 出口"),  # punctuation and spaces in the query
+        ("“出口”", "北京南站 出口"),  # 2 characters once the quotes go: the single-character index
+    ],
+)
+def test_queries_are_normalised_as_lines_are(tmp_path, query, line):
+    store = Store(tmp_path / "lib.db")
+    with store.transaction():
+        content = store.conn.execute("INSERT INTO contents(hash, kind) VALUES ('h', 'image')").lastrowid
+        save_lines(store.conn, content, "ocr", [TextLine(line, box=BOX)])
+    hits = find_lines(store.conn, "ocr", query, Filters())
+    assert [(h.line.text, h.score) for h in hits] == [(line, 1.0)]
+    store.close()
+
+
+def test_search_prints_the_source_time_and_line(capsys):
+    from zhclip.cli.search import print_results
+    from zhclip.search.query import Result
+
+    said = {"source": "speech", "line": "我们明天去北京", "start": 62.5, "end": 65.0, "box": None, "span": [5, 7]}
+    print_results([Result(1, "/v/talk.mp4", "video", 0.95, 62.5, 65.0, text=said, weak=True)], False)
+    out = capsys.readouterr().out
+    assert "/v/talk.mp4  [01:02.5-01:05.0]  speech 01:02.5 「我们明天去北京」" in out and "weaker matches" in out
+
+
+class FakeSpeech(PooledReader):
+    """A reader of videos only, as speech is: one line per video, none for a video called silent*."""
+
+    source, label, kinds = "speech", "speech", ("video",)
+    paths: list[str] = []
+
+    def read_lines(self, path: str, kind: str) -> list[TextLine]:
+        type(self).paths.append(Path(path).name)
+        if Path(path).name.startswith("mute"):
+            raise DecodeError(path, "no audio stream")
+        return [TextLine("大家好", 0.5, 1.5, 0.9)]
+
+
+def test_a_reader_added_to_the_indexer_reads_its_kinds_once_and_saves_with_the_content(
+    tmp_path, index, monkeypatch, caplog
+):
+    from zhclip.search import indexer
+
+    monkeypatch.setattr(indexer, "_start_readers", lambda store, options, ocr_engine: [FakeSpeech(store, 1)])
+    FakeSpeech.paths = []
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    video(lib / "talk.mp4", ["blue", "green"], seconds_each=1.0)
+    video(lib / "mute.mp4", ["red", "green"], seconds_each=1.0)
+    solid(lib / "sky.png", "blue")
+    with caplog.at_level("WARNING", "zhclip.search"):
+        first = index(db, lib)
+    assert sorted(FakeSpeech.paths) == ["mute.mp4", "talk.mp4"], "images are not its kind"
+    assert first.text_read == {"speech": (2, 1)} and "speech read 2 contents (1 unreadable)" in first.line()
+    assert f"speech could not read {lib / 'mute.mp4'}: no audio stream" in caplog.text
+    reader = Reader(db)
+    assert reader.counts()["files"] == 3
+    talk = reader.file_by_path(str(lib / "talk.mp4")).content_id
+    assert content_lines(reader.conn, talk) == [("speech", TextLine("大家好", 0.5, 1.5, 0.9))]
+    again = index(db, lib)
+    assert (again.unchanged, again.text_read, len(FakeSpeech.paths)) == (3, {"speech": (0, 0)}, 2), "read once"
