@@ -28,8 +28,8 @@ def test_text_mode_marks_the_matched_words_and_boxes_them(ocr_server, browser): 
     _wait(browser, "return document.querySelectorAll('#results .card').length === 1")
     card = "document.querySelector('#results .card')"
     assert browser.execute_script(f"return {card}.querySelector('.name').textContent") == "invoice.png"
-    assert browser.execute_script(f"return {card}.querySelector('.ocr-line').textContent") == "增值税普通发票"
-    assert browser.execute_script(f"return {card}.querySelector('.ocr-line mark').textContent") == "发票"
+    assert browser.execute_script(f"return {card}.querySelector('.text-line .line').textContent") == "增值税普通发票"
+    assert browser.execute_script(f"return {card}.querySelector('.text-line mark').textContent") == "发票"
     box = _wait(browser, f"const b = {card}.querySelector('.ocr-box'); return b && [b.offsetWidth, b.offsetHeight]")
     assert box[0] > 10 and box[1] > 2
     browser.execute_script(f"{card}.querySelector('.thumb').click()")
@@ -42,6 +42,6 @@ def test_text_mode_marks_the_matched_words_and_boxes_them(ocr_server, browser): 
 def test_the_mode_switch_speaks_both_languages(ocr_server, browser):  # noqa: F811
     browser.get(ocr_server)
     option = "document.querySelector('#match option[value=ocr]').textContent"
-    assert browser.execute_script(f"return {option}") == "文字"
+    assert browser.execute_script(f"return {option}") == "画面文字"
     browser.execute_script("document.getElementById('lang').click()")
-    assert browser.execute_script(f"return {option}") == "Text"
+    assert browser.execute_script(f"return {option}") == "On-screen text"

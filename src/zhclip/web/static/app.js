@@ -29,8 +29,8 @@ function filterParams(withNegative) {
 function message(text) { $("message-text").textContent = text; }
 
 function clock(s) {
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - m * 60).toFixed(0).padStart(2, "0")}`;
+  const whole = Math.floor(s); // a moment shown as the second it falls in (59.6 s is 0:59, never 0:60)
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
 }
 
 function monthOf(seconds) {
@@ -104,6 +104,7 @@ function runSearch(event) {
     for (const [k, v] of params) form.set(k, v);
     return api("/api/search/image", { method: "POST", body: form });
   }), what);
+  view.query = q; // the viewer marks its words in what is said and subtitled
 }
 
 function similar(result) {
@@ -217,8 +218,10 @@ function card(item, index) {
   const node = $("card").content.firstElementChild.cloneNode(true);
   const id = encodeURIComponent(item.file_id);
   const at = item.frame != null ? `&at=${encodeURIComponent(item.frame)}` : "";
-  node.querySelector("img").src = `/api/files/${id}/thumbnail?size=256${at}`;
-  node.querySelector("img").alt = item.name;
+  const img = node.querySelector("img");
+  img.alt = item.name;
+  if (item.kind === "audio") img.remove(); // a sound: no picture, and nothing that looks like it
+  else img.src = `/api/files/${id}/thumbnail?size=256${at}`;
   node.querySelector(".name").textContent = item.name;
   node.querySelector(".name").title = item.path;
   node.querySelector(".score").textContent = item.score != null ? item.score.toFixed(3) : formatDate(item.date);
@@ -233,32 +236,52 @@ function card(item, index) {
     link.href = `/api/files/${id}/clip?start=${item.start}&end=${item.end}`;
   } else if (item.kind === "video") {
     node.querySelector(".badge").textContent = item.duration ? `▶ ${clock(item.duration)}` : "▶";
+  } else if (item.kind === "audio") {
+    node.querySelector(".badge").textContent = `♪ ${t("audio")}`;
   }
-  if (item.ocr) showOcr(node, item.ocr);
+  if (item.text) showFoundText(node, item.text);
   for (const label of node.querySelectorAll("[data-i18n]")) label.textContent = t(label.dataset.i18n);
   node.querySelector(".thumb").addEventListener("click", () => openViewer(index));
   node.querySelector(".similar").addEventListener("click", () => similar(item));
+  node.querySelector(".similar").hidden = item.kind === "audio";
   return node;
 }
 
-// ------------------------------------------------------------------ the text a result was found by (OCR)
+// ------------------------------------------------------------------ the text a result was found by
 
-// The matched OCR line under the thumbnail with the query's words marked, and its box on the picture.
-function showOcr(node, ocr) {
-  const line = node.querySelector(".ocr-line");
-  line.replaceChildren(...markedText(ocr));
-  line.title = ocr.text;
+// Under the thumbnail: where the matched line comes from (on screen, said, a subtitle), its time in a video,
+// the line with the query's words marked; an on-screen line's box drawn on the picture.
+function showFoundText(node, found) {
+  const line = node.querySelector(".text-line");
+  const source = line.querySelector(".source");
+  source.dataset.source = found.source;
+  source.dataset.i18n = `source_${found.source}`;
+  line.querySelector(".at").textContent = found.start != null ? clock(found.start) : "";
+  line.querySelector(".line").replaceChildren(...markedText(found.line, foundSpans(found)));
+  line.title = found.line;
   line.hidden = false;
+  if (!found.box) return;
   const img = node.querySelector("img");
-  img.addEventListener("load", () => img.after(ocrBox(ocr.box, coverPlace(img))), { once: true });
+  img.addEventListener("load", () => img.after(ocrBox(found.box, coverPlace(img))), { once: true });
 }
 
-// The line's text as nodes: before, the matched characters in a <mark>, after.
-function markedText(ocr) {
-  const [start, end] = ocr.span;
-  const mark = document.createElement("mark");
-  mark.textContent = ocr.text.slice(start, end);
-  return [ocr.text.slice(0, start), mark, ocr.text.slice(end)];
+function foundSpans(found) {
+  return found.span ? [found.span] : [];
+}
+
+// A line's text as nodes, the characters of each [start, end) span (in order) in a <mark>.
+function markedText(text, spans) {
+  const nodes = [];
+  let at = 0;
+  for (const [start, end] of spans) {
+    if (start < at || end <= start) continue;
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(start, end);
+    nodes.push(text.slice(at, start), mark);
+    at = end;
+  }
+  nodes.push(text.slice(at));
+  return nodes;
 }
 
 // Where a picture shown with object-fit: cover lies in its box, in % of the box: its size and offset.
@@ -326,9 +349,20 @@ function setQueryImage(file) {
   if (file) box.querySelector("img").src = URL.createObjectURL(file);
 }
 
+// The match modes the library can answer: one per text source it has, all text when it has several.
+function offerMatches(sources) {
+  const offered = { ocr: false, speech: false, subtitles: false, text: sources.length > 1, hybrid: sources.length > 0 };
+  for (const source of sources) offered[source] = true;
+  for (const option of $("match").options) {
+    if (option.value in offered) option.hidden = !offered[option.value];
+  }
+  if ($("match").selectedOptions[0]?.hidden) $("match").value = "";
+}
+
 async function refreshStatus() {
   try {
     const s = await api("/api/status");
+    offerMatches(s.text_sources);
     const c = s.counts;
     let text = t("status", { images: c.images, videos: c.videos, arch: s.arch });
     const ix = s.indexing;
