@@ -135,16 +135,20 @@ def _onnx_towers(base: Runtime) -> Path:
 
 
 def _open(kind: str, base: Runtime, directory: Path | None) -> Runtime:
-    weights_key = base.weights_key if base.kind == "torch" else cache.files_digest(sorted(directory.glob("*.onnx")))
     if kind == "onnxruntime":
         return CudaOnnxRuntime(directory, base.device)
     if kind == "onnxruntime_trt":
-        return OnnxTensorRtRuntime(directory, base.device, weights_key)
+        return OnnxTensorRtRuntime(directory, base.device, _weights_key(base, directory))
     from .tensorrt import TensorRtRuntime, TorchTensorRtRuntime
 
     if kind == "tensorrt":
-        return TensorRtRuntime(directory, base.device, weights_key)
+        return TensorRtRuntime(directory, base.device, _weights_key(base, directory))
     return TorchTensorRtRuntime(base)
+
+
+def _weights_key(base: Runtime, directory: Path) -> str:
+    """What engines of these weights are keyed by: the checkpoint's digest, or an export's ONNX files' bytes."""
+    return base.weights_key if base.kind == "torch" else cache.files_digest(sorted(directory.glob("*.onnx*")))
 
 
 class GpuOnnxEncoder(ArrayEncoder):

@@ -130,8 +130,12 @@ class TensorRtEncoder:
             return torch.cat([self._run_piece(tower, piece) for piece in inputs.split(self.max_batch[tower])])
 
     def _run_piece(self, tower: str, inputs: torch.Tensor) -> torch.Tensor:
+        import tensorrt as trt
+
         engine, context = self.engines[tower], self.contexts[tower]
-        name_in, name_out = (engine.get_tensor_name(i) for i in range(2))
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        (name_in,) = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        (name_out,) = [n for n in names if n != name_in]
         inputs = inputs.to(self.device, _torch_dtype(engine.get_tensor_dtype(name_in))).contiguous()
         context.set_input_shape(name_in, tuple(inputs.shape))
         shape = tuple(context.get_tensor_shape(name_out))
@@ -178,9 +182,9 @@ class TorchTensorRtRuntime:
         key = engine_key(self.base.weights_key, self.gpu, tensorrt_version(), precision)
         what = f"torch-tensorrt {precision} towers"
         folder = cache.entry(TORCH_TENSORRT_CACHE, key, lambda out: self._compile(precision, out), what)
-        import torch_tensorrt
+        import torch_tensorrt  # noqa: F401  (registers the TensorRT engine op the saved programs call)
 
-        modules = {tower: torch_tensorrt.load(str(folder / f"{tower}.ep")).module() for tower in towers}
+        modules = {tower: torch.export.load(str(folder / f"{tower}.ep")).module() for tower in towers}
         return CompiledTowers(self.config, modules, self.device, self.base.network.logit_scale.detach().cpu())
 
     trial_encoder = encoder
@@ -201,7 +205,7 @@ class TorchTensorRtRuntime:
             compiled = torch_tensorrt.compile(
                 Tower(network, tower).eval(), ir="dynamo", inputs=inputs, use_explicit_typing=True
             )
-            torch_tensorrt.save(compiled, str(out / f"{tower}.ep"), inputs=[example])
+            torch_tensorrt.save(compiled, str(out / f"{tower}.ep"), arg_inputs=[example])
         del network
 
 
