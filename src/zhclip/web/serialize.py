@@ -9,6 +9,7 @@ from pathlib import Path
 from ..search import FileRecord, Result
 from ..search.browse import BrowsePage
 from ..search.query import Page
+from ..search.text.lines import TextLine
 from ..search.trash import TrashAction
 
 
@@ -29,6 +30,11 @@ def results(page: Page) -> dict:
         "next_offset": page.next_offset,
         "cutoff": None if page.cutoff is None else round(page.cutoff, 4),  # where weak results begin
     }
+
+
+def text_line(source: str, line: TextLine, marks: list[tuple[int, int]]) -> dict:
+    """A line of text found in a file as the viewer lists it; `marks`: its character ranges to mark."""
+    return {"source": source, "start": line.start, "end": line.end, "text": line.text, "marks": marks}
 
 
 def item(record: FileRecord) -> dict:

@@ -84,7 +84,7 @@ def text(
     reader = searcher.library.reader
     record = reader.file(file_id)
     lines = [
-        {"source": name, "start": line.start, "end": line.end, "text": line.text, "marks": marks(line.text, q or "")}
+        serialize.text_line(name, line, marks(line.text, q or ""))
         for name, line in content_lines(reader.conn, record.content_id)
         if name in wanted
     ]
