@@ -31,7 +31,9 @@ SLOW_FACTOR = 1.5  # a candidate this much slower than the first on both towers 
 
 def choose_plan(runtimes: Sequence[Runtime]) -> Plan:
     """The fastest path per tower among `runtimes`' precisions that keeps fidelity (the first path is the
-    reference), measured once per machine, architecture and set of runtimes."""
+    reference), measured once per machine, architecture and set of runtimes. On a CPU, paths it lacks the
+    instructions for are left out with a log line (`machine.excluded_paths`); on a GPU, `runtimes` holds the GPU
+    runtimes (`cuda`), and a path that cannot be built there is logged and never chosen."""
     candidates = {
         f"{rt.kind}-{p}": (lambda rt=rt, p=p: rt.trial_encoder(p)) for rt in runtimes for p in rt.precisions()
     }
