@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import zhclip
-from zhclip.runtime import auto, cuda, engines, loader, plans
+from zhclip.errors import UnsupportedError
+from zhclip.runtime import auto, cuda, engines, loader, open_model, open_runtime, plans
+from zhclip.runtime.calibration import synthetic_batch
 from zhclip.runtime.gpu import GpuInfo
 from zhclip.runtime.measure import FIDELITY_BAR
 
@@ -163,10 +165,32 @@ def test_tensorrt_shape_profiles_cover_the_model():
     assert engines.profile_options("text", CONFIG)["trt_profile_max_shapes"] == f"ids:256x{CONFIG.context_length}"
 
 
+def test_onnx_runtime_gpu_paths_refuse_a_silent_fallback_and_keep_fidelity(tiny_checkpoints, monkeypatch):
+    """Run on the CPU: the GPU export's towers (fp32, fp16), a session that ONNX Runtime moved to another provider
+    than the one asked for refused, and the fp16 towers within the fidelity bar of PyTorch fp32."""
+    monkeypatch.setattr(cuda, "_ort_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    base = open_runtime(tiny_checkpoints["pt"], "cpu")
+    (onnx,) = cuda.cuda_runtimes(base, "onnxruntime")
+    assert onnx.kind == "onnxruntime" and onnx.precisions() == ["fp32", "fp16"]
+    with pytest.raises(UnsupportedError, match="could not run the image tower on CUDAExecutionProvider"):
+        onnx.encoder("fp16")
+    monkeypatch.setattr(cuda.CudaOnnxRuntime, "tower_providers", lambda *args: ["CPUExecutionProvider"])
+    model, reference = open_model(onnx, "fp16"), open_model(base, "fp32")
+    texts = ["一只猫", "红色的圆形在蓝色背景上"]
+    assert (model.encode_texts(texts) * reference.encode_texts(texts)).sum(1).min() >= FIDELITY_BAR
+    pixels = synthetic_batch(4, CONFIG.vision.image_size).pixels
+    assert (model.encode_pixels(pixels) * reference.encode_pixels(pixels)).sum(1).min() >= FIDELITY_BAR
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_auto_on_this_gpu_keeps_fidelity(tiny_checkpoints, tmp_path):
+def test_auto_on_this_gpu_keeps_fidelity(tiny_checkpoints, monkeypatch):
+    """Every GPU runtime installed here is measured (the suite narrows auto to PyTorch elsewhere)."""
+    monkeypatch.delenv(loader.RUNTIMES_ENV)
     model = zhclip.load(tiny_checkpoints["pt"], device="cuda", precision="auto")
     reference = zhclip.load(tiny_checkpoints["pt"], device="cpu", precision="fp32")
     texts = ["一只猫", "红色的圆形在蓝色背景上"]
     cosine = (model.encode_texts(texts) * reference.encode_texts(texts)).sum(1)
-    assert cosine.min() >= 0.99, (model.paths, cosine)
+    assert cosine.min() >= FIDELITY_BAR, (model.paths, cosine)
+    pixels = synthetic_batch(4, CONFIG.vision.image_size).pixels
+    cosine = (model.encode_pixels(pixels) * reference.encode_pixels(pixels)).sum(1)
+    assert cosine.min() >= FIDELITY_BAR, (model.paths, cosine)
