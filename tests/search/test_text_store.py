@@ -254,3 +254,15 @@ def test_a_reader_added_to_the_indexer_reads_its_kinds_once_and_saves_with_the_c
     assert content_lines(reader.conn, talk) == [("speech", TextLine("大家好", 0.5, 1.5, 0.9))]
     again = index(db, lib)
     assert (again.unchanged, again.text_read, len(FakeSpeech.paths)) == (3, {"speech": (0, 0)}, 2), "read once"
+
+
+def test_an_old_library_on_read_only_storage_is_searched_by_clip_and_says_how_to_search_its_text(tmp_path, monkeypatch):
+    db = tmp_path / "old.db"
+    _schema_2_library(db)
+    monkeypatch.setattr("zhclip.search.store.read_only_storage", lambda path: True)
+    reader = Reader(db)
+    assert reader.version == 2 and reader.counts()["files"] == 3, "read as it is, nothing written"
+    from zhclip.search.ocr.source import SOURCE
+
+    assert not SOURCE.present(reader)
+    assert "upgraded it in a writable folder" in SOURCE.absent(reader).reason

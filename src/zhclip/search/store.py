@@ -33,6 +33,7 @@ from .scan import ScannedFile
 from .text.normalize import key, sound
 
 SCHEMA_VERSION = 3
+TEXT_STORE_VERSION = 3  # the schema that holds the text found in media (`text_lines`)
 APPLICATION_ID = 0x7A68636C  # "zhcl": marks the file as a zhclip library
 BUSY_TIMEOUT_MS = 60_000
 
@@ -470,7 +471,7 @@ class Reader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]  # opened now: a bad path fails here
+        version = self.version  # opened now: a bad path fails here and not on the first query
         if 0 < version < SCHEMA_VERSION and not read_only_storage(self.path):
             Store(self.path).close()  # an older zhclip's library: brought up to date once, in one transaction
 
@@ -480,6 +481,11 @@ class Reader:
         if conn is None:
             conn = self._local.conn = connect(self.path, readonly=True)
         return conn
+
+    @property
+    def version(self) -> int:
+        """The library's schema version (0: an empty file)."""
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def meta(self) -> LibraryMeta:
         try:

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from ..errors import LibraryError
 from ..query import Hit, Query
-from ..store import Reader
+from ..store import TEXT_STORE_VERSION, Reader
 from .lines import LineHit, find_lines
 
 
@@ -34,11 +34,19 @@ class LineSource:
         self.in_frames = in_frames
 
     def present(self, reader: Reader) -> bool:
+        if reader.version < TEXT_STORE_VERSION:
+            return False
         if self.setting is not None:
             return bool(getattr(reader.meta(), self.setting))
         return _has_lines(reader.conn, self.name)
 
     def absent(self, reader: Reader) -> LibraryError:
+        if reader.version < TEXT_STORE_VERSION:
+            return LibraryError(
+                reader.path,
+                "this library was made by an older zhclip and is on read-only storage: its text can be searched "
+                "once `zhclip index` has upgraded it in a writable folder; or search with --match clip",
+            )
         return LibraryError(reader.path, f"this library has no {self.how_to_add}, or search with --match clip")
 
     def hits(self, reader: Reader, query: Query) -> list[Hit]:
@@ -68,7 +76,16 @@ class LineSource:
 
     def _hit(self, line: LineHit, start: float | None = None, end: float | None = None) -> Hit:
         ocr = line.ocr() if self.in_frames else None
-        return Hit(line.content_id, line.score, start, end, line.line.start, ocr, line.text(), line.score < 1.0)
+        return Hit(
+            line.content_id,
+            line.score,
+            start,
+            end,
+            frame=line.line.start,
+            ocr=ocr,
+            text=line.text(),
+            weak=line.score < 1,
+        )
 
     def _frame_runs(self, lines: list[LineHit], times: list[float]) -> list[Hit]:
         """One hit per run of consecutive sampled frames that show the text (best line of the run)."""
