@@ -5,13 +5,15 @@ or whose package is missing, is skipped with one log line. The last test runs on
 from __future__ import annotations
 
 import logging
+import os
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 import zhclip
 from zhclip.errors import UnsupportedError
-from zhclip.runtime import auto, cuda, engines, loader, open_model, open_runtime, plans
+from zhclip.runtime import auto, cuda, engines, gpu, loader, open_model, open_runtime, plans
 from zhclip.runtime.calibration import synthetic_batch
 from zhclip.runtime.gpu import GpuInfo
 from zhclip.runtime.measure import FIDELITY_BAR
@@ -194,3 +196,20 @@ def test_auto_on_this_gpu_keeps_fidelity(tiny_checkpoints, monkeypatch):
     pixels = synthetic_batch(4, CONFIG.vision.image_size).pixels
     cosine = (model.encode_pixels(pixels) * reference.encode_pixels(pixels)).sum(1)
     assert cosine.min() >= FIDELITY_BAR, (model.paths, cosine)
+
+
+def test_gpu_memory_outside_pytorch_is_read_from_nvml(monkeypatch):
+    """ONNX Runtime's and TensorRT's GPU memory: NVML's count of this process, else of the whole GPU (a
+    container's process ids are not the driver's), else unknown."""
+    own = SimpleNamespace(pid=os.getpid(), usedGpuMemory=3 * 2**30)
+    nvml = SimpleNamespace(
+        nvmlDeviceGetHandleByIndex=lambda index: f"gpu{index}",
+        nvmlDeviceGetComputeRunningProcesses=lambda handle: [SimpleNamespace(pid=1, usedGpuMemory=1), own],
+        nvmlDeviceGetMemoryInfo=lambda handle: SimpleNamespace(used=5 * 2**30),
+    )
+    monkeypatch.setattr(gpu, "_nvml", lambda: nvml)
+    assert gpu.process_memory_mb(0) == (3072.0, "NVML: this process")
+    nvml.nvmlDeviceGetComputeRunningProcesses = lambda handle: []
+    assert gpu.process_memory_mb(0) == (5120.0, "NVML: all in use on the GPU")
+    monkeypatch.setattr(gpu, "_nvml", lambda: None)
+    assert gpu.process_memory_mb(0) is None

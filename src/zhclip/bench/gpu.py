@@ -71,9 +71,11 @@ def gpu_peak(paths: dict[str, str]) -> dict:
     """Peak GPU memory since `reset_gpu_peak`, and how it was measured, for a model on `paths`."""
     if all(path.startswith("torch-") for path in paths.values()):
         return {"gpu_peak_mb": torch.cuda.max_memory_allocated() / MIB, "gpu_memory_by": "torch allocator peak"}
-    used = process_memory_mb(torch.cuda.current_device())
-    how = "NVML: process total after encoding" if used is not None else "not measured (no NVML: nvidia-ml-py)"
-    return {"gpu_peak_mb": used, "gpu_memory_by": how}
+    found = process_memory_mb(torch.cuda.current_device())
+    if found is None:
+        return {"gpu_peak_mb": None, "gpu_memory_by": "not measured (no NVML: pip install nvidia-ml-py)"}
+    used, what = found
+    return {"gpu_peak_mb": used, "gpu_memory_by": f"{what}, after encoding"}
 
 
 def weights_bytes(config: ClipConfig) -> dict[str, int]:

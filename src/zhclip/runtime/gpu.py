@@ -67,17 +67,19 @@ def driver_version() -> str:
     return lines[0] if done.returncode == 0 and lines else UNKNOWN
 
 
-def process_memory_mb(index: int = 0) -> float | None:
-    """GPU memory this process holds on GPU `index` as the driver counts it (every runtime's allocations:
-    ONNX Runtime's arena, TensorRT's engines and workspace, PyTorch's cache); None without NVML."""
+def process_memory_mb(index: int = 0) -> tuple[float, str] | None:
+    """GPU memory this process holds on GPU `index` as the driver counts it (every runtime's allocations: ONNX
+    Runtime's arena, TensorRT's engines and workspace, PyTorch's cache), and what was counted: the process, or,
+    where NVML cannot see this process (a container's own process ids), everything in use on that GPU. None
+    without NVML."""
     nvml = _nvml()
     if nvml is None:
         return None
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
     for process in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
         if process.pid == os.getpid() and process.usedGpuMemory is not None:
-            return process.usedGpuMemory / 2**20
-    return None
+            return process.usedGpuMemory / 2**20, "NVML: this process"
+    return nvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20, "NVML: all in use on the GPU"
 
 
 @functools.cache
