@@ -30,7 +30,7 @@ from ..media import MediaInfo
 from .errors import LibraryError, NotFoundError
 from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile
-from .text.normalize import key, sound
+from .text.normalize import forms
 
 SCHEMA_VERSION = 3
 TEXT_STORE_VERSION = 3  # the schema that holds the text found in media (`text_lines`)
@@ -109,10 +109,7 @@ def _text_store(conn: sqlite3.Connection) -> None:
     conn.executemany(
         "INSERT INTO text_lines(content_id, source, start, text, key, chars, sound, box, confidence) "
         "VALUES (?, 'ocr', ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (content_id, t, text, key(text), " ".join(key(text)), sound(text), box, confidence)
-            for content_id, t, text, box, confidence in rows
-        ),
+        ((content_id, t, text, *forms(text), box, confidence) for content_id, t, text, box, confidence in rows),
     )
     conn.execute(
         "INSERT INTO text_contents(content_id, source, error) SELECT content_id, 'ocr', error FROM ocr_contents"

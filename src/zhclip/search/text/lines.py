@@ -22,7 +22,7 @@ from difflib import SequenceMatcher
 from pypinyin import Style, lazy_pinyin
 
 from ..store import Filters
-from .normalize import key, sound, span
+from .normalize import forms, key, sound, span
 
 TRIGRAM = 3
 SOUND_WEIGHT = 0.95  # a line that sounds like the whole query scores this (an exact one scores 1)
@@ -82,8 +82,8 @@ def save_lines(
     that stores the content, or in one of its own)."""
     conn.execute("DELETE FROM text_lines WHERE content_id = ? AND source = ?", (content_id, source))
     rows = [
-        (content_id, source, line.start, line.end, line.text, key(line.text), " ".join(key(line.text)))
-        + (sound(line.text), None if line.box is None else json.dumps(line.box), round(line.confidence, 4))
+        (content_id, source, _seconds(line.start), _seconds(line.end), line.text, *forms(line.text))
+        + (None if line.box is None else json.dumps(line.box), round(line.confidence, 4))
         for line in lines
     ]
     conn.executemany(
@@ -95,6 +95,10 @@ def save_lines(
         "INSERT OR REPLACE INTO text_contents(content_id, source, error, signature) VALUES (?, ?, ?, ?)",
         (content_id, source, error, signature),
     )
+
+
+def _seconds(t: float | None) -> float | None:
+    return None if t is None else round(t, 3)
 
 
 def source_hashes(conn: sqlite3.Connection, source: str) -> set[str]:

@@ -49,7 +49,18 @@ def _matters(char: str) -> bool:
 
 def sound(text: str) -> str:
     """The toneless pinyin syllables of `text`'s key, space-separated ('北京' -> 'bei jing')."""
-    return " ".join(lazy_pinyin(key(text), style=Style.NORMAL))
+    return _syllables(key(text))
+
+
+def forms(text: str) -> tuple[str, str, str]:
+    """What the text store keeps of a line to match it by: its key, the key's characters space-separated (one
+    token each for the single-character index), and its sound."""
+    line_key = key(text)
+    return line_key, " ".join(line_key), _syllables(line_key)
+
+
+def _syllables(line_key: str) -> str:
+    return " ".join(lazy_pinyin(line_key, style=Style.NORMAL))
 
 
 def span(text: str, start: int, end: int) -> tuple[int, int]:
