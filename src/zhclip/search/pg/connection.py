@@ -1,0 +1,108 @@
+"""Opening a PostgreSQL library: psycopg (the `postgres` extra), the server's refusals as one `LibraryError`
+line each naming the fix (unreachable, wrong credentials, no such database, no pgvector), and the extensions
+the schema needs (pgvector, pg_trgm) made where the user may, else an administrator is asked to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...errors import MissingExtraError
+from ..errors import LibraryError
+from ..location import PostgresUrl
+
+if TYPE_CHECKING:
+    import psycopg
+
+EXTENSIONS = ("vector", "pg_trgm")
+CONNECT_TIMEOUT_S = 10
+WRONG_CREDENTIALS = ("28P01", "28000")  # invalid password; no such role or no pg_hba.conf entry for it
+NO_DATABASE = "3D000"
+NO_EXTENSION_FILE = "58P01"  # the server has no control file for the extension: not installed there
+NOT_ALLOWED = "42501"
+
+
+def driver():
+    """The psycopg module, or a MissingExtraError naming the `postgres` extra."""
+    try:
+        import pgvector.psycopg  # noqa: F401  (the halfvec type for psycopg)
+        import psycopg
+    except ImportError as exc:
+        raise MissingExtraError(
+            "postgres", exc.name or "psycopg", "a PostgreSQL library (--db postgresql://…)"
+        ) from None
+    return psycopg
+
+
+def connect(url: PostgresUrl) -> psycopg.Connection:
+    """An autocommit connection to the library's database, in the local time zone (for dates by month)."""
+    psycopg = driver()
+    options = f"-c TimeZone={zone}" if (zone := local_zone()) else None
+    try:
+        conn = psycopg.connect(
+            **url.connection_args(), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, options=options
+        )
+    except psycopg.OperationalError as exc:
+        raise connection_error(url, exc) from None
+    return conn
+
+
+def connection_error(url: PostgresUrl, exc: Exception) -> LibraryError:
+    """What went wrong connecting, as one line naming the fix."""
+    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    state = getattr(exc, "sqlstate", None)
+    if state in WRONG_CREDENTIALS or "password" in reason:
+        fix = f"the server refused user {url.user!r} ({reason}); check the user and password in --db (or ~/.pgpass)"
+    elif state == NO_DATABASE:
+        fix = f"no database {url.database!r} on the server; create it: createdb -O {url.user} {url.database}"
+    else:
+        fix = (
+            f"cannot reach the PostgreSQL server at {url.server} ({reason}); is it running? "
+            "check the host and port in --db"
+        )
+    return LibraryError(url, fix)
+
+
+def create_extensions(conn: psycopg.Connection, url: PostgresUrl) -> None:
+    """Make pgvector and pg_trgm in the database where missing (pg_trgm is trusted: a database owner may;
+    pgvector needs a superuser)."""
+    psycopg = driver()
+    present = {name for (name,) in conn.execute("SELECT extname FROM pg_extension")}
+    for name in EXTENSIONS:
+        if name in present:
+            continue
+        try:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")  # a fixed name, not user input
+        except psycopg.Error as exc:
+            raise extension_error(url, name, exc) from None
+
+
+def extension_error(url: PostgresUrl, name: str, exc: Exception) -> LibraryError:
+    label = "pgvector" if name == "vector" else name
+    if getattr(exc, "sqlstate", None) == NO_EXTENSION_FILE:
+        fix = (
+            f"the server has no {label} installed; install it there (Debian 13: apt install postgresql-17-pgvector; "
+            "Debian 12: see docs/team-library.md), then run again"
+        )
+    elif getattr(exc, "sqlstate", None) == NOT_ALLOWED:
+        fix = (
+            f"{label} is not enabled in database {url.database!r} and user {url.user!r} may not enable it; "
+            f"a superuser runs: psql -d {url.database} -c 'CREATE EXTENSION {name}'"
+        )
+    else:
+        fix = f"cannot enable {label} in database {url.database!r}: {str(exc).strip().splitlines()[0]}"
+    return LibraryError(url, fix)
+
+
+def local_zone() -> str | None:
+    """This machine's IANA time zone (TZ, else /etc/localtime's link), so months group by local dates as the
+    SQLite library does; None where it cannot be told (the server's zone is used)."""
+    if zone := os.environ.get("TZ", "").lstrip(":"):
+        return zone if "/" in zone or zone == "UTC" else None
+    try:
+        target = Path("/etc/localtime").resolve()
+    except OSError:
+        return None
+    parts = target.parts
+    return "/".join(parts[parts.index("zoneinfo") + 1 :]) if "zoneinfo" in parts else None

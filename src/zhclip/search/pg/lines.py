@@ -1,0 +1,243 @@
+"""Text lines in a PostgreSQL library: the functions of search/text/lines.py over its tables, with pg_trgm in
+place of SQLite's FTS5.
+
+pg_trgm cuts text into words and words into trigrams, so a Chinese query of two characters (海报) has no trigram
+of its own and a plain `LIKE '%海报%'` scans every line. As immich does, each line's key is stored a second time
+as `grams`: every run of CJK characters written as its overlapping pairs, each pair a word (海报设计 -> ' 海报 报设
+设计 '), other runs as they are. A query becomes a LIKE pattern on `grams` (海报 -> '% 海报 %'), whose padded
+trigrams the GIN index finds; `strpos` on the key then keeps exactly the lines that hold the query, so the
+results are the SQLite library's. A query with no trigram in its pattern (one Chinese character alone, or two
+letters) is a scan. Scores, spans and the same-sound and partial steps are those of search/text/lines.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
+
+from pypinyin import Style, lazy_pinyin
+
+from ..store import Filters
+from ..text.lines import PARTIAL_WEIGHT, SOUND_WEIGHT, TEXT_SOURCES, TRIGRAM, LineHit, TextLine
+from ..text.normalize import key, sound, span
+from .store import FILES, filter_sql, like_escape
+
+if TYPE_CHECKING:
+    import psycopg
+
+CJK = re.compile(
+    r"([\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]+)"
+)
+LINE_COLUMNS = 'l.id, l.content_id, l.source, l.start, l."end", l.text, l.key, l.sound, l.box, l.confidence'
+
+
+def grams(line_key: str) -> str:
+    """A key as pg_trgm reads it: CJK runs as space-separated overlapping pairs, other runs as they are."""
+    return f" {' '.join(_words(line_key))} "
+
+
+def _words(text: str) -> list[str]:
+    words = []
+    for at, run in enumerate(CJK.split(text)):
+        if not run:
+            continue
+        if at % 2 == 1 and len(run) >= 2:  # split with a group: CJK runs at odd positions
+            words += [run[i : i + 2] for i in range(len(run) - 1)]
+        else:
+            words.append(run)
+    return words
+
+
+def pattern(needle: str) -> str:
+    """A LIKE pattern on `grams` that every line whose key holds `needle` matches. A CJK run of 2 or more
+    characters at an end of `needle` is bounded by a space there (its pairs are whole words); any other run at
+    an end may be part of a longer run of the line."""
+    runs = [run for run in CJK.split(needle) if run]
+    words = _words(needle)
+    before = " " if len(runs[0]) >= 2 and CJK.fullmatch(runs[0]) else ""
+    after = " " if len(runs[-1]) >= 2 and CJK.fullmatch(runs[-1]) else ""
+    return f"%{before}{like_escape(' '.join(words))}{after}%"
+
+
+def indexed(like: str) -> bool:
+    """Whether pg_trgm draws a trigram from a pattern of `pattern` (else the GIN index cannot narrow it)."""
+    inner = like.strip("%")
+    bounded_start, bounded_end = inner.startswith(" "), inner.endswith(" ")
+    words = re.findall(r"\w+", inner)
+    if not words:
+        return False
+    return any(len(w) >= 3 for w in words) or len(words) > 1 or bounded_start or (bounded_end and len(words[-1]) >= 2)
+
+
+def save_lines(
+    conn: psycopg.Connection,
+    content_id: int,
+    source: str,
+    lines: Iterable[TextLine],
+    error: str | None = None,
+    signature: str | None = None,
+) -> None:
+    """Replace `source`'s lines of a content and mark the content looked at by it (inside a transaction)."""
+    conn.execute("DELETE FROM text_lines WHERE content_id = %s AND source = %s", [content_id, source])
+    rows = [
+        (content_id, source, line.start, line.end, line.text, key(line.text), grams(key(line.text)))
+        + (sound(line.text), None if line.box is None else json.dumps(line.box), round(line.confidence, 4))
+        for line in lines
+    ]
+    conn.cursor().executemany(
+        'INSERT INTO text_lines(content_id, source, start, "end", text, key, grams, sound, box, confidence) '
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        rows,
+    )
+    conn.execute(
+        "INSERT INTO text_contents(content_id, source, error, signature) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (content_id, source) DO UPDATE SET error = excluded.error, signature = excluded.signature",
+        [content_id, source, error, signature],
+    )
+
+
+def source_hashes(conn: psycopg.Connection, source: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT c.hash FROM text_contents t JOIN contents c ON c.id = t.content_id WHERE t.source = %s", [source]
+    )
+    return {digest for (digest,) in rows}
+
+
+def source_signatures(conn: psycopg.Connection, source: str) -> dict[int, str | None]:
+    return dict(conn.execute("SELECT content_id, signature FROM text_contents WHERE source = %s", [source]).fetchall())
+
+
+def content_lines(conn: psycopg.Connection, content_id: int) -> list[tuple[str, TextLine]]:
+    """(source, line) of every line of a content, by source, then time, then as stored."""
+    rows = conn.execute(
+        'SELECT source, start, "end", text, box, confidence FROM text_lines WHERE content_id = %s '
+        "ORDER BY source, start NULLS FIRST, id",
+        [content_id],
+    )
+    return [(source, _line(start, end, text, box, confidence)) for source, start, end, text, box, confidence in rows]
+
+
+def text_counts(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
+    """As search/text/lines.py's `text_counts`."""
+    counts = {
+        s: {"contents": 0, "unreadable": 0, "contents_with_text": 0, "lines": 0, "times": 0} for s in TEXT_SOURCES
+    }
+    queries = {
+        ("contents", "unreadable"): "SELECT source, count(*), count(error) FROM text_contents GROUP BY source",
+        ("contents_with_text", "lines"): (
+            "SELECT source, count(DISTINCT content_id), count(*) FROM text_lines GROUP BY source"
+        ),
+        ("times",): (
+            "SELECT source, count(*) FROM (SELECT DISTINCT source, content_id, start FROM text_lines "
+            "WHERE start IS NOT NULL) timed GROUP BY source"
+        ),
+    }
+    for names, sql in queries.items():
+        for source, *values in conn.execute(sql):
+            counts[source].update(zip(names, values, strict=True))
+    return counts
+
+
+def find_lines(
+    conn: psycopg.Connection, source: str, text: str, filters: Filters, limit: int = 1000, same_sound: bool = False
+) -> list[LineHit]:
+    """`source`'s lines holding `text`, then (`same_sound`) those sounding like it, then those holding part of
+    it, best first, from files the filters allow (as search/text/lines.py's `find_lines`)."""
+    needle = key(text)
+    if not needle:
+        return []
+    search = _Search(conn, source, filters, limit)
+    exact = pattern(needle)
+    rows = search.rows(["grams LIKE %s"] if indexed(exact) else [], [exact] if indexed(exact) else [], needle)
+    hits = [line_hit(row, needle) for row in rows]
+    seen = {row[0] for row in rows}
+    syllables = sound(text)
+    if same_sound and any(c.isalnum() for c in syllables) and len(hits) < limit:
+        heard = f"% {like_escape(syllables)} %"
+        rows = [r for r in search.rows(["(' ' || l.sound || ' ') LIKE %s"], [heard]) if r[0] not in seen]
+        hits += [sound_hit(row, syllables.split()) for row in rows]
+        seen |= {row[0] for row in rows}
+    if len(needle) >= TRIGRAM and len(hits) < limit:
+        partial = [line_hit(row, needle) for row in _partial_rows(search, needle) if row[0] not in seen]
+        hits += sorted(partial, key=lambda h: -h.score)
+    return hits[:limit]
+
+
+class _Search:
+    """Rows of one source's lines meeting any of some LIKE conditions, most confident first."""
+
+    def __init__(self, conn: psycopg.Connection, source: str, filters: Filters, limit: int):
+        self.conn, self.source, self.filters, self.limit = conn, source, filters, limit
+
+    def rows(self, any_of: list[str], arguments: list[str], holding: str | None = None) -> list[tuple]:
+        """Lines meeting any of `any_of` (none: every line) that hold `holding` (None: any)."""
+        clauses, params = ["l.source = %s"], [self.source]
+        if any_of:
+            clauses.append(f"({' OR '.join(any_of)})")
+            params += arguments
+        if holding is not None:
+            clauses.append("strpos(l.key, %s) > 0")
+            params.append(holding)
+        if self.filters.active:
+            where, filter_params = filter_sql(self.filters)
+            clauses.append(f"l.content_id IN (SELECT f.content_id FROM {FILES} WHERE {where})")
+            params += filter_params
+        sql = (
+            f"SELECT {LINE_COLUMNS} FROM text_lines l WHERE {' AND '.join(clauses)} "
+            "ORDER BY l.confidence DESC, l.id LIMIT %s"
+        )
+        return self.conn.execute(sql, [*params, self.limit]).fetchall()
+
+
+def _partial_rows(search: _Search, needle: str) -> list[tuple]:
+    """Lines holding a bigram (3-character query) or a trigram of the query, as SQLite's partial step; a part
+    whose pattern the index cannot narrow is left out (else every query would scan)."""
+    if len(needle) == TRIGRAM:
+        parts = {a + b for a, b in zip(needle, needle[1:], strict=False) if a.isalnum() and b.isalnum()}
+    else:
+        parts = {needle[i : i + TRIGRAM] for i in range(len(needle) - TRIGRAM + 1)}
+    likes = sorted(like for like in map(pattern, parts) if indexed(like))
+    if not likes:
+        return []
+    return search.rows(["grams LIKE %s"] * len(likes), likes)
+
+
+# Scoring as search/text/lines.py scores (its `_hit`, `_sound_hit` and `_token_offsets` are private to it; one
+# copy should go once that module makes them public).
+
+
+def _line(start, end, text, box, confidence) -> TextLine:
+    return TextLine(text, start, end, confidence, None if box is None else json.loads(box))
+
+
+def line_hit(row: tuple, needle: str) -> LineHit:
+    """A line found by its text: 1 for the whole query in it, else PARTIAL_WEIGHT x the share of the query's
+    bigrams it holds."""
+    _, content_id, source, start, end, text, line_key, _, box, confidence = row
+    match = SequenceMatcher(None, line_key, needle, autojunk=False).find_longest_match(0, len(line_key), 0, len(needle))
+    if match.size == len(needle):
+        score = 1.0
+    else:
+        pairs = max(1, len(needle) - 1)
+        score = PARTIAL_WEIGHT * sum(needle[i : i + 2] in line_key for i in range(pairs)) / pairs
+    line = _line(start, end, text, box, confidence)
+    return LineHit(content_id, source, line, score, span(text, match.a, match.a + match.size))
+
+
+def sound_hit(row: tuple, syllables: list[str]) -> LineHit:
+    """A line found by its sound, its span the characters of the matched syllables."""
+    _, content_id, source, start, end, text, line_key, line_sound, box, confidence = row
+    line = _line(start, end, text, box, confidence)
+    tokens = line_sound.split()
+    at = next((i for i in range(len(tokens)) if tokens[i : i + len(syllables)] == syllables), None)
+    if at is None:
+        return LineHit(content_id, source, line, SOUND_WEIGHT, (0, 0))
+    offsets, position = [], 0
+    for token in lazy_pinyin(line_key, style=Style.NORMAL):  # a Chinese character per token, other runs as they are
+        offsets.append(position)
+        position += len(token) if line_key.startswith(token, position) else 1
+    offsets.append(position)
+    return LineHit(content_id, source, line, SOUND_WEIGHT, span(text, offsets[at], offsets[at + len(syllables)]))

@@ -1,0 +1,348 @@
+"""Writing and reading a PostgreSQL library: `PgStore` and `PgReader` answer what `Store` and `Reader`
+(search/store.py) answer, over the tables of schema.py, with SQL parameterised everywhere.
+
+Vectors: `halfvec(dim)`. Below EXACT_LIMIT vectors a query is an exact scan; from there `optimize` builds an
+HNSW index (inner product), and `nearest` asks it for HNSW_EF_SEARCH candidates, with pgvector's iterative scan
+so a filter that drops most of them still gets k results. Dates by month use the session's time zone, set to
+this machine's (connection.py), as SQLite's 'localtime' does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ...media import MediaInfo
+from ..errors import LibraryError, NotFoundError
+from ..location import PostgresUrl
+from ..meta import GENERATION, LibraryMeta
+from ..scan import ScannedFile
+from ..store import DATE, FILE_COLUMNS, SQLITE_INTEGERS, FileRecord, FileState, Filters
+from .connection import connect, create_extensions, driver
+from .schema import SCHEMA_VERSION, migrate, schema_version
+
+if TYPE_CHECKING:
+    import psycopg
+
+EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the HNSW index
+HNSW_OPTIONS = "m = 16, ef_construction = 64"
+HNSW_EF_SEARCH = 100  # candidates an approximate query looks at (at least k)
+FILES = "files f JOIN contents c ON c.id = f.content_id"
+NO_FILTERS = Filters()
+HNSW_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw (vector halfvec_ip_ops) WITH ({HNSW_OPTIONS})"
+)
+
+
+def filter_sql(filters: Filters) -> tuple[str, list]:
+    """`Filters` as a PostgreSQL condition on `f` and `c` with its parameters (a path's `%`, `_` and `\\` are
+    matched as themselves)."""
+    clauses, params = ["true"], []
+    if filters.kind is not None:
+        clauses.append("c.kind = %s")
+        params.append(filters.kind)
+    if filters.path_contains:
+        clauses.append("lower(f.path) LIKE %s")
+        params.append(f"%{like_escape(filters.path_contains.lower())}%")
+    if filters.after is not None:
+        clauses.append(f"{DATE} >= %s")
+        params.append(filters.after)
+    if filters.before is not None:
+        clauses.append(f"{DATE} < %s")
+        params.append(filters.before)
+    return " AND ".join(clauses), params
+
+
+def like_escape(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (backslash is LIKE's escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def file_record(row: tuple) -> FileRecord:
+    *columns, shots = row
+    return FileRecord(*columns, None if shots is None else tuple(json.loads(shots)))
+
+
+def row_id(value: int, what: str) -> int:
+    """`value` as a row id; a number a bigint cannot hold names nothing in the library."""
+    if value not in SQLITE_INTEGERS:
+        raise NotFoundError(what, value)
+    return value
+
+
+def open_connection(url: PostgresUrl) -> psycopg.Connection:
+    """A connection with the halfvec type known (the extension must exist)."""
+    from pgvector.psycopg import register_vector
+
+    conn = connect(url)
+    create_extensions(conn, url)
+    register_vector(conn)
+    return conn
+
+
+class PgStore:
+    """The library database for one writer (an indexer); reads go through `PgReader`."""
+
+    def __init__(self, url: PostgresUrl):
+        self.path = url  # as `Store.path`: what messages name
+        self.conn = open_connection(url)
+        migrate(self.conn, url)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """All or nothing. A lost connection or a full disk becomes a LibraryError (the open batch is lost)."""
+        psycopg = driver()
+        try:
+            with self.conn.transaction():
+                yield self.conn
+        except psycopg.OperationalError as exc:
+            raise LibraryError(self.path, f"cannot write the library: {str(exc).strip()}") from None
+
+    # ------------------------------------------------------------ metadata
+
+    def meta(self) -> LibraryMeta:
+        return LibraryMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta")))
+
+    def set_meta(self, meta: LibraryMeta) -> None:
+        self.conn.cursor().executemany(
+            "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            list(meta.rows().items()),
+        )
+
+    def bump_generation(self) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (%s, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = (meta.value::bigint + 1)::text",
+            [GENERATION],
+        )
+
+    def clear(self) -> None:
+        """Drop every file, content and vector (for `--reindex` with another model, maybe of another size)."""
+        self.conn.execute("DROP INDEX IF EXISTS vectors_hnsw")
+        self.conn.execute("TRUNCATE files, vectors, text_lines, text_contents, contents")
+        self.conn.execute("ALTER TABLE vectors ALTER COLUMN vector TYPE halfvec")
+
+    # ------------------------------------------------------------ indexing
+
+    def file_states(self) -> dict[str, FileState]:
+        rows = self.conn.execute("SELECT path, id, size, mtime_ns, content_id FROM files")
+        return {path: FileState(*rest) for path, *rest in rows}
+
+    def content_ids(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT hash, id FROM contents").fetchall())
+
+    def content_kinds(self) -> list[tuple[str, int, str]]:
+        return self.conn.execute("SELECT hash, id, kind FROM contents").fetchall()
+
+    def add_content(
+        self,
+        digest: str,
+        kind: str,
+        info: MediaInfo,
+        times: Sequence[float | None],
+        vectors: np.ndarray,
+        shots: Sequence[float] | None = None,
+    ) -> int:
+        """Insert a content row and its vectors (call inside a transaction); returns the content id."""
+        from pgvector import HalfVector
+
+        content_id = self.conn.execute(
+            "INSERT INTO contents(hash, kind, width, height, duration, taken_at, camera, shots) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [
+                digest,
+                kind,
+                info.width,
+                info.height,
+                info.duration,
+                info.taken_at,
+                info.camera,
+                None if shots is None else json.dumps([round(t, 3) for t in shots]),
+            ],
+        ).fetchone()[0]
+        halves = np.ascontiguousarray(vectors, dtype=np.float16)
+        self.type_vectors(halves.shape[1])
+        self.conn.cursor().executemany(
+            "INSERT INTO vectors(content_id, t, vector) VALUES (%s, %s, %s)",
+            [(content_id, t, HalfVector(v)) for t, v in zip(times, halves, strict=True)],
+        )
+        return content_id
+
+    def type_vectors(self, dim: int) -> None:
+        """Give the vector column the model's dimension (once, while it is untyped: an HNSW index needs it)."""
+        typed = self.conn.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'vectors'::regclass AND attname = 'vector'"
+        ).fetchone()[0]
+        if typed < 0:
+            self.conn.execute(f"ALTER TABLE vectors ALTER COLUMN vector TYPE halfvec({int(dim)})")
+
+    def put_file(self, file: ScannedFile, content_id: int) -> None:
+        self.conn.execute(
+            "INSERT INTO files(path, size, mtime_ns, content_id, indexed_at) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "content_id = excluded.content_id, indexed_at = excluded.indexed_at",
+            [file.path, file.size, file.mtime_ns, content_id, time.time()],
+        )
+
+    def remove_files(self, paths: Iterable[str]) -> int:
+        """Delete file rows, then contents no file uses any more (their vectors and text go with them)."""
+        removed = self.conn.execute("DELETE FROM files WHERE path = ANY(%s)", [list(paths)]).rowcount
+        self.conn.execute("DELETE FROM contents c WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id)")
+        return removed
+
+    def optimize(self, exact_limit: int = EXACT_LIMIT) -> bool:
+        """Build the HNSW index once the library holds `exact_limit` vectors (after an indexing run; it takes
+        minutes for millions). True if it was built now."""
+        count = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        if count < exact_limit or self.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]:
+            return False
+        self.conn.execute(HNSW_INDEX)
+        return True
+
+
+class PgReader:
+    """Read-only queries. Thread-safe: each thread gets its own connection."""
+
+    def __init__(self, url: PostgresUrl):
+        self.path = url
+        self._local = threading.local()
+        version = schema_version(self.conn, url)  # connected now: a bad URL fails here
+        if 0 < version < SCHEMA_VERSION:
+            PgStore(url).close()  # an older zhclip's library: brought up to date once
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = open_connection(self.path)
+        return conn
+
+    def _has_library(self) -> bool:
+        return bool(self.conn.execute("SELECT to_regclass('zhclip_schema') IS NOT NULL").fetchone()[0])
+
+    def meta(self) -> LibraryMeta:
+        if not self._has_library():
+            return LibraryMeta()
+        return LibraryMeta.from_rows(dict(self.conn.execute("SELECT key, value FROM meta").fetchall()))
+
+    def generation(self) -> int:
+        if not self._has_library():
+            return 0
+        row = self.conn.execute("SELECT value FROM meta WHERE key = %s", [GENERATION]).fetchone()
+        return int(row[0]) if row else 0
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(content ids int64, frame times float32 with NaN for images, vectors float16 (N, D))."""
+        cursor = self.conn.cursor(binary=True)
+        rows = cursor.execute("SELECT content_id, coalesce(t, 'NaN'), vector FROM vectors ORDER BY id").fetchall()
+        if not rows:
+            return np.empty(0, np.int64), np.empty(0, np.float32), np.empty((0, 0), np.float16)
+        ids, times, halves = zip(*rows, strict=True)
+        matrix = np.stack([h.to_numpy() for h in halves]).astype(np.float16)
+        return np.array(ids, np.int64), np.array(times, np.float32), matrix
+
+    def nearest(self, query: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> list[tuple[int, float, float]]:
+        """(content id, frame time or NaN, inner product) of the `k` vectors nearest `query`, best first, from
+        files the filters allow: exact below EXACT_LIMIT vectors, through the HNSW index above."""
+        from pgvector import HalfVector
+
+        where, params = filter_sql(filters)
+        allowed = f"WHERE v.content_id IN (SELECT f.content_id FROM {FILES} WHERE {where})" if filters.active else ""
+        probe = HalfVector(np.asarray(query, np.float16))
+        with self.conn.transaction():
+            self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(k, HNSW_EF_SEARCH))])
+            self.conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            rows = self.conn.execute(
+                "SELECT content_id, t, score FROM (SELECT v.content_id, coalesce(v.t, 'NaN') AS t, "
+                f"-(v.vector <#> %s) AS score FROM vectors v {allowed} ORDER BY v.vector <#> %s LIMIT %s) best "
+                "ORDER BY score DESC",
+                [probe, *(params if filters.active else []), probe, k],
+            ).fetchall()
+        return [(content_id, t, score) for content_id, t, score in rows]
+
+    def content_vectors(self, content_id: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.conn.execute(
+            "SELECT t, vector FROM vectors WHERE content_id = %s ORDER BY t", [row_id(content_id, "content")]
+        ).fetchall()
+        if not rows:
+            raise NotFoundError("content", content_id)
+        times = np.array([np.nan if t is None else t for t, _ in rows], np.float32)
+        return times, np.stack([v.to_numpy() for _, v in rows]).astype(np.float32)
+
+    def file(self, file_id: int) -> FileRecord:
+        row = self.conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM {FILES} WHERE f.id = %s", [row_id(file_id, "file")]
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("file", file_id)
+        return file_record(row)
+
+    def file_by_path(self, path: str) -> FileRecord:
+        row = self.conn.execute(f"SELECT {FILE_COLUMNS} FROM {FILES} WHERE f.path = %s", [path]).fetchone()
+        if row is None:
+            raise NotFoundError("file", path)
+        return file_record(row)
+
+    def files_of(self, content_ids: Iterable[int], filters: Filters = NO_FILTERS) -> list[FileRecord]:
+        ids = sorted({int(c) for c in content_ids})
+        where, params = filter_sql(filters)
+        rows = self.conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM {FILES} WHERE f.content_id = ANY(%s) AND {where} ORDER BY f.path",
+            [ids, *params],
+        )
+        return [file_record(row) for row in rows]
+
+    def browse(
+        self, filters: Filters, newest_first: bool | None, offset: int, limit: int, after: tuple | None = None
+    ) -> list[FileRecord]:
+        """As `Reader.browse`: by date or by path, from `offset` or from just past the sort key `after`."""
+        where, params = filter_sql(filters)
+        if newest_first is None:
+            order, key = "f.path", "f.path > %s"
+        else:
+            sign = "<" if newest_first else ">"
+            direction = "DESC" if newest_first else "ASC"
+            order, key = f"{DATE} {direction}, f.id {direction}", f"({DATE}, f.id) {sign} (%s, %s)"
+        if after is not None:
+            where, params = f"{where} AND {key}", [*params, *after]
+        rows = self.conn.execute(
+            f"SELECT {FILE_COLUMNS} FROM {FILES} WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        return [file_record(row) for row in rows]
+
+    def count(self, filters: Filters) -> int:
+        where, params = filter_sql(filters)
+        return self.conn.execute(f"SELECT count(*) FROM {FILES} WHERE {where}", params).fetchone()[0]
+
+    def months(self, filters: Filters) -> list[tuple[str, int]]:
+        """(YYYY-MM in local time, file count), newest first."""
+        where, params = filter_sql(filters)
+        month = f"to_char(to_timestamp({DATE}), 'YYYY-MM')"
+        return self.conn.execute(
+            f"SELECT {month} AS m, count(*) FROM {FILES} WHERE {where} GROUP BY m ORDER BY m DESC", params
+        ).fetchall()
+
+    def allowed_contents(self, filters: Filters) -> np.ndarray:
+        where, params = filter_sql(filters)
+        rows = self.conn.execute(f"SELECT DISTINCT f.content_id FROM {FILES} WHERE {where}", params).fetchall()
+        return np.array([r[0] for r in rows], np.int64)
+
+    def counts(self) -> dict[str, int]:
+        kinds = dict(self.conn.execute(f"SELECT c.kind, count(*) FROM {FILES} GROUP BY c.kind").fetchall())
+        return {
+            "files": sum(kinds.values()),
+            "images": kinds.get("image", 0),
+            "videos": kinds.get("video", 0),
+            "contents": self.conn.execute("SELECT count(*) FROM contents").fetchone()[0],
+            "vectors": self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0],
+        }
