@@ -230,14 +230,14 @@ function card(item, index) {
   node.dataset.date = item.date ?? "";
   node.classList.toggle("weak", Boolean(item.weak));
   const link = node.querySelector(".download");
-  if (item.kind === "video" && item.start != null) {
-    node.querySelector(".badge").textContent = `▶ ${clock(item.start)}`;
+  const timed = item.kind === "video" || item.kind === "audio";
+  const sign = item.kind === "audio" ? "♪" : "▶";
+  if (timed && item.start != null) {
+    node.querySelector(".badge").textContent = `${sign} ${clock(item.start)}`;
     node.querySelector(".segment").textContent = `${clock(item.start)}–${clock(item.end)}`;
-    link.href = `/api/files/${id}/clip?start=${item.start}&end=${item.end}`;
-  } else if (item.kind === "video") {
-    node.querySelector(".badge").textContent = item.duration ? `▶ ${clock(item.duration)}` : "▶";
-  } else if (item.kind === "audio") {
-    node.querySelector(".badge").textContent = `♪ ${t("audio")}`;
+    if (item.kind === "video") link.href = `/api/files/${id}/clip?start=${item.start}&end=${item.end}`;
+  } else if (timed) {
+    node.querySelector(".badge").textContent = item.duration ? `${sign} ${clock(item.duration)}` : sign;
   }
   if (item.text) showFoundText(node, item.text);
   for (const label of node.querySelectorAll("[data-i18n]")) label.textContent = t(label.dataset.i18n);

@@ -39,7 +39,6 @@ const LABELS = {
   said_speech: ["语音转写", "Transcript"],
   said_subtitles: ["字幕", "Subtitles"],
   shots: ["镜头切换：{n}", "shot changes: {n}"],
-  audio: ["音频", "Audio"],
   rescan: ["重新扫描", "Rescan"],
   rescan_title: ["重新索引资料库的文件夹", "index the library's folders again"],
   dupes: ["重复文件", "Duplicates"],

@@ -20,6 +20,7 @@ function openViewer(index) {
   viewer.querySelector(".next").disabled = index >= view.items.length - 1 && view.done;
   viewer.querySelector(".original").href = src;
   viewer.querySelector(".original").download = item.name;
+  viewer.querySelector(".similar").hidden = item.kind === "audio"; // a sound has no picture to be like
   segmentTools(item);
   facts(item);
   along(item);
