@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 
 from ...errors import InputError
+from ...search.store import TEXT_STORE_VERSION
 from ...search.text.lines import TEXT_SOURCES, content_lines
 from .. import media, serialize
 from ..marks import marks
@@ -79,15 +80,12 @@ def text(
     q: Annotated[str | None, Query(max_length=500, description="a query whose words each line marks")] = None,
 ) -> dict:
     """The file's lines of the sources asked (all when none), by source then time; each line's `marks` are the
-    character ranges holding a word of `q`."""
+    character ranges holding a word of `q`. A library older than the text store, on read-only storage, has none."""
     wanted = _sources(source)
     reader = searcher.library.reader
     record = reader.file(file_id)
-    lines = [
-        serialize.text_line(name, line, marks(line.text, q or ""))
-        for name, line in content_lines(reader.conn, record.content_id)
-        if name in wanted
-    ]
+    found = content_lines(reader.conn, record.content_id) if reader.version >= TEXT_STORE_VERSION else []
+    lines = [serialize.text_line(name, line, marks(line.text, q or "")) for name, line in found if name in wanted]
     return {"file_id": record.id, "lines": lines}
 
 
