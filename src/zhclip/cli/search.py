@@ -54,6 +54,24 @@ def _register_index(subparsers: argparse._SubParsersAction) -> None:
         help="read the Chinese text in photos and video frames, for --match ocr/hybrid (remembered by the "
         "library; --no-ocr turns it off; needs zhclip[ocr])",
     )
+    p.add_argument(
+        "--speech",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="transcribe what is said in videos and audio files (.mp3 .m4a .wav ... then join the library), for "
+        "--match speech/hybrid (remembered by the library; --no-speech turns it off; needs zhclip[speech])",
+    )
+    p.add_argument(
+        "--speech-model",
+        metavar="ID|DIR",
+        help="Whisper model: a size (small, large-v3-turbo), a Hugging Face id, modelscope:<id> or a directory of a "
+        "CTranslate2 Whisper (default: the library's, else small; `zhclip doctor` says why)",
+    )
+    p.add_argument(
+        "--speech-language",
+        metavar="LANG",
+        help="the language spoken: zh (default), en, ... or auto (detected per file; unreliable on short clips)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--watch", action="store_true", help="then keep watching the folders and index changes (Ctrl-C)")
     p.set_defaults(handler=index)
@@ -160,6 +178,8 @@ def index(args: argparse.Namespace) -> int:
 
     if args.ocr:
         require("ocr")  # before loading the model or writing anything
+    if args.speech:
+        require("speech")
     db = Path(args.db)
     log_file = log_to_file(db)
     source = args.model or (Reader(db).meta().model_source(db) if db.is_file() else None)
@@ -181,6 +201,9 @@ def index(args: argparse.Namespace) -> int:
         reindex=args.reindex,
         commit_every=args.commit_every,
         ocr=args.ocr,
+        speech=args.speech,
+        speech_model=args.speech_model,
+        speech_language=args.speech_language,
         **({"workers": args.workers} if args.workers else {}),
     )
     _index_once(db, args.paths, encoder, options, log_file, progress=not args.no_progress)

@@ -9,6 +9,7 @@ original Chinese-CLIP checkpoint as `pytorch_model.bin`, `vocab.txt`, `vision_mo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ModelNotAvailableError
@@ -51,7 +52,7 @@ def hub_directory(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
-    if _offline():
+    if hub_offline():
         raise _not_available(repo_id, "HF_HUB_OFFLINE is set")
     try:
         for weights in _WEIGHT_FILES:
@@ -63,7 +64,8 @@ def hub_directory(repo_id: str) -> Path:
     raise _not_available(repo_id, "the repository has neither model.safetensors nor pytorch_model.bin")
 
 
-def _offline() -> bool:
+def hub_offline() -> bool:
+    """Whether Hugging Face downloads are turned off (HF_HUB_OFFLINE, also when set after the hub was imported)."""
     from huggingface_hub import constants
 
     return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in (
@@ -96,27 +98,32 @@ def modelscope_checkpoint(source: str) -> tuple[Path, Path | None, str | None]:
     model_id = source.removeprefix(MODELSCOPE_PREFIX)
     if not looks_like_hub_id(model_id):
         raise ModelNotAvailableError(f"{source!r}: expected modelscope:<owner>/<name>, e.g. {_example()}")
-    require("modelscope")
-    directory = _modelscope_snapshot(model_id)
+    directory = modelscope_snapshot(source, _MODELSCOPE_FILES, lambda why: _modelscope_error(model_id, why))
     if not (directory / MODELSCOPE_WEIGHTS).is_file():
         raise _modelscope_error(model_id, f"{directory} has no {MODELSCOPE_WEIGHTS} (not a Chinese-CLIP repository?)")
     vocab = directory / "vocab.txt"
     return directory / MODELSCOPE_WEIGHTS, vocab if vocab.is_file() else None, MODELSCOPE_ARCHS.get(model_id)
 
 
-def _modelscope_snapshot(model_id: str) -> Path:
+def modelscope_snapshot(source: str, patterns: list[str], error: Callable[[str], Exception]) -> Path:
+    """The local snapshot of `modelscope:<id>` (its files matching `patterns`): from ModelScope's cache, else
+    downloaded; `error(why)` is raised where it cannot be had (the `modelscope` extra is needed)."""
+    model_id = source.removeprefix(MODELSCOPE_PREFIX)
+    if not looks_like_hub_id(model_id):
+        raise error(f"expected modelscope:<owner>/<name>, got {source!r}")
+    require("modelscope")
     from modelscope.hub.snapshot_download import snapshot_download
 
     try:
         return Path(snapshot_download(model_id, local_files_only=True))
     except Exception:  # modelscope raises its own error types for a missing cache entry
         pass
-    if _offline():
-        raise _modelscope_error(model_id, "not in the local ModelScope cache and HF_HUB_OFFLINE is set")
+    if hub_offline():
+        raise error("not in the local ModelScope cache and HF_HUB_OFFLINE is set")
     try:
-        return Path(snapshot_download(model_id, allow_file_pattern=_MODELSCOPE_FILES))
+        return Path(snapshot_download(model_id, allow_file_pattern=patterns))
     except Exception as exc:  # network and HTTP errors of many types
-        raise _modelscope_error(model_id, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
+        raise error(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from None
 
 
 def _modelscope_error(model_id: str, why: str) -> ModelNotAvailableError:

@@ -28,6 +28,7 @@ from ..media import (
     read_bytes,
     read_video_frames,
 )
+from ..media.audio import audio_info
 from .scan import ScannedFile
 
 HASH_CHUNK = 1 << 20
@@ -75,6 +76,14 @@ def decode_file(
     digest = hash_file(file.path)
     if digest in known_hashes:
         return Decoded(file, digest)
+    if file.kind == "audio":  # found by what is said (speech): no pictures to encode
+        return Decoded(
+            file,
+            digest,
+            audio_info(file.path),
+            [],
+            np.empty((0, 3, options.image_size, options.image_size), np.float32),
+        )
     info, times, pixels = decode_video(file.path, to_array, options)
     return Decoded(file, digest, info, times, pixels)
 

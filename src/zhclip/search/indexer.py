@@ -24,6 +24,7 @@ from .ocr.engine import ENGINE_NAME, OcrEngine, OcrOptions
 from .ocr.reading import OcrReading
 from .prefetch import DecodeAhead
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
+from .speech.reading import start_speech
 from .store import FileState, Store
 from .subtitles.reading import SubtitleCounts, read_subtitles
 from .text.reading import TextReader
@@ -42,6 +43,9 @@ class IndexOptions:
     decode_processes: bool | None = None  # decode in worker processes (None: when the model runs on CUDA)
     ocr: bool | None = None  # read the text in images and videos (None: as the library was told last time)
     ocr_options: OcrOptions = OcrOptions()
+    speech: bool | None = None  # transcribe what is said in videos and audio files (None: as last time)
+    speech_model: str | None = None  # a Whisper model name, hub id or directory (None: the library's)
+    speech_language: str | None = None  # "zh", "auto" (detected per file), ... (None: the library's)
 
 
 @dataclass
@@ -131,7 +135,7 @@ def index_library(
     try:
         _bind_model(store, encoder, options, roots)
         readers = _start_readers(store, options, engine)
-        found = scan(roots, options.excludes)
+        found = scan(roots, options.excludes, audio=any("audio" in reader.kinds for reader in readers))
         summary = IndexSummary()
         for path, reason in found.skipped:
             _fail(summary, state, path, reason)
@@ -196,6 +200,7 @@ def _start_readers(store: Store, options: IndexOptions, ocr_engine: OcrEngine | 
     """The text readers of this run (search/text/reading.py), each on if asked for now or last time."""
     started = [
         _start_ocr(store, options, ocr_engine),
+        start_speech(store, options.speech, options.speech_model, options.speech_language),
     ]
     return [reader for reader in started if reader is not None]
 
@@ -289,7 +294,8 @@ def _index_files(
             this_run.add(item.hash)
             _count(item, known, summary)
             waiting.append(item)
-            if sum(len(d.pixels) for d in waiting if d.pixels is not None) >= encoder.batch_size:
+            rows = sum(len(d.pixels) for d in waiting if d.pixels is not None)
+            if rows >= encoder.batch_size or not rows:  # nothing to encode (audio, copies): ready to commit now
                 batch.ready += _encode(encoder, waiting, state)
                 waiting = []
         batch.maybe_commit()
@@ -335,7 +341,7 @@ def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) ->
 
 def _encode(encoder: MediaEncoder, items: list[Decoded], state: IndexProgress) -> list[Decoded]:
     """Replace each item's pixel rows by their vectors, all items in one batched pass."""
-    new = [d for d in items if d.pixels is not None]
+    new = [d for d in items if d.pixels is not None and len(d.pixels)]  # an audio file has no rows
     if new:
         started = time.monotonic()
         vectors = encoder.encode_pixels(np.concatenate([d.pixels for d in new]))

@@ -19,7 +19,7 @@ class ScannedFile:
     path: str  # absolute
     size: int
     mtime_ns: int
-    kind: str  # "image" or "video"
+    kind: str  # "image", "video" or "audio"
 
 
 @dataclass
@@ -39,26 +39,27 @@ def is_excluded(name: str, excludes: Iterable[str]) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in excludes)
 
 
-def scan(roots: Iterable[str | Path], excludes: Iterable[str] = DEFAULT_EXCLUDES) -> ScanResult:
-    """Every media file under `roots` (files or folders). Symbolic links are not followed."""
+def scan(roots: Iterable[str | Path], excludes: Iterable[str] = DEFAULT_EXCLUDES, audio: bool = False) -> ScanResult:
+    """Every media file under `roots` (files or folders), audio files too when `audio` (a library with speech on).
+    Symbolic links are not followed."""
     excludes = tuple(excludes)
     result = ScanResult()
     seen: set[str] = set()
     for root in roots:
         root_path = Path(root).expanduser().absolute()
         if root_path.is_dir():
-            _walk(str(root_path), excludes, result, seen)
+            _walk(str(root_path), excludes, result, seen, audio)
         elif root_path.is_symlink():
             _skip_link(str(root_path), result)
         elif root_path.is_file():
-            _add(None, str(root_path), result, seen, media_kind(root_path))
+            _add(None, str(root_path), result, seen, media_kind(root_path, audio))
         else:
             result.cannot_read(str(root_path), "no such file or directory")
     result.files.sort(key=lambda f: f.path)
     return result
 
 
-def _walk(top: str, excludes: tuple[str, ...], result: ScanResult, seen: set[str]) -> None:
+def _walk(top: str, excludes: tuple[str, ...], result: ScanResult, seen: set[str], audio: bool) -> None:
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -75,7 +76,7 @@ def _walk(top: str, excludes: tuple[str, ...], result: ScanResult, seen: set[str
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
-            elif (kind := media_kind(entry.name)) is not None:
+            elif (kind := media_kind(entry.name, audio)) is not None:
                 _add(entry, entry.path, result, seen, kind)
 
 
