@@ -56,8 +56,10 @@ def test_variable_frame_rate_video_is_sampled_to_its_last_frame(name, tmp_path, 
     assert summary.new == 1, summary.failed
     times = snapshot(tmp_path / "lib.db")[next(iter(made))].times
     assert list(times) == sorted(set(times)), "frame times strictly increase"
+    # One shot: a frame at or after 0, 2 and 4 s among those the shot pass decodes (reference frames only).
     wanted = [min(t for t in VFR_MOMENTS_MS if t >= target) / 1000 for target in range(0, 5000, 2000)]
-    assert times == pytest.approx(wanted, abs=0.002), "one frame every 2 s: the first at or after 0, 2 and 4 s"
+    assert len(times) == 3 and all(t >= w - 0.002 for t, w in zip(times, wanted, strict=True)), times
+    assert times[-1] > 4, "sampled on past the header's duration, to the last frames"
 
 
 def test_file_size_bomb_is_refused_without_reading_it(tmp_path, encoder):
