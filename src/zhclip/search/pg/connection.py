@@ -5,6 +5,7 @@ the schema needs (pgvector, pg_trgm) made where the user may, else an administra
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
 
 EXTENSIONS = ("vector", "pg_trgm")
 CONNECT_TIMEOUT_S = 10
-WRONG_CREDENTIALS = ("28P01", "28000")  # invalid password; no such role or no pg_hba.conf entry for it
-NO_DATABASE = "3D000"
 NO_EXTENSION_FILE = "58P01"  # the server has no control file for the extension: not installed there
 NOT_ALLOWED = "42501"
 
@@ -49,12 +48,13 @@ def connect(url: PostgresUrl) -> psycopg.Connection:
 
 
 def connection_error(url: PostgresUrl, exc: Exception) -> LibraryError:
-    """What went wrong connecting, as one line naming the fix."""
-    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    state = getattr(exc, "sqlstate", None)
-    if state in WRONG_CREDENTIALS or "password" in reason:
+    """What went wrong connecting, as one line naming the fix (libpq gives no SQLSTATE before a session: its
+    message tells)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    reason = re.split(r"FATAL: |failed: ", reason)[-1].strip()
+    if re.search(r"password|role .* does not exist|pg_hba.conf|authentication", reason):
         fix = f"the server refused user {url.user!r} ({reason}); check the user and password in --db (or ~/.pgpass)"
-    elif state == NO_DATABASE:
+    elif re.search(r"database .* does not exist", reason):
         fix = f"no database {url.database!r} on the server; create it: createdb -O {url.user} {url.database}"
     else:
         fix = (
