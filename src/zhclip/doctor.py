@@ -54,6 +54,7 @@ def diagnose(check_hub: bool = True) -> dict:
         "torch": _torch_facts() if torch_problem is None else {"version": torch_version(), "error": torch_problem},
         "runtimes": {"onnxruntime": _onnxruntime_facts(), "openvino": _openvino_facts()},
         "extras": installed_extras(),
+        "speech": _speech_facts(),
         "caches": _caches(),
         "auto_choices": auto_choices(plans.cache_path()),
         "hub": hub_status(check_hub),
@@ -98,6 +99,20 @@ def _openvino_facts() -> dict | None:
     from .runtime.openvino import shared_core
 
     return {"version": ov.get_version(), "devices": shared_core().available_devices}
+
+
+def _speech_facts() -> dict:
+    """The speech engine (faster-whisper, `zhclip[speech]`) and the model `zhclip index --speech` takes here."""
+    from .search.speech.engine import DEFAULT_MODEL_WHY, DEFAULT_MODELS, resolve_device
+
+    whisper = _import("faster_whisper")
+    device = resolve_device() if whisper is not None else "cpu"
+    return {
+        "faster_whisper": whisper.__version__ if whisper is not None else None,
+        "default_model": DEFAULT_MODELS[device],
+        "device": device,
+        "why": DEFAULT_MODEL_WHY,
+    }
 
 
 def _import(module: str):

@@ -45,7 +45,7 @@ def onnx_export(tmp_path):
 
 
 def test_features_that_need_an_extra_say_which(tiny_checkpoints, onnx_export, tmp_path):
-    """Five commands, each in its own process (~2-4 s apiece on 2 cores)."""
+    """Six commands, each in its own process (~2-4 s apiece on 2 cores)."""
     env = hidden_extras_env()
     model = tiny_checkpoints["pt"]
     assert_needs_extra(run_zhclip(sys.executable, ["export", "onnx", model, tmp_path / "o"], env), "onnx")
@@ -55,6 +55,9 @@ def test_features_that_need_an_extra_say_which(tiny_checkpoints, onnx_export, tm
     assert_needs_extra(run_zhclip(sys.executable, ["info", onnx_export], env), "onnx")
     index = ["index", tmp_path, "--db", tmp_path / "lib.db", "--model", model, "--ocr"]
     assert_needs_extra(run_zhclip(sys.executable, index, env), "ocr")
+    assert not (tmp_path / "lib.db").exists()
+    speech = ["index", tmp_path, "--db", tmp_path / "lib.db", "--model", model, "--speech"]
+    assert_needs_extra(run_zhclip(sys.executable, speech, env), "speech")
     assert not (tmp_path / "lib.db").exists()
     source = "modelscope:damo/multi-modal_clip-vit-base-patch16_zh"
     assert_needs_extra(run_zhclip(sys.executable, ["info", source], env), "modelscope")

@@ -8,6 +8,7 @@ The real-model tests share one engine and one library; the rest use a fake engin
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ from zhclip.errors import InputError, MissingExtraError, ModelNotAvailableError
 from zhclip.search import IndexOptions, LibraryError, Query, Reader, index_library
 from zhclip.search.ranking import search
 from zhclip.search.speech.engine import (
+    DEFAULT_MODELS,
     INVENTED,
     SpeechEngine,
     SpeechOptions,
@@ -297,3 +299,12 @@ def test_real_model_on_silence_and_noise_never_reaches_the_model(test_model):
     white = (0.3 * rng.standard_normal(16_000 * 10)).astype(np.float32)
     hum = (0.2 * np.sin(2 * np.pi * 50 * np.arange(16_000 * 10) / 16_000)).astype(np.float32)
     assert [engine.transcribe(samples, "zh") for samples in (quiet, white, hum)] == [[], [], []]
+
+
+def test_doctor_names_the_default_speech_model_and_the_engine(cli, monkeypatch):
+    result = cli("doctor", "--no-hub-check", "--json")
+    speech = json.loads(result.stdout)["speech"]
+    assert speech["default_model"] == DEFAULT_MODELS[speech["device"]] and speech["why"]
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    line = next(line for line in cli("doctor", "--no-hub-check").stdout.splitlines() if line.startswith("speech "))
+    assert "default model small on cpu" in line and "pip install 'zhclip[speech]'" in line

@@ -57,7 +57,15 @@ def _runtime_lines(r: dict) -> list[str]:
         "runtimes   onnxruntime " + (f"{ort['version']} ({', '.join(ort['providers'])})" if ort else "not installed"),
         "           openvino " + (f"{ov['version']} ({', '.join(ov['devices'])})" if ov else "not installed"),
         f"extras     {extras}",
+        _speech_line(r["speech"]),
     ]
+
+
+def _speech_line(speech: dict) -> str:
+    engine = (
+        f"faster-whisper {speech['faster_whisper']}" if speech["faster_whisper"] else "pip install 'zhclip[speech]'"
+    )
+    return f"speech     default model {speech['default_model']} on {speech['device']} ({engine}): {speech['why']}"
 
 
 def _cache_lines(r: dict) -> list[str]:
