@@ -20,7 +20,7 @@ from .calibration import Batch, synthetic_batch, with_short_queries
 from .machine import excluded_paths
 from .measure import FIDELITY_BAR, mean_cosine, timings
 from .memory import release_memory
-from .plans import TOWERS, Plan, cache_key, measured_plan, read_plans, remember_plan
+from .plans import BUSY, TOWERS, Plan, cache_key, load_per_core, measured_plan, read_plans, remember_plan
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,16 @@ def choose(key: str, candidates: dict[str, Callable[[], Encoder]], config: ClipC
     if known is not None:
         return known
     log.warning("precision auto: measuring %s once for this machine and architecture", ", ".join(candidates))
+    load = load_per_core()
     results = measure_candidates(candidates, synthetic_batch(PROBE_IMAGES, config.vision.image_size))
     plan = {tower: _fastest(results, tower) for tower in TOWERS}
-    remember_plan(key, plan, results)
+    load = max(load, load_per_core())
+    remember_plan(key, plan, results, load)
     log.warning("precision auto: chose %s", ", ".join(f"{t} {p}" for t, p in plan.items()))
+    if load > BUSY:
+        log.warning(
+            "precision auto: measured at a load of %.2f per CPU; measured again when the machine is quieter", load
+        )
     return plan
 
 
