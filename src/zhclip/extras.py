@@ -25,7 +25,7 @@ EXTRAS = {
     for extra in (
         Extra("onnx", ("onnx", "onnxruntime", "onnxscript"), "ONNX export and the ONNX Runtime path"),
         Extra("openvino", ("openvino",), "the OpenVINO runtime"),
-        Extra("ocr", ("rapidocr_onnxruntime",), "OCR (text in images)"),
+        Extra("ocr", ("rapidocr", "onnxruntime"), "OCR (text in images)"),
         Extra("speech", ("faster_whisper",), "speech search (what is said in videos and audio)"),
         Extra("modelscope", ("modelscope",), "downloading from ModelScope"),
         Extra("tensorboard", ("tensorboard",), "TensorBoard logging"),

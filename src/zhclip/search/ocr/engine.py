@@ -1,47 +1,59 @@
-"""The OCR engine: PP-OCRv4 Chinese detection and recognition (the models inside `rapidocr-onnxruntime`).
+"""The OCR engine: PP-OCRv6 small detection and recognition, through the public API of `rapidocr` (3.10+).
 
-RapidOCR's own pipeline runs every stage on every image; this one is cut for a photo library:
-- detection sees the image with its longest side bounded (`det_side`), while the text lines are cropped
-  from the larger image, so small text keeps its pixels for recognition;
-- a pre-screen first runs the detector on a smaller copy (`screen_side`, 2/3 of `det_side`: under half the
-  pixels) and keeps the rows where its text probability passes a low `screen_threshold`; an image with no such
-  row stops there (a text-free photo costs that one small pass), and full detection only sees bands of the
-  image around those rows (the whole image when the bands cover most of it, or when a line reaches a band's
-  edge). benchmarks/ocr_quality.py reports what the pre-screen rejects at each text size;
-- recognition runs all lines of an image in batches of similar width;
-- a line recognition was unsure of is read again turned round (upside-down text), the surer reading kept
-  (RapidOCR's 0/180-degree classifier, tried first, called a 180-degree line upright);
-- ONNX Runtime gets `threads` threads (default 1), so OCR in the decoding workers leaves cores to CLIP;
+The models sit inside rapidocr's wheel (`rapidocr/models/`: PP-OCRv6_det_small.onnx, PP-OCRv6_rec_small.onnx
+and the 0/180-degree line classifier ch_ppocr_mobile_v2.0_cls_mobile.onnx); they are named by path, so nothing
+is ever fetched. They run on ONNX Runtime (default) or OpenVINO (`runtime`). benchmarks/ocr_quality.py
+measured this engine against the PP-OCRv4 one of `rapidocr-onnxruntime` 1.4 that zhclip used before.
+
+RapidOCR's pipeline (`RapidOCR(params)(image)`) reads an image; this engine cuts it for a photo library:
+- the image comes at up to `read_side` px; detection sees it with its longest side bounded (`det_side`), and
+  RapidOCR crops the lines from the larger image, so small text keeps its pixels for recognition;
+- a pre-screen first runs detection alone on a smaller copy (`screen_side`); an image where it finds nothing
+  stops there (a text-free photo costs that one small pass), and the full pipeline only reads bands of the
+  image around what it found (the whole image when the bands cover most of it, or when a line reaches a
+  band's edge). benchmarks/ocr_quality.py reports what the pre-screen stops, text-free and at each text size;
+- each line is turned upright by the angle classifier (upside-down text), recognised in batches;
+- the runtime gets `threads` threads per model (default 1), so OCR in the decoding workers leaves cores to CLIP;
 - lines under `min_confidence`, and lines with fewer than two letters, digits or Chinese characters, are
-  dropped as noise (a drawn square reads as 口 at 0.99, a flag's star and stripe as "★K" at 0.81;
-  one-character queries still find the longer lines that hold the character).
+  dropped as noise (a drawn square reads as 口 at high confidence; one-character queries still find the longer
+  lines that hold the character).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from ...errors import UnsupportedError
 from ...extras import require
 
-ENGINE_NAME = "rapidocr-onnxruntime PP-OCRv4 ch"
+ENGINE_NAME = "rapidocr 3.10 PP-OCRv6 small ch"  # stored in a library's meta: which engine read its text
+MODEL_FILES = {
+    "Det": "PP-OCRv6_det_small.onnx",
+    "Rec": "PP-OCRv6_rec_small.onnx",
+    "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+}
+RUNTIMES = ("onnxruntime", "openvino")
 BAND_MARGIN = 64  # rows of detection-size pixels kept above and below what the pre-screen saw
-WHOLE_IMAGE_SHARE = 0.6  # bands covering more of the image than this: detect on the whole image
+WHOLE_IMAGE_SHARE = 0.6  # bands covering more of the image than this: read the whole image
+SCREEN_BOX_THRESHOLD = 0.5  # the pre-screen's box score: RapidOCR's default (0.1 let most photos through)
 
 
 @dataclass(frozen=True)
 class OcrOptions:
     det_side: int = 960  # longest side the detector sees
-    screen_side: int = 640  # longest side the pre-screen sees (0: no pre-screen, full detection everywhere)
-    screen_threshold: float = 0.1  # text probability that sends a row to full detection (DB's own is 0.3)
+    screen_side: int = 640  # longest side the pre-screen sees (0: no pre-screen, the whole image read)
+    screen_threshold: float = 0.3  # text probability the pre-screen counts as text (DB's own; 0.1 for PP-OCRv4)
     read_side: int = 1920  # longest side of the image lines are cropped from
     min_confidence: float = 0.75  # recognition confidence a line needs to be kept
     min_line_height: int = 8  # px in the read image: smaller boxes are specks
     box_threshold: float = 0.6  # detector box score
-    recheck_below: float = 0.9  # lines less sure than this are read turned round as well
     batch: int = 16  # lines per recognition pass
-    threads: int = 1  # ONNX Runtime threads per model
+    threads: int = 1  # runtime threads per model
+    runtime: str = "onnxruntime"  # or "openvino"
 
 
 @dataclass(frozen=True)
@@ -51,91 +63,78 @@ class OcrLine:
     confidence: float
 
 
+@dataclass(frozen=True)
+class _Pipelines:
+    screen: object  # RapidOCR: detection alone, at screen_side
+    read: object  # RapidOCR: detection at det_side, angle classifier, recognition
+
+
 class OcrEngine:
-    """Reads the text lines of RGB images. Thread-safe: ONNX Runtime sessions run concurrently."""
+    """Reads the text lines of RGB images. Thread-safe: ONNX Runtime sessions run concurrently; OpenVINO's
+    one inference request per model is not, so with OpenVINO each thread loads its own models."""
 
     def __init__(self, options: OcrOptions = OcrOptions()):
+        if options.runtime not in RUNTIMES:
+            raise UnsupportedError(f"OCR runtime {options.runtime!r}: choose one of {', '.join(RUNTIMES)}")
         self.options = options
-        self._detector, self._recognizer = _load_models(options)
-        self.detector_calls = 0  # detector passes, pre-screen and full detection (no lock: exact from one thread)
+        self._shared = _load_pipelines(options)
+        self._local = threading.local()
+        self._local.pipelines = self._shared
+        self.detector_calls = 0  # detector passes, pre-screen and full (no lock: exact from one thread)
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """Text lines of an (H, W, 3) uint8 RGB image, top to bottom, noise dropped."""
         bgr = np.ascontiguousarray(image[:, :, ::-1])
-        boxes = self._detect(bgr)
-        if not boxes:
-            return []
-        crops = [_crop(bgr, box) for box in boxes]
-        texts = self._recognise(crops)
-        lines = [
-            OcrLine(text.strip(), tuple((int(round(x)), int(round(y))) for x, y in box), float(score))
-            for box, (text, score) in zip(boxes, texts, strict=True)
-        ]
-        return [line for line in lines if is_text(line, self.options)]
-
-    def _detect(self, bgr: np.ndarray) -> list[np.ndarray]:
-        """Text boxes in `bgr`'s pixels, found on a copy whose longest side is at most `det_side`."""
-        scale = min(1.0, self.options.det_side / max(bgr.shape[:2]))
-        small = _resized(bgr, scale)
-        found = []
-        for top, bottom in self._text_bands(small):
-            boxes = self._boxes_in_band(small, top, bottom)
-            if any(_reaches_edge(box, top, bottom, small.shape[0]) for box in boxes):  # a line cut by the band
-                found = self._boxes_in_band(small, 0, small.shape[0])
+        pipelines = self._pipelines()
+        lines: list[OcrLine] = []
+        for top, bottom in self._text_bands(pipelines, bgr):
+            found = self._read_rows(pipelines, bgr, top, bottom)
+            if any(_reaches_edge(line.box, top, bottom, bgr.shape[0]) for line in found):  # a line cut by the band
+                lines = self._read_rows(pipelines, bgr, 0, bgr.shape[0])
                 break
-            found += boxes
-        boxes = [box / scale for box in found]
-        tall = [b for b in boxes if _height(b) >= self.options.min_line_height]
-        return sorted(tall, key=lambda b: (round(b[0][1] / 10), b[0][0]))
+            lines += found
+        kept = [line for line in lines if is_text(line, self.options) and _height(line) >= self.options.min_line_height]
+        return sorted(kept, key=lambda line: (round(line.box[0][1] / 10), line.box[0][0]))
 
-    def _text_bands(self, small: np.ndarray) -> list[tuple[int, int]]:
-        """Row ranges of `small` where the pre-screen saw text probability (padded, merged), top to bottom."""
-        height = small.shape[0]
-        ratio = self.options.screen_side / max(small.shape[:2])
-        if ratio >= 1 or self.options.screen_side <= 0:  # a pre-screen as large as the detection itself
-            return [(0, height)]
-        rows = np.flatnonzero((self._probability(_resized(small, ratio)) > self.options.screen_threshold).any(axis=1))
+    def _pipelines(self) -> _Pipelines:
+        if self.options.runtime == "onnxruntime":
+            return self._shared
+        pipelines = getattr(self._local, "pipelines", None)
+        if pipelines is None:
+            pipelines = self._local.pipelines = _load_pipelines(self.options)
+        return pipelines
+
+    def _text_bands(self, pipelines: _Pipelines, bgr: np.ndarray) -> list[tuple[int, int]]:
+        """Row ranges of `bgr` where the pre-screen saw text (padded, merged), top to bottom; none: no text."""
+        height, side = bgr.shape[0], max(bgr.shape[:2])
+        if self.options.screen_side <= 0 or self.options.screen_side >= min(side, self.options.det_side):
+            return [(0, height)]  # a pre-screen as large as the detection itself
+        self.detector_calls += 1
+        boxes = pipelines.screen(bgr).boxes
+        if boxes is None or len(boxes) == 0:
+            return []
+        margin = BAND_MARGIN * max(1.0, side / self.options.det_side)
         bands: list[list[int]] = []
-        for row in rows:
-            top = max(0, int(row / ratio) - BAND_MARGIN)
-            bottom = min(height, int((row + 1) / ratio) + BAND_MARGIN)
+        for box in sorted(boxes, key=lambda b: b[:, 1].min()):
+            top, bottom = max(0, int(box[:, 1].min() - margin)), min(height, int(box[:, 1].max() + margin))
             if bands and top <= bands[-1][1]:
-                bands[-1][1] = bottom
+                bands[-1][1] = max(bands[-1][1], bottom)
             else:
                 bands.append([top, bottom])
         if sum(bottom - top for top, bottom in bands) > WHOLE_IMAGE_SHARE * height:
             return [(0, height)]
         return [(top, bottom) for top, bottom in bands]
 
-    def _probability(self, bgr: np.ndarray) -> np.ndarray:
-        """The detector's text probability map of `bgr` (same size)."""
-        h, w = bgr.shape[:2]
-        padded = _padded(bgr, -h % 32, -w % 32)
-        pixels = (padded.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+    def _read_rows(self, pipelines: _Pipelines, bgr: np.ndarray, top: int, bottom: int) -> list[OcrLine]:
+        """The lines RapidOCR reads in rows `top:bottom` of `bgr`, boxes in `bgr`'s pixels."""
         self.detector_calls += 1
-        return self._detector.infer(np.ascontiguousarray(pixels))[0][0, 0, :h, :w]
-
-    def _boxes_in_band(self, small: np.ndarray, top: int, bottom: int) -> list[np.ndarray]:
-        """Text boxes in rows `top:bottom` of `small`, in `small`'s pixels."""
-        band = small[top:bottom]
-        probability = self._probability(band)
-        # The detector's parts, called one by one: its __call__ keeps per-call state on itself (not thread-safe).
-        found, _ = self._detector.postprocess_op(probability[None, None], band.shape[:2])
-        if len(found) == 0:
+        result = pipelines.read(np.ascontiguousarray(bgr[top:bottom]))
+        if result.boxes is None or result.txts is None:
             return []
-        found = [np.asarray(box, np.float32) + [0, top] for box in found]
-        found = self._detector.filter_tag_det_res(found, small.shape[:2])
-        return list(found)
-
-    def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        results = [(text, float(score)) for text, score, *_ in self._recognizer(crops)[0]]
-        unsure = [i for i, (_, score) in enumerate(results) if score < self.options.recheck_below]
-        if unsure:  # perhaps upside down: read turned round too, keep the surer reading
-            turned = self._recognizer([np.ascontiguousarray(crops[i][::-1, ::-1]) for i in unsure])[0]
-            for i, (text, score, *_) in zip(unsure, turned, strict=True):
-                if score > results[i][1]:
-                    results[i] = (text, float(score))
-        return results
+        return [
+            OcrLine(text.strip(), tuple((int(round(x)), int(round(y)) + top) for x, y in box), float(score))
+            for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)
+        ]
 
 
 def is_text(line: OcrLine, options: OcrOptions) -> bool:
@@ -143,58 +142,58 @@ def is_text(line: OcrLine, options: OcrOptions) -> bool:
     return line.confidence >= options.min_confidence and sum(c.isalnum() for c in line.text) >= 2
 
 
-def _load_models(options: OcrOptions):
+def model_dir() -> Path:
+    """Where rapidocr's wheel keeps its models."""
+    import rapidocr
+
+    return Path(rapidocr.__file__).parent / "models"
+
+
+def _load_pipelines(options: OcrOptions) -> _Pipelines:
     require("ocr")
-    from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
-    from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
-    from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
-    from rapidocr_onnxruntime.utils import read_yaml, update_model_path
+    if options.runtime == "openvino":
+        require("openvino")
+    from rapidocr import EngineType, RapidOCR
 
-    config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
-    for part in ("Det", "Rec"):
-        config[part].update(intra_op_num_threads=options.threads, inter_op_num_threads=1)
-    config["Det"].update(limit_type="max", limit_side_len=options.det_side, box_thresh=options.box_threshold)
-    config["Rec"]["rec_batch_num"] = options.batch
-    return TextDetector(config["Det"]), TextRecognizer(config["Rec"])
+    folder = model_dir()
+    missing = [name for name in MODEL_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise UnsupportedError(f"{folder} lacks {', '.join(missing)}: zhclip[ocr] needs rapidocr 3.10 or later")
+    threads = {
+        "onnxruntime": {"intra_op_num_threads": options.threads, "inter_op_num_threads": 1},
+        "openvino": {"inference_num_threads": options.threads},
+    }[options.runtime]
+    common = {
+        "Global.log_level": "error",
+        "Global.text_score": 0.0,  # is_text decides
+        "Global.max_side_len": options.read_side,
+        "Global.use_vertical_padding": False,  # bands are wide: padding them would only add rows to detect
+        **{f"EngineConfig.{options.runtime}.{key}": value for key, value in threads.items()},
+        **{f"{part}.engine_type": EngineType(options.runtime) for part in MODEL_FILES},
+        **{f"{part}.model_path": str(folder / name) for part, name in MODEL_FILES.items()},
+        "Det.limit_type": "max",
+        "Det.box_thresh": options.box_threshold,
+        "Rec.rec_batch_num": options.batch,
+    }
+    screen = {
+        "Global.use_cls": False,
+        "Global.use_rec": False,
+        "Det.limit_side_len": options.screen_side,
+        "Det.thresh": options.screen_threshold,
+        "Det.box_thresh": SCREEN_BOX_THRESHOLD,
+    }
+    return _Pipelines(
+        screen=RapidOCR(params={**common, **screen}),
+        read=RapidOCR(params={**common, "Det.limit_side_len": options.det_side}),
+    )
 
 
-def _resized(bgr: np.ndarray, scale: float) -> np.ndarray:
-    import cv2
-
-    if scale >= 1.0:
-        return bgr
-    h, w = bgr.shape[:2]
-    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-
-def _padded(bgr: np.ndarray, bottom: int, right: int) -> np.ndarray:
-    """`bgr` with its last rows and columns repeated, `bottom` and `right` more (the detector wants sides of 32k)."""
-    import cv2
-
-    if not bottom and not right:
-        return bgr
-    return cv2.copyMakeBorder(bgr, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
-
-
-def _reaches_edge(box: np.ndarray, top: int, bottom: int, height: int) -> bool:
+def _reaches_edge(box: tuple[tuple[int, int], ...], top: int, bottom: int, height: int) -> bool:
     """Whether `box` touches the top or bottom of band `top:bottom` where the band is not the image's edge."""
-    ys = box[:, 1]
-    return bool((top > 0 and ys.min() <= top + 1) or (bottom < height and ys.max() >= bottom - 2))
+    ys = [y for _, y in box]
+    return (top > 0 and min(ys) <= top + 1) or (bottom < height and max(ys) >= bottom - 2)
 
 
-def _height(box: np.ndarray) -> float:
-    return float(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
-
-
-def _crop(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The line inside `box`, straightened; a tall narrow line (vertical text) is turned on its side."""
-    import cv2
-
-    width = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
-    height = int(_height(box))
-    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
-    matrix = cv2.getPerspectiveTransform(box.astype(np.float32), target)
-    crop = cv2.warpPerspective(bgr, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
-    if height >= 1.5 * width:
-        crop = np.ascontiguousarray(np.rot90(crop))
-    return crop
+def _height(line: OcrLine) -> float:
+    corners = np.asarray(line.box, np.float32)
+    return float(max(np.linalg.norm(corners[0] - corners[3]), np.linalg.norm(corners[1] - corners[2])))
