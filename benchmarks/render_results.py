@@ -22,6 +22,8 @@ MKDOCS = REPO / "mkdocs.yml"
 READMES = {REPO / "README.md": "en", REPO / "README.zh-CN.md": "zh"}
 README_MARKS = ("<!-- results:begin -->", "<!-- results:end -->")
 NAV_MARKS = ("# results:begin", "# results:end")
+DEPLOYMENT = REPO / "docs" / "deployment.md"
+MOBILE_MARKS = ("<!-- mobile-export:begin -->", "<!-- mobile-export:end -->")
 HEADLINE_COLUMNS = {
     "en": ["measurement", "baseline (same run)", "zhclip", "machine, date"],
     "zh": ["测量项目", "基线（同一次运行）", "zhclip", "机器、日期"],
@@ -163,7 +165,21 @@ def render(root: Path = RESULTS) -> dict[Path, str]:
     for readme, language in READMES.items():
         table = headline_table(kinds, language)
         pages[readme] = replace_between(readme.read_text(encoding="utf-8"), README_MARKS, table, readme)
+    pages[DEPLOYMENT] = replace_between(
+        DEPLOYMENT.read_text(encoding="utf-8"), MOBILE_MARKS, mobile_tables(kinds), DEPLOYMENT
+    )
     return pages
+
+
+def mobile_tables(kinds: dict[str, list[dict]]) -> str:
+    """docs/deployment.md's tables: every kind's `mobile_export` results, as its results page shows them."""
+    sections = [
+        benchmark_section(d).replace("## ", f"### {kind}: ", 1)
+        for kind, docs in kinds.items()
+        for d in docs
+        if d["benchmark"] == "mobile_export"
+    ]
+    return "\n\n".join(sections) or "No run yet: `python benchmarks/mobile_export.py`."
 
 
 def stale(pages: dict[Path, str]) -> list[Path]:

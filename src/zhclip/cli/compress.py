@@ -1,8 +1,9 @@
-"""Commands that make a model smaller or faster to run: `export onnx`, `compress prune`."""
+"""Commands that make a model smaller or faster to run: `export onnx|executorch|mnn|coreml`, `compress prune`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -27,6 +28,27 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
     e.set_defaults(handler=run_export)
+    for target, what in MOBILE_TARGETS.items():
+        _register_mobile(formats.add_parser(target, help=what), fixed_batch=target == "executorch")
+
+
+MOBILE_TARGETS = {
+    "executorch": "towers as ExecuTorch .pte files (XNNPACK) for phones and ARM boards, with manifest.json",
+    "mnn": "towers as MNN .mnn files for phones and ARM boards, with manifest.json",
+    "coreml": "towers as Core ML .mlpackage for iOS/macOS, with manifest.json (checked here, not run)",
+}
+
+
+def _register_mobile(p: argparse.ArgumentParser, fixed_batch: bool) -> None:
+    p.add_argument("model", help="HF dir, hub id, zoo name or Chinese-CLIP .pt/.pth checkpoint")
+    p.add_argument("out_dir", type=Path, help="directory to write: the towers, manifest.json and vocab.txt")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="default fp32")
+    p.add_argument("--towers", default="image,text", help="comma-separated towers to write (default image,text)")
+    if fixed_batch:
+        p.add_argument("--batch", type=int, default=1, help="the image tower's batch, fixed in its file (default 1)")
+    p.add_argument("--force", action="store_true", help="keep towers whose cosine to fp32 misses the bar (marked so)")
+    p.add_argument("--arch", help="architecture of a .pt/.pth checkpoint (default: inferred from shapes)")
+    p.set_defaults(handler=run_mobile_export, batch=1)
 
 
 def _register_prune(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +83,21 @@ def run_export(args: argparse.Namespace) -> int:
     for f in files:
         print(f"{f.name:20} {f.stat().st_size / 2**20:9.1f} MB")
     print(f"wrote {out} (load it with zhclip.load({str(out)!r}))")
+    return 0
+
+
+def run_mobile_export(args: argparse.Namespace) -> int:
+    from ..runtime.export import ExportOptions, export_mobile
+
+    towers = tuple(t.strip() for t in args.towers.split(",") if t.strip())
+    options = ExportOptions(args.precision, towers, args.batch, args.force, args.arch)
+    out = export_mobile(args.format, args.model, args.out_dir, options)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for tower, entry in manifest["towers"].items():
+        cosine = entry["fidelity"]["cosine_to_fp32"]
+        measured = f"cosine {cosine:.5f} to fp32" if cosine is not None else entry["fidelity"]["not_run"]
+        print(f"{tower:6} {entry['file']:24} {entry['bytes'] / 2**20:8.1f} MB  {measured}")
+    print(f"wrote {out} (manifest.json says how to feed the towers)")
     return 0
 
 
