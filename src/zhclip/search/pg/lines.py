@@ -2,12 +2,13 @@
 place of SQLite's FTS5.
 
 pg_trgm cuts text into words and words into trigrams, so a Chinese query of two characters (海报) has no trigram
-of its own and a plain `LIKE '%海报%'` scans every line. As immich does, each line's key is stored a second time
-as `grams`: every run of CJK characters written as its overlapping pairs, each pair a word (海报设计 -> ' 海报 报设
-设计 '), other runs as they are. A query becomes a LIKE pattern on `grams` (海报 -> '% 海报 %'), whose padded
-trigrams the GIN index finds; `strpos` on the key then keeps exactly the lines that hold the query, so the
-results are the SQLite library's. A query with no trigram in its pattern (one Chinese character alone, or two
-letters) is a scan. Scores, spans and the same-sound and partial steps are those of search/text/lines.py.
+of its own and a plain `LIKE '%海报%'` scans every line. As immich does for CJK text, each line's key is stored a
+second time as `grams`, every run of letters, digits and CJK characters written as its overlapping pairs, each
+pair a word (海报设计 -> ' 海报 报设 设计 '; here Latin runs too, so 'ok' is found as '海报' is). A query becomes a
+LIKE pattern on `grams` (海报 -> '% 海报 %'), whose padded trigrams the GIN index finds; `strpos` on the key then
+keeps exactly the lines that hold the query, so the results are the SQLite library's. A query of one character
+alone has no trigram: a scan. Scores, spans and the same-sound and partial steps are those of
+search/text/lines.py; same-sound matches the pinyin words of `sound`, symbols dropped, as FTS5's tokenizer does.
 """
 
 from __future__ import annotations
@@ -28,48 +29,49 @@ from .store import FILES, filter_sql, like_escape
 if TYPE_CHECKING:
     import psycopg
 
-CJK = re.compile(
-    r"([\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]+)"
-)
 LINE_COLUMNS = 'l.id, l.content_id, l.source, l.start, l."end", l.text, l.key, l.sound, l.box, l.confidence'
+ALNUM = re.compile(r"[^\W_]+")
+RUNS = re.compile(r"[^\W_]+|[\W_]")
+SOUND_WORDS = "(' ' || regexp_replace(l.sound, '[^[:alnum:]]+', ' ', 'g') || ' ')"  # as schema.py's index
 
 
 def grams(line_key: str) -> str:
-    """A key as pg_trgm reads it: CJK runs as space-separated overlapping pairs, other runs as they are."""
+    """A key as pg_trgm reads it: each run of letters, digits and CJK characters as its overlapping pairs, each
+    other character a word of its own, space-separated and padded."""
     return f" {' '.join(_words(line_key))} "
+
+
+def _runs(text: str) -> list[str]:
+    """Runs of alphanumeric characters (CJK included), and every other character alone."""
+    return RUNS.findall(text)
 
 
 def _words(text: str) -> list[str]:
     words = []
-    for at, run in enumerate(CJK.split(text)):
-        if not run:
-            continue
-        if at % 2 == 1 and len(run) >= 2:  # split with a group: CJK runs at odd positions
-            words += [run[i : i + 2] for i in range(len(run) - 1)]
-        else:
-            words.append(run)
+    for run in _runs(text):
+        words += [run[i : i + 2] for i in range(len(run) - 1)] or [run]
     return words
 
 
 def pattern(needle: str) -> str:
-    """A LIKE pattern on `grams` that every line whose key holds `needle` matches. A CJK run of 2 or more
-    characters at an end of `needle` is bounded by a space there (its pairs are whole words); any other run at
-    an end may be part of a longer run of the line."""
-    runs = [run for run in CJK.split(needle) if run]
-    words = _words(needle)
-    before = " " if len(runs[0]) >= 2 and CJK.fullmatch(runs[0]) else ""
-    after = " " if len(runs[-1]) >= 2 and CJK.fullmatch(runs[-1]) else ""
-    return f"%{before}{like_escape(' '.join(words))}{after}%"
+    """A LIKE pattern on `grams` that every line whose key holds `needle` matches. At each end of `needle`, a
+    run of 2 or more characters, or a symbol, is a whole word of the line's grams (a space is there); a single
+    letter or character may be part of a longer run of the line."""
+    runs = _runs(needle)
+    before = "" if len(runs[0]) == 1 and runs[0].isalnum() else " "
+    after = "" if len(runs[-1]) == 1 and runs[-1].isalnum() else " "
+    return f"%{before}{like_escape(' '.join(_words(needle)))}{after}%"
 
 
 def indexed(like: str) -> bool:
-    """Whether pg_trgm draws a trigram from a pattern of `pattern` (else the GIN index cannot narrow it)."""
+    """Whether pg_trgm draws a trigram from a pattern of `pattern`, else the GIN index cannot narrow it: a word
+    with a boundary (a space or symbol) before it, one of 2 characters with one after it, or one of 3."""
     inner = like.strip("%")
-    bounded_start, bounded_end = inner.startswith(" "), inner.endswith(" ")
-    words = re.findall(r"\w+", inner)
-    if not words:
-        return False
-    return any(len(w) >= 3 for w in words) or len(words) > 1 or bounded_start or (bounded_end and len(words[-1]) >= 2)
+    for found in ALNUM.finditer(inner):
+        word, at, end = found.group(), found.start(), found.end()
+        if len(word) >= 3 or at > 0 or (end < len(inner) and len(word) >= 2):
+            return True
+    return False
 
 
 def save_lines(
@@ -156,8 +158,8 @@ def find_lines(
     seen = {row[0] for row in rows}
     syllables = sound(text)
     if same_sound and any(c.isalnum() for c in syllables) and len(hits) < limit:
-        heard = f"% {like_escape(syllables)} %"
-        rows = [r for r in search.rows(["(' ' || l.sound || ' ') LIKE %s"], [heard]) if r[0] not in seen]
+        heard = f"% {like_escape(' '.join(ALNUM.findall(syllables)))} %"
+        rows = [r for r in search.rows([f"{SOUND_WORDS} LIKE %s"], [heard]) if r[0] not in seen]
         hits += [sound_hit(row, syllables.split()) for row in rows]
         seen |= {row[0] for row in rows}
     if len(needle) >= TRIGRAM and len(hits) < limit:

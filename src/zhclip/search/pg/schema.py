@@ -60,14 +60,15 @@ MIGRATIONS: dict[int, str] = {
         "end" double precision,      -- seconds (speech, subtitles); NULL for OCR
         text text NOT NULL,
         key text NOT NULL,           -- the text as queries match it (search/text/normalize.py)
-        grams text NOT NULL,         -- the key for pg_trgm: CJK runs as overlapping pairs (lines.py)
+        grams text NOT NULL,         -- the key for pg_trgm: runs as overlapping pairs (lines.py)
         sound text NOT NULL,         -- the key's toneless pinyin syllables, space-separated
         box text,                    -- OCR: JSON [[x, y] * 4], fractions of the upright image's width and height
         confidence double precision NOT NULL
     );
     CREATE INDEX text_lines_content ON text_lines(content_id, source);
     CREATE INDEX text_lines_grams ON text_lines USING gin (grams gin_trgm_ops);
-    CREATE INDEX text_lines_sound ON text_lines USING gin ((' ' || sound || ' ') gin_trgm_ops);
+    CREATE INDEX text_lines_sound ON text_lines
+        USING gin ((' ' || regexp_replace(sound, '[^[:alnum:]]+', ' ', 'g') || ' ') gin_trgm_ops);
     CREATE TABLE text_contents (
         content_id bigint NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
         source text NOT NULL,
