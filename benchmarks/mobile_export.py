@@ -5,7 +5,7 @@ loaders (examples/*_encode.py), beside PyTorch fp32 timed in the same run. This 
 board's cores: the ratios between rows carry over better than the milliseconds. Core ML is converted and
 spec-checked only (prediction needs macOS).
 
-    python benchmarks/mobile_export.py [--model demo|ViT-B-16|PATH] [--batches 1,8] [--repeats 5]
+    python -m benchmarks.mobile_export [--model demo|ViT-B-16|PATH] [--batches 1,8] [--repeats 5]
 
 Results: benchmarks/results/machines/<machine kind>/mobile_export.json (`python -m benchmarks.render_results`
 renders it into the results page and docs/deployment.md).
