@@ -17,7 +17,7 @@ from ..location import PostgresUrl
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATION_LOCK = 0x7A68636C  # pg_advisory_xact_lock key: "zhcl"
 
 # MIGRATIONS[v] takes a library from schema v-1 to v. Never edit a released step; append a new one.
@@ -76,6 +76,18 @@ MIGRATIONS: dict[int, str] = {
         signature text,              -- what the source read, to know when to read again
         PRIMARY KEY (content_id, source)
     );
+    """,
+    # Work claimed by several indexers (claims.py): files waiting to be indexed, and who holds each until when.
+    2: """
+    CREATE TABLE work (
+        path text PRIMARY KEY,
+        size bigint NOT NULL,
+        mtime_ns bigint NOT NULL,
+        kind text NOT NULL,
+        holder text,                 -- the indexer working on it; NULL while it waits
+        lease_until timestamptz      -- the holder's claim lapses then unless it renews it
+    );
+    CREATE INDEX work_waiting ON work(lease_until NULLS FIRST);
     """,
 }
 TABLES = ("meta", "contents", "vectors", "files", "text_lines", "text_contents")

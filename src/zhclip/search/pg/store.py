@@ -152,12 +152,13 @@ class PgStore:
         vectors: np.ndarray,
         shots: Sequence[float] | None = None,
     ) -> int:
-        """Insert a content row and its vectors (call inside a transaction); returns the content id."""
+        """Insert a content row and its vectors (call inside a transaction); returns the content id. A content
+        another indexer stored meanwhile is kept as it is (its id returned)."""
         from pgvector import HalfVector
 
-        content_id = self.conn.execute(
+        inserted = self.conn.execute(
             "INSERT INTO contents(hash, kind, width, height, duration, taken_at, camera, shots) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (hash) DO NOTHING RETURNING id",
             [
                 digest,
                 kind,
@@ -168,7 +169,10 @@ class PgStore:
                 info.camera,
                 None if shots is None else json.dumps([round(t, 3) for t in shots]),
             ],
-        ).fetchone()[0]
+        ).fetchone()
+        if inserted is None:
+            return self.conn.execute("SELECT id FROM contents WHERE hash = %s", [digest]).fetchone()[0]
+        content_id = inserted[0]
         halves = np.ascontiguousarray(vectors, dtype=np.float16)
         self.type_vectors(halves.shape[1])
         self.conn.cursor().executemany(

@@ -1,0 +1,72 @@
+"""Several indexers on one PostgreSQL library: claims never overlap, a killed indexer's claims lapse and are
+taken over, every file is stored once, and a file stored meanwhile is not queued again."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from tests.polling import eventually
+from zhclip.media import MediaInfo
+from zhclip.search.pg.claims import WorkQueue
+from zhclip.search.pg.store import PgStore
+from zhclip.search.scan import ScannedFile
+
+from .library import DIM
+
+FILES = [ScannedFile(f"/lib/{n:03d}.jpg", 100 + n, n, "image") for n in range(120)]
+
+
+def index_batch(store: PgStore, queue: WorkQueue, batch: list[ScannedFile], stored: list[str]) -> None:
+    """What an indexer does with a claimed batch: store the files it still holds, in one transaction."""
+    with store.transaction():
+        held = queue.finish(f.path for f in batch)
+        for file in batch:
+            if file.path in held:
+                vector = np.eye(1, DIM, file.size % DIM, dtype=np.float32)
+                content_id = store.add_content(f"h{file.size}", "image", MediaInfo(8, 8), [None], vector)
+                store.put_file(file, content_id)
+                stored.append(file.path)
+
+
+def test_indexers_claim_apart_and_take_over_a_killed_ones_claims(pg_url):
+    stores = [PgStore(pg_url) for _ in range(3)]
+    queues = [WorkQueue(store.conn, f"indexer{n}", lease_s=0.5) for n, store in enumerate(stores)]
+    assert queues[0].enqueue(FILES) == 120 and queues[1].enqueue(FILES) == 0  # the second scan adds nothing
+    killed = queues[2].claim(10)  # then it dies: no renewal, no finish, no release
+    stored: dict[int, list[str]] = {0: [], 1: []}
+
+    def run(n: int) -> None:
+        while queues[n].waiting():
+            batch = queues[n].claim(7)
+            queues[n].renew()
+            index_batch(stores[n], queues[n], batch, stored[n])
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    for worker in workers:
+        worker.start()
+    eventually(lambda: not any(w.is_alive() for w in workers), "the two live indexers finish the queue")
+    everything = stored[0] + stored[1]
+    assert sorted(everything) == [f.path for f in FILES]  # each file once, the killed one's too
+    assert {f.path for f in killed} <= set(everything)
+    assert stores[0].conn.execute("SELECT count(*) FROM files").fetchone()[0] == 120
+    assert queues[0].enqueue(FILES) == 0  # stored as they are: nothing to do
+    changed = [ScannedFile(FILES[0].path, 1, 1, "image")]
+    assert queues[0].enqueue(changed) == 1 and queues[1].claim(5) == changed
+    assert queues[2].finish([changed[0].path]) == set()  # not its claim any more
+    assert queues[1].release() == 1 and queues[0].claim(5) == changed
+    for store in stores:
+        store.close()
+
+
+def test_two_claims_at_once_take_different_files(pg_url):
+    stores = [PgStore(pg_url) for _ in range(2)]
+    queues = [WorkQueue(store.conn) for store in stores]
+    queues[0].enqueue(FILES[:20])
+    with stores[0].transaction():  # the first claim's rows stay locked until it commits
+        first = queues[0].claim(8)
+        second = queues[1].claim(100)  # skips the locked rows instead of waiting for them
+    assert len(first) == 8 and len(second) == 12 and not {f.path for f in first} & {f.path for f in second}
+    for store in stores:
+        store.close()
