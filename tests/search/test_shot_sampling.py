@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sqlite3
 
@@ -11,8 +12,9 @@ import pytest
 
 from zhclip.data.synth.shots import scene_video
 from zhclip.media.shots import snap
-from zhclip.search import Reader
+from zhclip.search import Query, Reader
 from zhclip.search.decode import DecodeOptions, decode_video
+from zhclip.search.query import Hit
 
 pytest.importorskip("av")
 FPS = 25
@@ -70,3 +72,17 @@ def test_indexing_stores_each_video_s_shot_starts(tmp_path, index, cuts_video):
     record = Reader(tmp_path / "lib.db").file_by_path(str(tmp_path / "lib" / "cuts.mp4"))
     assert record.shots == pytest.approx(CUTS, abs=TOLERANCE), "the file JSON the viewer reads has them"
     assert times == pytest.approx([0.0, 0.6, 1.4, 3.4, 5.4, 6.2], abs=TOLERANCE)
+
+
+def test_a_result_starts_where_its_shot_starts(tmp_path, index, searcher, cuts_video):
+    """A line heard at 2.0-3.0 s, in the shot of 1.4-6.2 s: the result starts at 1.4 s (its end is 3.2 s short of
+    the shot's, beyond the snapping reach); a CLIP segment from a frame at 6.5 s to the end starts at 6.2 s."""
+    (tmp_path / "lib").mkdir()
+    shutil.copy(cuts_video, tmp_path / "lib" / "cuts.mp4")
+    index(tmp_path / "lib.db", tmp_path / "lib")
+    found = searcher(tmp_path / "lib.db")
+    content_id = found.library.reader.file_by_path(str(tmp_path / "lib" / "cuts.mp4")).content_id
+    hits = [Hit(content_id, 1.0, 2.0, 3.0, 2.0), Hit(content_id, 0.9, 6.5, math.inf, 6.5)]
+    results = found.hits_page(Query(text="x"), hits).results
+    assert [r.start for r in results] == pytest.approx([1.4, 6.2], abs=TOLERANCE)
+    assert [r.end for r in results] == pytest.approx([3.0, 8.0], abs=0.05)

@@ -73,9 +73,11 @@ def library(tmp_path) -> tuple[Path, Path]:
 
 
 def overlap(result, start: float, end: float) -> float:
-    """Intersection over union of the result's span and the cue's."""
-    shared = min(result.end, end) - max(result.start, start)
-    return max(0.0, shared) / (max(result.end, end) - min(result.start, start))
+    """Intersection over union of the matched line's span and the cue's (the result's segment is snapped out to
+    the shot boundaries around the line)."""
+    line_start, line_end = result.text["start"], result.text["end"]
+    shared = min(line_end, end) - max(line_start, start)
+    return max(0.0, shared) / (max(line_end, end) - min(line_start, start))
 
 
 def found(searcher, text: str) -> list:

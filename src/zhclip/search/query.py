@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ..errors import InputError
+from ..media.shots import snap
 from .compute import on_compute_thread
 from .cutoff import automatic_cutoff
 from .library import Library
@@ -197,14 +198,14 @@ class Searcher:
             for record in files.get(hit.content_id, []):
                 if record.id == exclude_file:
                     continue
-                end = None if hit.end is None else min(hit.end, record.duration or hit.frame)
+                start, end = _segment(hit, record)
                 out.append(
                     Result(
                         record.id,
                         record.path,
                         record.kind,
                         hit.score,
-                        hit.start,
+                        start,
                         end,
                         hit.frame,
                         record.width,
@@ -217,6 +218,14 @@ class Searcher:
                     )
                 )
         return out[:top]
+
+
+def _segment(hit: Hit, record: FileRecord) -> tuple[float | None, float | None]:
+    """The hit's segment in the file, snapped to the shot boundaries around it (see `media.shots.snap`)."""
+    start, end = hit.start, hit.end
+    if start is not None and end is not None and record.shots:
+        start, end = snap(start, end, record.shots)
+    return start, None if end is None else min(end, record.duration or hit.frame)
 
 
 def check_sort(query: Query) -> None:

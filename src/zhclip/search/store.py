@@ -190,6 +190,7 @@ FILE_COLUMNS = (
     "f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
     "c.taken_at, c.camera, c.shots"
 )
+FILE_COLUMNS_V2 = FILE_COLUMNS.replace("c.shots", "NULL")  # a schema 2 library on read-only storage: no shots
 
 
 @dataclass(frozen=True)
@@ -471,6 +472,7 @@ class Reader:
         version = self.version  # opened now: a bad path fails here and not on the first query
         if 0 < version < SCHEMA_VERSION and not read_only_storage(self.path):
             Store(self.path).close()  # an older zhclip's library: brought up to date once, in one transaction
+        self.file_columns = FILE_COLUMNS_V2 if 0 < self.version < 3 else FILE_COLUMNS
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -528,7 +530,7 @@ class Reader:
 
     def file(self, file_id: int) -> FileRecord:
         row = self.conn.execute(
-            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?",
+            f"SELECT {self.file_columns} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?",
             (_row_id(file_id, "file"),),
         ).fetchone()
         if row is None:
@@ -537,7 +539,7 @@ class Reader:
 
     def file_by_path(self, path: str) -> FileRecord:
         row = self.conn.execute(
-            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.path = ?", (path,)
+            f"SELECT {self.file_columns} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.path = ?", (path,)
         ).fetchone()
         if row is None:
             raise NotFoundError("file", path)
@@ -553,7 +555,7 @@ class Reader:
             out += [
                 _file_record(row)
                 for row in self.conn.execute(
-                    f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id "
+                    f"SELECT {self.file_columns} FROM files f JOIN contents c ON c.id = f.content_id "
                     f"WHERE f.content_id IN ({marks}) AND {where} ORDER BY f.path",
                     [*chunk, *params],
                 )
@@ -575,7 +577,7 @@ class Reader:
         if after is not None:
             where, params = f"{where} AND {key}", [*params, *after]
         rows = self.conn.execute(
-            f"SELECT {FILE_COLUMNS} FROM files f JOIN contents c ON c.id = f.content_id WHERE {where} "
+            f"SELECT {self.file_columns} FROM files f JOIN contents c ON c.id = f.content_id WHERE {where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
