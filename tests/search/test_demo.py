@@ -1,4 +1,6 @@
-"""`zhclip demo --no-serve`: its example queries find what they describe, with the shipped demo model."""
+"""`zhclip demo --no-serve`: its example queries find what they describe, with the shipped demo model: a photo,
+a video moment, a moment by a phrase of its subtitles (at the cue's time, and first in the default ranking
+too) and a sign by its words."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from zhclip.extras import installed_extras
+from zhclip.media.subtitles import read_sidecar, sidecars
 from zhclip.search.demo import DEMO_MODEL, cjk_font
 
 pytestmark = pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="needs the demo model (src/zhclip/assets)")
 RESULT = re.compile(r"^\S+\s+(image|video)\s+(\S+)(.*)$")
+SPAN = re.compile(r"\[(\d\d):(\d\d\.\d)-(\d\d):(\d\d\.\d)\]")
 
 
 def _example(out: str, what: str) -> tuple[str, list[tuple[str, str, str]], str]:
@@ -29,6 +33,26 @@ def _run_demo(cli, folder: Path):
     result = cli("demo", "--no-serve", "--dir", folder, "--photos", "8", "--videos", "1")
     assert result.returncode == 0, result.stderr
     return result.stdout, json.loads((folder / "files" / "captions.json").read_text(encoding="utf-8"))
+
+
+def _seconds(span: str) -> tuple[float, float]:
+    m1, s1, m2, s2 = SPAN.search(span).groups()
+    return 60 * int(m1) + float(s1), 60 * int(m2) + float(s2)
+
+
+def _check_subtitle_moment(out: str, files: Path) -> None:
+    """The subtitles example: its phrase is in one cue of the video's subtitle file, the video comes first with
+    the cue's span (within 0.5 s: the span snaps to the cuts 0.3 s around the cue), the default ranking too."""
+    query, results, first = _example(out, "a video moment by its subtitles (--match subtitles)")
+    kind, path, moment = results[0]
+    assert kind == "video" and "  subtitles " in moment and query in moment, "found by the cue holding it"
+    (sidecar,) = sidecars(path)
+    (cue,) = [cue for cue in read_sidecar(sidecar, path).cues if query in cue.text]
+    start, end = _seconds(moment)
+    assert abs(start - cue.start) <= 0.5 and abs(end - cue.end) <= 0.5, (start, end, cue)
+    name = Path(path).relative_to(files.absolute()).as_posix()
+    assert first.startswith(f"   -> ranked first: {name} at ") and sidecar.name in first
+    assert "--match hybrid) ranks it first too" in out, "the default ranking finds it too"
 
 
 @pytest.mark.skipif(not installed_extras()["ocr"] or cjk_font() is None, reason="needs zhclip[ocr] and a CJK font")
@@ -53,6 +77,8 @@ def test_demo_finds_a_photo_a_video_moment_and_a_sign_by_its_words(cli, tmp_path
     assert Path(path).parent == (files / "signs").absolute() and f"「{query}" in shown, "found by its OCR text"
     assert "OCR read" in out
 
+    _check_subtitle_moment(out, files)
+
 
 def test_demo_without_the_ocr_extra_names_it(cli, tmp_path, monkeypatch):
     monkeypatch.setattr("zhclip.extras.installed_extras", lambda: {"ocr": False})
@@ -60,3 +86,4 @@ def test_demo_without_the_ocr_extra_names_it(cli, tmp_path, monkeypatch):
     assert "pip install 'zhclip[ocr]'" in out and not (tmp_path / "files" / "signs").exists()
     query, results, _ = _example(out, "a photo")
     assert query in captions[Path(results[0][1]).relative_to((tmp_path / "files").absolute()).as_posix()]
+    _check_subtitle_moment(out, tmp_path / "files")

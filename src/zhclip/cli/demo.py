@@ -14,8 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--videos", type=int, default=4)
     p.add_argument(
         "--query",
-        help="search for this instead of the examples (default: a photo, a video moment and, with zhclip[ocr], a "
-        "sign, each found first by a query chosen after indexing from the captions and texts of the demo files)",
+        help="search for this instead of the examples (default: a photo, a video moment, a moment found by its "
+        "subtitles and, with zhclip[ocr], a sign, each found first by a query chosen after indexing from the "
+        "captions, subtitles and texts of the demo files)",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
@@ -29,7 +30,7 @@ def demo(args: argparse.Namespace) -> int:
     sock = None if args.no_serve else _bind(args.host, args.port)  # a taken port is said before any work
     ocr = installed_extras()["ocr"]
     searcher, library = _index(Path(args.dir), args, ocr)
-    fused = "; the picture's and the text's rankings fused: --match hybrid" if ocr else ""
+    fused = "; the picture's and the text's rankings fused: --match hybrid" if ocr or library.subtitles else ""
     print(f"3/4 searching it (zhclip search TEXT --db {searcher.library.reader.path}{fused}):")
     if args.query:
         _show(searcher, args.query)
@@ -47,12 +48,15 @@ def _index(folder: Path, args: argparse.Namespace, ocr: bool):
     from .search import log_to_file
 
     signs = ", signs and receipts" if ocr else ""
-    print(f"1/4 generating the demo library in {folder}/ (photos incl. a HEIC, videos of moving shapes{signs}) …")
+    print(
+        f"1/4 generating the demo library in {folder}/ (photos incl. a HEIC, videos of moving shapes in shots with "
+        f"subtitle files beside them{signs}) …"
+    )
     library = make_demo_library(folder / "files", args.photos, args.videos, signs=ocr)
     source = _model_source(args.model, folder)
     db = folder / "library.db"
     log_to_file(db)
-    print(f"2/4 indexing with {source}{' and reading the text in pictures (OCR)' if ocr else ''} …")
+    print(f"2/4 indexing with {source}, reading the subtitles{' and the text in pictures (OCR)' if ocr else ''} …")
     encoder = MediaEncoder.load(source, device="cpu")
     print(f"   {index_library(db, [library.folder], encoder, IndexOptions(ocr=ocr)).line()}")
     return Searcher(Library(Reader(db), encoder)), library
@@ -85,7 +89,8 @@ def _show(searcher, text: str) -> None:
 
 
 def _show_examples(searcher, library, ocr: bool) -> None:
-    """A photo, a video moment and (with OCR) a sign, each found first by a query chosen from the library."""
+    """A photo, a video moment, a moment by its subtitles and (with OCR) a sign, each found first by a query
+    chosen from the library."""
     from ..search.demo import captions_of, first_found, sign_texts
 
     photo = first_found(searcher, library, captions_of(library, "photos"))
@@ -93,6 +98,7 @@ def _show_examples(searcher, library, ocr: bool) -> None:
     videos = captions_of(library, "videos")
     moment = first_found(searcher, library, videos) or first_found(searcher, library, videos, kind="video")
     _print_found("a video moment", moment, "the moment of the video this caption was written for")
+    _show_subtitles(searcher, library, moment.name if moment else None)
     if not ocr:
         print("   words in a picture: pip install 'zhclip[ocr]' to find photos and video frames by their text")
     elif not library.signs:
@@ -100,6 +106,31 @@ def _show_examples(searcher, library, ocr: bool) -> None:
     else:
         sign = first_found(searcher, library, sign_texts(library))
         _print_found("words in a picture", sign, "the sign or receipt that shows these words")
+
+
+def _show_subtitles(searcher, library, shown: str | None) -> None:
+    """A phrase of one subtitle cue (of another video than `shown`, where there is one), found by --match
+    subtitles at the cue's time; and where the default ranking (CLIP fused with the text sources) puts it."""
+    from ..search import Query
+    from ..search.demo import cue_of, first_found, rank_of, subtitle_phrases
+    from ..search.ranking import search
+    from .search import clock
+
+    if not library.subtitles:
+        print("   a video moment by its subtitles: none of the demo's videos has a subtitle file (--videos 0?)")
+        return
+    phrases = sorted(subtitle_phrases(library), key=lambda phrase: phrase[1] == shown)  # stable: cue order kept
+    found = first_found(searcher, library, phrases, match="subtitles")
+    if found is None:
+        _print_found("a video moment by its subtitles (--match subtitles)", found, "")
+        return
+    cue = cue_of(library, found)
+    sidecar = Path(library.subtitles[found.name].origin).relative_to(library.folder).as_posix()
+    said = f"the shot whose cue in {sidecar} ({clock(cue.start)}-{clock(cue.end)}) says these words"
+    _print_found("a video moment by its subtitles (--match subtitles)", found, said)
+    rank = rank_of(search(searcher, Query(text=found.text, top=5)), library, found.name, cue)
+    where = "first too" if rank == 1 else f"number {rank}" if rank else "nowhere in its top 5"
+    print(f"   -> the default ranking (the picture's and the text's fused: --match hybrid) ranks it {where}")
 
 
 def _print_found(what: str, found, described: str) -> None:
