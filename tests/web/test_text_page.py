@@ -18,6 +18,7 @@ from zhclip.search.text.lines import TextLine, save_lines
 from zhclip.web import create_app
 
 from ..search.media import photo, video
+from ..search.test_text_store import _schema_2_library
 from .test_browser import _wait, browser, pytestmark, serving  # noqa: F401
 from .test_browser_pages import _shots
 
@@ -79,6 +80,16 @@ def test_the_text_endpoint_refuses_what_it_cannot_answer(client, talk_library):
     assert wrong.status_code == 400 and "'voice'" in wrong.json()["error"]["message"]
     assert "source" in wrong.json()["error"]["message"]
     assert client.get("/api/files/999999/text").status_code == 404
+
+
+def test_an_old_library_on_read_only_storage_has_no_lines_to_show(tmp_path, monkeypatch, searcher):
+    _schema_2_library(tmp_path / "old.db")
+    monkeypatch.setattr("zhclip.search.store.read_only_storage", lambda path: True)
+    reader = Reader(tmp_path / "old.db")
+    old = TestClient(create_app(Searcher(Library(reader, searcher.encoder))), base_url="http://127.0.0.1:5000")
+    talk = reader.file_by_path("/lib/talk.mp4").id
+    assert old.get(f"/api/files/{talk}/text").json() == {"file_id": talk, "lines": []}
+    assert old.get("/api/status").json()["text_sources"] == []
 
 
 def test_status_names_the_text_sources_and_search_takes_their_modes(client):
