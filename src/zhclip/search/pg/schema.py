@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA_VERSION = 2
+SQLITE_SCHEMA_MIRRORED = 3  # the SQLite library's schema whose tables these hold (search/store.py)
 MIGRATION_LOCK = 0x7A68636C  # pg_advisory_xact_lock key: "zhcl"
 
 # MIGRATIONS[v] takes a library from schema v-1 to v. Never edit a released step; append a new one.

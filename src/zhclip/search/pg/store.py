@@ -25,7 +25,7 @@ from ..meta import GENERATION, LibraryMeta
 from ..scan import ScannedFile
 from ..store import DATE, FILE_COLUMNS, SQLITE_INTEGERS, FileRecord, FileState, Filters
 from .connection import connect, create_extensions, driver
-from .schema import SCHEMA_VERSION, migrate, schema_version
+from .schema import SCHEMA_VERSION, SQLITE_SCHEMA_MIRRORED, migrate, schema_version
 
 if TYPE_CHECKING:
     import psycopg
@@ -229,6 +229,12 @@ class PgReader:
         if conn is None:
             conn = self._local.conn = open_connection(self.path)
         return conn
+
+    @property
+    def version(self) -> int:
+        """As `Reader.version`, for code that asks what the library holds: the SQLite schema whose tables this
+        library's mirror (0: no library yet)."""
+        return SQLITE_SCHEMA_MIRRORED if self._has_library() else 0
 
     def _has_library(self) -> bool:
         return bool(self.conn.execute("SELECT to_regclass('zhclip_schema') IS NOT NULL").fetchone()[0])
