@@ -142,7 +142,9 @@ def _decoded(container, stream, errors: tuple[type[BaseException], ...]) -> Iter
             raise
 
 
-def _sample_shots(frames: Iterator, detector: ShotDetector, duration: float | None, interval: float, max_frames: int):
+def _sample_shots(
+    frames: Iterator, detector: ShotDetector, duration: float | None, interval: float, max_frames: int
+) -> Iterator:
     """Of decoded `frames`: each shot's first frame, then one every `interval` seconds from the shot's start.
     Long videos are sampled as `_sample` does (at most `max_frames` spread over the header's duration): no two
     samples are closer than duration / max_frames, so a video cut every few frames cannot flood the encoder."""
