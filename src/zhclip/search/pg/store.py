@@ -31,13 +31,10 @@ if TYPE_CHECKING:
     import psycopg
 
 EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the HNSW index
-HNSW_OPTIONS = "m = 16, ef_construction = 64"
+HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # links per node and build-time candidates (pgvector's defaults)
 HNSW_EF_SEARCH = 100  # candidates an approximate query looks at (at least k)
 FILES = "files f JOIN contents c ON c.id = f.content_id"
 NO_FILTERS = Filters()
-HNSW_INDEX = (
-    f"CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw (vector halfvec_ip_ops) WITH ({HNSW_OPTIONS})"
-)
 
 
 def filter_sql(filters: Filters) -> tuple[str, list]:
@@ -203,13 +200,18 @@ class PgStore:
         self.conn.execute("DELETE FROM contents c WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id)")
         return removed
 
-    def optimize(self, exact_limit: int = EXACT_LIMIT) -> bool:
+    def optimize(
+        self, exact_limit: int = EXACT_LIMIT, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
+    ) -> bool:
         """Build the HNSW index once the library holds `exact_limit` vectors (after an indexing run; it takes
         minutes for millions). True if it was built now."""
         count = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
         if count < exact_limit or self.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]:
             return False
-        self.conn.execute(HNSW_INDEX)
+        self.conn.execute(
+            "CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw (vector halfvec_ip_ops) "
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
+        )
         return True
 
 
@@ -260,16 +262,19 @@ class PgReader:
         matrix = np.stack([h.to_numpy() for h in halves]).astype(np.float16)
         return np.array(ids, np.int64), np.array(times, np.float32), matrix
 
-    def nearest(self, query: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> list[tuple[int, float, float]]:
+    def nearest(
+        self, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, ef_search: int = HNSW_EF_SEARCH
+    ) -> list[tuple[int, float, float]]:
         """(content id, frame time or NaN, inner product) of the `k` vectors nearest `query`, best first, from
-        files the filters allow: exact below EXACT_LIMIT vectors, through the HNSW index above."""
+        files the filters allow: exact below EXACT_LIMIT vectors, through the HNSW index above (looking at
+        `ef_search` candidates, at least k)."""
         from pgvector import HalfVector
 
         where, params = filter_sql(filters)
         allowed = f"WHERE v.content_id IN (SELECT f.content_id FROM {FILES} WHERE {where})" if filters.active else ""
         probe = HalfVector(np.asarray(query, np.float16))
         with self.conn.transaction():
-            self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(k, HNSW_EF_SEARCH))])
+            self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(k, ef_search))])
             self.conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             rows = self.conn.execute(
                 "SELECT content_id, t, score FROM (SELECT v.content_id, coalesce(v.t, 'NaN') AS t, "
