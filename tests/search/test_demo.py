@@ -12,7 +12,7 @@ import pytest
 
 from zhclip.extras import installed_extras
 from zhclip.media.subtitles import read_sidecar, sidecars
-from zhclip.search.demo import DEMO_MODEL, cjk_font
+from zhclip.search.demo import DEMO_MODEL, cjk_font, make_demo_library
 
 pytestmark = pytest.mark.skipif(not DEMO_MODEL.is_file(), reason="needs the demo model (src/zhclip/assets)")
 RESULT = re.compile(r"^\S+\s+(image|video)\s+(\S+)(.*)$")
@@ -87,3 +87,19 @@ def test_demo_without_the_ocr_extra_names_it(cli, tmp_path, monkeypatch):
     query, results, _ = _example(out, "a photo")
     assert query in captions[Path(results[0][1]).relative_to((tmp_path / "files").absolute()).as_posix()]
     _check_subtitle_moment(out, tmp_path / "files")
+
+
+def test_demo_videos_have_subtitle_files_as_people_have_them_and_an_older_folder_gets_them(tmp_path):
+    files = tmp_path / "files"
+    library = make_demo_library(files, photos=1, videos=2, seconds=2.0, signs=False)
+    cues = {name: [(cue.start, cue.end) for cue in subtitles.cues] for name, subtitles in library.subtitles.items()}
+    assert cues == {name: [(0.3, 0.7), (1.3, 1.7)] for name in ("videos/clip_00.mp4", "videos/clip_01.mp4")}
+    ass = (files / "videos" / "clip_01.chs.ass").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        ass.decode("utf-8")
+    assert library.subtitles["videos/clip_01.mp4"].cues[0].text in ass.decode("gb18030")
+
+    for sidecar in ("clip_00.srt", "clip_01.chs.ass"):  # as rendered before the demo videos had subtitles
+        (files / "videos" / sidecar).unlink()
+    again = make_demo_library(files, photos=1, videos=2, seconds=2.0, signs=False)
+    assert again.subtitles == library.subtitles and again.captions == library.captions
