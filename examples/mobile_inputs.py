@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 
 FORMAT = "zhclip-mobile"
+FIELDS = ("runtime", "towers", "image_preprocessing", "tokenizer", "output")
+TOWER_FIELDS = ("file", "sha256", "inputs", "outputs", "batch")
 Runner = Callable[[np.ndarray], np.ndarray]  # tower input batch -> output rows
 
 
@@ -31,6 +33,12 @@ def read_manifest(export_dir: Path, runtime: str) -> dict:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
         raise ManifestError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    missing = [f for f in FIELDS if f not in manifest]
+    missing += [
+        f"towers.{t}.{f}" for t, entry in manifest.get("towers", {}).items() for f in TOWER_FIELDS if f not in entry
+    ]
+    if missing:
+        raise ManifestError(f"{path}: field {missing[0]!r} is missing")
     if manifest["runtime"]["name"] != runtime:
         raise ManifestError(f"{path}: an export for {manifest['runtime']['name']}, not {runtime}")
     for tower, entry in manifest["towers"].items():

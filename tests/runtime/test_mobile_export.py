@@ -145,8 +145,10 @@ def test_manifest_that_does_not_match_its_files_is_caught(exports, held_out_imag
     image_file.unlink()
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"{image_file.name} is missing" in done.stderr, done.stderr
-    done = subprocess.run([*args[:2], str(exports("mnn", "int8")), "--text", "猫"], capture_output=True, text=True)
-    assert done.returncode == 0
+    manifest["towers"]["text"].pop("batch")
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "field 'towers.text.batch' is missing" in done.stderr, done.stderr
 
 
 def test_export_below_the_bar_is_refused_unless_forced(tmp_path, monkeypatch, cli):
