@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the HNSW index
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # links per node and build-time candidates (pgvector's defaults)
-HNSW_EF_SEARCH = 100  # candidates an approximate query looks at (at least k)
+HNSW_EF_SEARCH = 200  # candidates an approximate query looks at (at least k); text queries need ~2x image ones
 FILES = "files f JOIN contents c ON c.id = f.content_id"
 NO_FILTERS = Filters()
 
