@@ -112,6 +112,7 @@ def test_awkward_text_passes_through_every_query_as_data(both):
 
 def test_a_store_writes_meta_clears_and_takes_another_dimension(pg_url):
     store = PgStore(pg_url)
+    assert [a.shape for a in PgReader(pg_url).vectors()] == [(0,), (0,), (0, 0)]
     fill(store, pg_lines.save_lines, contents=4)
     with store.transaction():
         store.set_meta(LibraryMeta(roots=("/lib", "/媒体's")))

@@ -253,14 +253,24 @@ class PgReader:
         return int(row[0]) if row else 0
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(content ids int64, frame times float32 with NaN for images, vectors float16 (N, D))."""
-        cursor = self.conn.cursor(binary=True)
-        rows = cursor.execute("SELECT content_id, coalesce(t, 'NaN'), vector FROM vectors ORDER BY id").fetchall()
-        if not rows:
+        """(content ids int64, frame times float32 with NaN for images, vectors float16 (N, D)): one binary COPY
+        whose rows all have one size, read as a numpy record array (no Python object per row)."""
+        dim = self.conn.execute("SELECT max(vector_dims(vector)) FROM vectors").fetchone()[0]
+        if dim is None:
             return np.empty(0, np.int64), np.empty(0, np.float32), np.empty((0, 0), np.float16)
-        ids, times, halves = zip(*rows, strict=True)
-        matrix = np.stack([h.to_numpy() for h in halves]).astype(np.float16)
-        return np.array(ids, np.int64), np.array(times, np.float32), matrix
+        record = np.dtype(
+            [("fields", ">i2"), ("id_size", ">i4"), ("id", ">i8"), ("t_size", ">i4"), ("t", ">f8")]
+            + [("vector_size", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f2", (dim,))]
+        )
+        data = bytearray()
+        with self.conn.cursor().copy(
+            "COPY (SELECT content_id, coalesce(t, 'NaN'), vector FROM vectors ORDER BY id) TO STDOUT (FORMAT BINARY)"
+        ) as copy:
+            for block in copy:
+                data += block
+        header = 19 + int.from_bytes(data[15:19], "big")  # signature, flags, then the header extension's length
+        rows = np.frombuffer(data, record, count=(len(data) - header - 2) // record.itemsize, offset=header)
+        return rows["id"].astype(np.int64), rows["t"].astype(np.float32), rows["vector"].astype(np.float16)
 
     def nearest(
         self, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, ef_search: int = HNSW_EF_SEARCH
