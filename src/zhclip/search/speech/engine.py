@@ -38,9 +38,10 @@ from ..text.normalize import key
 # The default model per device: see `DEFAULT_MODEL_WHY` (`zhclip doctor` prints it).
 DEFAULT_MODELS = {"cpu": "small", "cuda": "large-v3-turbo"}
 DEFAULT_MODEL_WHY = (
-    "small on a CPU: int8, it keeps up with speech on a few cores, while large-v3's 32-layer encoder needs about "
-    "7x small's work per second of sound; large-v3-turbo on CUDA: large-v3's encoder (far fewer Mandarin errors than "
-    "small) with a 4-layer decoder, many times faster than real time on a GPU"
+    "on a CPU, small: large-v3's 32-layer encoder costs 5.4x small's, so small transcribes Mandarin at an upper-bound "
+    "5.8x real time on 2 threads against large-v3-turbo's 2.7x (CPU time, int8; benchmarks/speech_cost.py, AMD EPYC "
+    "2 cores); on CUDA, large-v3-turbo: large-v3's encoder, which makes far fewer Mandarin errors than small "
+    "(quality and GPU speed not measured here), with a 4-layer decoder"
 )
 MODEL_FILES = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*"]
 # Keys (see text.normalize: Simplified, lower case, no spaces or punctuation) of lines Whisper invents over silence
