@@ -101,3 +101,12 @@ def test_not_media(tmp_path):
     path.write_text("not a sound")
     with pytest.raises(DecodeError, match="notes.mp3"):
         read_audio(path)
+
+
+@needs_ffmpeg
+def test_sound_that_starts_late_is_timed_like_the_pictures(tmp_path):
+    path = tmp_path / "late.mp4"
+    video = ["-f", "lavfi", "-i", "color=c=blue:s=64x48:d=4"]
+    ffmpeg(*video, "-itsoffset", "1.5", "-i", tone(tmp_path / "t.wav", 2.0), "-c:a", "aac", path)
+    first = next(audio_windows(path))
+    assert abs(first.start - 1.5) < 0.1

@@ -48,8 +48,9 @@ def audio_info(path: str | Path) -> MediaInfo:
 
 
 def audio_windows(path: str | Path, window: float = WINDOW_SECONDS) -> Iterator[AudioWindow]:
-    """The file's sound as consecutive windows of at most `window` seconds (the last one shorter). A damaged
-    tail ends the sound where it breaks; sound that cannot be decoded at all is a DecodeError."""
+    """The file's sound as consecutive windows of at most `window` seconds (the last one shorter), timed like the
+    file's pictures (a sound track that starts late starts its first window late). A damaged tail ends the sound
+    where it breaks; sound that cannot be decoded at all is a DecodeError."""
     av = _av(path)
     limit = int(window * SAMPLE_RATE)
     pending: list[np.ndarray] = []
@@ -57,18 +58,19 @@ def audio_windows(path: str | Path, window: float = WINDOW_SECONDS) -> Iterator[
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = _audio_stream(container, path)
+            offset = max(0.0, float(stream.start_time * stream.time_base)) if stream.start_time else 0.0
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
             for samples in _decoded(av, container, stream, resampler, path):
                 pending.append(samples)
                 held += len(samples)
                 while held >= limit:
                     joined = np.concatenate(pending)
-                    yield AudioWindow(sent / SAMPLE_RATE, joined[:limit])
+                    yield AudioWindow(offset + sent / SAMPLE_RATE, joined[:limit])
                     pending, held, sent = [joined[limit:]], held - limit, sent + limit
     except av.FFmpegError as exc:
         raise DecodeError(path, f"cannot read audio: {exc}") from None
     if held:
-        yield AudioWindow(sent / SAMPLE_RATE, np.concatenate(pending))
+        yield AudioWindow(offset + sent / SAMPLE_RATE, np.concatenate(pending))
     elif not sent:
         raise DecodeError(path, "the audio stream holds no sound")
 
