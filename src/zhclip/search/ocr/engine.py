@@ -2,8 +2,10 @@
 
 The models sit inside rapidocr's wheel (`rapidocr/models/`: PP-OCRv6_det_small.onnx, PP-OCRv6_rec_small.onnx
 and the 0/180-degree line classifier ch_ppocr_mobile_v2.0_cls_mobile.onnx); they are named by path, so nothing
-is ever fetched. They run on ONNX Runtime (default) or OpenVINO (`runtime`). benchmarks/ocr_quality.py
-measured this engine against the PP-OCRv4 one of `rapidocr-onnxruntime` 1.4 that zhclip used before.
+is ever fetched. They run on OpenVINO where `zhclip[openvino]` is installed, else on ONNX Runtime (`runtime`
+"auto"; or name one). benchmarks/ocr_quality.py measured this engine against the PP-OCRv4 one of
+`rapidocr-onnxruntime` 1.4 that zhclip used before: it reads small text on large photos better, at about 1.4x
+the old engine's CPU time on ONNX Runtime and about the old engine's on OpenVINO (hence "auto").
 
 RapidOCR's pipeline (`RapidOCR(params)(image)`) reads an image; this engine cuts it for a photo library:
 - the image comes at up to `read_side` px; detection sees it with its longest side bounded (`det_side`), and
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UnsupportedError
-from ...extras import require
+from ...extras import installed_extras, require
 
 ENGINE_NAME = "rapidocr 3.10 PP-OCRv6 small ch"  # stored in a library's meta: which engine read its text
 MODEL_FILES = {
@@ -36,7 +38,7 @@ MODEL_FILES = {
     "Rec": "PP-OCRv6_rec_small.onnx",
     "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
 }
-RUNTIMES = ("onnxruntime", "openvino")
+RUNTIMES = ("auto", "onnxruntime", "openvino")
 BAND_MARGIN = 64  # rows of detection-size pixels kept above and below what the pre-screen saw
 WHOLE_IMAGE_SHARE = 0.6  # bands covering more of the image than this: read the whole image
 SCREEN_BOX_THRESHOLD = 0.5  # the pre-screen's box score: RapidOCR's default (0.1 let most photos through)
@@ -53,7 +55,7 @@ class OcrOptions:
     box_threshold: float = 0.6  # detector box score
     batch: int = 16  # lines per recognition pass
     threads: int = 1  # runtime threads per model
-    runtime: str = "onnxruntime"  # or "openvino"
+    runtime: str = "auto"  # OpenVINO when zhclip[openvino] is installed, else ONNX Runtime; or name one
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class OcrEngine:
         if options.runtime not in RUNTIMES:
             raise UnsupportedError(f"OCR runtime {options.runtime!r}: choose one of {', '.join(RUNTIMES)}")
         self.options = options
-        self._shared = _load_pipelines(options)
+        self.runtime = chosen_runtime(options.runtime)
+        self._shared = _load_pipelines(options, self.runtime)
         self._local = threading.local()
         self._local.pipelines = self._shared
         self.detector_calls = 0  # detector passes, pre-screen and full (no lock: exact from one thread)
@@ -97,11 +100,11 @@ class OcrEngine:
         return sorted(kept, key=lambda line: (round(line.box[0][1] / 10), line.box[0][0]))
 
     def _pipelines(self) -> _Pipelines:
-        if self.options.runtime == "onnxruntime":
+        if self.runtime == "onnxruntime":
             return self._shared
         pipelines = getattr(self._local, "pipelines", None)
         if pipelines is None:
-            pipelines = self._local.pipelines = _load_pipelines(self.options)
+            pipelines = self._local.pipelines = _load_pipelines(self.options, self.runtime)
         return pipelines
 
     def _text_bands(self, pipelines: _Pipelines, bgr: np.ndarray) -> list[tuple[int, int]]:
@@ -142,6 +145,13 @@ def is_text(line: OcrLine, options: OcrOptions) -> bool:
     return line.confidence >= options.min_confidence and sum(c.isalnum() for c in line.text) >= 2
 
 
+def chosen_runtime(runtime: str) -> str:
+    """The runtime "auto" stands for here: OpenVINO when its extra is installed (faster for these models)."""
+    if runtime != "auto":
+        return runtime
+    return "openvino" if installed_extras()["openvino"] else "onnxruntime"
+
+
 def model_dir() -> Path:
     """Where rapidocr's wheel keeps its models."""
     import rapidocr
@@ -149,9 +159,9 @@ def model_dir() -> Path:
     return Path(rapidocr.__file__).parent / "models"
 
 
-def _load_pipelines(options: OcrOptions) -> _Pipelines:
+def _load_pipelines(options: OcrOptions, runtime: str) -> _Pipelines:
     require("ocr")
-    if options.runtime == "openvino":
+    if runtime == "openvino":
         require("openvino")
     from rapidocr import EngineType, RapidOCR
 
@@ -162,14 +172,14 @@ def _load_pipelines(options: OcrOptions) -> _Pipelines:
     threads = {
         "onnxruntime": {"intra_op_num_threads": options.threads, "inter_op_num_threads": 1},
         "openvino": {"inference_num_threads": options.threads},
-    }[options.runtime]
+    }[runtime]
     common = {
         "Global.log_level": "error",
         "Global.text_score": 0.0,  # is_text decides
         "Global.max_side_len": options.read_side,
         "Global.use_vertical_padding": False,  # bands are wide: padding them would only add rows to detect
-        **{f"EngineConfig.{options.runtime}.{key}": value for key, value in threads.items()},
-        **{f"{part}.engine_type": EngineType(options.runtime) for part in MODEL_FILES},
+        **{f"EngineConfig.{runtime}.{key}": value for key, value in threads.items()},
+        **{f"{part}.engine_type": EngineType(runtime) for part in MODEL_FILES},
         **{f"{part}.model_path": str(folder / name) for part, name in MODEL_FILES.items()},
         "Det.limit_type": "max",
         "Det.box_thresh": options.box_threshold,
