@@ -203,8 +203,12 @@ class PgStore:
     def optimize(
         self, exact_limit: int = EXACT_LIMIT, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
     ) -> bool:
-        """Build the HNSW index once the library holds `exact_limit` vectors (after an indexing run; it takes
-        minutes for millions). True if it was built now."""
+        """After an indexing run: merge the text indexes' pending entries (a GIN index keeps new entries in a
+        list every query reads until then: 2-character queries took 17 ms instead of 2 on 20k fresh lines), and
+        build the HNSW index once the library holds `exact_limit` vectors (minutes for millions). True if it was
+        built now."""
+        for index in ("text_lines_grams", "text_lines_sound"):
+            self.conn.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
         count = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
         if count < exact_limit or self.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]:
             return False
