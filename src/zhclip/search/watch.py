@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..media.files import AUDIO_SUFFIXES
 from ..media.subtitles import SUBTITLE_SUFFIXES
 
 log = logging.getLogger("zhclip.search")
@@ -20,7 +21,8 @@ log = logging.getLogger("zhclip.search")
 SETTLE_MS = 1500  # a batch is handed on once no new change came for this long...
 MAX_WAIT_MS = 10_000  # ...or after this long, whichever is first (a copy of thousands of files keeps going)
 CHECK_ROOTS_MS = 3000  # how often missing roots are looked for
-WATCHED = IMAGE_SUFFIXES | VIDEO_SUFFIXES | SUBTITLE_SUFFIXES  # a changed sidecar is read again by the next run
+# A changed sidecar is read again by the next run; audio files count in libraries with speech on.
+WATCHED = IMAGE_SUFFIXES | VIDEO_SUFFIXES | AUDIO_SUFFIXES | SUBTITLE_SUFFIXES
 
 
 def watch_roots(
