@@ -137,3 +137,15 @@ def test_a_schema_newer_than_this_zhclip_is_refused(pg_url):
     for open_library in (PgStore, PgReader):
         with pytest.raises(LibraryError, match=f"schema {SCHEMA_VERSION + 1} is newer .* upgrade zhclip"):
             open_library(pg_url)
+
+
+def test_a_lost_connection_loses_only_the_open_batch(pg_url):
+    store = PgStore(pg_url)
+    fill(store, pg_lines.save_lines, contents=3)
+    with pytest.raises(LibraryError, match="cannot write the library"), store.transaction():
+        store.conn.execute("DELETE FROM files")
+        PgReader(pg_url).conn.execute("SELECT pg_terminate_backend(%s)", [store.conn.info.backend_pid])
+        store.conn.execute("DELETE FROM contents")  # the server is gone: this fails
+    again = PgStore(pg_url)  # the next run goes on from the last commit
+    assert len(again.file_states()) == 3
+    again.close()
