@@ -308,3 +308,27 @@ def test_doctor_names_the_default_speech_model_and_the_engine(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)
     line = next(line for line in cli("doctor", "--no-hub-check").stdout.splitlines() if line.startswith("speech "))
     assert "default model small on cpu" in line and "pip install 'zhclip[speech]'" in line
+
+
+@real_model
+def test_language_auto_is_detected_once_per_file_on_its_speech(tmp_path):
+    from zhclip.data.synth.speech import speak
+
+    class Model:
+        asked: list = []
+
+        def detect_language(self, samples, vad_filter):
+            self.asked.append("detect")
+            return "ja", 0.9, []
+
+        def transcribe(self, samples, language, **options):
+            self.asked.append(language)
+            return [segment("北京です", 0.5, 1.5)], None
+
+    speak(SAID, tmp_path / "said.wav", silence_before=1.0)
+    engine = SpeechEngine.__new__(SpeechEngine)  # the real pipeline around a stand-in model
+    engine.options, engine.model = SpeechOptions(language="auto", window=2.0), Model()
+    lines = engine.transcribe_file(tmp_path / "said.wav")
+    assert Model.asked[0] == "detect" and Model.asked.count("detect") == 1 and set(Model.asked[1:]) == {"ja"}
+    assert lines[0] == TextLine("北京です", 0.5, 1.5, round(float(np.exp(-0.5)), 3))
+    assert lines[1].start == 2.5, "the second window's times count from the file's start"
