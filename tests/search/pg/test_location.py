@@ -3,6 +3,7 @@ fix (on the real test server)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,11 @@ def test_a_database_without_pgvector_names_what_a_superuser_runs(pg_server, pg_u
         PgStore(bare)
     pg_server.sql(["CREATE EXTENSION vector"], database="bare")
     PgStore(bare).close()  # pg_trgm is trusted: the database's owner enables it
+
+
+def test_without_the_postgres_extra_the_error_names_it(monkeypatch):
+    from zhclip.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'zhclip\[postgres\]'"):
+        PgReader(PostgresUrl("me", "photos", "/nowhere"))

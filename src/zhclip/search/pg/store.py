@@ -75,9 +75,9 @@ def row_id(value: int, what: str) -> int:
 
 def open_connection(url: PostgresUrl) -> psycopg.Connection:
     """A connection with the halfvec type known (the extension must exist)."""
+    conn = connect(url)  # first: without the extra, this names it
     from pgvector.psycopg import register_vector
 
-    conn = connect(url)
     create_extensions(conn, url)
     register_vector(conn)
     return conn
