@@ -149,8 +149,8 @@ def talk(tmp_path, index, searcher):
 
 def test_speech_and_subtitle_hits_are_their_lines_spans_with_the_line(talk):
     found = search(talk, Query(text="北京开会"), "subtitles")
-    # the line is heard at 2.0-4.8 s; its segment ends with its shot (green, 2-6 s)
-    assert [(Path(r.path).name, r.start, r.end, r.weak) for r in found] == [("talk.mp4", 2.0, 6.0, False)]
+    # the line is shown at 2.0-4.8 s: its segment is the line's, exact (not the whole green shot, 2-6 s)
+    assert [(Path(r.path).name, r.start, r.end, r.weak) for r in found] == [("talk.mp4", 2.0, 4.8, False)]
     assert found[0].text == {
         "source": "subtitles",
         "line": "我們明天去北京開會",
@@ -162,7 +162,7 @@ def test_speech_and_subtitle_hits_are_their_lines_spans_with_the_line(talk):
     assert found[0].ocr is None
     heard = search(talk, Query(text="北京开会"), "speech")  # the model heard 背景 for 北京: the same sound
     assert [(r.start, r.end, r.weak, r.text["line"], r.text["span"], r.text["start"]) for r in heard] == [
-        (2.0, 6.0, True, "我们明天去背景开会", [5, 9], 2.1)  # the line at 2.1-4.6 s, snapped to its shot
+        (2.0, 4.6, True, "我们明天去背景开会", [5, 9], 2.1)  # the line at 2.1-4.6 s starts at the cut 0.1 s before
     ]
     assert search(talk, Query(text="大家好"), "speech")[0].text["start"] == 0.2
 
@@ -171,7 +171,7 @@ def test_text_and_hybrid_fuse_every_source_the_library_has(talk):
     reader = talk.library.reader
     assert default_match(reader) == "hybrid"
     both = search(talk, Query(text="北京开会", top=5), "text")
-    assert [(r.start, r.end, r.text["source"]) for r in both] == [(2.0, 6.0, "subtitles")], "one moment, found twice"
+    assert [(r.start, r.end, r.text["source"]) for r in both] == [(2.0, 4.8, "subtitles")], "one moment, found twice"
     fused = search(talk, Query(text="北京开会", top=5))
     assert fused[0].text["source"] == "subtitles" and {Path(r.path).name for r in fused} == {"talk.mp4", "sky.png"}
     with pytest.raises(LibraryError, match="--ocr"):

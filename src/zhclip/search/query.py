@@ -220,11 +220,18 @@ class Searcher:
         return out[:top]
 
 
+LINE_REACH = 1.0  # seconds from a cut to a said or subtitled line that still starts at the cut
+
+
 def _segment(hit: Hit, record: FileRecord) -> tuple[float | None, float | None]:
-    """The hit's segment in the file, snapped to the shot boundaries around it (see `media.shots.snap`)."""
+    """The hit's segment in the file, snapped to the shot boundaries around it (see `media.shots.snap`). A said
+    or subtitled line keeps its own times, which are exact: only its start moves back to a cut just before it."""
     start, end = hit.start, hit.end
     if start is not None and end is not None and record.shots:
-        start, end = snap(start, end, record.shots)
+        if hit.text is not None and hit.text["source"] != "ocr":
+            start = snap(start, end, record.shots, reach=LINE_REACH)[0]
+        else:
+            start, end = snap(start, end, record.shots)
     return start, None if end is None else min(end, record.duration or hit.frame)
 
 
