@@ -101,6 +101,12 @@ def main() -> None:
                 f"{kind}: same hits {same:.2f} of queries ({hits:.0f} hits each on average); "
                 f"p50 SQLite {p50['SQLite']:.1f} ms, PostgreSQL {p50['PostgreSQL']:.1f} ms"
             )
+        trips = []
+        for _ in range(args.queries):
+            began = time.perf_counter()
+            pg_store.conn.execute("SELECT 1").fetchone()
+            trips.append(time.perf_counter() - began)
+        print(f"one round trip to the server (SELECT 1): p50 {np.median(trips) * 1000:.2f} ms")
         sqlite_store.close(), pg_store.close()
 
 
