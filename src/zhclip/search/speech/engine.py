@@ -20,6 +20,7 @@ Guards, in order:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -99,6 +100,7 @@ class SpeechEngine:
         require("speech")
         from faster_whisper import WhisperModel
 
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # not a line per file in zhclip's log
         self.options = options
         device = resolve_device(options.device)
         self.directory = model_directory(options.model or DEFAULT_MODELS[device])
