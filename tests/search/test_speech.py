@@ -146,7 +146,7 @@ def test_a_model_not_available_offline_says_how_to_supply_it(tmp_path, monkeypat
     assert all(how in message for how in ("--speech-model DIR", "HF_ENDPOINT", "modelscope:")), message
 
 
-def test_speech_without_the_package_names_the_extra_and_writes_nothing(tmp_path, index, monkeypatch):
+def test_speech_without_the_package_names_the_extra(tmp_path, index, monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as if not installed
     pcm_wav(tmp_path / "lib" / "a.wav", np.zeros(1600))
     with pytest.raises(MissingExtraError, match=r"zhclip\[speech\]"):
