@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import wave
+from difflib import SequenceMatcher
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,6 +54,10 @@ real_model = pytest.mark.skipif(
     or shutil.which("ffmpeg") is None,
     reason="needs zhclip[speech], the dev extra's test Whisper weights, espeak-ng and ffmpeg",
 )
+
+
+def similar(heard: str, said: str) -> bool:
+    return SequenceMatcher(None, key(heard), key(said)).ratio() >= 0.8
 
 
 def ffmpeg(*args) -> None:
@@ -285,8 +290,9 @@ def test_real_model_hears_speech_and_nothing_in_silence_or_noise(tmp_path, test_
     heard = {Path(p).name: [line for _, line in content_lines(reader.conn, i)] for p, i in ids.items()}
     assert heard["silent.mp4"] == [] and heard["noise.wav"] == []
     [said] = heard["said.mp4"]
-    assert key(said.text) == key(SAID) and abs(said.start - start) < 1.0 and abs(said.end - end) < 1.0
-    assert key(SAID_IN_AUDIO) in key(" ".join(line.text for line in heard["hike.wav"]))
+    # Heard exactly here (AMD EPYC, int8); other CPUs' kernels may change a character, not the line.
+    assert similar(said.text, SAID) and abs(said.start - start) < 1.0 and abs(said.end - end) < 1.0
+    assert similar(" ".join(line.text for line in heard["hike.wav"]), SAID_IN_AUDIO)
     [result] = search(searcher(db), Query(text="明天去北京", top=5), "speech")
     assert Path(result.path).name == "said.mp4" and result.text["source"] == "speech"
 
