@@ -179,7 +179,7 @@ def mobile_tables(kinds: dict[str, list[dict]]) -> str:
         for d in docs
         if d["benchmark"] == "mobile_export"
     ]
-    return "\n\n".join(sections) or "No run yet: `python -m benchmarks.mobile_export`."
+    return "\n\n".join(sections) or "No run yet: `python benchmarks/mobile_export.py`."
 
 
 def stale(pages: dict[Path, str]) -> list[Path]:
