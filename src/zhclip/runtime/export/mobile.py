@@ -63,7 +63,9 @@ def export_mobile(target_name: str, source: str | Path, out_dir: str | Path, opt
             path = tmp / f"{tower}.{options.precision}{target.suffix}"
             log.info("converting the %s tower for %s (%s)", tower, target.name, options.precision)
             target.convert(network, spec, options.precision, path)
-            entries[tower] = tower_entry(target, spec, path, _fidelity(target, network, spec, path, options))
+            entries[tower] = tower_entry(
+                target, spec, path, _fidelity(target, network, spec, path, options, weights.vocab)
+            )
         shutil.copyfile(weights.vocab or BUNDLED_VOCAB, tmp / VOCAB)
         write_json(tmp / MANIFEST, build_manifest(target, network, options.precision, entries, weights.source))
     return Path(out_dir)
@@ -99,12 +101,14 @@ def check_size(target: Target, network: ClipNetwork, towers: tuple[str, ...]) ->
             )
 
 
-def _fidelity(target: Target, network: ClipNetwork, spec: TowerSpec, path: Path, options: ExportOptions) -> dict:
+def _fidelity(
+    target: Target, network: ClipNetwork, spec: TowerSpec, path: Path, options: ExportOptions, vocab: Path | None
+) -> dict:
     """The least cosine to fp32 PyTorch over the sample inputs; refused below the bar unless `force`."""
     bar = BARS[options.precision]
     if target.run is None:
         return {"cosine_to_fp32": None, "bar": bar, "not_run": target.not_run}
-    inputs = sample_inputs(network, spec.tower)
+    inputs = sample_inputs(network, spec.tower, vocab)
     with torch.inference_mode():
         expected = _tower_output(network, spec.tower, torch.from_numpy(inputs)).numpy()
     got = run_in_batches(target, path, spec, inputs)
@@ -125,10 +129,10 @@ def _tower_output(network: ClipNetwork, tower: str, inputs: torch.Tensor) -> tor
     return network.encode_image(inputs) if tower == "image" else network.encode_text(inputs)
 
 
-def sample_inputs(network: ClipNetwork, tower: str) -> np.ndarray:
+def sample_inputs(network: ClipNetwork, tower: str, vocab: Path | None = None) -> np.ndarray:
     """Preprocessed synthetic scenes or tokenized captions (fixed seeds), as the tower takes them."""
     if tower == "text":
-        return Tokenizer(context_length=network.config.context_length).ids(list(SAMPLE_TEXTS))
+        return Tokenizer(vocab, network.config.context_length).ids(list(SAMPLE_TEXTS))
     transform = ImageTransform(network.config.vision.image_size)
     rng = np.random.default_rng(2026)
     return np.stack(
