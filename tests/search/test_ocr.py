@@ -347,8 +347,11 @@ def test_fusion_adds_the_reciprocal_ranks_of_both_rankings():
     fused = fuse([[a, b], [b, c]], 3)
     assert [r.file_id for r in fused] == [2, 1, 3]
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
-    read = Result(4, "/4.jpg", "image", 0.0, text={"source": "ocr", "line": "发票"})
+    read = Result(4, "/4.jpg", "image", 1.0, text={"source": "ocr", "line": "发票"})
     assert [r.file_id for r in fuse([[a], [read]], 2)] == [4, 1], "a tie goes to the result with the text"
+    partly = replace(read, score=0.3)  # a line holding part of the query counts by its match score
+    assert [r.file_id for r in fuse([[a, c], [partly]], 3)] == [1, 3, 4]
+    assert fuse([[a, c], [partly]], 3)[2].score == pytest.approx(0.3 / 61)
 
 
 def test_a_fused_result_is_weak_only_when_every_ranking_has_it_weak():

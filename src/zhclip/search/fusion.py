@@ -1,7 +1,9 @@
 """Reciprocal-rank fusion of any number of rankings of one query (CLIP's and each text source's).
 
 A result's fused score is the sum over the rankings that found it of 1 / (RRF_K + its rank there), so a file
-any ranking puts high comes first, and one several rankings put high comes before each of them. A video
+any ranking puts high comes first, and one several rankings put high comes before each of them; a text find
+whose line only partly matches (or only sounds like the query) counts that times its match score, so a line
+sharing a few common characters with the query does not lift its file over CLIP's best match. A video
 segment of one ranking joins an overlapping segment of another (the same moment, found twice).
 
 Weak results: a fused result is weak only when every ranking that found it has it weak (a ranking's
@@ -27,7 +29,7 @@ def fuse(rankings: Sequence[Sequence[Result]], top: int) -> list[Result]:
     places: dict[int, list[int]] = {}  # file id -> its entries in `fused` (a video: one per segment)
     for ranking in rankings:
         for rank, result in enumerate(ranking, 1):
-            gain = 1.0 / (RRF_K + rank)
+            gain = _weight(result) / (RRF_K + rank)
             entries = places.setdefault(result.file_id, [])
             place = next((i for i in entries if same_moment(fused[i][2], result)), None)
             if place is None:
@@ -38,6 +40,11 @@ def fuse(rankings: Sequence[Sequence[Result]], top: int) -> list[Result]:
                 fused[place] = (score + gain, weak and result.weak, _shown(seen, result))
     fused.sort(key=lambda entry: (entry[1], -entry[0], entry[2].text is None))
     return [replace(result, score=score, weak=weak) for score, weak, result in fused[:top]]
+
+
+def _weight(result: Result) -> float:
+    """How much a find counts: a text find by its match score where that is under 1 (partial, same sound)."""
+    return result.score if result.text is not None and result.score < 1 else 1.0
 
 
 def same_moment(a: Result, b: Result) -> bool:
