@@ -27,6 +27,10 @@ EXTRAS = {
         Extra("openvino", ("openvino",), "the OpenVINO runtime"),
         Extra("ocr", ("rapidocr", "onnxruntime"), "OCR (text in images)"),
         Extra("speech", ("faster_whisper",), "speech search (what is said in videos and audio)"),
+        Extra("executorch", ("executorch",), "zhclip export executorch"),
+        Extra("mnn", ("MNN", "onnx"), "zhclip export mnn"),
+        Extra("coreml", ("coremltools",), "zhclip export coreml"),
+        Extra("postgres", ("psycopg", "pgvector"), "a PostgreSQL library (--db postgresql://…)"),
         Extra("modelscope", ("modelscope",), "downloading from ModelScope"),
         Extra("tensorboard", ("tensorboard",), "TensorBoard logging"),
     )

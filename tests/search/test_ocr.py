@@ -1,12 +1,11 @@
 """OCR beside CLIP: storage and full-text lookup, the indexing step, `--match`, and the bad inputs of issue 13.
 
 Most tests use a fake engine (text chosen by the image's colour) so they run fast and exactly; the tests
-marked `real_engine` read rendered Noto CJK text with the PP-OCRv4 models of rapidocr-onnxruntime.
+in tests/search/test_ocr_engine.py read rendered Noto CJK text with the real engine.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -30,11 +29,6 @@ from zhclip.search.text.lines import find_lines
 from .media import COLORS, photo, solid, video
 
 TEXT_BY_COLOR = {"red": "增值税普通发票", "blue": "登机牌 北京南站", "green": "会议纪要", "yellow": "FastAPI 文档"}
-FONTS = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-real_engine = pytest.mark.skipif(
-    importlib.util.find_spec("rapidocr_onnxruntime") is None or not FONTS.exists(),
-    reason="needs zhclip[ocr] and fonts-noto-cjk",
-)
 
 
 class FakeEngine:
@@ -258,7 +252,7 @@ def test_ocr_reads_beside_decoding_in_worker_processes(tmp_path, index, searcher
 
 
 def test_ocr_without_the_package_names_the_extra_and_writes_nothing(tmp_path, index, monkeypatch):
-    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # as if not installed
     solid(tmp_path / "lib" / "a.png", "red")
     with pytest.raises(MissingExtraError, match=r"zhclip\[ocr\]"):
         index(tmp_path / "lib.db", tmp_path / "lib", ocr=True)
@@ -377,71 +371,6 @@ def test_cli_search_match_ocr_json_and_the_no_ocr_message(tmp_path, index, cli, 
     index(tmp_path / "plain.db", lib)
     refused = cli("search", "登机牌", "--db", tmp_path / "plain.db", "--match", "ocr", "--precision", "fp32")
     assert refused.returncode == 2 and "--ocr" in refused.stderr and "Traceback" not in refused.stderr
-
-
-# ------------------------------------------------------------------ the real engine
-
-
-@real_engine
-def test_real_engine_reads_rendered_chinese_and_nothing_in_a_text_free_photo(tmp_path):
-    from benchmarks.ocr_images import background, draw_phrase
-
-    from zhclip.search.ocr import OcrEngine
-    from zhclip.search.ocr.reading import read_image
-
-    rng = np.random.default_rng(0)
-    image = background("paper", rng, (640, 360))
-    draw_phrase(image, "电子客票行程单", 32, "sans", 0, 3, rng)
-    image.save(tmp_path / "ticket.jpg")
-    background("scene", rng, (640, 360)).save(tmp_path / "plain.jpg")
-    engine = OcrEngine()
-    ticket = read_image(engine, tmp_path / "ticket.jpg")
-    assert [line.text for line in ticket.lines] == ["电子客票行程单"] and ticket.lines[0].confidence > 0.9
-    assert read_image(engine, tmp_path / "plain.jpg").lines == []
-
-
-@pytest.fixture(scope="module")
-def counted_engine():
-    """The real engine, its detector passes recorded as the (height, width) each one saw."""
-    from zhclip.search.ocr import OcrEngine
-
-    engine = OcrEngine()
-    infer = engine._detector.infer
-    engine.passes = []
-
-    def counted(pixels):
-        engine.passes.append(pixels.shape[2:])
-        return infer(pixels)
-
-    engine._detector.infer = counted
-    return engine
-
-
-@real_engine
-@pytest.mark.parametrize("size", [16, 24, 32, 48, 72])
-@pytest.mark.parametrize("kind", ["paper", "photo", "noise"])
-def test_the_pre_screen_passes_text_of_every_size_to_full_detection(counted_engine, size, kind):
-    from benchmarks.ocr_images import background, draw_phrase
-
-    rng = np.random.default_rng(size)
-    image = background(kind, rng)  # 1280x720, as the benchmark's
-    draw_phrase(image, "停车收费凭证", size, "sans", 0, 0, rng)
-    counted_engine.passes.clear()
-    lines = counted_engine.read(np.asarray(image))
-    assert max(counted_engine.passes[0]) == 640, "first the pre-screen"
-    assert len(counted_engine.passes) >= 2 and max(counted_engine.passes[1]) > 640, "then full detection"
-    assert any("收费凭证" in line.text for line in lines)
-
-
-@real_engine
-@pytest.mark.parametrize("kind", ["paper", "field", "noise"])
-def test_the_pre_screen_stops_a_text_free_photo_before_full_detection(counted_engine, kind):
-    from benchmarks.ocr_images import background
-
-    image = np.asarray(background(kind, np.random.default_rng(1), (1920, 1080)))
-    counted_engine.passes.clear()
-    assert counted_engine.read(image) == []
-    assert counted_engine.passes == [(384, 640)], "one pass at the pre-screen's size (360 rows padded to 384)"
 
 
 def test_api_search_takes_match_and_returns_the_ocr_line(tmp_path, index, searcher, fake_engine):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import MissingExtraError
+from ...extras import require
 from ...models.config import ClipConfig
 from ...models.network import ClipNetwork
 
@@ -79,10 +78,7 @@ class Target:
 
     def require(self) -> None:
         """Import the converter, or raise MissingExtraError naming the extra (a broken install counts as missing)."""
-        try:
-            importlib.import_module(self.package)
-        except ImportError:
-            raise MissingExtraError(self.extra, self.package, f"zhclip export {self.name}") from None
+        require(self.extra, self.package)
 
     def spec(self, tower: str, config: ClipConfig, batch: int) -> TowerSpec:
         fixed = batch if tower in self.fixed_batch_towers else None
