@@ -25,7 +25,12 @@ def _register_index(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("index", help="index (or update) a library of photos and videos")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
     _library_args(p)
-    p.add_argument("--frame-interval", type=float, default=2.0, help="seconds between sampled video frames")
+    p.add_argument(
+        "--frame-interval",
+        type=float,
+        default=2.0,
+        help="seconds between sampled video frames within a shot (each shot's first frame is always sampled)",
+    )
     p.add_argument(
         "--exclude",
         action="append",
