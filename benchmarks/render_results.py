@@ -1,6 +1,8 @@
 """Renders the measured results from the JSON the benchmarks write (`benchmarks/results/machines/<kind>/*.json`):
 one docs page per kind of machine (`docs/results/<kind>.md`), their index, the results section of mkdocs.yml's
-navigation, and the headline table of README.md and README.zh-CN.md (between their `results:begin/end` marks).
+navigation, the headline table of README.md and README.zh-CN.md (between their `results:begin/end` marks), and
+the blocks of any docs page that names benchmarks: between a line `<!-- results:NAME:begin -->` and a line
+`<!-- results:NAME:end -->`, every kind's section for benchmark NAME (as its results page shows it).
 No number on those pages is typed by hand; `tests/test_docs.py` fails when they are not re-rendered.
 
     .venv/bin/python -m benchmarks.render_results          # rewrite the pages
@@ -17,13 +19,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "machines"
-DOCS_RESULTS = REPO / "docs" / "results"
+DOCS = REPO / "docs"
+DOCS_RESULTS = DOCS / "results"
 MKDOCS = REPO / "mkdocs.yml"
 READMES = {REPO / "README.md": "en", REPO / "README.zh-CN.md": "zh"}
 README_MARKS = ("<!-- results:begin -->", "<!-- results:end -->")
 NAV_MARKS = ("# results:begin", "# results:end")
-DEPLOYMENT = REPO / "docs" / "deployment.md"
-MOBILE_MARKS = ("<!-- mobile-export:begin -->", "<!-- mobile-export:end -->")
+BLOCK_BEGIN = re.compile(r"^[ \t]*<!-- results:([\w-]+):begin -->$", re.MULTILINE)  # a line of its own
 HEADLINE_COLUMNS = {
     "en": ["measurement", "baseline (same run)", "zhclip", "machine, date"],
     "zh": ["测量项目", "基线（同一次运行）", "zhclip", "机器、日期"],
@@ -165,21 +167,32 @@ def render(root: Path = RESULTS) -> dict[Path, str]:
     for readme, language in READMES.items():
         table = headline_table(kinds, language)
         pages[readme] = replace_between(readme.read_text(encoding="utf-8"), README_MARKS, table, readme)
-    pages[DEPLOYMENT] = replace_between(
-        DEPLOYMENT.read_text(encoding="utf-8"), MOBILE_MARKS, mobile_tables(kinds), DEPLOYMENT
-    )
+    for page in sorted(DOCS.rglob("*.md")):
+        if DOCS_RESULTS not in page.parents and BLOCK_BEGIN.search(page.read_text(encoding="utf-8")):
+            pages[page] = fill_blocks(page.read_text(encoding="utf-8"), kinds, page)
     return pages
 
 
-def mobile_tables(kinds: dict[str, list[dict]]) -> str:
-    """docs/deployment.md's tables: every kind's `mobile_export` results, as its results page shows them."""
+def block_marks(name: str) -> tuple[str, str]:
+    return f"<!-- results:{name}:begin -->", f"<!-- results:{name}:end -->"
+
+
+def fill_blocks(text: str, kinds: dict[str, list[dict]], where: Path) -> str:
+    """`text` with each `results:NAME` block holding benchmark NAME's sections."""
+    for name in dict.fromkeys(BLOCK_BEGIN.findall(text)):
+        text = replace_between(text, block_marks(name), benchmark_sections(kinds, name), where)
+    return text
+
+
+def benchmark_sections(kinds: dict[str, list[dict]], name: str) -> str:
+    """Every kind's section for benchmark `name`, as its results page shows it, a heading level down."""
     sections = [
         benchmark_section(d).replace("## ", f"### {kind}: ", 1)
         for kind, docs in kinds.items()
         for d in docs
-        if d["benchmark"] == "mobile_export"
+        if d["benchmark"] == name
     ]
-    return "\n\n".join(sections) or "No run yet: `python benchmarks/mobile_export.py`."
+    return "\n\n".join(sections) or f"No results yet for `{name}`: run its benchmark (`benchmarks/`), then render."
 
 
 def stale(pages: dict[Path, str]) -> list[Path]:

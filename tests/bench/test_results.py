@@ -70,3 +70,15 @@ def test_a_broken_results_file_is_named(tmp_path: Path, render):
 def test_missing_marks_are_named(tmp_path: Path, render):
     with pytest.raises(render.ResultsError, match="README.md: the marks"):
         render.replace_between("no marks here", render.README_MARKS, "table", Path("README.md"))
+
+
+def test_a_docs_block_gets_the_named_benchmarks_sections(tmp_path: Path, render):
+    tables = [table("setup", ["method", "ms"], [["zhclip", "0.5"]])]
+    write_results(results_document("demo-bench", "A demo", "cmd --x", tables), tmp_path)
+    kinds = render.load_results(tmp_path)
+    page = "intro\n\n<!-- results:demo-bench:begin -->\nold\n<!-- results:demo-bench:end -->\n\n"
+    page += "<!-- results:other:begin -->\n<!-- results:other:end -->\n"
+    filled = render.fill_blocks(page, kinds, Path("docs/x.md"))
+    assert "old" not in filled and ": A demo" in filled and "| zhclip | 0.5 |" in filled
+    assert "No results yet for `other`" in filled
+    assert render.fill_blocks(filled, kinds, Path("docs/x.md")) == filled  # rendering twice changes nothing
