@@ -20,7 +20,8 @@ with and once without same-sound matching, and reported: recall@1 and @5 (a rele
 queries that get a same-sound or exact hit, and the lookup time per query (same run, so
 only the ratio means anything on a loaded machine).
 
-    .venv/bin/python benchmarks/same_sound.py [--contents 600] [--queries 300] [--out PATH]
+    .venv/bin/python benchmarks/same_sound.py [--contents 600] [--queries 300]
+    # -> benchmarks/results/machines/<kind>/same_sound.json
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ from pathlib import Path
 
 from pypinyin import lazy_pinyin
 
+from zhclip.bench.results import headline, table
 from zhclip.search import Query, Reader, Store
 from zhclip.search.text.lines import SOUND_WEIGHT, TextLine, save_lines
 from zhclip.search.text.source import LineSource
 
-OUT = Path(__file__).resolve().parent / "results" / "same_sound.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_json import save  # noqa: E402
+
 WHO = ["我们", "他们", "老师", "小明", "我妈妈", "同事们", "这家公司", "经理", "孩子们", "大家", "你哥哥", "医生"]
 WHEN = ["明天", "下午", "周末", "昨天晚上", "三点钟", "下个月", "今天早上", "春节前", "每天", "马上"]
 WHERE = [
@@ -210,12 +214,38 @@ def run(args: argparse.Namespace) -> dict:
                 }
             reader.conn.close()
         print(kind, json.dumps(results[kind], ensure_ascii=False), flush=True)
-    return {
-        "what": "same-sound (toneless pinyin) matching against key-only matching, on generated lines",
-        "config": {**vars(args), "out": str(args.out), "python": sys.version.split()[0]},
-        "note": "ms_per_query from a shared, loaded 2-core machine: only same-run ratios mean anything",
-        "results": results,
-    }
+    return {"config": vars(args), "results": results}
+
+
+def results_table(results: dict) -> dict:
+    """Every stored kind, query length and matching: one row."""
+    rows = []
+    for kind, found in results.items():
+        for queries_of, matchings in found.items():
+            if not isinstance(matchings, dict):
+                continue
+            for matching, m in matchings.items():
+                rows.append([
+                    kind, f"{found['characters_changed']:.3f}", queries_of.split("_")[0], matching, m["queries"],
+                    f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}", m["false_hits_in_top5_per_query"],
+                    m["strong_false_hits_per_query"], f"{m['sound_alike_queries_with_exact_or_same_sound_hit']:.3f}",
+                    m["ms_per_query"],
+                ])  # fmt: skip
+    columns = ["stored lines", "characters changed", "query characters", "matching", "queries", "recall@1",
+               "recall@5", "false hits in top 5 per query", "strong false hits per query",
+               "sound-alike queries with a hit", "ms per query"]  # fmt: skip
+    return table("Same-sound matching against key-only matching (LineSource, as --match speech ranks)", columns, rows)
+
+
+def headlines(results: dict) -> list[dict]:
+    """The README's line: recall@1 of 4-character queries on speech lines with homophone errors."""
+    found = results["speech"].get("4_character_queries")
+    if not found:
+        return []
+    measure = "recall@1 of 4-character phrases in speech lines with homophone errors (generated)"
+    return [
+        headline(measure, f"key only {found['key_only']['recall@1']:.2f}", f"{found['same_sound']['recall@1']:.2f}")
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,12 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other-rate", type=float, default=0.03, help="speech: characters heard as anything else")
     parser.add_argument("--ocr-rate", type=float, default=0.05, help="ocr: characters misread")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     report = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    notes = [
+        f"{args.contents} generated lines (who, when, where, what), one per content; stored as speech with homophone "
+        f"errors at {args.homophone_rate} and others at {args.other_rate} per character, as OCR with misreads at "
+        f"{args.ocr_rate}, as subtitles exactly.",
+        "Queries: phrases one written line holds (the relevant content); sound-alike queries: such a phrase with a "
+        "character swapped for a homophone that no line holds (what same-sound matching costs).",
+        "A strong false hit is an exact-phrase hit on a wrong content; same-sound hits are weak. ms per query from a "
+        "shared, loaded 2-core machine: only the same-run ratio means anything.",
+    ]
+    title = "Same-sound (toneless pinyin) matching of stored lines"
+    save("same_sound", title, [results_table(report["results"])], headlines(report["results"]), notes, report)
     return 0
 
 
