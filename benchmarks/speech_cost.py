@@ -13,14 +13,13 @@ sentences), plus the prompt and a timestamp pair per segment. CPU times of the p
 because a loaded machine stretches wall time far more; the estimate assumes the threads scale perfectly (an
 upper bound). Quality is not measured here (random weights).
 
-    .venv/bin/python benchmarks/speech_cost.py [--threads 1 2] [--out PATH]
+    .venv/bin/python benchmarks/speech_cost.py [--threads 1 2]  # -> results/machines/<kind>/speech_cost.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -29,7 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parent / "results" / "speech_cost.json"
+from zhclip.bench.results import table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_json import save  # noqa: E402
+
 SHAPES = {  # transformers WhisperConfig fields of the released models
     "small": dict(d_model=768, encoder_layers=12, decoder_layers=12, heads=12, ffn=3072, mels=80),
     "large-v3-turbo": dict(d_model=1280, encoder_layers=32, decoder_layers=4, heads=20, ffn=5120, mels=128),
@@ -122,7 +125,7 @@ def transcribing(base: Path, samples: np.ndarray, threads: int) -> dict:
     lines = engine.transcribe(samples, "zh")
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     seconds = len(samples) / 16_000
-    found = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "lines": len(lines)}
+    found = {"threads": threads, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "lines": len(lines)}
     found |= {
         "real_time_factor_wall": round(seconds / wall, 2),
         "real_time_factor_cpu": round(seconds / (cpu / threads), 2),
@@ -144,7 +147,6 @@ def _best(call, repeats: int) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     from zhclip.data.synth.speech import whisper_base_dir
-    from zhclip.runtime.machine import describe_machine
 
     with tempfile.TemporaryDirectory(prefix="zhclip-speech-cost-") as scratch:
         folder = Path(scratch)
@@ -156,7 +158,8 @@ def run(args: argparse.Namespace) -> dict:
         results: dict[str, dict] = {}
         for name, (directory, mels) in models.items():
             for threads in args.threads:
-                cost = measure(directory, mels, samples, threads, args.tokens, args.repeats)
+                cost = {"model": name, "threads": threads}
+                cost |= measure(directory, mels, samples, threads, args.tokens, args.repeats)
                 cpu = cost["encoder_cpu_s"] + window_tokens * cost["per_token_cpu_s"]
                 cost["window_cpu_s"] = round(cpu, 2)
                 cost["estimated_real_time_factor"] = round(30 / (cpu / threads), 2)  # threads fully busy, no waits
@@ -165,17 +168,47 @@ def run(args: argparse.Namespace) -> dict:
         for threads in args.threads:
             results[f"base transcribing with zhclip's engine, {threads} threads"] = transcribing(base, samples, threads)
     return {
-        "what": "CTranslate2 int8 CPU cost per 30 s window of Mandarin: encoder, decoder per token (beam 5)",
-        "machine": describe_machine(),
-        "load_average": os.getloadavg(),
         "tokens_per_character": round(per_char, 3),
         "window_tokens": round(window_tokens, 1),
-        "config": {**vars(args), "out": str(args.out), "python": sys.version.split()[0]},
-        "note": "small and large-v3-turbo have random weights (same shapes and compute); estimated RTF = "
-        "30 s / ((encoder + window_tokens x per_token) CPU seconds / threads), an upper bound; CPU times on a "
-        "loaded shared machine: same-run ratios mean most",
+        "config": vars(args),
         "results": results,
     }
+
+
+def cost_tables(report: dict) -> list[dict]:
+    """The estimates per model and threads, and the test model transcribing through the engine."""
+    results = report["results"].values()
+    estimates = [
+        [r["model"], r["threads"], r["encoder_cpu_s"], r["tokens"], r["per_token_cpu_s"], r["window_cpu_s"],
+         r["estimated_real_time_factor"]]
+        for r in results
+        if "model" in r
+    ]  # fmt: skip
+    engine = [
+        [r["threads"], r["wall_s"], r["cpu_s"], r["lines"], r["real_time_factor_wall"], r["real_time_factor_cpu"]]
+        for r in results
+        if "wall_s" in r
+    ]
+    return [
+        table(
+            f"CPU cost per 30 s window of Mandarin (int8, beam 5; {report['window_tokens']} tokens a window)",
+            [
+                "model",
+                "threads",
+                "encoder CPU s",
+                "tokens timed",
+                "CPU s per token",
+                "window CPU s",
+                "estimated real time x (upper bound)",
+            ],
+            estimates,
+        ),  # fmt: skip
+        table(
+            "Whisper base (test weights) transcribing the window through zhclip's engine (VAD, guards, fallbacks)",
+            ["threads", "wall s", "CPU s", "lines", "real time x (wall)", "real time x (CPU time / threads)"],
+            engine,
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,12 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=64, help="tokens each model writes for the per-token time")
     parser.add_argument("--chars-per-second", type=float, default=4.5, help="natural Mandarin speech rate")
     parser.add_argument("--repeats", type=int, default=2, help="encoder runs (the fastest counts)")
-    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     report = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    notes = [
+        "small and large-v3-turbo have random weights in their real shapes (the same compute); quality is not "
+        "measured here. base is the real test model.",
+        "Estimated real time x = 30 s / ((encoder + window tokens x per token) CPU seconds / threads): an upper "
+        "bound, as if the threads never wait. CPU times of the process, because a loaded machine stretches wall "
+        "time far more; on this shared, loaded machine only same-run ratios mean much.",
+    ]
+    save("speech_cost", "What each candidate default speech model costs on this CPU", cost_tables(report),
+         notes=notes, data=report)  # fmt: skip
     return 0
 
 
