@@ -131,7 +131,7 @@ def test_indexing_into_a_read_only_folder_is_one_clear_error(small_tmpfs, tmp_pa
 
 
 def test_database_on_a_full_disk(small_tmpfs, tmp_path, model_path, encoder, capsys):
-    folder = small_tmpfs("library", "200k")
+    folder = small_tmpfs("library", "400k")  # room for the schema (its full-text tables) and a few files
     lib = tmp_path / "photos"
     _photos(lib, 150)
     args = ["index", str(lib), "--db", str(folder / "lib.db"), "--model", str(model_path), *CLI_FAST]
