@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--m", type=int, default=HNSW_M)
     parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, HNSW_EF_SEARCH, 200, 400, 800])
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[100, 200, HNSW_EF_SEARCH, 800])
     args = parser.parse_args()
     url = library_location(args.db)
     rng = np.random.default_rng(0)

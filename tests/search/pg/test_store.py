@@ -95,6 +95,7 @@ def test_nearest_is_exact_below_the_limit_and_hnsw_above(both, pg_url):
     found = [[c for c, _, _ in pg.nearest(q, 5, Filters(kind="video"))] for q in queries]
     recall = np.mean([len(set(f) & set(exact(q, 5, videos))) / 5 for f, q in zip(found, queries, strict=True)])
     assert recall >= 0.9 and all(len(f) == 5 for f in found)  # the iterative scan gets k past the filter
+    assert len(pg.nearest(queries[0], 1500)) == 60  # more than pgvector's most candidates: asks for its most
 
 
 def test_awkward_text_passes_through_every_query_as_data(both):
