@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import MissingExtraError
+from ...extras import require
 from ..errors import LibraryError
 from ..location import PostgresUrl
 
@@ -24,13 +24,9 @@ NOT_ALLOWED = "42501"
 
 def driver():
     """The psycopg module, or a MissingExtraError naming the `postgres` extra."""
-    try:
-        import pgvector.psycopg  # noqa: F401  (the halfvec type for psycopg)
-        import psycopg
-    except ImportError as exc:
-        raise MissingExtraError(
-            "postgres", exc.name or "psycopg", "a PostgreSQL library (--db postgresql://…)"
-        ) from None
+    require("postgres")
+    import psycopg
+
     return psycopg
 
 

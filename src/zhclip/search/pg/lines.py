@@ -7,8 +7,8 @@ second time as `grams`, every run of letters, digits and CJK characters written 
 pair a word (海报设计 -> ' 海报 报设 设计 '; here Latin runs too, so 'ok' is found as '海报' is). A query becomes a
 LIKE pattern on `grams` (海报 -> '% 海报 %'), whose padded trigrams the GIN index finds; `strpos` on the key then
 keeps exactly the lines that hold the query, so the results are the SQLite library's. A query of one character
-alone has no trigram: a scan. Scores, spans and the same-sound and partial steps are those of
-search/text/lines.py; same-sound matches the pinyin words of `sound`, symbols dropped, as FTS5's tokenizer does.
+alone has no trigram: a scan. Scores, spans and the same-sound and partial steps are search/text/lines.py's own
+(`line_hit`, `sound_hit`); same-sound matches the pinyin words of `sound`, symbols dropped, as FTS5's tokenizer does.
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
-from pypinyin import Style, lazy_pinyin
-
 from ..store import Filters
-from ..text.lines import PARTIAL_WEIGHT, SOUND_WEIGHT, TEXT_SOURCES, TRIGRAM, LineHit, TextLine
-from ..text.normalize import key, sound, span
+from ..text.lines import TEXT_SOURCES, TRIGRAM, LineHit, TextLine, line_hit, sound_hit, stored_line
+from ..text.normalize import key, sound
 from .store import FILES, filter_sql, like_escape
 
 if TYPE_CHECKING:
@@ -119,7 +116,9 @@ def content_lines(conn: psycopg.Connection, content_id: int) -> list[tuple[str, 
         "ORDER BY source, start NULLS FIRST, id",
         [content_id],
     )
-    return [(source, _line(start, end, text, box, confidence)) for source, start, end, text, box, confidence in rows]
+    return [
+        (source, stored_line(start, end, text, box, confidence)) for source, start, end, text, box, confidence in rows
+    ]
 
 
 def text_counts(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
@@ -205,41 +204,3 @@ def _partial_rows(search: _Search, needle: str) -> list[tuple]:
     if not likes:
         return []
     return search.rows(["grams LIKE %s"] * len(likes), likes)
-
-
-# Scoring as search/text/lines.py scores (its `_hit`, `_sound_hit` and `_token_offsets` are private to it; one
-# copy should go once that module makes them public).
-
-
-def _line(start, end, text, box, confidence) -> TextLine:
-    return TextLine(text, start, end, confidence, None if box is None else json.loads(box))
-
-
-def line_hit(row: tuple, needle: str) -> LineHit:
-    """A line found by its text: 1 for the whole query in it, else PARTIAL_WEIGHT x the share of the query's
-    bigrams it holds."""
-    _, content_id, source, start, end, text, line_key, _, box, confidence = row
-    match = SequenceMatcher(None, line_key, needle, autojunk=False).find_longest_match(0, len(line_key), 0, len(needle))
-    if match.size == len(needle):
-        score = 1.0
-    else:
-        pairs = max(1, len(needle) - 1)
-        score = PARTIAL_WEIGHT * sum(needle[i : i + 2] in line_key for i in range(pairs)) / pairs
-    line = _line(start, end, text, box, confidence)
-    return LineHit(content_id, source, line, score, span(text, match.a, match.a + match.size))
-
-
-def sound_hit(row: tuple, syllables: list[str]) -> LineHit:
-    """A line found by its sound, its span the characters of the matched syllables."""
-    _, content_id, source, start, end, text, line_key, line_sound, box, confidence = row
-    line = _line(start, end, text, box, confidence)
-    tokens = line_sound.split()
-    at = next((i for i in range(len(tokens)) if tokens[i : i + len(syllables)] == syllables), None)
-    if at is None:
-        return LineHit(content_id, source, line, SOUND_WEIGHT, (0, 0))
-    offsets, position = [], 0
-    for token in lazy_pinyin(line_key, style=Style.NORMAL):  # a Chinese character per token, other runs as they are
-        offsets.append(position)
-        position += len(token) if line_key.startswith(token, position) else 1
-    offsets.append(position)
-    return LineHit(content_id, source, line, SOUND_WEIGHT, span(text, offsets[at], offsets[at + len(syllables)]))

@@ -39,10 +39,10 @@ from ..text.normalize import key
 # The default model per device: see `DEFAULT_MODEL_WHY` (`zhclip doctor` prints it).
 DEFAULT_MODELS = {"cpu": "small", "cuda": "large-v3-turbo"}
 DEFAULT_MODEL_WHY = (
-    "on a CPU, small: large-v3's 32-layer encoder costs 5.4x small's, so small transcribes Mandarin at an upper-bound "
-    "5.8x real time on 2 threads against large-v3-turbo's 2.7x (CPU time, int8; benchmarks/speech_cost.py, AMD EPYC "
-    "2 cores); on CUDA, large-v3-turbo: large-v3's encoder, which makes far fewer Mandarin errors than small "
-    "(quality and GPU speed not measured here), with a 4-layer decoder"
+    "on a CPU, small: the largest Whisper that keeps ahead of real time on two cores (large-v3's 32-layer encoder "
+    "costs about five times small's; benchmarks/speech_cost.py, on the Video page of the docs); on CUDA, "
+    "large-v3-turbo: large-v3's encoder, which makes far fewer Mandarin errors than small, with a 4-layer decoder "
+    "(its quality and GPU speed are not measured here)"
 )
 MODEL_FILES = ["config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*"]
 # Keys (see text.normalize: Simplified, lower case, no spaces or punctuation) of lines Whisper invents over silence

@@ -121,7 +121,9 @@ def content_lines(conn: sqlite3.Connection, content_id: int) -> list[tuple[str, 
         "ORDER BY source, start, id",
         (content_id,),
     )
-    return [(source, _line(start, end, text, box, confidence)) for source, start, end, text, box, confidence in rows]
+    return [
+        (source, stored_line(start, end, text, box, confidence)) for source, start, end, text, box, confidence in rows
+    ]
 
 
 def text_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
@@ -161,15 +163,15 @@ def find_lines(
         rows = search.rows("text_chars MATCH ?", _phrase(" ".join(needle)))
     else:  # symbols alone: no token of either index
         rows = search.rows("instr(l.key, ?) > 0", needle)
-    hits = [_hit(row, needle) for row in rows]
+    hits = [line_hit(row, needle) for row in rows]
     seen = {row[0] for row in rows}
     syllables = sound(text)
     if same_sound and any(c.isalnum() for c in syllables) and len(hits) < limit:
         rows = [row for row in search.rows("text_sound MATCH ?", _phrase(syllables)) if row[0] not in seen]
-        hits += [_sound_hit(row, syllables.split()) for row in rows]
+        hits += [sound_hit(row, syllables.split()) for row in rows]
         seen |= {row[0] for row in rows}
     if len(needle) >= TRIGRAM and len(hits) < limit:
-        partial = [_hit(row, needle) for row in _partial_rows(search, needle) if row[0] not in seen]
+        partial = [line_hit(row, needle) for row in _partial_rows(search, needle) if row[0] not in seen]
         hits += sorted(partial, key=lambda h: -h.score)
     return hits[:limit]
 
@@ -207,11 +209,13 @@ def _partial_rows(search: _Search, needle: str) -> list[tuple]:
     return search.rows("text_fts MATCH ?", " OR ".join(_phrase(g) for g in grams))
 
 
-def _line(start, end, text, box, confidence) -> TextLine:
+def stored_line(start, end, text, box, confidence) -> TextLine:
     return TextLine(text, start, end, confidence, None if box is None else json.loads(box))
 
 
-def _hit(row: tuple, needle: str) -> LineHit:
+def line_hit(row: tuple, needle: str) -> LineHit:
+    """A line found by its text (a row of the line columns): 1 for the whole query in it, else PARTIAL_WEIGHT x the
+    share of the query's bigrams it holds."""
     _, content_id, source, start, end, text, line_key, _, box, confidence = row
     match = SequenceMatcher(None, line_key, needle, autojunk=False).find_longest_match(0, len(line_key), 0, len(needle))
     if match.size == len(needle):
@@ -220,12 +224,13 @@ def _hit(row: tuple, needle: str) -> LineHit:
         grams = max(1, len(needle) - 1)  # the query's bigrams, of which the line holds some
         score = PARTIAL_WEIGHT * sum(needle[i : i + 2] in line_key for i in range(grams)) / grams
     matched = span(text, match.a, match.a + match.size)
-    return LineHit(content_id, source, _line(start, end, text, box, confidence), score, matched)
+    return LineHit(content_id, source, stored_line(start, end, text, box, confidence), score, matched)
 
 
-def _sound_hit(row: tuple, syllables: list[str]) -> LineHit:
+def sound_hit(row: tuple, syllables: list[str]) -> LineHit:
+    """A line found by its sound, its span the characters of the matched syllables."""
     _, content_id, source, start, end, text, line_key, line_sound, box, confidence = row
-    line = _line(start, end, text, box, confidence)
+    line = stored_line(start, end, text, box, confidence)
     tokens = line_sound.split()
     at = next((i for i in range(len(tokens)) if tokens[i : i + len(syllables)] == syllables), None)
     if at is None:  # the index split a token of letters and symbols otherwise: no span to point at
