@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..store import Filters
-from ..text.lines import TEXT_SOURCES, TRIGRAM, LineHit, TextLine, line_hit, sound_hit, stored_line
+from ..text.lines import TRIGRAM, LineHit, TextLine, line_hit, sound_hit, stored_line
+from ..text.lines import text_counts as text_counts  # the same SQL on both stores
 from ..text.normalize import key, sound
 from .store import FILES, filter_sql, like_escape
 
@@ -119,27 +120,6 @@ def content_lines(conn: psycopg.Connection, content_id: int) -> list[tuple[str, 
     return [
         (source, stored_line(start, end, text, box, confidence)) for source, start, end, text, box, confidence in rows
     ]
-
-
-def text_counts(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
-    """As search/text/lines.py's `text_counts`."""
-    counts = {
-        s: {"contents": 0, "unreadable": 0, "contents_with_text": 0, "lines": 0, "times": 0} for s in TEXT_SOURCES
-    }
-    queries = {
-        ("contents", "unreadable"): "SELECT source, count(*), count(error) FROM text_contents GROUP BY source",
-        ("contents_with_text", "lines"): (
-            "SELECT source, count(DISTINCT content_id), count(*) FROM text_lines GROUP BY source"
-        ),
-        ("times",): (
-            "SELECT source, count(*) FROM (SELECT DISTINCT source, content_id, start FROM text_lines "
-            "WHERE start IS NOT NULL) timed GROUP BY source"
-        ),
-    }
-    for names, sql in queries.items():
-        for source, *values in conn.execute(sql):
-            counts[source].update(zip(names, values, strict=True))
-    return counts
 
 
 def find_lines(

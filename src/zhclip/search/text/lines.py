@@ -126,9 +126,10 @@ def content_lines(conn: sqlite3.Connection, content_id: int) -> list[tuple[str, 
     ]
 
 
-def text_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+def text_counts(conn) -> dict[str, dict[str, int]]:
     """Per source: contents it looked at, of which unreadable, and those with lines; lines; distinct times with
-    lines (OCR: video frames; speech and subtitles: segments and cues)."""
+    lines (OCR: video frames; speech and subtitles: segments and cues). `conn`: a SQLite or a PostgreSQL library's
+    connection (this SQL is both's)."""
     counts = {
         s: {"contents": 0, "unreadable": 0, "contents_with_text": 0, "lines": 0, "times": 0} for s in TEXT_SOURCES
     }
@@ -139,7 +140,7 @@ def text_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         ),
         ("times",): (
             "SELECT source, count(*) FROM "
-            "(SELECT DISTINCT source, content_id, start FROM text_lines WHERE start IS NOT NULL) GROUP BY source"
+            "(SELECT DISTINCT source, content_id, start FROM text_lines WHERE start IS NOT NULL) timed GROUP BY source"
         ),
     }
     for names, sql in queries.items():
