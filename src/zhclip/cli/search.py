@@ -185,7 +185,9 @@ def index(args: argparse.Namespace) -> int:
         require("ocr")  # before loading the model or writing anything
     if args.speech:
         require("speech")
-    db = Path(args.db)
+    from ..search.store import sqlite_path
+
+    db = sqlite_path(args.db)  # a URL is refused before a log file or a folder `postgresql:` is made
     log_file = log_to_file(db)
     source = args.model or (Reader(db).meta().model_source(db) if db.is_file() else None)
     if source is None:
@@ -496,7 +498,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.processes > 1 and args.watch:
         raise InputError(None, "--watch indexes from the server, which needs --processes 1", field="--processes")
     sock = bind_port(args.host, args.port)  # a taken port is said before the model loads
-    log_file = log_to_file(Path(args.db))
+    from ..search.store import sqlite_path
+
+    log_file = log_to_file(sqlite_path(args.db))
     if args.processes > 1:
         return _serve_processes(args, sock, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..media import MediaInfo
 from .errors import LibraryError, NotFoundError
+from .location import library_location
 from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile
 from .text.normalize import forms
@@ -269,7 +270,7 @@ def parse_day(text: str, field: str) -> float:
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the library's settings. Read-only connections never take the write lock."""
-    path = Path(path)
+    path = sqlite_path(path)
     if readonly and not path.is_file():
         raise LibraryError(path, "no such library (create it with `zhclip index FOLDER --db PATH`)")
     if not readonly and read_only_storage(path):
@@ -290,6 +291,21 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise LibraryError(path, f"cannot open library: {exc}") from None
     return conn
+
+
+def sqlite_path(db: str | Path) -> Path:
+    """The SQLite file `--db` names; a PostgreSQL URL (not yet open to the commands) or an unknown scheme is
+    refused before anything is written (taken for a path, it would make a folder `postgresql:`)."""
+    location = library_location(db)
+    if not isinstance(location, Path):
+        raise InputError(
+            None,
+            f"{location} is a PostgreSQL library: zhclip's commands open SQLite libraries only so far (the "
+            "PostgreSQL store, zhclip.search.pg, is not wired into them yet; see the docs page 'A library for a "
+            "team'); give a file path",
+            field="--db",
+        )
+    return location
 
 
 def read_only_storage(path: Path) -> bool:
@@ -316,7 +332,7 @@ class Store:
     """The library database. Create one per thread that writes; reads go through `Reader`."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = sqlite_path(path)
         self.conn = connect(self.path)
         self._migrate()
 
@@ -467,7 +483,7 @@ class Reader:
     """Read-only queries. Thread-safe: each thread gets its own read connection."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = sqlite_path(path)
         self._local = threading.local()
         version = self.version  # opened now: a bad path fails here and not on the first query
         if 0 < version < SCHEMA_VERSION and not read_only_storage(self.path):
