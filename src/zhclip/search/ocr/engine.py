@@ -160,10 +160,22 @@ def model_dir() -> Path:
     return Path(rapidocr.__file__).parent / "models"
 
 
+def _share_openvino_core() -> None:
+    """rapidocr makes an `openvino.Core()` per model; Cores released in this process leave threads on unmapped
+    signal stacks, and the next child exit kills it (see `runtime.openvino.shared_core`: it crashed the test
+    suite's workers). rapidocr's OpenVINO sessions get the process's one Core instead."""
+    from rapidocr.inference_engine.openvino import main as rapidocr_openvino
+
+    from ...runtime.openvino import shared_core
+
+    rapidocr_openvino.Core = shared_core
+
+
 def _load_pipelines(options: OcrOptions, runtime: str) -> _Pipelines:
     require("ocr")
     if runtime == "openvino":
         require("openvino")
+        _share_openvino_core()
     from rapidocr import EngineType, RapidOCR
 
     folder = model_dir()
