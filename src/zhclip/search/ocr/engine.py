@@ -161,7 +161,7 @@ def model_dir() -> Path:
 
 
 def _share_openvino_core() -> None:
-    """rapidocr makes an `openvino.Core()` per model; Cores released in this process leave threads on unmapped
+    """rapidocr makes an OpenVINO Core per model; Cores released in this process leave threads on unmapped
     signal stacks, and the next child exit kills it (see `runtime.openvino.shared_core`: it crashed the test
     suite's workers). rapidocr's OpenVINO sessions get the process's one Core instead."""
     from rapidocr.inference_engine.openvino import main as rapidocr_openvino
