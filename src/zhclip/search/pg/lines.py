@@ -8,18 +8,19 @@ pair a word (海报设计 -> ' 海报 报设 设计 '; here Latin runs too, so '
 LIKE pattern on `grams` (海报 -> '% 海报 %'), whose padded trigrams the GIN index finds; `strpos` on the key then
 keeps exactly the lines that hold the query, so the results are the SQLite library's. A query of one character
 alone has no trigram: a scan. Scores, spans and the same-sound and partial steps are search/text/lines.py's own
-(`line_hit`, `sound_hit`); same-sound matches the pinyin words of `sound`, symbols dropped, as FTS5's tokenizer does.
+(`ranked_hits`); same-sound matches the pinyin words of `sound`, symbols dropped, as FTS5's tokenizer does.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..store import Filters
-from ..text.lines import TRIGRAM, LineHit, TextLine, line_hit, sound_hit, stored_line
+from ..text.lines import TRIGRAM, LineHit, TextLine, ranked_hits, stored_line
 from ..text.lines import text_counts as text_counts  # the same SQL on both stores
 from ..text.normalize import key, sound
 from .store import FILES, filter_sql, like_escape
@@ -133,18 +134,10 @@ def find_lines(
     search = _Search(conn, source, filters, limit)
     exact = pattern(needle)
     rows = search.rows(["grams LIKE %s"] if indexed(exact) else [], [exact] if indexed(exact) else [], needle)
-    hits = [line_hit(row, needle) for row in rows]
-    seen = {row[0] for row in rows}
     syllables = sound(text)
-    if same_sound and any(c.isalnum() for c in syllables) and len(hits) < limit:
-        heard = f"% {like_escape(' '.join(ALNUM.findall(syllables)))} %"
-        rows = [r for r in search.rows([f"{SOUND_WORDS} LIKE %s"], [heard]) if r[0] not in seen]
-        hits += [sound_hit(row, syllables.split()) for row in rows]
-        seen |= {row[0] for row in rows}
-    if len(needle) >= TRIGRAM and len(hits) < limit:
-        partial = [line_hit(row, needle) for row in _partial_rows(search, needle) if row[0] not in seen]
-        hits += sorted(partial, key=lambda h: -h.score)
-    return hits[:limit]
+    words = f"% {like_escape(' '.join(ALNUM.findall(syllables)))} %"
+    heard = functools.partial(search.rows, [f"{SOUND_WORDS} LIKE %s"], [words]) if same_sound else None
+    return ranked_hits(needle, syllables, rows, heard, functools.partial(_partial_rows, search, needle), limit)
 
 
 class _Search:

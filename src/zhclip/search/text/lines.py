@@ -13,9 +13,10 @@ for a 3-character query), so one misread character still finds the line.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -164,16 +165,32 @@ def find_lines(
         rows = search.rows("text_chars MATCH ?", _phrase(" ".join(needle)))
     else:  # symbols alone: no token of either index
         rows = search.rows("instr(l.key, ?) > 0", needle)
-    hits = [line_hit(row, needle) for row in rows]
-    seen = {row[0] for row in rows}
     syllables = sound(text)
-    if same_sound and any(c.isalnum() for c in syllables) and len(hits) < limit:
-        rows = [row for row in search.rows("text_sound MATCH ?", _phrase(syllables)) if row[0] not in seen]
+    heard = functools.partial(search.rows, "text_sound MATCH ?", _phrase(syllables)) if same_sound else None
+    return ranked_hits(needle, syllables, rows, heard, functools.partial(_partial_rows, search, needle), limit)
+
+
+def ranked_hits(
+    needle: str,
+    syllables: str,
+    exact: list[tuple],
+    heard: Callable[[], list[tuple]] | None,
+    partial: Callable[[], list[tuple]],
+    limit: int,
+) -> list[LineHit]:
+    """The order every store ranks found lines in (rows of the line columns): those holding the query (`exact`),
+    then those sounding like it (`heard`, where same-sound matching is asked for), then those holding part of it
+    (`partial`, for a query of a trigram or more), each line once; the later steps run only while short of
+    `limit`."""
+    hits = [line_hit(row, needle) for row in exact]
+    seen = {row[0] for row in exact}
+    if heard is not None and any(c.isalnum() for c in syllables) and len(hits) < limit:
+        rows = [row for row in heard() if row[0] not in seen]
         hits += [sound_hit(row, syllables.split()) for row in rows]
         seen |= {row[0] for row in rows}
     if len(needle) >= TRIGRAM and len(hits) < limit:
-        partial = [line_hit(row, needle) for row in _partial_rows(search, needle) if row[0] not in seen]
-        hits += sorted(partial, key=lambda h: -h.score)
+        found = [line_hit(row, needle) for row in partial() if row[0] not in seen]
+        hits += sorted(found, key=lambda h: -h.score)
     return hits[:limit]
 
 
