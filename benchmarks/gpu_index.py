@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_json import save  # noqa: E402
 from search_common import table  # noqa: E402
 from search_http import CACHE, vit_b16_checkpoint  # noqa: E402
-from search_index import photo_folder, photos  # noqa: E402
+from search_index import photo_folder, photos, zhclip_index  # noqa: E402
 
 BASELINE_BATCH = 4
 
@@ -49,24 +49,6 @@ def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray, float]
     del model
     torch.cuda.empty_cache()
     return seconds, np.concatenate(out), peak
-
-
-def zhclip_index(paths: list[Path], source: Path, precision: str) -> tuple[float, np.ndarray, object]:
-    """`index_library` in this process on the GPU (the plan measured and engines built before the clock starts)."""
-    import zhclip
-    from zhclip.search import IndexOptions, MediaEncoder, Reader, index_library
-
-    model = zhclip.load(source, device="cuda", precision=precision)
-    torch.cuda.reset_peak_memory_stats()
-    with photo_folder(paths) as folder:
-        db = folder.parent / "library.db"
-        summary = index_library(db, [folder], MediaEncoder(model), IndexOptions())
-        assert summary.new == len(paths) and not summary.failed, summary.line()
-        reader = Reader(db)
-        vectors = np.stack(
-            [reader.content_vectors(reader.file_by_path(str(folder / p.name)).content_id)[1][0] for p in paths]
-        )
-    return summary.seconds, vectors, model
 
 
 def index_command(paths: list[Path], source: Path, precision: str) -> float:
@@ -108,7 +90,7 @@ def main() -> None:
     label = f"MaterialSearch-style (transformers fp32 on the GPU, full decode, batch {BASELINE_BATCH})"
     rows = [[label, "fp32", f"{len(paths) / base_s:.2f}", "1.00x", "1.0000", "1.0000", f"{base_peak:.0f}"]]
     for precision in args.precisions:
-        seconds, vectors, model = zhclip_index(paths, checkpoint, precision)
+        seconds, vectors, model = zhclip_index(paths, checkpoint, precision, device="cuda")
         memory = gpu_memory(model)
         command_s = index_command(paths, checkpoint, precision)
         cosine = np.sum(vectors * base_vectors, axis=1)

@@ -66,11 +66,16 @@ def baseline(paths: list[Path], hf_dir: Path) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, np.concatenate(out)
 
 
-def zhclip_index(paths: list[Path], source: Path, precision: str) -> tuple[float, np.ndarray, object]:
+def zhclip_index(
+    paths: list[Path], source: Path, precision: str, device: str = "cpu"
+) -> tuple[float, np.ndarray, object]:
+    """`index_library` in this process (on a GPU: its peak memory counted from after the model loaded)."""
     import zhclip
     from zhclip.search import IndexOptions, MediaEncoder, Reader, index_library
 
-    model = zhclip.load(source, device="cpu", precision=precision)
+    model = zhclip.load(source, device=device, precision=precision)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     with photo_folder(paths) as folder:
         db = folder.parent / "library.db"
         summary = index_library(db, [folder], MediaEncoder(model), IndexOptions())
