@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,12 @@ SUPERUSER = "postgres"
 # One role that must give a password (scram), for the wrong-credentials test; every other local login is trusted.
 PASSWORD_ROLE = "zhclip_password"
 HBA = f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n"
+# Stops the server once its stdin closes: when `stop` closes it, or when the test process dies however it dies
+# (a killed xdist worker would otherwise leave a server running). Its own session: a group kill spares it.
+WATCHDOG = (
+    "import shutil, subprocess, sys; sys.stdin.buffer.read(); "
+    "subprocess.run(sys.argv[2:], capture_output=True); shutil.rmtree(sys.argv[1], ignore_errors=True)"
+)
 
 
 def server_bin() -> Path | None:
@@ -40,12 +47,17 @@ class Server:
         (self.data / "pg_hba.conf").write_text(HBA)
         options = f"-k {self.dir} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
         self.run("pg_ctl", "-D", self.data, "-o", options, "-l", self.dir / "log", "-w", "start")
+        stop = self.command("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        self.watchdog = subprocess.Popen(
+            [sys.executable, "-c", WATCHDOG, str(self.dir), *stop], stdin=subprocess.PIPE, start_new_session=True
+        )
+
+    def command(self, program: str, *args: str | Path) -> list[str]:
+        command = [str(self.bindir / program), *map(str, args)]
+        return command if self.user is None else ["runuser", "-u", self.user, "--", *command]
 
     def run(self, program: str, *args: str | Path) -> str:
-        command = [str(self.bindir / program), *map(str, args)]
-        if self.user is not None:
-            command = ["runuser", "-u", self.user, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=self.dir)
+        done = subprocess.run(self.command(program, *args), capture_output=True, text=True, cwd=self.dir)
         if done.returncode != 0:
             raise RuntimeError(f"{program} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
@@ -61,10 +73,8 @@ class Server:
                 conn.execute(statement)
 
     def stop(self) -> None:
-        try:
-            self.run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        self.watchdog.stdin.close()
+        self.watchdog.wait(timeout=60)
 
 
 def _run_as() -> str | None:
