@@ -25,7 +25,7 @@ COMMANDS = {  # command -> the module of zhclip.cli that registers it
     "similar": "search",
     "dupes": "search",
     "serve": "search",
-    "library": "search",
+    "library": "library",
     "demo": "demo",
     "data": "data",
     "eval": "evaluate",
