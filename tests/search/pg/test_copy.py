@@ -9,6 +9,7 @@ import pytest
 from zhclip.media import MediaInfo
 from zhclip.search.errors import LibraryError
 from zhclip.search.meta import LibraryMeta
+from zhclip.search.pg import copy as copy_module
 from zhclip.search.pg import lines as pg_lines
 from zhclip.search.pg.copy import COLUMNS, copy_library
 from zhclip.search.pg.store import PgReader, PgStore
@@ -69,3 +70,53 @@ def test_a_target_holding_a_library_a_missing_source_and_a_copy_onto_itself_are_
         copy_library(tmp_path / "absent.db", pg_url)
     with pytest.raises(LibraryError, match="target is its source"):
         copy_library(pg_url, pg_url)
+
+
+def small_library(path, contents: int = 12):
+    store = Store(path)
+    fill(store, sqlite_lines.save_lines, contents=contents)
+    store.close()
+    return path
+
+
+def test_progress_counts_every_row_up_to_the_total(tmp_path, pg_url, monkeypatch):
+    monkeypatch.setattr(copy_module, "BATCH", 7)
+    heard = []
+    copied = copy_library(small_library(tmp_path / "lib.db"), pg_url, lambda done, total: heard.append((done, total)))
+    total = sum(copied.values())
+    assert heard[0] == (0, total) and heard[-1] == (total, total)
+    assert [done for done, _ in heard] == sorted(done for done, _ in heard) and len(heard) > len(copied)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_after(batches: int):
+    calls = iter(range(batches + 1))
+
+    def progress(done: int, total: int) -> None:
+        if next(calls, None) is None:
+            raise Interrupted
+
+    return progress
+
+
+def test_a_copy_failing_midway_leaves_no_half_written_target(tmp_path, pg_url, monkeypatch):
+    monkeypatch.setattr(copy_module, "BATCH", 5)
+    library = small_library(tmp_path / "lib.db")
+    with pytest.raises(Interrupted):
+        copy_library(library, pg_url, interrupt_after(4))
+    assert all(not table_rows(PgReader(pg_url).conn, table) for table in COLUMNS)
+    copy_library(library, pg_url)  # the target takes the copy again
+
+    target = tmp_path / "copy.db"
+    with pytest.raises(Interrupted):
+        copy_library(pg_url, target, interrupt_after(4))
+    assert not list(tmp_path.glob("copy.db*"))  # the file made for the copy is gone, -wal and -shm too
+
+
+def test_a_source_without_a_library_is_refused(tmp_path, pg_url):
+    with pytest.raises(LibraryError, match="holds no library; nothing to copy"):
+        copy_library(pg_url, tmp_path / "copy.db")
+    assert not (tmp_path / "copy.db").exists()

@@ -1,22 +1,23 @@
 """`zhclip library copy SRC DST`: a library copied between SQLite and PostgreSQL (either way, or between two of
 one kind), every table row for row with its ids, vectors and text as they are: nothing is read or encoded again.
 Each store's own index columns are made on the way in (SQLite's FTS tables by its triggers, PostgreSQL's
-`grams`). The target must hold no library yet; it is written in one transaction, so a failed copy leaves it
-empty."""
+`grams`). The source is read in one snapshot (an indexer writing to it meanwhile is not half seen). The target
+must hold no library yet; it is written in one transaction, so a failed or interrupted copy leaves it as it was,
+and a new SQLite file made for the copy is removed again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import LibraryError
 from ..location import PostgresUrl
-from ..store import Store
+from ..store import Reader, Store
 from .lines import grams
-from .store import PgStore
+from .store import PgReader, PgStore
 
 BATCH = 10_000
 # Tables in the order they are written (a row's parent first), and the columns both stores have.
@@ -30,59 +31,121 @@ COLUMNS = {
 }
 KEY_COLUMN = COLUMNS["text_lines"].index("key")
 VECTOR_COLUMN = COLUMNS["vectors"].index("vector")
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")  # files SQLite keeps beside a library file
+
+Progress = Callable[[int, int], None]  # (rows written, rows to write)
 
 
-def copy_library(source: Path | PostgresUrl, target: Path | PostgresUrl) -> dict[str, int]:
-    """Copy the library at `source` into `target` (a new SQLite file or an empty PostgreSQL database); the
-    number of rows copied per table."""
-    if source == target:
+def copy_library(
+    source: Path | PostgresUrl, target: Path | PostgresUrl, progress: Progress | None = None
+) -> dict[str, int]:
+    """Copy the library at `source` into `target` (a new SQLite file or a database without a library); the
+    number of rows copied per table. `progress` hears after each batch how many rows are written of all."""
+    if _same(source, target):
         raise LibraryError(target, "the copy's target is its source; name another library")
-    if isinstance(source, Path) and not source.is_file():
-        raise LibraryError(source, "no such library (create it with `zhclip index FOLDER --db PATH`)")
-    reader = _open(source)
+    reader = _open_source(source)
     try:
-        writer = _open(target)
+        with _new_target(target) as writer:
+            return _copy(reader, writer, target, progress or (lambda done, total: None))
+    finally:
+        reader.conn.close()
+
+
+def _same(source: Path | PostgresUrl, target: Path | PostgresUrl) -> bool:
+    if isinstance(source, Path) and isinstance(target, Path):
+        return source.expanduser().absolute().resolve() == target.expanduser().absolute().resolve()
+    return source == target
+
+
+def _open_source(location: Path | PostgresUrl) -> Reader | PgReader:
+    reader = PgReader(location) if isinstance(location, PostgresUrl) else Reader(location)
+    if reader.version == 0:
+        reader.conn.close()
+        raise LibraryError(location, "holds no library; nothing to copy")
+    return reader
+
+
+@contextmanager
+def _new_target(location: Path | PostgresUrl) -> Iterator[Store | PgStore]:
+    """The target opened for writing; a SQLite file this made is removed again when the copy fails."""
+    if isinstance(location, PostgresUrl):
+        writer = PgStore(location)
         try:
-            return _copy(reader, writer, target)
+            yield writer
         finally:
             writer.close()
+        return
+    made = not location.exists()
+    writer = None
+    try:
+        writer = Store(location)
+        yield writer
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            writer = None
+        if made:
+            for path in [location, *(Path(f"{location}{suffix}") for suffix in SQLITE_COMPANIONS)]:
+                path.unlink(missing_ok=True)
+        raise
     finally:
-        reader.close()
+        if writer is not None:
+            writer.close()
 
 
-def _open(location: Path | PostgresUrl) -> Store | PgStore:
-    return PgStore(location) if isinstance(location, PostgresUrl) else Store(location)
-
-
-def _copy(reader: Store | PgStore, writer: Store | PgStore, target: Path | PostgresUrl) -> dict[str, int]:
-    held = writer.conn.execute("SELECT count(*) FROM contents").fetchone()[0]
-    if held:
-        raise LibraryError(target, f"already holds a library ({held} contents); copy into a new one")
-    copied = {}
-    with writer.transaction():
+def _copy(
+    reader: Reader | PgReader, writer: Store | PgStore, target: Path | PostgresUrl, progress: Progress
+) -> dict[str, int]:
+    held = {table: writer.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in COLUMNS}
+    if any(held.values()):
+        raise LibraryError(
+            target, f"already holds a library ({held['files']} files, {held['contents']} contents); copy into a new one"
+        )
+    copied = dict.fromkeys(COLUMNS, 0)
+    with _snapshot(reader), writer.transaction():
+        total = sum(reader.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in COLUMNS)
+        progress(0, total)
         for table in COLUMNS:
-            copied[table] = 0
             for batch in _batches(reader, table):
                 _write(writer, table, batch)
                 copied[table] += len(batch)
+                progress(sum(copied.values()), total)
         if isinstance(writer, PgStore):
             _advance_identities(writer)
     return copied
 
 
-def _batches(store: Store | PgStore, table: str) -> Iterator[list[tuple]]:
+@contextmanager
+def _snapshot(reader: Reader | PgReader) -> Iterator[None]:
+    """Every read of the copy in one read transaction: the rows as they were at its start."""
+    if isinstance(reader, PgReader):
+        with reader.conn.transaction():
+            reader.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield
+        return
+    reader.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        reader.conn.execute("ROLLBACK")  # it only read
+
+
+def _batches(reader: Reader | PgReader, table: str) -> Iterator[list[tuple]]:
     """The rows of `table`, in batches, vectors as float16 arrays."""
     columns = ", ".join(f'"{c}"' for c in COLUMNS[table])
     order = "ORDER BY id" if "id" in COLUMNS[table] else ""
-    if isinstance(store, PgStore):
-        with store.conn.transaction(), store.conn.cursor(name=f"copy_{table}") as cursor:
-            cursor.execute(f"SELECT {columns} FROM {table} {order}")
-            while rows := cursor.fetchmany(BATCH):
-                yield [_vector_as_array(row) for row in rows] if table == "vectors" else rows
-        return
-    with closing(store.conn.execute(f"SELECT {columns} FROM {table} {order}")) as cursor:
+    if isinstance(reader, PgReader):
+        cursor = reader.conn.cursor(name=f"copy_{table}")
+        as_array = _vector_as_array
+    else:
+        cursor = reader.conn.cursor()
+        as_array = _blob_as_array
+    try:
+        cursor.execute(f"SELECT {columns} FROM {table} {order}")
         while rows := cursor.fetchmany(BATCH):
-            yield [_blob_as_array(row) for row in rows] if table == "vectors" else rows
+            yield [as_array(row) for row in rows] if table == "vectors" else rows
+    finally:
+        cursor.close()
 
 
 def _vector_as_array(row: tuple) -> tuple:
