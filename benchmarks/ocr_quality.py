@@ -265,7 +265,7 @@ def fts_table(lines: int, seed: int = 0) -> list[list[str]]:
                     (f"/p/{start}.jpg", content),
                 )
                 frame = FrameLines(None, [_random_line(rng, alphabet) for _ in range(10)], 100, 100)
-                save_ocr(store.conn, content, [frame], None)
+                save_ocr(store, content, [frame], None)
         store.close()
         conn = sqlite3.connect(db)
         rows = []

@@ -82,7 +82,7 @@ def text_library(tmp_path):
     texts = ["增值税普通发票", "登机牌", "北京南站 出口", "会议纪要第三次", "Hello World", "发"]
     with store.transaction():
         for n, text in enumerate(texts):
-            save_ocr(store.conn, _content(store, n), _lines(text), None)
+            save_ocr(store, _content(store, n), _lines(text), None)
     yield store
     store.close()
 
@@ -108,7 +108,7 @@ def test_exact_matches_for_queries_of_every_length(text_library, query, expected
 
 def test_queries_of_punctuation_alone_and_three_characters_with_one_misread(text_library):
     with text_library.transaction():
-        save_ocr(text_library.conn, _content(text_library, 99), _lines("价格：¥12.5"), None)
+        save_ocr(text_library, _content(text_library, 99), _lines("价格：¥12.5"), None)
     assert [h.line.text for h in find_lines(text_library.conn, "ocr", "：¥", Filters())] == [
         "价格：¥12.5"
     ]  # no token: scanned
@@ -158,7 +158,7 @@ def test_a_schema_1_library_is_migrated_and_keeps_its_files(tmp_path):
     store = Store(db)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 3
     with store.transaction():
-        save_ocr(store.conn, 1, _lines("火车票"), None)
+        save_ocr(store, 1, _lines("火车票"), None)
     assert [h.line.text for h in find_lines(store.conn, "ocr", "火车", Filters())] == ["火车票"]
     assert Reader(db).counts()["files"] == 1
 

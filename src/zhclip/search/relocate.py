@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
-from .store import Store
+from .location import PostgresUrl
+from .stores import open_store
 
 
 @dataclass(frozen=True)
@@ -21,22 +22,23 @@ class MoveSummary:
         return f"re-rooted {self.moved} files ({self.missing} not found there, {self.restat} changed there)"
 
 
-def move_root(db: str | Path, old: str, new: str) -> MoveSummary:
+def move_root(db: str | Path | PostgresUrl, old: str, new: str) -> MoveSummary:
     """Re-root the library's root `old` (exactly as `zhclip library info` lists it) at `new`."""
     new = str(Path(new).expanduser().absolute())
-    store = Store(db)
+    store = open_store(db)
     try:
         with store.transaction():
             meta = store.meta()
             old = _known_root(meta.roots, old, store.path)
             if new in meta.roots:
                 raise InputError(None, f"{new} is already a root of the library", field="NEW_ROOT")
-            every = store.conn.execute("SELECT path, size, mtime_ns FROM files").fetchall()
-            rows = [row for row in every if row[0] == old or row[0].startswith(old.rstrip(os.sep) + os.sep)]
+            every = store.file_states()
+            inside = old.rstrip(os.sep) + os.sep
+            rows = [(p, s.size, s.mtime_ns) for p, s in every.items() if p == old or p.startswith(inside)]
             moved = [(new + path[len(old) :], path) for path, _, _ in rows]
-            if clash := {target for target, _ in moved} & {row[0] for row in every}:
+            if clash := {target for target, _ in moved} & every.keys():
                 raise InputError(None, f"the library already holds files under {new}, e.g. {min(clash)}")
-            store.conn.executemany("UPDATE files SET path = ? WHERE path = ?", moved)
+            store.rename_files(moved)
             roots = tuple(sorted(new if r == old else r for r in meta.roots))
             store.set_meta(replace(meta, roots=roots))
             store.bump_generation()
@@ -53,9 +55,10 @@ def move_root(db: str | Path, old: str, new: str) -> MoveSummary:
     return MoveSummary(len(rows), restat, missing)
 
 
-def _known_root(roots: tuple[str, ...], old: str, library: Path) -> str:
+def _known_root(roots: tuple[str, ...], old: str, library: Path | PostgresUrl) -> str:
     for candidate in (old, str(Path(old).expanduser().absolute())):
         if candidate in roots:
             return candidate
     listed = "\n  ".join(roots) or "(none)"
     raise InputError(library, f"{old} is not a root of the library; its roots are:\n  {listed}", field="OLD_ROOT")
+

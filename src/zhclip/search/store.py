@@ -31,6 +31,8 @@ from .errors import LibraryError, NotFoundError
 from .location import library_location
 from .meta import GENERATION, LibraryMeta
 from .scan import ScannedFile
+from .text import lines as text_lines
+from .text.lines import LineHit, TextLine
 from .text.normalize import forms
 
 SCHEMA_VERSION = 3
@@ -187,6 +189,10 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
 }
 
 DATE = "coalesce(c.taken_at, f.mtime_ns / 1e9)"  # a file's date: EXIF, else its modification time
+VIDEO_FILES = (  # both stores' SQL
+    "SELECT f.content_id, f.path FROM files f JOIN contents c ON c.id = f.content_id "
+    "WHERE c.kind = 'video' ORDER BY f.content_id, f.path"
+)
 FILE_COLUMNS = (
     "f.id, f.path, f.size, f.mtime_ns, f.content_id, c.hash, c.kind, c.width, c.height, c.duration, "
     "c.taken_at, c.camera, c.shots"
@@ -294,16 +300,12 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def sqlite_path(db: str | Path) -> Path:
-    """The SQLite file `--db` names; a PostgreSQL URL (not yet open to the commands) or an unknown scheme is
-    refused before anything is written (taken for a path, it would make a folder `postgresql:`)."""
+    """The SQLite file `--db` names; a PostgreSQL URL (search.stores opens those) or an unknown scheme is refused
+    before anything is written (taken for a path, it would make a folder `postgresql:`)."""
     location = library_location(db)
     if not isinstance(location, Path):
         raise InputError(
-            None,
-            f"{location} is a PostgreSQL library: zhclip's commands open SQLite libraries only so far (the "
-            "PostgreSQL store, zhclip.search.pg, is not wired into them yet; see the docs page 'A library for a "
-            "team'); give a file path",
-            field="--db",
+            None, f"{location} is a PostgreSQL library; this opens SQLite library files only", field="--db"
         )
     return location
 
@@ -456,6 +458,36 @@ class Store:
             removed += self.conn.execute("DELETE FROM files WHERE path = ?", (path,)).rowcount
         self.conn.execute("DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM files)")
         return removed
+
+    def rename_files(self, moves: Iterable[tuple[str, str]]) -> None:
+        """Give file rows new paths: (new path, old path) each (call inside a transaction)."""
+        self.conn.executemany("UPDATE files SET path = ? WHERE path = ?", list(moves))
+
+    def video_files(self) -> list[tuple[int, str]]:
+        """(content id, path) of every video file, by content then path."""
+        return self.conn.execute(VIDEO_FILES).fetchall()
+
+    # ------------------------------------------------------------ text found in media (search/text)
+
+    def save_lines(
+        self,
+        content_id: int,
+        source: str,
+        lines: Iterable[TextLine],
+        error: str | None = None,
+        signature: str | None = None,
+    ) -> None:
+        """Replace `source`'s lines of a content and mark the content looked at by it, with why it could not be
+        read (`error`) and what it read (`signature`); call inside a transaction."""
+        text_lines.save_lines(self.conn, content_id, source, lines, error, signature)
+
+    def source_hashes(self, source: str) -> set[str]:
+        """Hashes of the contents `source` has looked at (text found or not, or reading failed)."""
+        return text_lines.source_hashes(self.conn, source)
+
+    def source_signatures(self, source: str) -> dict[int, str | None]:
+        """Content id -> the signature `source` saved with it, for the contents it has looked at."""
+        return text_lines.source_signatures(self.conn, source)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -635,3 +667,31 @@ class Reader:
             "contents": self.conn.execute("SELECT count(*) FROM contents").fetchone()[0],
             "vectors": self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0],
         }
+
+    def frame_times(self, content_id: int) -> list[float]:
+        """A video's sampled frame times (the frames both CLIP and OCR looked at), in order."""
+        rows = self.conn.execute(
+            "SELECT t FROM vectors WHERE content_id = ? AND t IS NOT NULL ORDER BY t", (content_id,)
+        )
+        return [t for (t,) in rows]
+
+    # ------------------------------------------------------------ text found in media (search/text)
+
+    def has_lines(self, source: str) -> bool:
+        """Whether any content has a line of `source`."""
+        return self.conn.execute("SELECT 1 FROM text_lines WHERE source = ? LIMIT 1", (source,)).fetchone() is not None
+
+    def find_lines(
+        self, source: str, text: str, filters: Filters, limit: int = 1000, same_sound: bool = False
+    ) -> list[LineHit]:
+        """`source`'s lines holding `text`, then (`same_sound`) those sounding like it, then those holding part of
+        it, best first, from files the filters allow (text.lines.ranked_hits' order)."""
+        return text_lines.find_lines(self.conn, source, text, filters, limit, same_sound)
+
+    def content_lines(self, content_id: int) -> list[tuple[str, TextLine]]:
+        """(source, line) of every line of a content, by source, then time, then as stored."""
+        return text_lines.content_lines(self.conn, content_id)
+
+    def text_counts(self) -> dict[str, dict[str, int]]:
+        """Per source: contents looked at, of which unreadable, and with lines; lines; distinct times with lines."""
+        return text_lines.text_counts(self.conn)

@@ -19,7 +19,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..io import write_json
 from .errors import LibraryError, NotFoundError
-from .store import Reader, Store
+from .location import PostgresUrl
+from .stores import open_reader, open_store
 
 log = logging.getLogger("zhclip.search")
 TRASH = ".zhclip-trash"
@@ -36,9 +37,9 @@ class TrashAction:
         return [original for original, _ in self.moves]
 
 
-def trash_files(db: str | Path, roots: list[str], file_ids: list[int]) -> TrashAction:
+def trash_files(db: str | Path | PostgresUrl, roots: list[str], file_ids: list[int]) -> TrashAction:
     """Move the files `file_ids` to the trash of their root and drop them from the library."""
-    reader = Reader(db)
+    reader = open_reader(db)
     records = [reader.file(i) for i in file_ids]
     action = TrashAction(uuid.uuid4().hex[:12], time.time(), [])
     for record in records:
@@ -97,8 +98,8 @@ def _root_of(path: str, roots: list[str]) -> str:
     raise InputError(path, "not under any of the library's folders")
 
 
-def _forget(db: str | Path, paths: list[str]) -> None:
-    store = Store(db)
+def _forget(db: str | Path | PostgresUrl, paths: list[str]) -> None:
+    store = open_store(db)
     try:
         with store.transaction():
             store.remove_files(paths)

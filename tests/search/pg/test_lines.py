@@ -19,9 +19,9 @@ from .library import WORDS, fill, lines_of
 ANY_FILE = Filters()
 
 
-def hits(find, conn, source, query, filters=ANY_FILE, same_sound=False):
-    """A find's hits as comparable facts, in a stable order (stores break ties in confidence differently)."""
-    found = find(conn, source, query, filters, same_sound=same_sound)
+def hits(reader, source, query, filters=ANY_FILE, same_sound=False):
+    """A reader's found lines as comparable facts, in a stable order (stores break ties in confidence differently)."""
+    found = reader.find_lines(source, query, filters, same_sound=same_sound)
     return sorted((h.content_id, h.line.text, h.line.start, round(h.score, 6), h.span) for h in found)
 
 
@@ -36,21 +36,21 @@ def test_pg_trgm_finds_what_fts5_finds_on_the_same_lines(pg_url, tmp_path):
     sqlite_store, pg_store = Store(tmp_path / "lib.db"), PgStore(pg_url)
     fill(sqlite_store, sqlite_lines.save_lines, contents=60)
     fill(pg_store, pg_lines.save_lines, contents=60)
-    sqlite, pg = Reader(tmp_path / "lib.db").conn, PgReader(pg_url).conn
+    sqlite, pg = Reader(tmp_path / "lib.db"), PgReader(pg_url)
     differ = []
     for query in queries():
         for source, same_sound in (("ocr", False), ("speech", True)):
-            expected = hits(sqlite_lines.find_lines, sqlite, source, query, same_sound=same_sound)
-            if hits(pg_lines.find_lines, pg, source, query, same_sound=same_sound) != expected:
+            if hits(pg, source, query, same_sound=same_sound) != hits(sqlite, source, query, same_sound=same_sound):
                 differ.append((query, source))
     assert differ == []
     video = Filters(kind="video", path_contains="it's")
-    assert hits(pg_lines.find_lines, pg, "ocr", "海报", video) == hits(
-        sqlite_lines.find_lines, sqlite, "ocr", "海报", video
-    )
-    assert pg_lines.text_counts(pg) == sqlite_lines.text_counts(sqlite)
-    assert pg_lines.content_lines(pg, 4) == sqlite_lines.content_lines(sqlite, 4)
-    assert pg_lines.source_signatures(pg, "speech") == sqlite_lines.source_signatures(sqlite, "speech")
+    assert hits(pg, "ocr", "海报", video) == hits(sqlite, "ocr", "海报", video)
+    assert pg.text_counts() == sqlite.text_counts()
+    assert pg.content_lines(4) == sqlite.content_lines(4)
+    assert pg.frame_times(1) == sqlite.frame_times(1) == [0.0, 1.5, 3.0]
+    assert pg.has_lines("speech") and not pg.has_lines("subtitles")
+    assert pg_store.source_signatures("speech") == sqlite_store.source_signatures("speech")
+    assert pg_store.source_hashes("ocr") == sqlite_store.source_hashes("ocr")
     sqlite_store.close(), pg_store.close()
 
 
@@ -80,14 +80,14 @@ def test_a_two_character_chinese_query_goes_through_the_trigram_index(pg_url):
         store.conn.execute("INSERT INTO contents(hash, kind) VALUES ('h', 'image')")
         content_id = store.conn.execute("SELECT id FROM contents").fetchone()[0]
         lines = [TextLine(text) for text in lines_of(np.random.default_rng(3), 3000)] + [TextLine("演唱会海报")]
-        pg_lines.save_lines(store.conn, content_id, "ocr", lines)
+        store.save_lines(content_id, "ocr", lines)
     store.conn.execute("ANALYZE text_lines")
     like = pg_lines.pattern("唱会")  # in one line of 3001
     assert like == "% 唱会 %" and pg_lines.indexed(like) and not pg_lines.indexed(pg_lines.pattern("唱"))
     assert pg_lines.grams("iphone15手机壳¥12") == " ip ph ho on ne e1 15 5手 手机 机壳 ¥ 12 "
     assert _rows_the_index_gives(store, like) == 1  # the pairs' trigrams narrow 3001 lines to the one
     assert _rows_the_index_gives(store, "%唱会%") == 3001  # a plain pattern has none: every line is rechecked
-    assert "演唱会海报" in [h.line.text for h in pg_lines.find_lines(store.conn, "ocr", "会海报", Filters())]
+    assert "演唱会海报" in [h.line.text for h in PgReader(pg_url).find_lines("ocr", "会海报", Filters())]
     store.close()
 
 

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..text.lines import TextLine, save_lines
+from ..stores import AnyStore
+from ..text.lines import TextLine
 from .engine import OcrLine
 
 SOURCE = "ocr"
@@ -29,6 +29,6 @@ class FrameLines:
         return [[round(x / self.width, 4), round(y / self.height, 4)] for x, y in line.box]
 
 
-def save_ocr(conn: sqlite3.Connection, content_id: int, frames: Iterable[FrameLines], error: str | None) -> None:
+def save_ocr(store: AnyStore, content_id: int, frames: Iterable[FrameLines], error: str | None) -> None:
     """Store what OCR read in a content (call inside the transaction that stores the content)."""
-    save_lines(conn, content_id, SOURCE, [line for frame in frames for line in frame.text_lines()], error)
+    store.save_lines(content_id, SOURCE, [line for frame in frames for line in frame.text_lines()], error)

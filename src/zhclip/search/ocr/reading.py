@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..decode import DecodeOptions, decode_image, decode_video
-from ..store import Store
+from ..stores import AnyStore
 from ..text.lines import TextLine
 from ..text.reading import PooledReader
 from .engine import OcrEngine
@@ -31,7 +31,7 @@ class OcrReading(PooledReader):
     label = "OCR"
     kinds = ("image", "video")
 
-    def __init__(self, engine: OcrEngine, store: Store, frame_interval: float, workers: int):
+    def __init__(self, engine: OcrEngine, store: AnyStore, frame_interval: float, workers: int):
         super().__init__(store, workers)
         self.engine = engine
         self.frame_interval = frame_interval

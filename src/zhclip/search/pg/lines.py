@@ -20,10 +20,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..store import Filters
-from ..text.lines import TRIGRAM, LineHit, TextLine, ranked_hits, stored_line
-from ..text.lines import text_counts as text_counts  # the same SQL on both stores
+from ..text.lines import TRIGRAM, LineHit, TextLine, ranked_hits, stored_line, stored_seconds
 from ..text.normalize import key, sound
-from .store import FILES, filter_sql, like_escape
+from .sql import FILES, filter_sql, like_escape
 
 if TYPE_CHECKING:
     import psycopg
@@ -84,7 +83,8 @@ def save_lines(
     """Replace `source`'s lines of a content and mark the content looked at by it (inside a transaction)."""
     conn.execute("DELETE FROM text_lines WHERE content_id = %s AND source = %s", [content_id, source])
     rows = [
-        (content_id, source, line.start, line.end, line.text, key(line.text), grams(key(line.text)))
+        (content_id, source, stored_seconds(line.start), stored_seconds(line.end), line.text, key(line.text))
+        + (grams(key(line.text)),)
         + (sound(line.text), None if line.box is None else json.dumps(line.box), round(line.confidence, 4))
         for line in lines
     ]

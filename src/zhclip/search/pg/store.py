@@ -23,9 +23,12 @@ from ..errors import LibraryError, NotFoundError
 from ..location import PostgresUrl
 from ..meta import GENERATION, LibraryMeta
 from ..scan import ScannedFile
-from ..store import DATE, FILE_COLUMNS, SQLITE_INTEGERS, FileRecord, FileState, Filters
+from ..store import DATE, FILE_COLUMNS, SQLITE_INTEGERS, VIDEO_FILES, FileRecord, FileState, Filters
+from ..text.lines import LineHit, TextLine, text_counts
+from . import lines as text_lines
 from .connection import connect, create_extensions, driver
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA_MIRRORED, migrate, schema_version
+from .sql import FILES, filter_sql
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,32 +37,7 @@ EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the HNSW inde
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128  # links per node, build-time candidates: 1M vectors need more than 16/64
 HNSW_EF_SEARCH = 400  # candidates a query looks at (at least k): recall@20 >= 0.97 at 1M (benchmarks/pg_vectors.py)
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's limit
-FILES = "files f JOIN contents c ON c.id = f.content_id"
 NO_FILTERS = Filters()
-
-
-def filter_sql(filters: Filters) -> tuple[str, list]:
-    """`Filters` as a PostgreSQL condition on `f` and `c` with its parameters (a path's `%`, `_` and `\\` are
-    matched as themselves)."""
-    clauses, params = ["true"], []
-    if filters.kind is not None:
-        clauses.append("c.kind = %s")
-        params.append(filters.kind)
-    if filters.path_contains:
-        clauses.append("lower(f.path) LIKE %s")
-        params.append(f"%{like_escape(filters.path_contains.lower())}%")
-    if filters.after is not None:
-        clauses.append(f"{DATE} >= %s")
-        params.append(filters.after)
-    if filters.before is not None:
-        clauses.append(f"{DATE} < %s")
-        params.append(filters.before)
-    return " AND ".join(clauses), params
-
-
-def like_escape(text: str) -> str:
-    """`text` matched literally inside a LIKE pattern (backslash is LIKE's escape character)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def file_record(row: tuple) -> FileRecord:
@@ -200,6 +178,31 @@ class PgStore:
         removed = self.conn.execute("DELETE FROM files WHERE path = ANY(%s)", [list(paths)]).rowcount
         self.conn.execute("DELETE FROM contents c WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id)")
         return removed
+
+    def rename_files(self, moves: Iterable[tuple[str, str]]) -> None:
+        """Give file rows new paths: (new path, old path) each (call inside a transaction)."""
+        self.conn.cursor().executemany("UPDATE files SET path = %s WHERE path = %s", list(moves))
+
+    def video_files(self) -> list[tuple[int, str]]:
+        """(content id, path) of every video file, by content then path."""
+        return self.conn.execute(VIDEO_FILES).fetchall()
+
+    def save_lines(
+        self,
+        content_id: int,
+        source: str,
+        lines: Iterable[TextLine],
+        error: str | None = None,
+        signature: str | None = None,
+    ) -> None:
+        """As `Store.save_lines` (call inside a transaction)."""
+        text_lines.save_lines(self.conn, content_id, source, lines, error, signature)
+
+    def source_hashes(self, source: str) -> set[str]:
+        return text_lines.source_hashes(self.conn, source)
+
+    def source_signatures(self, source: str) -> dict[int, str | None]:
+        return text_lines.source_signatures(self.conn, source)
 
     def optimize(
         self, exact_limit: int = EXACT_LIMIT, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
@@ -377,3 +380,25 @@ class PgReader:
             "contents": self.conn.execute("SELECT count(*) FROM contents").fetchone()[0],
             "vectors": self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0],
         }
+
+    def frame_times(self, content_id: int) -> list[float]:
+        """A video's sampled frame times, in order."""
+        rows = self.conn.execute(
+            "SELECT t FROM vectors WHERE content_id = %s AND t IS NOT NULL ORDER BY t", [row_id(content_id, "content")]
+        )
+        return [t for (t,) in rows]
+
+    def has_lines(self, source: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM text_lines WHERE source = %s LIMIT 1", [source]).fetchone() is not None
+
+    def find_lines(
+        self, source: str, text: str, filters: Filters, limit: int = 1000, same_sound: bool = False
+    ) -> list[LineHit]:
+        """As `Reader.find_lines`: the same lines, in the same order (text.lines.ranked_hits)."""
+        return text_lines.find_lines(self.conn, source, text, filters, limit, same_sound)
+
+    def content_lines(self, content_id: int) -> list[tuple[str, TextLine]]:
+        return text_lines.content_lines(self.conn, content_id)
+
+    def text_counts(self) -> dict[str, dict[str, int]]:
+        return text_counts(self.conn)  # the same SQL as SQLite's

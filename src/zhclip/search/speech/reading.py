@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..store import Store
+from ..stores import AnyStore
 from ..text.lines import TextLine
 from ..text.reading import PooledReader
 from .engine import DEFAULT_MODELS, SpeechEngine, SpeechOptions, resolve_device
@@ -21,7 +21,7 @@ class SpeechReading(PooledReader):
     label = "speech"
     kinds = ("video", "audio")
 
-    def __init__(self, store: Store, engine: SpeechEngine):
+    def __init__(self, store: AnyStore, engine: SpeechEngine):
         super().__init__(store, workers=1)  # one transcription at a time: the engine's threads are the limit
         self.engine = engine
 
@@ -29,7 +29,7 @@ class SpeechReading(PooledReader):
         return self.engine.transcribe_file(path)
 
 
-def start_speech(store: Store, on: bool | None, model: str | None, language: str | None) -> SpeechReading | None:
+def start_speech(store: AnyStore, on: bool | None, model: str | None, language: str | None) -> SpeechReading | None:
     """Speech for this run, if asked for now (`on`) or when the library was last indexed. The choice, the model
     and the language are remembered in the library (None: as last time; at first the device's model and zh)."""
     meta = store.meta()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ...errors import DecodeError
 from ...media.subtitles import Subtitles, folder_sidecars, read_sidecar, read_streams
-from ..store import Store
-from ..text.lines import TextLine, save_lines, source_signatures
+from ..stores import AnyStore
+from ..text.lines import TextLine
 
 log = logging.getLogger("zhclip.search")
 SOURCE = "subtitles"
@@ -63,10 +63,10 @@ class _Folder:
     sidecars: dict[str, list[Path]]  # video file name -> its sidecars
 
 
-def read_subtitles(store: Store, commit_every: float = 2.0) -> SubtitleCounts:
+def read_subtitles(store: AnyStore, commit_every: float = 2.0) -> SubtitleCounts:
     """Read the subtitles of every video whose signature changed, committing every `commit_every` seconds."""
     counts = SubtitleCounts()
-    stored = source_signatures(store.conn, SOURCE)
+    stored = store.source_signatures(SOURCE)
     pending: list[tuple[int, list[TextLine], str | None, str]] = []
     last = time.monotonic()
     for video in _videos(store):
@@ -88,15 +88,11 @@ def read_subtitles(store: Store, commit_every: float = 2.0) -> SubtitleCounts:
     return counts
 
 
-def _videos(store: Store) -> list[_Video]:
+def _videos(store: AnyStore) -> list[_Video]:
     """The library's videos whose files are there now (the others keep what was read: an unplugged drive must
     not lose their subtitles). Each folder is listed once."""
-    rows = store.conn.execute(
-        "SELECT f.content_id, f.path FROM files f JOIN contents c ON c.id = f.content_id "
-        "WHERE c.kind = 'video' ORDER BY f.content_id, f.path"
-    )
     paths: dict[int, list[str]] = defaultdict(list)
-    for content_id, path in rows:
+    for content_id, path in store.video_files():
         paths[content_id].append(path)
     folders: dict[Path, _Folder | None] = {}
     videos = []
@@ -143,10 +139,10 @@ def _skipped(path: str | Path, exc: DecodeError) -> str:
     return f"{Path(path).name}: {exc.reason}"
 
 
-def _save(store: Store, pending: list[tuple[int, list[TextLine], str | None, str]]) -> None:
+def _save(store: AnyStore, pending: list[tuple[int, list[TextLine], str | None, str]]) -> None:
     if not pending:
         return
-    with store.transaction() as conn:
+    with store.transaction():
         for content_id, lines, error, signature in pending:
-            save_lines(conn, content_id, SOURCE, lines, error, signature)
+            store.save_lines(content_id, SOURCE, lines, error, signature)
         store.bump_generation()

@@ -9,6 +9,9 @@ of the keys, the fallback for a query of symbols alone). Exact matches (the whol
 first; then, where asked (`same_sound`), lines that sound like the query (its toneless pinyin syllables in a
 row in `text_sound`: 北京 heard as 背景); then partial ones: lines sharing some of the query's trigrams (bigrams
 for a 3-character query), so one misread character still finds the line.
+
+These functions are the SQLite library's: its `Store` and `Reader` (search/store.py) answer with them, and
+search/pg/lines.py answers the same for a PostgreSQL library. Callers ask the store, not these.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from pypinyin import Style, lazy_pinyin
 
-from ..store import Filters
 from .normalize import forms, key, sound, span
+
+if TYPE_CHECKING:
+    from ..store import Filters
 
 TRIGRAM = 3
 SOUND_WEIGHT = 0.95  # a line that sounds like the whole query scores this (an exact one scores 1)
@@ -83,7 +89,7 @@ def save_lines(
     that stores the content, or in one of its own)."""
     conn.execute("DELETE FROM text_lines WHERE content_id = ? AND source = ?", (content_id, source))
     rows = [
-        (content_id, source, _seconds(line.start), _seconds(line.end), line.text, *forms(line.text))
+        (content_id, source, stored_seconds(line.start), stored_seconds(line.end), line.text, *forms(line.text))
         + (None if line.box is None else json.dumps(line.box), round(line.confidence, 4))
         for line in lines
     ]
@@ -98,7 +104,8 @@ def save_lines(
     )
 
 
-def _seconds(t: float | None) -> float | None:
+def stored_seconds(t: float | None) -> float | None:
+    """A line's time as both stores keep it (milliseconds)."""
     return None if t is None else round(t, 3)
 
 

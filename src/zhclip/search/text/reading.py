@@ -20,8 +20,8 @@ from typing import Protocol
 
 from ..decode import Decoded
 from ..errors import DecodeError
-from ..store import Store
-from .lines import TextLine, save_lines, source_hashes
+from ..stores import AnyStore
+from .lines import TextLine
 
 log = logging.getLogger("zhclip.search")
 
@@ -45,7 +45,7 @@ class TextReader(Protocol):
         """Wait until the contents `digests` that are being read are read (before the commit that saves them)."""
         ...
 
-    def save(self, store: Store, digest: str, content_id: int) -> None:
+    def save(self, store: AnyStore, digest: str, content_id: int) -> None:
         """Store what was read in `digest` (inside the indexer's commit transaction, after `finish`)."""
         ...
 
@@ -61,8 +61,8 @@ class PooledReader:
     label: str
     kinds: tuple[str, ...]
 
-    def __init__(self, store: Store, workers: int):
-        self.done = source_hashes(store.conn, self.source)  # read in an earlier run
+    def __init__(self, store: AnyStore, workers: int):
+        self.done = store.source_hashes(self.source)  # read in an earlier run
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"zhclip-{self.source}")
         self._reading: dict[str, Future] = {}
         self._results: dict[str, tuple[list[TextLine], str | None]] = {}
@@ -86,12 +86,12 @@ class PooledReader:
             if digest in self._reading:
                 self._results[digest] = self._reading.pop(digest).result()
 
-    def save(self, store: Store, digest: str, content_id: int) -> None:
+    def save(self, store: AnyStore, digest: str, content_id: int) -> None:
         result = self._results.pop(digest, None)
         if result is None:
             return
         lines, error = result
-        save_lines(store.conn, content_id, self.source, lines, error)
+        store.save_lines(content_id, self.source, lines, error)
         self.done.add(digest)
         self.read += 1
         self.failed += error is not None

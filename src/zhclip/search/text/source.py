@@ -10,13 +10,13 @@ is weak, an exact one never is.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections import defaultdict
 
 from ..errors import LibraryError
 from ..query import Hit, Query
-from ..store import TEXT_STORE_VERSION, Reader
-from .lines import LineHit, find_lines
+from ..store import TEXT_STORE_VERSION
+from ..stores import AnyReader
+from .lines import LineHit
 
 
 class LineSource:
@@ -33,14 +33,14 @@ class LineSource:
         self.same_sound = same_sound
         self.in_frames = in_frames
 
-    def present(self, reader: Reader) -> bool:
+    def present(self, reader: AnyReader) -> bool:
         if reader.version < TEXT_STORE_VERSION:
             return False
         if self.setting is not None:
             return bool(getattr(reader.meta(), self.setting))
-        return _has_lines(reader.conn, self.name)
+        return reader.has_lines(self.name)
 
-    def absent(self, reader: Reader) -> LibraryError:
+    def absent(self, reader: AnyReader) -> LibraryError:
         if reader.version < TEXT_STORE_VERSION:
             return LibraryError(
                 reader.path,
@@ -49,15 +49,14 @@ class LineSource:
             )
         return LibraryError(reader.path, f"this library has no {self.how_to_add}, or search with --match clip")
 
-    def hits(self, reader: Reader, query: Query) -> list[Hit]:
+    def hits(self, reader: AnyReader, query: Query) -> list[Hit]:
         """Contents (segments) whose lines hold `query.text`, best first; those whose lines hold `query.negative`
         are left out."""
         wanted = query.offset + query.top
-        conn = reader.conn
-        lines = find_lines(conn, self.name, query.text, query.filters, max(200, 20 * wanted), self.same_sound)
+        lines = reader.find_lines(self.name, query.text, query.filters, max(200, 20 * wanted), self.same_sound)
         if query.negative:
             unwanted = {
-                h.content_id for h in find_lines(conn, self.name, query.negative, query.filters) if h.score == 1
+                h.content_id for h in reader.find_lines(self.name, query.negative, query.filters) if h.score == 1
             }
             lines = [h for h in lines if h.content_id not in unwanted]
         by_content: dict[int, list[LineHit]] = defaultdict(list)
@@ -68,7 +67,7 @@ class LineSource:
             if found[0].line.start is None:
                 hits.append(self._hit(max(found, key=_strength)))
             elif self.in_frames:
-                hits += self._frame_runs(found, _frame_times(conn, content_id))
+                hits += self._frame_runs(found, reader.frame_times(content_id))
             else:
                 hits += [self._hit(line, line.line.start, line.line.end) for line in found]
         hits.sort(key=lambda h: -h.score)
@@ -113,13 +112,3 @@ class LineSource:
 
 def _strength(line: LineHit) -> tuple[float, float]:
     return (line.score, line.line.confidence)
-
-
-def _has_lines(conn: sqlite3.Connection, source: str) -> bool:
-    return conn.execute("SELECT 1 FROM text_lines WHERE source = ? LIMIT 1", (source,)).fetchone() is not None
-
-
-def _frame_times(conn: sqlite3.Connection, content_id: int) -> list[float]:
-    """A video's sampled frame times (the frames both CLIP and OCR looked at), in order."""
-    rows = conn.execute("SELECT t FROM vectors WHERE content_id = ? AND t IS NOT NULL ORDER BY t", (content_id,))
-    return [t for (t,) in rows]

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, Response
 
 from ...errors import InputError
 from ...search.store import TEXT_STORE_VERSION
-from ...search.text.lines import TEXT_SOURCES, content_lines
+from ...search.text.lines import TEXT_SOURCES
 from .. import media, serialize
 from ..marks import marks
 from ..params import SearcherDep, on_disk, seconds
@@ -84,7 +84,7 @@ def text(
     wanted = _sources(source)
     reader = searcher.library.reader
     record = reader.file(file_id)
-    found = content_lines(reader.conn, record.content_id) if reader.version >= TEXT_STORE_VERSION else []
+    found = reader.content_lines(record.content_id) if reader.version >= TEXT_STORE_VERSION else []
     lines = [serialize.text_line(name, line, marks(line.text, q or "")) for name, line in found if name in wanted]
     return {"file_id": record.id, "lines": lines}
 
