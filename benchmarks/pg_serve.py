@@ -1,0 +1,242 @@
+"""`zhclip serve` on a PostgreSQL library against the same library in SQLite, in the same run: HTTP text query
+latency p50/p99 (warm, the servers asked in turn, each query a new text), each server's memory, and the requests/s
+of one and of two PostgreSQL servers answering the same library at once.
+
+The library: `--rows` synthetic unit vectors (clustered, of the model's `--dim`; one image each, the files do not
+exist) written straight into SQLite through `Store.add_content` in one transaction, then copied into PostgreSQL
+with `library copy`'s function (nothing encoded again) and its HNSW index built. The model: the tiny architecture
+with random weights and a `--dim` projection, so that the text tower's cost stays small beside the search.
+Both are kept in the temp folder (`zhclip-bench/`) and in the database for the next run of the same size.
+
+    python benchmarks/pg_serve.py --db postgresql://USER@/DB?host=/socket/dir [--rows 1000000] [--queries 200]
+
+The database must be empty or hold this benchmark's library of `--rows` rows from an earlier run. Writes
+benchmarks/results/machines/<kind>/pg_serve.json; times are this machine's, same-run ratios only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_json import save  # noqa: E402
+from search_common import clustered_vectors, free_port, ms, rss_mb, synthetic_library, table, wait_idle  # noqa: E402
+from search_http import CACHE, SHORT  # noqa: E402
+from search_serve import hammer  # noqa: E402
+
+from zhclip.bench.results import headline  # noqa: E402
+from zhclip.bench.results import table as results_table  # noqa: E402
+from zhclip.search.location import PostgresUrl, library_location  # noqa: E402
+
+TOP = 20
+
+
+def checkpoint(dim: int) -> Path:
+    """The tiny architecture with a `dim`-wide projection, random weights (made once, kept in the temp folder)."""
+    from zhclip.models import random_model, save_cnclip
+    from zhclip.models.config import arch_config
+
+    path = CACHE / f"tiny-{dim}.pt"
+    if not path.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        network = random_model(replace(arch_config("tiny"), embed_dim=dim), seed=0)
+        save_cnclip(network.state_dict(), network.config, path)
+    return path
+
+
+def sqlite_library(rows: int, dim: int, model_path: Path) -> Path:
+    """The SQLite library of `rows` vectors (written once, under a temporary name until complete)."""
+    import zhclip
+
+    path = CACHE / f"pg_serve-{rows}x{dim}.db"
+    if path.is_file():
+        return path
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    started = time.perf_counter()
+    vectors = clustered_vectors(rows, dim, seed=0)
+    synthetic_library(partial, vectors, zhclip.load(model_path, device="cpu", precision="fp32"))
+    partial.rename(path)
+    print(f"wrote {rows:,} rows into SQLite in {time.perf_counter() - started:.0f} s", flush=True)
+    return path
+
+
+def postgres_library(source: Path, url: PostgresUrl, rows: int) -> None:
+    """The SQLite library copied into the database (unless it holds it from an earlier run), HNSW index built."""
+    from zhclip.search.pg.copy import copy_library
+    from zhclip.search.pg.store import PgStore
+
+    store = PgStore(url)
+    try:
+        held = store.conn.execute("SELECT count(*) FROM contents").fetchone()[0]
+        if held not in (0, rows):
+            sys.exit(f"{url} holds {held} contents, not this benchmark's {rows}: give it an empty database")
+        if held == 0:
+            started = time.perf_counter()
+            copy_library(source, url)
+            print(f"copied {rows:,} rows into PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
+        started = time.perf_counter()
+        if store.optimize():
+            print(f"built the HNSW index in {time.perf_counter() - started:.0f} s", flush=True)
+    finally:
+        store.close()
+
+
+def start_server(db: Path | PostgresUrl, model: Path, port: int) -> subprocess.Popen:
+    """`zhclip serve`, returned once it has answered a text query and finished its start-up work."""
+    command = [sys.executable, "-m", "zhclip", "serve", "--db", str(db), "--model", str(model), "--port", str(port)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"zhclip serve --db {db} exited: {proc.stderr.read()[-2000:]}")
+        try:
+            get(http.client.HTTPConnection("127.0.0.1", port, timeout=600), text_query("红色的汽车"))
+            wait_idle(proc.pid)
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"zhclip serve --db {db} did not answer")
+
+
+def text_query(text: str) -> str:
+    return f"/api/search?q={quote(text)}&top={TOP}"
+
+
+def get(connection: http.client.HTTPConnection, url: str) -> float:
+    """GET `url`; its latency in seconds (an HTTP error is raised)."""
+    started = time.perf_counter()
+    connection.request("GET", url)
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{url}: HTTP {response.status}")
+    return time.perf_counter() - started
+
+
+def latencies(ports: dict[str, int], queries: int) -> dict[str, list[float]]:
+    """Each server asked the same `queries` distinct texts, the servers in turn (which goes first alternates)."""
+    connections = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=600) for name, port in ports.items()}
+    for connection in connections.values():  # warm: the first query of each length prepares its shapes
+        for text in SHORT[:8]:
+            get(connection, text_query(text))
+    times: dict[str, list[float]] = {name: [] for name in ports}
+    names = list(ports)
+    for i in range(queries):
+        text = f"{SHORT[i % len(SHORT)]} {i}"  # new each time: no answer comes from the query cache
+        for name in names if i % 2 == 0 else names[::-1]:
+            times[name].append(get(connections[name], text_query(text)))
+    return times
+
+
+def throughput(ports: list[int], clients: int, seconds: float) -> dict:
+    """Requests/s of `clients` keep-alive clients for `seconds`, spread over the servers at `ports`."""
+    urls = [text_query(f"{SHORT[i % len(SHORT)]} {i}") for i in range(10_000, 20_000)]
+    work = [(ports[i % len(ports)], urls[i::clients], seconds) for i in range(clients)]
+    started = time.perf_counter()
+    with get_context("fork").Pool(clients) as pool:
+        parts = pool.map(hammer, work)
+    wall = time.perf_counter() - started
+    done = sum(p["ok"] for p in parts)
+    every = [x for p in parts for x in p["latencies"]]
+    return {"rate": done / wall, "ok": done, "failed": sum(p["failed"] for p in parts), "latencies": every}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True, help="postgresql://… of a database for this benchmark")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=200, help="text queries to each server")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    url = library_location(args.db)
+    if not isinstance(url, PostgresUrl):
+        sys.exit("--db must name a PostgreSQL database (postgresql://…)")
+    from zhclip.runtime.machine import describe_machine
+
+    print(describe_machine(), flush=True)
+    model = checkpoint(args.dim)
+    db = sqlite_library(args.rows, args.dim, model)
+    postgres_library(db, url, args.rows)
+    servers = {"SQLite": db, "PostgreSQL": url, "PostgreSQL, a second server": url}
+    procs, ports = {}, {}
+    try:
+        for name, library in servers.items():
+            ports[name] = free_port()
+            procs[name] = start_server(library, model, ports[name])
+        print(f"load average {os.getloadavg()[0]:.2f} as the servers are up", flush=True)
+        report = measure(procs, ports, args)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=60)
+    write(report, args)
+
+
+def measure(procs: dict, ports: dict, args) -> dict:
+    one = {name: ports[name] for name in ("SQLite", "PostgreSQL")}
+    times = latencies(one, args.queries)
+    memory = {name: rss_mb(proc.pid)[0] for name, proc in procs.items()}
+    both = [ports["PostgreSQL"], ports["PostgreSQL, a second server"]]
+    single = throughput(both[:1], args.clients, args.seconds)
+    double = throughput(both, args.clients, args.seconds)
+    return {"latencies": times, "memory": memory, "one server": single, "two servers": double}
+
+
+def write(report: dict, args) -> None:
+    load = os.getloadavg()[0]
+    label = f"{args.rows:,} rows of {args.dim}-d vectors"
+    times, memory = report["latencies"], report["memory"]
+    query_rows = [
+        [name, f"{len(t)}", f"{ms(t):.1f}", f"{ms(t, 99):.1f}", f"{memory[name]:.0f}"] for name, t in times.items()
+    ]
+    query_columns = ["library", "text queries", "p50 ms", "p99 ms", "server RSS MiB"]
+    rate_rows = [
+        [name, f"{r['rate']:.1f}", f"{ms(r['latencies']):.1f}", f"{ms(r['latencies'], 99):.1f}", f"{r['failed']}"]
+        for name, r in (("one server", report["one server"]), ("two servers", report["two servers"]))
+    ]
+    rate_columns = ["PostgreSQL library served by", "req/s", "p50 ms", "p99 ms", "failed"]
+    ratio = report["two servers"]["rate"] / report["one server"]["rate"]
+    print(table(query_columns, query_rows))
+    print(table(rate_columns, rate_rows))
+    print(f"two servers / one: {ratio:.2f}x; load average {load:.2f}")
+    p50 = {name: ms(t) for name, t in times.items()}
+    save(
+        "pg_serve",
+        f"A shared library: `zhclip serve` on PostgreSQL and SQLite, {label}",
+        [
+            results_table(
+                f"HTTP text queries (top {TOP}), warm, the two servers asked in turn", query_columns, query_rows
+            ),
+            results_table(f"{args.clients} clients for {args.seconds:.0f} s each", rate_columns, rate_rows),
+        ],
+        [
+            headline(
+                f"HTTP text query p50, {label}, PostgreSQL",
+                f"SQLite {p50['SQLite']:.1f} ms",
+                f"{p50['PostgreSQL']:.1f} ms",
+            )
+        ],
+        [
+            f"Two servers on one PostgreSQL library answered {ratio:.2f}x the requests/s of one, on this machine's "
+            f"{os.cpu_count()} cores shared with the database and the clients.",
+            f"Load average {load:.2f} at the end (other work on the machine included).",
+        ],
+        {"latencies_s": times, "rss_mib": memory, "two_over_one": ratio},
+    )
+
+
+if __name__ == "__main__":
+    main()
