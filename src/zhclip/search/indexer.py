@@ -4,6 +4,10 @@ Decoding runs ahead of encoding (`prefetch`), so the model does not wait for fil
 measured and reported as the encoder's idle time. Every `commit_every` seconds the finished files are
 committed in one transaction; a killed run loses only that open batch, and the next run picks up where it
 stopped.
+
+The files to index come from a `Work`: on an SQLite library (one writer), the scan's own list; on a PostgreSQL
+library, which several indexers may update at once, the library's work queue (pg/claims.py), from which each
+claims batches with a lease. The pipeline is the same: a batch stores only the files its `Work` still holds.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -22,10 +27,12 @@ from .encode import MediaEncoder
 from .errors import LibraryError
 from .ocr.engine import ENGINE_NAME, OcrEngine, OcrOptions
 from .ocr.reading import OcrReading
+from .pg.claims import LEASE_S, ClaimedWork
 from .prefetch import DecodeAhead
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .speech.reading import start_speech
 from .store import FileState, Store
+from .stores import AnyStore, is_shared, open_store
 from .subtitles.reading import SubtitleCounts, read_subtitles
 from .text.reading import TextReader
 
@@ -46,15 +53,17 @@ class IndexOptions:
     speech: bool | None = None  # transcribe what is said in videos and audio files (None: as last time)
     speech_model: str | None = None  # a Whisper model name, hub id or directory (None: the library's)
     speech_language: str | None = None  # "zh", "auto" (detected per file), ... (None: the library's)
+    claim_lease: float = LEASE_S  # a PostgreSQL library: seconds a killed indexer's claims wait for another
 
 
 @dataclass
 class IndexProgress:
     """A live view of a run, for progress bars and the server's status endpoint."""
 
-    phase: str = "scanning"  # scanning, indexing, cleaning, done
-    total: int = 0  # files that need work (new or changed)
+    phase: str = "scanning"  # scanning, indexing, waiting (for other indexers' claims), cleaning, done
+    total: int = 0  # files that need work (new or changed); a shared library: claimed by this run or unclaimed
     done: int = 0
+    held_elsewhere: int = 0  # while waiting: files other indexers hold (a killed one's lapse after its lease)
     failed: int = 0
     started: float = field(default_factory=time.monotonic)
     indexing_started: float | None = None
@@ -130,29 +139,29 @@ def index_library(
     roots = [Path(r).expanduser().absolute() for r in roots]
     state = IndexProgress()
     engine = OcrEngine(options.ocr_options) if options.ocr else None  # a missing package fails before any write
-    store = Store(db)
+    store = open_store(db)
     readers: list[TextReader] = []
     try:
         _bind_model(store, encoder, options, roots)
         readers = _start_readers(store, options, engine)
+        known = store.file_states()  # before the scan: a file another indexer adds later is never taken for gone
         found = scan(roots, options.excludes, audio=any("audio" in reader.kinds for reader in readers))
         summary = IndexSummary()
         for path, reason in found.skipped:
             _fail(summary, state, path, reason)
-        known = store.file_states()
         unread = _unread_contents(store, readers)
-        todo = [f for f in found.files if not _unchanged(known.get(f.path), f) or known[f.path].content_id in unread]
+        reread = {p for p, file in known.items() if file.content_id in unread}
+        todo = [f for f in found.files if not _unchanged(known.get(f.path), f) or f.path in reread]
         summary.unchanged = len(found.files) - len(todo)
-        state.phase, state.total = "indexing", len(todo)
-        _report(progress, state)
-        failed = _index_files(store, encoder, todo, known, options, summary, state, progress, readers)
+        with _work(db, store, todo, reread, options, encoder.batch_size) as work:
+            _index_all(store, encoder, work, known, options, summary, state, progress, readers)
         summary.text_read = {reader.label: (reader.read, reader.failed) for reader in readers}
         _log_encoder_time(summary, state)
         state.phase = "cleaning"
         _report(progress, state)
         gone = _gone(known, found, roots)
         with store.transaction():
-            store.remove_files(gone + [p for p in failed if p in known])  # a file now broken loses old vectors
+            store.remove_files(gone)
             store.bump_generation()
         summary.removed = len(gone)
         summary.subtitles = read_subtitles(store, options.commit_every)  # sidecars changed beside unchanged videos too
@@ -232,9 +241,10 @@ def _unchanged(state: FileState | None, file: ScannedFile) -> bool:
 
 def _gone(known: dict[str, FileState], found: ScanResult, roots: list[Path]) -> list[str]:
     """Library files no longer on disk. Files under what the scan could not look at (a missing root, a
-    folder it may not list) stay: an unplugged drive or a permission slip must not empty the library."""
+    folder it may not list) stay: an unplugged drive or a permission slip must not empty the library. So does
+    a file there again now (put back, or new since the scan: another indexer may have stored it)."""
     scanned = {f.path for f in found.files}
-    missing = [p for p in known if p not in scanned and _under(p, roots)]
+    missing = [p for p in known if p not in scanned and _under(p, roots) and not os.path.lexists(p)]
     kept = [p for p in missing if _under(p, found.unavailable)]
     if kept:
         log.warning(
@@ -260,31 +270,108 @@ def _report(progress: ProgressCallback | None, state: IndexProgress) -> None:
         progress(state)
 
 
-def _index_files(
+class Work(Protocol):
+    """Where the indexer's files come from, and which of them a batch may store."""
+
+    total: int  # files of this run (for progress)
+
+    def __iter__(self) -> Iterator[ScannedFile]:
+        """The files to index (a shared library: claimed as they are asked for)."""
+        ...
+
+    def finish(self, paths: Iterable[str]) -> set[str]:
+        """Of `paths` done, those this run may store (called in the transaction that stores them)."""
+        ...
+
+    def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
+        """Whether, after waiting for other indexers, there are files again to iterate."""
+        ...
+
+
+class LocalWork:
+    """An SQLite library's work: the scan's list, all of it this run's (one writer)."""
+
+    def __init__(self, files: list[ScannedFile]):
+        self.files = files
+        self.total = len(files)
+
+    def __enter__(self) -> LocalWork:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[ScannedFile]:
+        return iter(self.files)
+
+    def finish(self, paths: Iterable[str]) -> set[str]:
+        return set(paths)
+
+    def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
+        return False
+
+
+def _work(
+    db: str | Path, store: AnyStore, todo: list[ScannedFile], reread: Collection[str], options: IndexOptions, batch: int
+) -> LocalWork | ClaimedWork:
+    if is_shared(db):
+        return ClaimedWork(store, todo, reread, options.claim_lease, batch)
+    return LocalWork(todo)
+
+
+def _index_all(
     store: Store,
     encoder: MediaEncoder,
-    todo: list[ScannedFile],
+    work: Work,
     known: dict[str, FileState],
     options: IndexOptions,
     summary: IndexSummary,
     state: IndexProgress,
     progress: ProgressCallback | None,
     readers: list[TextReader],
-) -> set[str]:
-    """Decode, encode (and read the text of) and commit `todo`; returns the paths that failed."""
+) -> None:
+    """Index what `work` gives, then (a shared library) wait for other indexers' claims, taking over those that
+    lapse, until nothing is left."""
+
+    def waiting(held: int) -> None:
+        state.phase, state.held_elsewhere, state.total = "waiting", held, work.total
+        _report(progress, state)
+
+    more = True
+    while more:
+        state.phase, state.held_elsewhere, state.total = "indexing", 0, work.total
+        _report(progress, state)
+        _index_files(store, encoder, work, known, options, summary, state, progress, readers)
+        more = work.wait_for_peers(waiting)
+
+
+def _index_files(
+    store: Store,
+    encoder: MediaEncoder,
+    work: Work,
+    known: dict[str, FileState],
+    options: IndexOptions,
+    summary: IndexSummary,
+    state: IndexProgress,
+    progress: ProgressCallback | None,
+    readers: list[TextReader],
+) -> None:
+    """Decode, encode (and read the text of) and commit the files of `work`. A file that fails loses what the
+    library held for it."""
     contents = store.content_ids()
     decode_options = DecodeOptions(encoder.image_size, options.frame_interval, options.min_side)
-    batch = _Batch(store, contents, options.commit_every, readers)
-    failed: set[str] = set()
+    batch = _Batch(store, work, contents, options.commit_every, readers, known)
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
     this_run: set[str] = set()
-    ahead = _decode_ahead(todo, encoder, decode_options, contents, options)
-    state.indexing_started = time.monotonic()
+    ahead = _decode_ahead(work, encoder, decode_options, contents, options)
+    state.indexing_started = state.indexing_started or time.monotonic()
+    idle_before = state.idle_seconds  # of an earlier pass (a shared library: before waiting for other indexers)
     for item in ahead:
-        state.idle_seconds = ahead.wait_seconds
+        state.idle_seconds = idle_before + ahead.wait_seconds
         state.done += 1
+        state.total = work.total
         if isinstance(item, tuple):
-            failed.add(item[0])
+            batch.failed.append(item[0])
             _fail(summary, state, *item)
         else:
             for reader in readers:
@@ -302,11 +389,10 @@ def _index_files(
         _report(progress, state)
     batch.ready += _encode(encoder, waiting, state)
     batch.commit()
-    return failed
 
 
 def _decode_ahead(
-    todo: list[ScannedFile],
+    todo: Iterable[ScannedFile],
     encoder: MediaEncoder,
     decode: DecodeOptions,
     contents: dict[str, int],
@@ -353,35 +439,52 @@ def _encode(encoder: MediaEncoder, items: list[Decoded], state: IndexProgress) -
 
 
 class _Batch:
-    """Finished files waiting to be committed together."""
+    """Finished (and failed) files waiting to be committed together."""
 
-    def __init__(self, store: Store, contents: dict[str, int], every: float, readers: list[TextReader]):
-        self.store = store
-        self.readers = readers
+    def __init__(
+        self,
+        store: Store,
+        work: Work,
+        contents: dict[str, int],
+        every: float,
+        readers: list[TextReader],
+        known: dict[str, FileState],
+    ):
+        self.store, self.work, self.readers, self.known = store, work, readers, known
         self.contents = contents
         self.every = every
         self.ready: list[Decoded] = []
+        self.failed: list[str] = []
         self.last = time.monotonic()
 
     def maybe_commit(self) -> None:
-        if self.ready and time.monotonic() - self.last >= self.every:
+        if (self.ready or self.failed) and time.monotonic() - self.last >= self.every:
             self.commit()
 
     def commit(self) -> None:
         for reader in self.readers:
             reader.finish([item.hash for item in self.ready])  # outside the transaction: it may take a while
         with self.store.transaction():
+            held = self.work.finish([item.file.path for item in self.ready] + self.failed)
             for item in self.ready:
-                content_id = self.contents.get(item.hash)
-                if content_id is None:
-                    times = item.times or [None] * len(item.pixels)
-                    content_id = self.store.add_content(
-                        item.hash, item.file.kind, item.info, times, item.pixels, shots=item.info.shots
-                    )
-                    self.contents[item.hash] = content_id
-                self.store.put_file(item.file, content_id)
-                for reader in self.readers:
-                    reader.save(self.store, item.hash, content_id)
+                content_id = self._store_content(item)  # even for a file lost to another indexer: a copy may need it
+                if item.file.path in held:
+                    self.store.put_file(item.file, content_id)
+            if broken := [p for p in self.failed if p in held and p in self.known]:
+                self.store.remove_files(broken)  # a file now broken loses its old vectors
             self.store.bump_generation()
-        self.ready = []
+        self.ready, self.failed = [], []
         self.last = time.monotonic()
+
+    def _store_content(self, item: Decoded) -> int:
+        """The content's id, its vectors and text stored if new (by hash: another indexer's copy is kept)."""
+        content_id = self.contents.get(item.hash)
+        if content_id is None:
+            times = item.times or [None] * len(item.pixels)
+            content_id = self.store.add_content(
+                item.hash, item.file.kind, item.info, times, item.pixels, shots=item.info.shots
+            )
+            self.contents[item.hash] = content_id
+        for reader in self.readers:
+            reader.save(self.store, item.hash, content_id)
+        return content_id

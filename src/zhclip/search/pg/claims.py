@@ -7,22 +7,33 @@ as it is (same size and time), so a file another indexer stored meanwhile is not
 Use per indexer: `enqueue` what its scan found; then, until `claim` gives nothing and `waiting` is 0: `claim` a
 batch, index it (calling `renew` at least every lease/3 seconds), and in the transaction that stores it call
 `finish` and store only the paths it returns (the ones still held); `release` what is left on a clean stop.
+`ClaimedWork` does all of that for the indexer (search/indexer.py), with the heartbeat on a thread and a
+connection of its own, so that a long batch or a stalled writer connection never lets a live claim lapse.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ..scan import ScannedFile
+from .connection import connect
 
 if TYPE_CHECKING:
     import psycopg
 
+    from .store import PgStore
+
+log = logging.getLogger("zhclip.search")
+
 LEASE_S = 120.0  # a claim lapses this long after its last renewal
+POLL_S = 1.0  # at most this long between looks at the queue while other indexers hold the rest
 
 
 def holder_name() -> str:
@@ -36,9 +47,10 @@ class WorkQueue:
     def __init__(self, conn: psycopg.Connection, holder: str | None = None, lease_s: float = LEASE_S):
         self.conn, self.holder, self.lease_s = conn, holder or holder_name(), lease_s
 
-    def enqueue(self, files: Iterable[ScannedFile]) -> int:
-        """Queue the files the library does not hold as they are (new or changed); how many were queued. A file
-        already queued keeps its place (and its holder, if its size and time are unchanged)."""
+    def enqueue(self, files: Iterable[ScannedFile], reread: Collection[str] = ()) -> int:
+        """Queue the files the library does not hold as they are (new or changed), and those of `reread` (paths
+        held as they are whose content a text reader has not read yet); how many were queued. A file already
+        queued keeps its place (and its holder, if its size and time are unchanged)."""
         rows = [(f.path, f.size, f.mtime_ns, f.kind) for f in files]
         if not rows:
             return 0
@@ -46,11 +58,11 @@ class WorkQueue:
         return self.conn.execute(
             "INSERT INTO work(path, size, mtime_ns, kind) "
             "SELECT s.path, s.size, s.mtime_ns, s.kind FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[]) "
-            "AS s(path, size, mtime_ns, kind) WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.path = s.path "
-            "AND f.size = s.size AND f.mtime_ns = s.mtime_ns) "
+            "AS s(path, size, mtime_ns, kind) WHERE s.path = ANY(%s) OR NOT EXISTS (SELECT 1 FROM files f "
+            "WHERE f.path = s.path AND f.size = s.size AND f.mtime_ns = s.mtime_ns) "
             "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, kind = excluded.kind "
             "WHERE (work.size, work.mtime_ns) <> (excluded.size, excluded.mtime_ns)",
-            [paths, sizes, times, kinds],
+            [paths, sizes, times, kinds, list(reread)],
         ).rowcount
 
     def claim(self, count: int) -> list[ScannedFile]:
@@ -88,3 +100,95 @@ class WorkQueue:
     def waiting(self) -> int:
         """Files queued and not finished (held or not)."""
         return self.conn.execute("SELECT count(*) FROM work").fetchone()[0]
+
+    def unclaimed(self) -> int:
+        """Files queued that nobody holds (never claimed, released, or whose lease lapsed): what `claim` may take."""
+        return self.conn.execute(
+            "SELECT count(*) FROM work WHERE lease_until IS NULL OR lease_until < now()"
+        ).fetchone()[0]
+
+
+class Heartbeat:
+    """Renews a holder's lease every lease/3 seconds on a thread and a connection of its own (the indexer's
+    connection is busy storing); `stop` ends it and gives back what the holder still holds."""
+
+    def __init__(self, store: PgStore, holder: str, lease_s: float):
+        self.queue = WorkQueue(connect(store.path), holder, lease_s)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="zhclip-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        while not self.stopping.wait(self.queue.lease_s / 3):
+            try:
+                self.queue.renew()
+            except Exception as exc:  # the claims lapse and go to other indexers; storing them then stores nothing
+                log.warning("cannot renew this indexer's claims (%s); other indexers will take them over", exc)
+                return
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        try:
+            released = self.queue.release()
+        except Exception as exc:
+            log.warning("cannot give back this indexer's claims (%s); they lapse in %.0f s", exc, self.queue.lease_s)
+        else:
+            if released:
+                log.info("gave back %d claimed files not indexed yet", released)
+        finally:
+            self.queue.conn.close()
+
+
+class ClaimedWork:
+    """The files an indexer works on when several share a PostgreSQL library: what its scan found is queued,
+    and iterating claims them batch by batch until nothing is left to claim. `finish` (in the transaction that
+    stores a batch) says which files it still holds; `wait_for_peers` waits while other indexers hold the rest.
+    A context manager: leaving it stops the heartbeat and gives back what was claimed and not finished (a clean
+    stop, Ctrl-C or an error)."""
+
+    def __init__(self, store: PgStore, files: list[ScannedFile], reread: Collection[str], lease_s: float, batch: int):
+        self.store, self.batch = store, max(1, batch)
+        self.queue = WorkQueue(store.conn, lease_s=lease_s)
+        with store.transaction():  # a lost connection becomes the store's one-line LibraryError
+            self.queue.enqueue(files, reread)
+        self.claimed = 0
+        self.left = 0  # files nobody holds, as of the last claim
+        self.heartbeat = Heartbeat(store, self.queue.holder, lease_s)
+
+    def __enter__(self) -> ClaimedWork:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.heartbeat.stop()
+
+    @property
+    def total(self) -> int:
+        """Files of this run: those claimed so far and those still to claim (by this indexer or another)."""
+        return self.claimed + self.left
+
+    def __iter__(self) -> Iterator[ScannedFile]:
+        while True:
+            with self.store.transaction():
+                batch = self.queue.claim(self.batch)
+                self.left = self.queue.unclaimed()
+            if not batch:
+                return
+            self.claimed += len(batch)
+            yield from batch
+
+    def finish(self, paths: Iterable[str]) -> set[str]:
+        return self.queue.finish(paths)
+
+    def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
+        """After the claims ran out and everything claimed is stored: wait while other indexers hold files, until
+        one of them lapses (a killed indexer's) or all are finished, calling `on_wait(held)` at each look. True
+        when there is something to claim again."""
+        poll = min(POLL_S, self.queue.lease_s / 3)
+        while True:
+            with self.store.transaction():
+                held, self.left = self.queue.waiting(), self.queue.unclaimed()
+            if not held or self.left:
+                return bool(held)
+            on_wait(held)
+            time.sleep(poll)
