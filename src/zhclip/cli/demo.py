@@ -43,8 +43,9 @@ def demo(args: argparse.Namespace) -> int:
 
 def _index(folder: Path, args: argparse.Namespace, ocr: bool):
     """Steps 1 and 2: the demo files (with `ocr`, signs too) in `folder`, indexed; (its searcher, the library)."""
-    from ..search import IndexOptions, Library, MediaEncoder, Reader, Searcher, index_library
+    from ..search import IndexOptions, Library, MediaEncoder, Searcher, index_library
     from ..search.demo import make_demo_library
+    from ..search.stores import open_reader
     from .search import log_to_file
 
     signs = ", signs and receipts" if ocr else ""
@@ -59,7 +60,7 @@ def _index(folder: Path, args: argparse.Namespace, ocr: bool):
     print(f"2/4 indexing with {source}, reading the subtitles{' and the text in pictures (OCR)' if ocr else ''} …")
     encoder = MediaEncoder.load(source, device="cpu")
     print(f"   {index_library(db, [library.folder], encoder, IndexOptions(ocr=ocr)).line()}")
-    return Searcher(Library(Reader(db), encoder)), library
+    return Searcher(Library(open_reader(db), encoder)), library
 
 
 def _model_source(model: str | None, folder: Path) -> str:

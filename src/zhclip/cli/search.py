@@ -6,10 +6,15 @@ import argparse
 import json
 import logging
 import os
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .options import add_precision_argument
+
+if TYPE_CHECKING:
+    from ..search.location import PostgresUrl
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000
 
@@ -51,6 +56,13 @@ def _register_index(subparsers: argparse._SubParsersAction) -> None:
         help="commit finished files this often (a killed run loses at most this much work)",
     )
     p.add_argument("--reindex", action="store_true", help="rebuild a library that was indexed with another model")
+    p.add_argument(
+        "--claim-lease",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="a PostgreSQL library indexed by several machines: a killed indexer's files go to another after this",
+    )
     p.add_argument(
         "--ocr",
         action=argparse.BooleanOptionalAction,
@@ -115,7 +127,8 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     _library_args(p)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind; other than loopback needs --token")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--token", help="require this token (header `Authorization: Bearer T` or ?token=T)")
+    p.add_argument("--token", help="the admin token: may do everything (header `Authorization: Bearer T` or ?token=T)")
+    p.add_argument("--read-token", help="a read-only token: search, browse, files, dupes; no rescan, trash, restore")
     p.add_argument("--watch", action="store_true", help="index the library's folders whenever files change")
     p.add_argument(
         "--processes",
@@ -164,17 +177,17 @@ def _date(text: str) -> float:
 
 def index(args: argparse.Namespace) -> int:
     from ..extras import require
-    from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder, Reader
+    from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder
+    from ..search.location import library_location
 
     if args.ocr:
         require("ocr")  # before loading the model or writing anything
     if args.speech:
         require("speech")
-    from ..search.store import sqlite_path
-
-    db = sqlite_path(args.db)  # a URL is refused before a log file or a folder `postgresql:` is made
+    db = library_location(args.db)  # an unknown scheme is refused before a log file or a folder `postgresql:`
+    recorded = _recorded_model(db)  # a PostgreSQL server that cannot be used says so before anything is written
     log_file = log_to_file(db)
-    source = args.model or (Reader(db).meta().model_source(db) if db.is_file() else None)
+    source = args.model or recorded
     if source is None:
         raise InputError(
             None,
@@ -196,6 +209,7 @@ def index(args: argparse.Namespace) -> int:
         speech=args.speech,
         speech_model=args.speech_model,
         speech_language=args.speech_language,
+        claim_lease=args.claim_lease,
         **({"workers": args.workers} if args.workers else {}),
     )
     _index_once(db, args.paths, encoder, options, log_file, progress=not args.no_progress)
@@ -204,7 +218,17 @@ def index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _index_once(db: Path, paths, encoder, options, log_file, progress: bool) -> None:
+def _recorded_model(db: Path | PostgresUrl) -> str | None:
+    """The model the library at `db` was indexed with; None for a library without one (or no file yet)."""
+    from ..search.stores import open_reader
+
+    if isinstance(db, Path) and not db.is_file():
+        return None
+    model = open_reader(db).meta().model
+    return None if model is None else model.source
+
+
+def _index_once(db: Path | PostgresUrl, paths, encoder, options, log_file, progress: bool) -> None:
     from ..search import index_library
 
     with _ProgressBar(enabled=progress) as bar:
@@ -217,14 +241,14 @@ def _index_once(db: Path, paths, encoder, options, log_file, progress: bool) -> 
         print(f"{len(summary.failed)} files skipped; reasons in {_where(log_file)}")
 
 
-def _index_on_changes(db: Path, encoder, options, log_file) -> None:
+def _index_on_changes(db: Path | PostgresUrl, encoder, options, log_file) -> None:
     """`index --watch`: index the library's folders again after each settled burst of changes, until Ctrl-C."""
     import threading
 
-    from ..search import Reader
+    from ..search.stores import open_reader
     from ..search.watch import watch_roots
 
-    roots = list(Reader(db).meta().roots)
+    roots = list(open_reader(db).meta().roots)
     print(f"watching {', '.join(roots)} (Ctrl-C to stop)", flush=True)
     try:
         watch_roots(roots, lambda _: _index_once(db, roots, encoder, options, log_file, False), threading.Event())
@@ -232,18 +256,29 @@ def _index_on_changes(db: Path, encoder, options, log_file) -> None:
         print("stopped watching")
 
 
-def log_to_file(db: Path) -> logging.FileHandler | None:
-    """Everything the library logs also goes to LIBRARY.log beside the database; None where that cannot be
-    written (a library on a read-only disk can still be searched and served; indexing it fails clearly)."""
+def log_to_file(db: Path | PostgresUrl) -> logging.FileHandler | None:
+    """Everything the library logs also goes to its log file (`log_path`); None where that cannot be written (a
+    library on a read-only disk can still be searched and served; indexing it fails clearly)."""
+    path = log_path(db)
     try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(db.with_suffix(".log"), encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
     except OSError as exc:
-        logging.getLogger("zhclip").warning("no log file beside %s (%s): the terminal only", db, exc.strerror or exc)
+        logging.getLogger("zhclip").warning("no log file %s (%s): the terminal only", path, exc.strerror or exc)
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("zhclip").addHandler(handler)
     return handler
+
+
+def log_path(db: Path | PostgresUrl) -> Path:
+    """LIBRARY.log beside an SQLite library; for a PostgreSQL library, which has no folder here,
+    $XDG_STATE_HOME/zhclip/logs/SERVER-DATABASE.log (XDG_STATE_HOME: ~/.local/state when unset)."""
+    if isinstance(db, Path):
+        return db.with_suffix(".log")
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    name = re.sub(r"[^\w.-]+", "_", f"{db.server}-{db.database}").strip("_")
+    return Path(state) / "zhclip" / "logs" / f"{name}.log"
 
 
 def _where(log_file: logging.FileHandler | None) -> str:
@@ -271,9 +306,10 @@ class _ProgressBar:
             return
         if self.bar is None:
             self.bar = tqdm(total=state.total, unit="file", desc="indexing", dynamic_ncols=True)
-        self.bar.n = state.done
+        self.bar.n, self.bar.total = state.done, state.total
         failed = f", failed {state.failed}" if state.failed else ""
-        self.bar.set_postfix_str(f"encoder idle {state.encoder_idle:.0%}{failed}", refresh=False)
+        others = f", waiting for {state.held_elsewhere} held by other indexers" if state.phase == "waiting" else ""
+        self.bar.set_postfix_str(f"encoder idle {state.encoder_idle:.0%}{failed}{others}", refresh=False)
         self.bar.refresh()
 
     def __exit__(self, *exc) -> None:
@@ -398,19 +434,20 @@ def serve(args: argparse.Namespace) -> int:
     from ..web.security import check_bind
     from .serving import bind_port, run_server
 
-    check_bind(args.host, args.token)
+    check_bind(args.host, args.token, args.read_token)
     if args.processes < 1:
         raise InputError(None, f"must be at least 1, got {args.processes}", field="--processes")
     if args.processes > 1 and args.watch:
         raise InputError(None, "--watch indexes from the server, which needs --processes 1", field="--processes")
     sock = bind_port(args.host, args.port)  # a taken port is said before the model loads
-    from ..search.store import sqlite_path
+    from ..search.stores import open_reader
 
-    log_file = log_to_file(sqlite_path(args.db))
+    log_file = log_to_file(open_reader(args.db).path)  # a library that cannot be opened is said before a log is made
     if args.processes > 1:
         return _serve_processes(args, sock, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads
-    app = create_app(_searcher(args, ("image", "text"), serving=True), token=args.token, watch=args.watch)
+    searcher = _searcher(args, ("image", "text"), serving=True)
+    app = create_app(searcher, token=args.token, watch=args.watch, read_token=args.read_token)
     print(
         f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,
