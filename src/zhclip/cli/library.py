@@ -1,40 +1,85 @@
-"""`zhclip library`: a library's facts (info), re-rooting a folder that moved (move)."""
+"""`zhclip library`: a library's facts (info), re-rooting a folder that moved (move), and a copy into another
+store (copy), each on an SQLite file or a PostgreSQL database alike. None of them loads a model."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
+
+from ..errors import InputError
+
+DB_HELP = "the library: a file, or postgresql://USER@HOST[:PORT]/DB (postgresql://USER@/DB?host=/socket/dir)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    _register_library(subparsers)
-
-
-def _register_library(subparsers: argparse._SubParsersAction) -> None:
-    library = subparsers.add_parser("library", help="a library's facts, and re-rooting a folder that moved")
+    library = subparsers.add_parser(
+        "library", help="a library's facts, re-rooting a folder that moved, copying it into another store"
+    )
     commands = library.add_subparsers(dest="library_command", metavar="LIBRARY_COMMAND", required=True)
-    p = commands.add_parser("info", help="roots, counts and model of a library")
-    p.add_argument("--db", required=True, help="the library file")
+    p = commands.add_parser("info", help="store, roots, counts and model of a library")
+    p.add_argument("--db", required=True, help=DB_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=library_info)
     p = commands.add_parser("move", help="re-root the stored paths of a folder that moved (nothing is re-read)")
     p.add_argument("old_root", metavar="OLD_ROOT", help="a root as `zhclip library info` lists it")
     p.add_argument("new_root", metavar="NEW_ROOT", help="where that folder is now")
-    p.add_argument("--db", required=True, help="the library file")
+    p.add_argument("--db", required=True, help=DB_HELP)
     p.set_defaults(handler=library_move)
+    p = commands.add_parser(
+        "copy",
+        help="copy a library between SQLite and PostgreSQL, either way: vectors and text as they are, nothing "
+        "encoded again",
+    )
+    p.add_argument("source", metavar="SRC", help="the library to copy: a file or a postgresql:// URL")
+    p.add_argument(
+        "target", metavar="DST", help="a new library file, or a postgresql:// database that holds no library yet"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=library_copy)
+
+
+# ------------------------------------------------------------------ info
 
 
 def library_info(args: argparse.Namespace) -> int:
-    from ..search import Reader
-    from ..search.text.lines import text_counts
+    from ..search.stores import open_reader
 
-    reader = Reader(args.db)
+    location = _location(args.db, "--db")
+    facts = library_facts(open_reader(location), location)
+    if args.json:
+        print(json.dumps(facts, ensure_ascii=False, indent=2))
+        return 0
+    counts, model = facts["counts"], facts["model"]
+    print(f"library {facts['library']}")
+    print(f"store   {'PostgreSQL' if facts['store'] == 'postgresql' else 'SQLite'}, schema {facts['schema']}")
+    print(f"model   {_model_line(model)}")
+    print(
+        f"files   {counts['files']} ({counts['images']} images, {counts['videos']} videos; {counts['vectors']} vectors)"
+    )
+    print(f"ocr     {_ocr_line(facts['ocr'])}")
+    print(f"speech  {_speech_line(facts['speech'])}")
+    print(f"subtitles {_subtitles_line(facts['subtitles'])}")
+    for root in facts["roots"]:
+        print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
+    return 0
+
+
+def library_facts(reader, location) -> dict:
+    """What `library info` shows: where the library is (a server without its password), its store and schema,
+    model, roots and counts."""
+    from ..search.errors import LibraryError
+
+    if reader.version == 0:
+        raise LibraryError(location, "holds no library yet (create it with `zhclip index FOLDER --db ...`)")
     meta = reader.meta()
     model = meta.model
-    text = text_counts(reader.conn)
-    facts = {
-        "library": str(Path(args.db).absolute()),
+    text = reader.text_counts()
+    return {
+        "library": _shown(location),
+        "store": "sqlite" if isinstance(location, Path) else "postgresql",
+        "schema": _schema(reader, location),
         "roots": list(meta.roots),
         "counts": reader.counts(),
         "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
@@ -43,21 +88,19 @@ def library_info(args: argparse.Namespace) -> int:
         "speech": {"on": meta.speech, "model": meta.speech_model, "language": meta.speech_language, **text["speech"]},
         "subtitles": text["subtitles"],
     }
-    if args.json:
-        print(json.dumps(facts, ensure_ascii=False, indent=2))
-        return 0
-    counts = facts["counts"]
-    print(f"library {facts['library']}")
-    print(f"model   {'none yet' if model is None else f'{model.source} ({model.arch}, {model.embed_dim}-d)'}")
-    print(
-        f"files   {counts['files']} ({counts['images']} images, {counts['videos']} videos; {counts['vectors']} vectors)"
-    )
-    print(f"ocr     {_ocr_line(facts['ocr'])}")
-    print(f"speech  {_speech_line(facts['speech'])}")
-    print(f"subtitles {_subtitles_line(facts['subtitles'])}")
-    for root in meta.roots:
-        print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
-    return 0
+
+
+def _schema(reader, location) -> int:
+    """The library's own schema version (a PostgreSQL library numbers its schema apart from SQLite's)."""
+    if isinstance(location, Path):
+        return reader.version
+    from ..search.pg.schema import schema_version
+
+    return schema_version(reader.conn, location)
+
+
+def _model_line(model: dict | None) -> str:
+    return "none yet" if model is None else f"{model['source']} ({model['arch']}, {model['embed_dim']}-d)"
 
 
 def _ocr_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -93,9 +136,67 @@ def _subtitles_line(subtitles: dict) -> str:
     )
 
 
+# ------------------------------------------------------------------ move, copy
+
+
 def library_move(args: argparse.Namespace) -> int:
     from ..search.relocate import move_root
 
-    summary = move_root(args.db, args.old_root, args.new_root)
-    print(f"{args.db}: {summary.line()}")
+    location = _location(args.db, "--db")
+    summary = move_root(location, args.old_root, args.new_root)
+    print(f"{_shown(location)}: {summary.line()}")
     return 0
+
+
+def library_copy(args: argparse.Namespace) -> int:
+    from ..search.pg.copy import copy_library
+
+    source, target = _location(args.source, "SRC"), _location(args.target, "DST")
+    started = time.monotonic()
+    with _CopyBar(enabled=not args.no_progress) as bar:
+        copied = copy_library(source, target, bar.update)
+    print(
+        f"copied {_shown(source)} to {_shown(target)}: {copied['files']} files, {copied['contents']} contents, "
+        f"{copied['vectors']} vectors, {copied['text_lines']} text lines in {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
+class _CopyBar:
+    """tqdm over the rows copied: rows/s and the time left."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __enter__(self) -> _CopyBar:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="row", unit_scale=True, desc="copying", dynamic_ncols=True)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _location(text: str, field: str):
+    """An argument naming a library as a Path or a PostgresUrl; a mistake in it names the argument."""
+    from ..search.location import library_location
+
+    try:
+        return library_location(text)
+    except InputError as exc:
+        raise InputError(None, exc.reason, field=field) from None
+
+
+def _shown(location) -> str:
+    """A library as messages show it: a file's absolute path, a PostgreSQL URL without its password."""
+    return str(location.absolute()) if isinstance(location, Path) else str(location)
