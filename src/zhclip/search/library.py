@@ -1,23 +1,24 @@
 """A library opened for searching: its reader, what it records about itself, the model it is searched with
-(checked against the one that indexed it), and its vectors in memory, reloaded after indexing commits."""
+(checked against the one that indexed it), and the vectors the searcher ranks over (`vectors`): an SQLite
+library's in memory, reloaded after indexing commits; a PostgreSQL library's asked of its database at every
+query."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .compute import on_compute_thread
 from .dupes import find_dupes
 from .encode import MediaEncoder
 from .errors import LibraryError
 from .meta import LibraryMeta
-from .store import FileRecord, Filters, Reader
+from .store import FileRecord, Reader
+from .stores import AnyReader, open_reader
 from .vector_index import APPROX_THRESHOLD, VectorIndex
+from .vectors import MemoryVectors, Vectors
 
 RELOAD_EVERY = 5.0  # seconds: a running indexer commits often; reload its work at most this often
-MASK_CACHE = 32  # filter masks kept per loaded index
 
 
 class Library:
@@ -25,7 +26,7 @@ class Library:
 
     def __init__(
         self,
-        reader: Reader,
+        reader: AnyReader,
         encoder: MediaEncoder,
         approx_threshold: int = APPROX_THRESHOLD,
         single_query: bool = False,
@@ -36,10 +37,10 @@ class Library:
         self.approx_threshold = approx_threshold
         self.single_query = single_query
         self.reload_every = RELOAD_EVERY
-        self._index: VectorIndex | None = None
+        self._memory: MemoryVectors | None = None
+        self._database: Vectors | None = None if isinstance(reader, Reader) else database_vectors(reader)
         self._generation = -1
         self._loaded_at = 0.0
-        self._masks: dict[Filters, np.ndarray] = {}  # allowed rows of the loaded index, per filter
         self._counts: tuple[int, dict[str, int]] = (-1, {})
         self._dupes: dict[tuple[float, int], list[list[FileRecord]]] = {}  # per (threshold, generation)
         self._check_model()
@@ -60,7 +61,7 @@ class Library:
         """`db` searched with `model` (default: the model the library was indexed with); `towers=("text",)`
         for text queries only; `image_later` loads the image tower after the text one (`MediaEncoder.load`);
         `single_query` for a command that asks one query (see `VectorIndex`)."""
-        reader = Reader(db)
+        reader = open_reader(db)
         source = model or reader.meta().model_source(db)
         options = {"device": device, "precision": precision, "runtime": runtime, "image_later": image_later}
         encoder = MediaEncoder.load(source, towers=towers, **options)
@@ -88,43 +89,42 @@ class Library:
                 "(leave out --model) or rebuild it with `zhclip index --reindex`",
             )
 
-    # ------------------------------------------------------------ the vectors in memory
+    # ------------------------------------------------------------ the vectors
+
+    @property
+    def vectors(self) -> Vectors:
+        """What the searcher ranks over: an SQLite library's vectors in memory, reloaded after indexing commits
+        (at most every `reload_every` seconds); a PostgreSQL library's database. Use on the compute thread."""
+        if self._database is not None:
+            return self._database
+        return on_compute_thread(self._current_memory)
 
     @property
     def index(self) -> VectorIndex:
-        """The vectors in memory; reloaded after indexing commits (at most every `reload_every` seconds)."""
-        return on_compute_thread(self._current_index)
+        """Every vector in memory: an SQLite library's, kept as `vectors`; a PostgreSQL library's, loaded on
+        each call (for dupes, which compare every vector with every other)."""
+        if self._database is not None:
+            return VectorIndex(*self.reader.vectors(), single_query=True)
+        return on_compute_thread(self._current_memory).index
 
-    def _current_index(self) -> VectorIndex:
+    def _current_memory(self) -> MemoryVectors:
         # Only the compute thread runs this, so a reload never races another.
-        if self._index is None or self._stale():
+        if self._memory is None or self._stale():
             generation = self.reader.generation()
             vectors = self.reader.vectors()
-            self._index = VectorIndex(*vectors, approx_threshold=self.approx_threshold, single_query=self.single_query)
+            index = VectorIndex(*vectors, approx_threshold=self.approx_threshold, single_query=self.single_query)
+            self._memory = MemoryVectors(index, self.reader)
             self._generation, self._loaded_at = generation, time.monotonic()
-            self._masks.clear()
-        return self._index
+        return self._memory
 
     def _stale(self) -> bool:
         return time.monotonic() - self._loaded_at >= self.reload_every and self.reader.generation() != self._generation
-
-    def allowed_rows(self, index: VectorIndex, filters: Filters) -> np.ndarray | None:
-        """Rows of `index` the filters allow, kept until the index reloads (a page re-sends the same filters).
-        Call on the compute thread, with the index it returned."""
-        if not filters.active:
-            return None
-        if filters not in self._masks:
-            if len(self._masks) >= MASK_CACHE:
-                del self._masks[next(iter(self._masks))]
-            self._masks[filters] = np.isin(index.content_ids, self.reader.allowed_contents(filters))
-        return self._masks[filters]
 
     def dupes(self, threshold: float) -> list[list[FileRecord]]:
         """Near-duplicate groups (see `dupes`), found again only after an indexing run commits."""
         key = (threshold, self.reader.generation())
         if key not in self._dupes:
-            index = self.index
-            self._dupes = {key: on_compute_thread(find_dupes, self.reader, index, threshold)}
+            self._dupes = {key: on_compute_thread(lambda: find_dupes(self.reader, self.index, threshold))}
         return self._dupes[key]
 
     def counts(self) -> dict[str, int]:
@@ -133,3 +133,10 @@ class Library:
         if self._counts[0] != generation:
             self._counts = (generation, self.reader.counts())
         return self._counts[1]
+
+
+def database_vectors(reader: AnyReader) -> Vectors:
+    """A PostgreSQL library's vectors, asked of its database."""
+    from .pg.vectors import DatabaseVectors
+
+    return DatabaseVectors(reader)

@@ -18,7 +18,7 @@ from .compute import on_compute_thread
 from .cutoff import automatic_cutoff
 from .library import Library
 from .store import FileRecord, Filters
-from .vector_index import Hits, VectorIndex
+from .vectors import Found, FrameScores, Vectors
 
 # A video frame matches when its score is within SEGMENT_MARGIN of the video's best frame, and within
 # SEGMENT_SPREAD of the way from the best down to the worst frame (so a model with compressed scores still
@@ -113,17 +113,16 @@ class Searcher:
         """The ranked hits of `query` (filtered by an explicit `min_score`) and the automatic threshold."""
         vector = self.query_vector(query)
         negative = self.encoder.encode_text(query.negative) if query.negative else None
-        index = self.library.index
-        allowed = self.library.allowed_rows(index, query.filters)
+        vectors = self.library.vectors
         wanted = MATCHED_SET if query.sort != "relevance" else query.offset + max(1, query.top) + 1
-        spare = 1 if index.one_row_per_content and negative is None else CANDIDATE_FACTOR
-        hits = index.search(vector, wanted * spare + 16, allowed, background=query.min_score is None)
-        merged = self._merge(index, vector, hits)
+        spare = 1 if vectors.one_row_per_content and negative is None else CANDIDATE_FACTOR
+        found = vectors.nearest(vector, wanted * spare + 16, query.filters, background=query.min_score is None)
+        merged = _merge(vectors, vector, found)
         if negative is not None:
-            merged = [h for h in merged if h.score >= _score(index, negative, h)]
+            merged = _unlike(vectors, negative, merged)
         if query.min_score is not None:
             return [h for h in merged if h.score >= query.min_score], None
-        cutoff = automatic_cutoff(hits.background, merged[0].score) if merged else None
+        cutoff = automatic_cutoff(found.background, merged[0].score) if merged else None
         if cutoff is not None:
             for hit in merged:
                 hit.weak = hit.score < cutoff
@@ -154,40 +153,6 @@ class Searcher:
         if not parts:
             raise InputError(None, "give a text or an image to search with", field="text")
         return _normalise(np.sum(parts, axis=0))
-
-    def _merge(self, index: VectorIndex, vector: np.ndarray, found: Hits) -> list[Hit]:
-        """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""
-        hits: list[Hit] = []
-        done: set[int] = set()
-        for row, score in zip(found.rows.tolist(), found.scores.tolist(), strict=True):
-            content_id = int(index.content_ids[row])
-            if content_id in done:
-                continue
-            done.add(content_id)
-            if math.isnan(index.times[row]):
-                hits.append(Hit(content_id, score))
-            else:
-                hits += self._segments(index, vector, content_id)
-        return sorted(hits, key=lambda h: -h.score)
-
-    def _segments(self, index: VectorIndex, vector: np.ndarray, content_id: int) -> list[Hit]:
-        rows = index.rows_of(content_id)
-        rows = rows[np.argsort(index.times[rows])]
-        times = index.times[rows].astype(float)
-        scores = index.scores(vector, rows)
-        best = scores.max()
-        matching = scores >= best - min(SEGMENT_MARGIN, SEGMENT_SPREAD * (best - scores.min()))
-        ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame
-        return [
-            Hit(
-                content_id,
-                float(scores[run].max()),
-                float(times[run[0]]),
-                float(ends[run[-1]]),
-                float(times[run[int(np.argmax(scores[run]))]]),
-            )
-            for run in _runs(np.flatnonzero(matching))
-        ]
 
     def _results(self, hits: list[Hit], filters: Filters, top: int | None, exclude_file: int | None) -> list[Result]:
         files: dict[int, list[FileRecord]] = {}
@@ -249,6 +214,44 @@ def results_page(query: Query, results: list[Result], cutoff: float | None = Non
     return Page(results[query.offset : end], query.offset, end if len(results) > end else None, cutoff)
 
 
+def _merge(vectors: Vectors, vector: np.ndarray, found: Found) -> list[Hit]:
+    """One hit per image; one per matching segment for videos (all of the video's frames rescored)."""
+    firsts: list[tuple[int, float | None]] = []  # each content at its best row: an image's score, None for a video
+    done: set[int] = set()
+    rows = zip(found.content_ids.tolist(), found.times.tolist(), found.scores.tolist(), strict=True)
+    for content_id, frame_time, score in rows:
+        if content_id not in done:
+            done.add(content_id)
+            firsts.append((content_id, score if math.isnan(frame_time) else None))
+    videos = [content_id for content_id, score in firsts if score is None]
+    frames = found.frames if found.frames is not None else vectors.frame_scores(vector, videos)
+    hits: list[Hit] = []
+    for content_id, score in firsts:
+        if score is not None:
+            hits.append(Hit(content_id, score))
+        elif content_id in frames:
+            hits += _segments(content_id, *frames[content_id])
+    return sorted(hits, key=lambda h: -h.score)
+
+
+def _segments(content_id: int, times: np.ndarray, scores: np.ndarray) -> list[Hit]:
+    """The matching segments of a video from its frames' scores (times ascending)."""
+    times = times.astype(float)
+    best = scores.max()
+    matching = scores >= best - min(SEGMENT_MARGIN, SEGMENT_SPREAD * (best - scores.min()))
+    ends = np.append(times[1:], math.inf)  # a segment lasts until the next sampled frame
+    return [
+        Hit(
+            content_id,
+            float(scores[run].max()),
+            float(times[run[0]]),
+            float(ends[run[-1]]),
+            float(times[run[int(np.argmax(scores[run]))]]),
+        )
+        for run in _runs(np.flatnonzero(matching))
+    ]
+
+
 def _runs(indices: np.ndarray) -> list[np.ndarray]:
     """Split sorted frame indices into runs of consecutive frames."""
     if len(indices) == 0:
@@ -256,11 +259,17 @@ def _runs(indices: np.ndarray) -> list[np.ndarray]:
     return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
 
 
-def _score(index: VectorIndex, vector: np.ndarray, hit: Hit) -> float:
-    rows = index.rows_of(hit.content_id)
+def _unlike(vectors: Vectors, negative: np.ndarray, hits: list[Hit]) -> list[Hit]:
+    """The hits that match the query at least as well as the negative text (a video segment: its best frame)."""
+    frames = vectors.frame_scores(negative, {h.content_id for h in hits})
+    return [h for h in hits if h.content_id in frames and h.score >= _score(frames, h)]
+
+
+def _score(frames: FrameScores, hit: Hit) -> float:
+    times, scores = frames[hit.content_id]
     if hit.frame is not None:
-        rows = rows[[int(np.argmin(np.abs(index.times[rows] - hit.frame)))]]
-    return float(index.scores(vector, rows).max())
+        scores = scores[[int(np.argmin(np.abs(times - hit.frame)))]]
+    return float(scores.max())
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
