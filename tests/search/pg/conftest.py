@@ -35,6 +35,12 @@ def pg_server():
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _logs_in_the_test_folder(tmp_path, monkeypatch):
+    """A PostgreSQL library's log goes under $XDG_STATE_HOME (cli/search.py's `log_path`): here, not in ~."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def pg_url(pg_server) -> PostgresUrl:
     """A new empty database with pgvector and pg_trgm, as `--db` names it."""
