@@ -1,0 +1,138 @@
+"""Several `zhclip index` processes on one PostgreSQL library (issue 33): an indexer killed with -9 while it
+holds claims leaves them to the others once its lease lapses; a lost connection loses only the open batch; in
+the end every file is stored once, every content once, nothing is missing and no claim is left."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.polling import eventually
+from zhclip.search.location import PostgresUrl
+from zhclip.search.pg.store import open_connection
+
+from ..media import photo
+
+IMAGES = 30
+LEASE_S = 3
+# Small batches and one decoding thread: an indexer claims a few files at a time and holds claims all along.
+INDEX_ARGS = ("--claim-lease", LEASE_S, "--batch-size", 2, "--workers", 1, "--commit-every", 0, "--no-progress")
+MODEL_ARGS = ("--precision", "fp32", "--device", "cpu")
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """IMAGES different photos, large PNGs (slow enough to decode that a run is caught holding claims), and one
+    copy of the first (the same content under two names)."""
+    lib = tmp_path / "lib"
+    for n in range(IMAGES):
+        photo(lib / f"{n:02d}.png", n, size=(800, 600))
+    (lib / "copy.png").write_bytes((lib / "00.png").read_bytes())
+    return lib
+
+
+def start_indexer(url: PostgresUrl, lib: Path, model: Path, log: Path) -> subprocess.Popen:
+    """`zhclip index LIB --db URL` as a user runs it, its output into `log` (a pipe nobody reads could block)."""
+    with log.open("w") as out:
+        args = (lib, "--db", url, "--model", model, *INDEX_ARGS, *MODEL_ARGS)
+        return subprocess.Popen(
+            [sys.executable, "-m", "zhclip", "index", *map(str, args)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def finished(proc: subprocess.Popen, log: Path, timeout: float = 120) -> tuple[int, str]:
+    return proc.wait(timeout=timeout), log.read_text()
+
+
+def new_files(output: str) -> int:
+    """How many files a run stored as new, from its summary line (`…: new N, updated …`)."""
+    summary = next(line for line in output.splitlines() if ": new " in line)
+    return int(summary.split(": new ")[1].split(",")[0])
+
+
+def counts(conn) -> dict[str, int]:
+    return {
+        table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # fixed names, not input
+        for table in ("files", "contents", "vectors", "work")
+    }
+
+
+def held_by(conn, pid: int) -> int:
+    """Files the indexer of process `pid` holds (its holder name is host:pid:random)."""
+    return conn.execute("SELECT count(*) FROM work WHERE split_part(holder, ':', 2) = %s", [str(pid)]).fetchone()[0]
+
+
+def stored_in_full(conn, lib: Path) -> None:
+    """Every file once, every content once with its one vector, nothing missing, no claim left."""
+    paths = [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]
+    assert paths == sorted(str(p) for p in lib.iterdir())
+    assert counts(conn) == {"files": IMAGES + 1, "contents": IMAGES, "vectors": IMAGES, "work": 0}
+    assert conn.execute("SELECT count(DISTINCT content_id) FROM files").fetchone()[0] == IMAGES
+
+
+def test_three_indexers_one_killed_while_it_holds_claims(pg_url, folder, tiny_checkpoints, tmp_path):
+    conn = open_connection(pg_url)
+    model = tiny_checkpoints["pt"]
+    killed = start_indexer(pg_url, folder, model, tmp_path / "killed.log")
+    try:
+        # it has stored a batch and holds more: killed in the middle of its work
+        eventually(
+            lambda: tables_made(conn) and counts(conn)["files"] and held_by(conn, killed.pid),
+            "the first indexer stores a batch and holds claims",
+        )
+    finally:
+        killed.kill()
+    killed.wait()
+    stored_before, orphaned = counts(conn)["files"], held_by(conn, killed.pid)
+    assert orphaned > 0 and stored_before < IMAGES + 1
+
+    logs = [tmp_path / "second.log", tmp_path / "third.log"]
+    others = [start_indexer(pg_url, folder, model, log) for log in logs]
+    results = [finished(proc, log) for proc, log in zip(others, logs, strict=True)]
+    for code, output in results:
+        assert code == 0, output
+    # what the killed indexer stored is not stored again, and its lapsed claims were taken over
+    assert sum(new_files(output) for _, output in results) == IMAGES + 1 - stored_before
+    stored_in_full(conn, folder)
+    conn.close()
+
+
+def test_a_lost_connection_loses_only_the_open_batch(pg_url, folder, tiny_checkpoints, tmp_path):
+    conn = open_connection(pg_url)
+    model = tiny_checkpoints["pt"]
+    log = tmp_path / "cut.log"
+    cut = start_indexer(pg_url, folder, model, log)
+    try:
+        eventually(
+            lambda: tables_made(conn) and counts(conn)["files"] and held_by(conn, cut.pid),
+            "the indexer stores a batch and holds claims",
+        )
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        code, output = finished(cut, log)
+    finally:
+        cut.kill()
+    assert code == 2, output
+    assert "Traceback" not in output and "library" in output.splitlines()[-1]
+    stored_before = counts(conn)["files"]
+    assert 0 < stored_before < IMAGES + 1
+
+    log = tmp_path / "rerun.log"
+    code, output = finished(start_indexer(pg_url, folder, model, log), log)
+    assert code == 0, output
+    assert new_files(output) == IMAGES + 1 - stored_before  # what was committed stays; only the rest is redone
+    stored_in_full(conn, folder)
+    conn.close()
+
+
+def tables_made(conn) -> bool:
+    """Whether the library's tables exist yet (the first indexer makes them)."""
+    return bool(conn.execute("SELECT to_regclass('work') IS NOT NULL").fetchone()[0])
