@@ -125,3 +125,30 @@ def test_bad_library_urls_are_one_line_naming_the_fix_and_write_nothing(cli, tmp
             assert result.returncode == 2 and fix in result.stderr and len(result.stderr.splitlines()) == 1, said
             assert "wrong-secret" not in result.stderr + result.stdout
             assert not list(work.iterdir()) and sorted(tmp_path.iterdir()) == made, said
+
+
+# what tests/search/pg/test_commands.py does not try on the other commands
+OTHER_COMMANDS = {
+    "index": lambda db, tmp, model: ("index", tmp, "--db", db, "--model", model, "--no-progress"),
+    "search": lambda db, tmp, model: ("search", "北京", "--db", db),
+    "similar": lambda db, tmp, model: ("similar", tmp / "lib.db", "--db", db),
+    "dupes": lambda db, tmp, model: ("dupes", "--db", db),
+    "serve": lambda db, tmp, model: ("serve", "--db", db, "--port", "0"),
+}
+
+
+def test_a_bad_scheme_password_or_pgvector_is_one_line_for_every_other_command(
+    cli, tmp_path, monkeypatch, bad_urls, model_path
+):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    made = sorted(tmp_path.iterdir())
+    for command, arguments in OTHER_COMMANDS.items():
+        for case in ("unknown scheme", "wrong password", "no pgvector"):
+            url, fix = bad_urls[case]
+            result = cli(*arguments(url, tmp_path, model_path), "--precision", "fp32")
+            said = (command, case, result.stderr)
+            assert result.returncode == 2 and fix in result.stderr and len(result.stderr.splitlines()) == 1, said
+            assert "wrong-secret" not in result.stderr + result.stdout
+            assert not list(work.iterdir()) and sorted(tmp_path.iterdir()) == made, said
