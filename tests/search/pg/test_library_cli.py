@@ -56,6 +56,15 @@ def test_copy_into_postgresql_and_back_through_the_cli(cli, tmp_path, sqlite_lib
     assert f"library {pg_url}\nstore   PostgreSQL, schema 2\n" in text and "files   12 (9 images, 3 videos" in text
 
 
+def test_move_re_roots_a_postgresql_library(cli, tmp_path, sqlite_library, pg_url):
+    assert cli("library", "copy", sqlite_library, pg_url, "--no-progress").returncode == 0
+    moved = cli("library", "move", "/lib", tmp_path / "nas", "--db", pg_url)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout == f"{pg_url}: re-rooted 12 files (12 not found there, 0 changed there)\n"
+    assert facts(cli, pg_url)["roots"] == [str(tmp_path / "nas")]
+    assert "root    " + str(tmp_path / "nas") + "  (not there now)" in cli("library", "info", "--db", pg_url).stdout
+
+
 def test_a_copy_into_a_library_or_from_an_empty_database_is_one_line(cli, tmp_path, sqlite_library, pg_url):
     assert cli("library", "copy", sqlite_library, pg_url, "--no-progress").returncode == 0
     again = cli("library", "copy", sqlite_library, pg_url, "--no-progress")
