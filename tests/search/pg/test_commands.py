@@ -1,17 +1,20 @@
 """Every command on a PostgreSQL library, through the CLI as a user runs it: index (pictures, a video with a
 subtitle sidecar), search by picture, subtitles, all text and both, similar, dupes, a re-index that skips what
-did not change; the server's search, text, browse, dupes and trash; and a library that cannot be opened is one
-line naming the fix, exit 2, for every command, with nothing written here."""
+did not change; the server's search, text, browse, dupes and trash, and `zhclip serve` itself; and a library
+that cannot be opened is one line naming the fix, exit 2, for every command, with nothing written here."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.web.test_browser import serving
 from zhclip.search import Library, Searcher
 from zhclip.web import create_app
 
@@ -107,6 +110,11 @@ def test_the_server_answers_from_a_postgresql_library(cli, pg_url, folder, model
     action = trashed.json()["action"]["id"]
     assert client.post(f"/api/trash/{action}/restore").status_code == 200
     assert (folder / "p0_copy.jpg").is_file()
+
+    with serving(str(pg_url), model_path) as url:  # `zhclip serve --db postgresql://…` as a user starts it
+        query = urllib.parse.urlencode({"q": "北京开会", "match": "text"})
+        with urllib.request.urlopen(f"{url}api/search?{query}", timeout=60) as response:
+            assert json.loads(response.read())["results"][0]["path"] == str(folder / "talk.mp4")
 
 
 @pytest.fixture
