@@ -64,6 +64,14 @@ def _register_index(subparsers: argparse._SubParsersAction) -> None:
         help="a PostgreSQL library indexed by several machines: a killed indexer's files go to another after this",
     )
     p.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="NAME=LOCAL_PATH",
+        help="the library's root NAME (its folder's name) is at LOCAL_PATH on this machine (repeatable); paths are "
+        "stored as the root was first indexed, so machines mounting it elsewhere index each file once",
+    )
+    p.add_argument(
         "--ocr",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -179,6 +187,7 @@ def index(args: argparse.Namespace) -> int:
     from ..extras import require
     from ..search import DEFAULT_EXCLUDES, IndexOptions, MediaEncoder
     from ..search.location import library_location
+    from ..search.mounts import parse_mount
 
     if args.ocr:
         require("ocr")  # before loading the model or writing anything
@@ -210,6 +219,7 @@ def index(args: argparse.Namespace) -> int:
         speech_model=args.speech_model,
         speech_language=args.speech_language,
         claim_lease=args.claim_lease,
+        mounts=tuple(parse_mount(text) for text in args.mount),
         **({"workers": args.workers} if args.workers else {}),
     )
     _index_once(db, args.paths, encoder, options, log_file, progress=not args.no_progress)
@@ -245,10 +255,12 @@ def _index_on_changes(db: Path | PostgresUrl, encoder, options, log_file) -> Non
     """`index --watch`: index the library's folders again after each settled burst of changes, until Ctrl-C."""
     import threading
 
+    from ..search.mounts import Mounts
     from ..search.stores import open_reader
     from ..search.watch import watch_roots
 
-    roots = list(open_reader(db).meta().roots)
+    library_roots = open_reader(db).meta().roots
+    roots = Mounts.resolve(library_roots, options.mounts).local_roots(library_roots)
     print(f"watching {', '.join(roots)} (Ctrl-C to stop)", flush=True)
     try:
         watch_roots(roots, lambda _: _index_once(db, roots, encoder, options, log_file, False), threading.Event())

@@ -8,6 +8,9 @@ stopped.
 The files to index come from a `Work`: on an SQLite library (one writer), the scan's own list; on a PostgreSQL
 library, which several indexers may update at once, the library's work queue (pg/claims.py), from which each
 claims batches with a lease. The pipeline is the same: a batch stores only the files its `Work` still holds.
+
+Paths are the library's (mounts.py): what the scan finds is translated to them, and back to this machine's
+paths to open a file, so machines that mount a root at different paths index each file once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from .decode import Decoded, DecodeOptions
 from .encode import MediaEncoder
 from .errors import LibraryError
+from .mounts import Mounts
 from .ocr.engine import ENGINE_NAME, OcrEngine, OcrOptions
 from .ocr.reading import OcrReading
 from .pg.claims import LEASE_S, ClaimedWork
@@ -54,6 +58,7 @@ class IndexOptions:
     speech_model: str | None = None  # a Whisper model name, hub id or directory (None: the library's)
     speech_language: str | None = None  # "zh", "auto" (detected per file), ... (None: the library's)
     claim_lease: float = LEASE_S  # a PostgreSQL library: seconds a killed indexer's claims wait for another
+    mounts: tuple[tuple[str, str], ...] = ()  # (root name, local path): roots this machine mounts elsewhere
 
 
 @dataclass
@@ -142,10 +147,12 @@ def index_library(
     store = open_store(db)
     readers: list[TextReader] = []
     try:
-        _bind_model(store, encoder, options, roots)
+        mounts = Mounts.resolve(store.meta().roots, options.mounts)  # a name the library lacks: before any write
+        library_roots = [mounts.to_library(str(r)) for r in roots]
+        _bind_model(store, encoder, options, library_roots)
         readers = _start_readers(store, options, engine)
         known = store.file_states()  # before the scan: a file another indexer adds later is never taken for gone
-        found = scan(roots, options.excludes, audio=any("audio" in reader.kinds for reader in readers))
+        found = _scan(roots, options, readers, mounts)
         summary = IndexSummary()
         for path, reason in found.skipped:
             _fail(summary, state, path, reason)
@@ -153,13 +160,13 @@ def index_library(
         reread = {p for p, file in known.items() if file.content_id in unread}
         todo = [f for f in found.files if not _unchanged(known.get(f.path), f) or f.path in reread]
         summary.unchanged = len(found.files) - len(todo)
-        with _work(db, store, todo, reread, options, encoder.batch_size) as work:
-            _index_all(store, encoder, work, known, options, summary, state, progress, readers)
+        with _work(db, store, library_roots, todo, reread, options, encoder.batch_size) as work:
+            _index_all(store, encoder, work, known, mounts, options, summary, state, progress, readers)
         summary.text_read = {reader.label: (reader.read, reader.failed) for reader in readers}
         _log_encoder_time(summary, state)
         state.phase = "cleaning"
         _report(progress, state)
-        gone = _gone(known, found, roots)
+        gone = _gone(known, found, library_roots, mounts)
         with store.transaction():
             store.remove_files(gone)
             store.bump_generation()
@@ -175,7 +182,17 @@ def index_library(
     return summary
 
 
-def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, roots: list[Path]) -> None:
+def _scan(roots: list[Path], options: IndexOptions, readers: list[TextReader], mounts: Mounts) -> ScanResult:
+    """What is under `roots` now, by the library's paths."""
+    found = scan(roots, options.excludes, audio=any("audio" in reader.kinds for reader in readers))
+    return ScanResult(
+        [mounts.library_file(f) for f in found.files],
+        [(mounts.to_library(path), reason) for path, reason in found.skipped],
+        [mounts.to_library(path) for path in found.unavailable],
+    )
+
+
+def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, roots: list[str]) -> None:
     identity = encoder.identity
     with store.transaction():
         meta = store.meta()
@@ -189,7 +206,7 @@ def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, root
                 )
             log.info("--reindex: dropping the vectors of %s", meta.model.source)
             store.clear()
-        roots = sorted(set(meta.roots) | {str(r) for r in roots})
+        roots = sorted(set(meta.roots) | set(roots))
         store.set_meta(replace(meta, model=identity, roots=tuple(roots)))
 
 
@@ -239,12 +256,12 @@ def _unchanged(state: FileState | None, file: ScannedFile) -> bool:
     return state is not None and state.size == file.size and state.mtime_ns == file.mtime_ns
 
 
-def _gone(known: dict[str, FileState], found: ScanResult, roots: list[Path]) -> list[str]:
+def _gone(known: dict[str, FileState], found: ScanResult, roots: list[str], mounts: Mounts) -> list[str]:
     """Library files no longer on disk. Files under what the scan could not look at (a missing root, a
     folder it may not list) stay: an unplugged drive or a permission slip must not empty the library. So does
     a file there again now (put back, or new since the scan: another indexer may have stored it)."""
     scanned = {f.path for f in found.files}
-    missing = [p for p in known if p not in scanned and _under(p, roots) and not os.path.lexists(p)]
+    missing = [p for p in known if p not in scanned and _under(p, roots) and not os.path.lexists(mounts.to_local(p))]
     kept = [p for p in missing if _under(p, found.unavailable)]
     if kept:
         log.warning(
@@ -255,7 +272,7 @@ def _gone(known: dict[str, FileState], found: ScanResult, roots: list[Path]) -> 
     return [p for p in missing if not _under(p, found.unavailable)]
 
 
-def _under(path: str, roots: list[Path] | list[str]) -> bool:
+def _under(path: str, roots: list[str]) -> bool:
     return any(path == str(r) or path.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
 
 
@@ -312,10 +329,17 @@ class LocalWork:
 
 
 def _work(
-    db: str | Path, store: AnyStore, todo: list[ScannedFile], reread: Collection[str], options: IndexOptions, batch: int
+    db: str | Path,
+    store: AnyStore,
+    roots: list[str],
+    todo: list[ScannedFile],
+    reread: Collection[str],
+    options: IndexOptions,
+    batch: int,
 ) -> LocalWork | ClaimedWork:
+    """A shared library's work is the queue's files under `roots` (its own and other indexers' scans)."""
     if is_shared(db):
-        return ClaimedWork(store, todo, reread, options.claim_lease, batch)
+        return ClaimedWork(store, roots, todo, reread, options.claim_lease, batch)
     return LocalWork(todo)
 
 
@@ -324,6 +348,7 @@ def _index_all(
     encoder: MediaEncoder,
     work: Work,
     known: dict[str, FileState],
+    mounts: Mounts,
     options: IndexOptions,
     summary: IndexSummary,
     state: IndexProgress,
@@ -341,7 +366,7 @@ def _index_all(
     while more:
         state.phase, state.held_elsewhere, state.total = "indexing", 0, work.total
         _report(progress, state)
-        _index_files(store, encoder, work, known, options, summary, state, progress, readers)
+        _index_files(store, encoder, work, known, mounts, options, summary, state, progress, readers)
         more = work.wait_for_peers(waiting)
 
 
@@ -350,6 +375,7 @@ def _index_files(
     encoder: MediaEncoder,
     work: Work,
     known: dict[str, FileState],
+    mounts: Mounts,
     options: IndexOptions,
     summary: IndexSummary,
     state: IndexProgress,
@@ -360,10 +386,10 @@ def _index_files(
     library held for it."""
     contents = store.content_ids()
     decode_options = DecodeOptions(encoder.image_size, options.frame_interval, options.min_side)
-    batch = _Batch(store, work, contents, options.commit_every, readers, known)
+    batch = _Batch(store, work, contents, options.commit_every, readers, known, mounts)
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
     this_run: set[str] = set()
-    ahead = _decode_ahead(work, encoder, decode_options, contents, options)
+    ahead = _decode_ahead((mounts.local_file(f) for f in work), encoder, decode_options, contents, options)
     state.indexing_started = state.indexing_started or time.monotonic()
     idle_before = state.idle_seconds  # of an earlier pass (a shared library: before waiting for other indexers)
     for item in ahead:
@@ -371,7 +397,7 @@ def _index_files(
         state.done += 1
         state.total = work.total
         if isinstance(item, tuple):
-            batch.failed.append(item[0])
+            batch.failed.append(mounts.to_library(item[0]))
             _fail(summary, state, *item)
         else:
             for reader in readers:
@@ -379,7 +405,7 @@ def _index_files(
             if item.hash in this_run or item.hash in contents:
                 item.pixels = None  # same content as a file already encoded: share its vectors
             this_run.add(item.hash)
-            _count(item, known, summary)
+            _count(mounts.library_file(item.file), known, item.pixels is None, summary)
             waiting.append(item)
             rows = sum(len(d.pixels) for d in waiting if d.pixels is not None)
             if rows >= encoder.batch_size or not rows:  # nothing to encode (audio, copies): ready to commit now
@@ -413,16 +439,15 @@ def _decode_ahead(
     )
 
 
-def _count(item: Decoded, known: dict[str, FileState], summary: IndexSummary) -> None:
-    if _unchanged(known.get(item.file.path), item.file):
+def _count(file: ScannedFile, known: dict[str, FileState], reused: bool, summary: IndexSummary) -> None:
+    if _unchanged(known.get(file.path), file):
         summary.unchanged += 1  # only here for a text reader
         return
-    if item.file.path in known:
+    if file.path in known:
         summary.updated += 1
     else:
         summary.new += 1
-    if item.pixels is None:
-        summary.reused += 1
+    summary.reused += reused
 
 
 def _encode(encoder: MediaEncoder, items: list[Decoded], state: IndexProgress) -> list[Decoded]:
@@ -449,12 +474,13 @@ class _Batch:
         every: float,
         readers: list[TextReader],
         known: dict[str, FileState],
+        mounts: Mounts,
     ):
-        self.store, self.work, self.readers, self.known = store, work, readers, known
+        self.store, self.work, self.readers, self.known, self.mounts = store, work, readers, known, mounts
         self.contents = contents
         self.every = every
         self.ready: list[Decoded] = []
-        self.failed: list[str] = []
+        self.failed: list[str] = []  # by the library's paths
         self.last = time.monotonic()
 
     def maybe_commit(self) -> None:
@@ -465,11 +491,12 @@ class _Batch:
         for reader in self.readers:
             reader.finish([item.hash for item in self.ready])  # outside the transaction: it may take a while
         with self.store.transaction():
-            held = self.work.finish([item.file.path for item in self.ready] + self.failed)
-            for item in self.ready:
+            files = [self.mounts.library_file(item.file) for item in self.ready]
+            held = self.work.finish([file.path for file in files] + self.failed)
+            for item, file in zip(self.ready, files, strict=True):
                 content_id = self._store_content(item)  # even for a file lost to another indexer: a copy may need it
-                if item.file.path in held:
-                    self.store.put_file(item.file, content_id)
+                if file.path in held:
+                    self.store.put_file(file, content_id)
             if broken := [p for p in self.failed if p in held and p in self.known]:
                 self.store.remove_files(broken)  # a file now broken loses its old vectors
             self.store.bump_generation()

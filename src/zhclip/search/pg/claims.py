@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..scan import ScannedFile
@@ -42,10 +42,26 @@ def holder_name() -> str:
 
 
 class WorkQueue:
-    """One indexer's view of the library's work queue, over its own connection."""
+    """One indexer's view of the library's work queue, over its own connection: the files under `roots` (the
+    library's paths of the folders it indexes; all files when empty), as an indexer that cannot see a root
+    must not claim its files."""
 
-    def __init__(self, conn: psycopg.Connection, holder: str | None = None, lease_s: float = LEASE_S):
+    def __init__(
+        self, conn: psycopg.Connection, holder: str | None = None, lease_s: float = LEASE_S, roots: Sequence[str] = ()
+    ):
         self.conn, self.holder, self.lease_s = conn, holder or holder_name(), lease_s
+        self.roots = sorted(roots)
+        self.prefixes = [root.rstrip("/") + "/" for root in self.roots]
+
+    @property
+    def scope(self) -> tuple[str, list]:
+        """The SQL condition on `work.path` for this queue's roots, and its parameters."""
+        if not self.roots:
+            return "true", []
+        return "(path = ANY(%s) OR EXISTS (SELECT 1 FROM unnest(%s::text[]) r WHERE starts_with(path, r)))", [
+            self.roots,
+            self.prefixes,
+        ]
 
     def enqueue(self, files: Iterable[ScannedFile], reread: Collection[str] = ()) -> int:
         """Queue the files the library does not hold as they are (new or changed), and those of `reread` (paths
@@ -67,11 +83,12 @@ class WorkQueue:
 
     def claim(self, count: int) -> list[ScannedFile]:
         """Up to `count` waiting files (never claimed, or whose lease lapsed), now held by this indexer."""
+        scope, params = self.scope
         rows = self.conn.execute(
             "UPDATE work SET holder = %s, lease_until = now() + make_interval(secs => %s) WHERE path IN "
-            "(SELECT path FROM work WHERE lease_until IS NULL OR lease_until < now() ORDER BY path LIMIT %s "
-            "FOR UPDATE SKIP LOCKED) RETURNING path, size, mtime_ns, kind",
-            [self.holder, self.lease_s, count],
+            f"(SELECT path FROM work WHERE (lease_until IS NULL OR lease_until < now()) AND {scope} ORDER BY path "
+            "LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING path, size, mtime_ns, kind",
+            [self.holder, self.lease_s, *params, count],
         ).fetchall()
         return [ScannedFile(*row) for row in sorted(rows)]
 
@@ -99,12 +116,14 @@ class WorkQueue:
 
     def waiting(self) -> int:
         """Files queued and not finished (held or not)."""
-        return self.conn.execute("SELECT count(*) FROM work").fetchone()[0]
+        scope, params = self.scope
+        return self.conn.execute(f"SELECT count(*) FROM work WHERE {scope}", params).fetchone()[0]
 
     def unclaimed(self) -> int:
         """Files queued that nobody holds (never claimed, released, or whose lease lapsed): what `claim` may take."""
+        scope, params = self.scope
         return self.conn.execute(
-            "SELECT count(*) FROM work WHERE lease_until IS NULL OR lease_until < now()"
+            f"SELECT count(*) FROM work WHERE (lease_until IS NULL OR lease_until < now()) AND {scope}", params
         ).fetchone()[0]
 
 
@@ -147,9 +166,17 @@ class ClaimedWork:
     A context manager: leaving it stops the heartbeat and gives back what was claimed and not finished (a clean
     stop, Ctrl-C or an error)."""
 
-    def __init__(self, store: PgStore, files: list[ScannedFile], reread: Collection[str], lease_s: float, batch: int):
+    def __init__(
+        self,
+        store: PgStore,
+        roots: Sequence[str],
+        files: list[ScannedFile],
+        reread: Collection[str],
+        lease_s: float,
+        batch: int,
+    ):
         self.store, self.batch = store, max(1, batch)
-        self.queue = WorkQueue(store.conn, lease_s=lease_s)
+        self.queue = WorkQueue(store.conn, lease_s=lease_s, roots=roots)
         with store.transaction():  # a lost connection becomes the store's one-line LibraryError
             self.queue.enqueue(files, reread)
         self.claimed = 0
