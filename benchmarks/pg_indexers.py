@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -42,6 +43,7 @@ from zhclip.search.scan import ScannedFile  # noqa: E402
 
 TINY_DIM = 64  # the tiny architecture's own projection
 CLAIM_BATCH = 32
+SUMMARY = re.compile(r": new (\d+), .* in ([\d.]+) s$", re.MULTILINE)  # `zhclip index`'s last line
 
 
 def images(count: int, side: int) -> Path:
@@ -65,27 +67,51 @@ def index_command(folder: Path, db: Path | PostgresUrl, model: Path, *extra: str
     return [*command, "--precision", "fp32", "--workers", "1", "--no-progress", *extra]
 
 
-def wait_all(procs: list[subprocess.Popen]) -> tuple[list[int], float]:
-    """Wait for every process: their exit codes and the CPU seconds they used (user + system)."""
-    codes, cpu = [], 0.0
-    for proc in procs:
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        codes.append(proc.returncode)
-        cpu += usage.ru_utime + usage.ru_stime
-    return codes, cpu
+def wait_all(procs: list[subprocess.Popen]) -> dict:
+    """Wait for every process: exit codes, when each ended (perf_counter) and the CPU seconds all used."""
+    ended: dict[int, tuple[int, float]] = {}
+    cpu = 0.0
+    while len(ended) < len(procs):
+        for i, proc in enumerate(procs):
+            if i in ended:
+                continue
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                ended[i] = (proc.returncode, time.perf_counter())
+                cpu += usage.ru_utime + usage.ru_stime
+        time.sleep(0.02)
+    return {
+        "codes": [ended[i][0] for i in range(len(procs))],
+        "ends": [ended[i][1] for i in range(len(procs))],
+        "cpu": cpu,
+    }
 
 
-def run_indexers(count: int, folder: Path, db: Path | PostgresUrl, model: Path, log: Path) -> dict:
-    """`count` indexers started together; wall s, CPU s and exit codes."""
+def start_indexers(count: int, command: list[str], logs: Path) -> list[subprocess.Popen]:
+    """`count` indexers started together, each writing its output to its own file in `logs`."""
+    procs = []
+    for _ in range(count):
+        with (logs / f"indexer-{len(procs)}.log").open("w") as output:
+            procs.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
+    return procs
+
+
+def summaries(ended: dict, logs: Path) -> dict:
+    """What each indexer's last line says: the files it stored (new) and its indexing time (without its start-up);
+    and the span from the first indexer's start of indexing to the last one's end, in seconds."""
+    found = [SUMMARY.findall((logs / f"indexer-{i}.log").read_text()) for i in range(len(ended["codes"]))]
+    stored = [int(lines[-1][0]) if lines else 0 for lines in found]
+    starts = [end - float(lines[-1][1]) for end, lines in zip(ended["ends"], found, strict=True) if lines]
+    return {"stored": stored, "indexing": max(ended["ends"]) - min(starts, default=float("nan"))}
+
+
+def run_indexers(count: int, folder: Path, db: Path | PostgresUrl, model: Path, logs: Path) -> dict:
+    """`count` indexers started together; wall s, CPU s, exit codes, files each stored, indexing span s."""
     started = time.perf_counter()
-    with log.open("a") as output:
-        procs = [
-            subprocess.Popen(index_command(folder, db, model), stdout=output, stderr=subprocess.STDOUT)
-            for _ in range(count)
-        ]
-        codes, cpu = wait_all(procs)
-    return {"wall": time.perf_counter() - started, "cpu": cpu, "codes": codes}
+    ended = wait_all(start_indexers(count, index_command(folder, db, model), logs))
+    wall = time.perf_counter() - started
+    return {"wall": wall, "cpu": ended["cpu"], "codes": ended["codes"], **summaries(ended, logs)}
 
 
 def held_by(store: PgStore, pid: int) -> int:
@@ -93,23 +119,35 @@ def held_by(store: PgStore, pid: int) -> int:
     return store.conn.execute("SELECT count(*) FROM work WHERE holder LIKE %s", [f"%:{pid}:%"]).fetchone()[0]
 
 
-def killed_run(folder: Path, url: PostgresUrl, model: Path, lease: float, log: Path) -> dict:
+def running(proc: subprocess.Popen) -> bool:
+    """Whether `proc` has not exited (without reaping it: `wait_all` takes its CPU time later)."""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+
+
+def killed_run(folder: Path, url: PostgresUrl, model: Path, lease: float, logs: Path) -> dict:
     """Three indexers; the first is killed (SIGKILL) once it holds claims. Wall s from the start to the last exit."""
-    command = index_command(folder, url, model, "--claim-lease", str(lease))
     store = PgStore(url)
     started = time.perf_counter()
-    with log.open("a") as output:
-        procs = [subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT) for _ in range(3)]
-        victim = procs[0]
-        held, deadline = 0, time.monotonic() + 600
-        while held == 0 and victim.poll() is None and time.monotonic() < deadline:
-            held = held_by(store, victim.pid)
-            time.sleep(0.05)
-        os.kill(victim.pid, signal.SIGKILL)
-        killed_at = time.perf_counter() - started
-        codes, cpu = wait_all(procs)
+    procs = start_indexers(3, index_command(folder, url, model, "--claim-lease", str(lease)), logs)
+    victim = procs[0]
+    held, deadline = 0, time.monotonic() + 600
+    while held == 0 and running(victim) and time.monotonic() < deadline:
+        held = held_by(store, victim.pid)
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    killed_at = time.perf_counter() - started
+    ended = wait_all(procs)
     store.close()
-    return {"wall": time.perf_counter() - started, "cpu": cpu, "codes": codes, "held": held, "killed_at": killed_at}
+    wall = time.perf_counter() - started
+    stored = summaries(ended, logs)["stored"]
+    return {
+        "wall": wall,
+        "cpu": ended["cpu"],
+        "codes": ended["codes"],
+        "held": held,
+        "killed_at": killed_at,
+        "stored": stored,
+    }
 
 
 def rows_held(url: PostgresUrl) -> dict[str, int]:
@@ -167,28 +205,36 @@ def main() -> None:
 
     print(describe_machine(), flush=True)
     model, folder = checkpoint(TINY_DIM), images(args.files, args.side)
-    log = CACHE / "pg_indexers.log"
-    print(f"{args.files} images of {args.side} px in {folder}; the indexers' output goes to {log}", flush=True)
-    report = measure(folder, url, model, log, args)
+    logs = CACHE / "pg_indexers-logs"
+    print(f"{args.files} images of {args.side} px in {folder}; the indexers' output goes to {logs}", flush=True)
+    report = measure(folder, url, model, logs, args)
     write(report, args)
 
 
-def measure(folder: Path, url: PostgresUrl, model: Path, log: Path, args) -> dict:
+def run_folder(logs: Path, name: str) -> Path:
+    """The folder for one run's indexer logs (emptied)."""
+    folder = logs / re.sub(r"\W+", "-", name).strip("-").lower()
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.log"):
+        old.unlink()
+    return folder
+
+
+def measure(folder: Path, url: PostgresUrl, model: Path, logs: Path, args) -> dict:
     runs = {}
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         db = Path(tmp) / "library.db"
-        runs["SQLite, 1 indexer"] = run_indexers(1, folder, db, model, log)
+        name = "SQLite, 1 indexer"
+        runs[name] = run_indexers(1, folder, db, model, run_folder(logs, name))
         with closing(sqlite3.connect(db)) as conn:
-            runs["SQLite, 1 indexer"]["files"] = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+            runs[name]["files"] = conn.execute("SELECT count(*) FROM files").fetchone()[0]
     for count in args.indexers:
         empty(url)
-        runs[f"PostgreSQL, {count} indexer{'s' if count > 1 else ''}"] = {
-            **run_indexers(count, folder, url, model, log),
-            **rows_held(url),
-        }
-        print(f"{list(runs)[-1]}: {runs[list(runs)[-1]]}", flush=True)
+        name = f"PostgreSQL, {count} indexer{'s' if count > 1 else ''}"
+        runs[name] = {**run_indexers(count, folder, url, model, run_folder(logs, name)), **rows_held(url)}
+        print(f"{name}: {runs[name]}", flush=True)
     empty(url)
-    killed = {**killed_run(folder, url, model, args.lease, log), **rows_held(url)}
+    killed = {**killed_run(folder, url, model, args.lease, run_folder(logs, "killed")), **rows_held(url)}
     print(f"3 indexers, one killed: {killed}", flush=True)
     empty(url)
     cost = claim_cost(url, 5000)
@@ -199,35 +245,40 @@ def measure(folder: Path, url: PostgresUrl, model: Path, log: Path, args) -> dic
 def write(report: dict, args) -> None:
     load = os.getloadavg()[0]
     runs, killed, files = report["runs"], report["killed"], args.files
-    baseline = runs["SQLite, 1 indexer"]["wall"]
+    baseline = runs["SQLite, 1 indexer"]["indexing"]
     run_rows = [
         [
             name,
             f"{run['wall']:.1f}",
-            f"{files / run['wall']:.1f}",
-            f"{baseline / run['wall']:.2f}",
+            f"{run['indexing']:.1f}",
+            f"{files / run['indexing']:.1f}",
+            f"{baseline / run['indexing']:.2f}",
             f"{1000 * run['cpu'] / files:.0f}",
+            " + ".join(map(str, run["stored"])),
             f"{run['files']}",
             " ".join(map(str, run["codes"])),
         ]
         for name, run in runs.items()
     ]
-    run_columns = ["library, indexers", "wall s", "files/s", "speed vs SQLite", "CPU ms/file", "rows", "exit codes"]
+    run_columns = ["library, indexers", "wall s", "indexing s", "files/s", "vs SQLite", "CPU ms/file", "stored by each"]
+    run_columns += ["rows", "exit codes"]
     once = killed["files"] == killed["paths"] == killed["vectors"] == files and killed["queued"] == 0
     kill_rows = [
         [
             f"{killed['held']} files held at {killed['killed_at']:.1f} s",
             f"{args.lease:.0f} s",
             f"{killed['wall']:.1f}",
+            " + ".join(map(str, killed["stored"])),
             f"{killed['files']} / {killed['paths']} / {killed['vectors']} of {files}",
             f"{killed['queued']}",
             "yes" if once else "NO",
             " ".join(map(str, killed["codes"])),
         ]
     ]
-    kill_columns = ["killed (SIGKILL)", "lease", "wall s", "file rows / paths / vectors", "queued", "once", "exit"]
+    kill_columns = ["killed (SIGKILL)", "lease", "wall s", "stored by each", "file rows / paths / vectors", "queued"]
+    kill_columns += ["each file once", "exit codes"]
     claim_ms = 1000 * report["claim_s_per_file"]
-    index_ms = 1000 * runs["PostgreSQL, 1 indexer"]["wall"] / files
+    index_ms = 1000 * runs["PostgreSQL, 1 indexer"]["indexing"] / files
     print(table(run_columns, run_rows))
     print(table(kill_columns, kill_rows))
     print(f"queue, claim and finish: {claim_ms:.2f} ms per file ({index_ms:.0f} ms per file indexed); load {load:.2f}")
@@ -241,7 +292,10 @@ def write(report: dict, args) -> None:
         notes=[
             f"The work queue alone (queue, claim in batches of {CLAIM_BATCH} with a lease renewal, finish): "
             f"{claim_ms:.2f} ms per file, against {index_ms:.0f} ms per file for one indexer on PostgreSQL "
-            "(wall time, the whole command).",
+            "(its indexing time).",
+            "Wall s: from starting the indexers to the last exit (start-up and model load included); indexing s: "
+            "from the first indexer's start of indexing (its end less its own indexing time, from its last line) "
+            "to the last one's end, which files/s and the ratio use.",
             f"Every indexer decodes with one thread (`--workers 1`); this machine has {os.cpu_count()} cores, "
             "shared with the database server and other work: more indexers share the same CPUs.",
             f"Load average {load:.2f} at the end (other work on the machine included).",
