@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -14,11 +17,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.polling import eventually
+from tests.search.test_ocr import FakeEngine
 from tests.web.test_browser import serving
 from zhclip.search import Library, Searcher
+from zhclip.search.pg.store import PgReader
 from zhclip.web import create_app
 
-from ..media import photo, video
+from ..media import photo, solid, video
 
 FP32 = ("--precision", "fp32")  # "auto" measures the machine once; tests need not wait for that
 CUE = (1.0, 3.0, "我们明天去北京开会")
@@ -150,3 +156,50 @@ def test_a_library_that_cannot_be_opened_is_one_line_for_every_command(cli, unus
             said = (command, case, result.stderr)
             assert result.returncode == 2 and fix in result.stderr and len(result.stderr.splitlines()) == 1, said
             assert not list(here.iterdir()) and not state.exists(), said
+
+
+def test_ocr_on_a_postgresql_library_reads_once_and_gives_the_segment(cli, pg_url, model_path, tmp_path, monkeypatch):
+    FakeEngine.calls, FakeEngine.fail_on = 0, None
+    monkeypatch.setattr("zhclip.search.indexer.OcrEngine", FakeEngine)
+    lib = tmp_path / "lib"
+    video(lib / "meeting.mp4", ["blue", "green", "green", "red"], seconds_each=2.0)  # frames at 0, 2, 4, 6 s
+    solid(lib / "invoice.png", "red")
+    db = str(pg_url)
+    done = cli("index", lib, "--db", db, "--model", model_path, "--ocr", "--no-progress", *FP32)
+    assert done.returncode == 0, done.stderr
+    read = FakeEngine.calls
+    again = cli("index", lib, "--db", db, "--no-progress", *FP32)  # OCR stays on; nothing is read twice
+    assert again.returncode == 0 and FakeEngine.calls == read, again.stderr
+
+    found = _json(cli("search", "会议纪要", "--db", db, "--match", "ocr", "--json", *FP32))
+    assert [(r["start"], r["end"], r["ocr"]["text"]) for r in found] == [(2.0, 6.0, "会议纪要")]
+    invoice = _json(cli("search", "普通发票", "--db", db, "--match", "ocr", "--json", *FP32))
+    assert [Path(r["path"]).name for r in invoice][:1] == ["invoice.png"]
+
+
+@pytest.mark.slow  # 23 s on a loaded 2-core machine; the watching itself is tested on SQLite by default
+def test_index_watch_on_a_postgresql_library(pg_url, model_path, tmp_path):
+    lib = tmp_path / "lib"
+    photo(lib / "a.jpg", 1)
+    command = [sys.executable, "-m", "zhclip", "index", lib, "--db", pg_url, "--model", model_path, *FP32]
+    proc = subprocess.Popen(
+        [*map(str, command), "--no-progress", "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C as at a terminal
+    )
+    try:
+        eventually(lambda: _files(pg_url) >= 1, "the first run indexes a.jpg", timeout=120)
+        photo(lib / "later.jpg", 2)
+        eventually(lambda: _files(pg_url) == 2, "the new file is indexed while watching")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped watching" in out and "new 1, updated 0" in out, out
+
+
+def _files(url) -> int:
+    """Files in the library so far (0 while the indexer is still creating it)."""
+    reader = PgReader(url)
+    return reader.counts()["files"] if reader.version else 0
