@@ -70,3 +70,16 @@ def test_two_claims_at_once_take_different_files(pg_url):
     assert len(first) == 8 and len(second) == 12 and not {f.path for f in first} & {f.path for f in second}
     for store in stores:
         store.close()
+
+
+def test_an_indexer_claims_only_under_its_own_roots(pg_url):
+    store = PgStore(pg_url)
+    files = [ScannedFile(path, 1, 1, "image") for path in ("/nas/a/1.jpg", "/nas/ab/2.jpg", "/nas/b/3.jpg", "/one.jpg")]
+    everything = WorkQueue(store.conn)
+    assert everything.enqueue(files) == 4
+    scoped = WorkQueue(store.conn, roots=["/nas/a", "/one.jpg"])  # /nas/ab is not under /nas/a
+    assert (scoped.waiting(), scoped.unclaimed()) == (2, 2)
+    assert [f.path for f in scoped.claim(10)] == ["/nas/a/1.jpg", "/one.jpg"]
+    assert (scoped.waiting(), scoped.unclaimed()) == (2, 0)  # held by itself now; the others are not its business
+    assert [f.path for f in everything.claim(10)] == ["/nas/ab/2.jpg", "/nas/b/3.jpg"]
+    store.close()

@@ -4,16 +4,22 @@ the end every file is stored once, every content once, nothing is missing and no
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.polling import eventually
+from zhclip.errors import InputError
+from zhclip.search import index_library
 from zhclip.search.location import PostgresUrl
+from zhclip.search.mounts import parse_mount
 from zhclip.search.pg.store import open_connection
 
+from ..conftest import FAST
 from ..media import photo
 
 IMAGES = 30
@@ -136,3 +142,30 @@ def test_a_lost_connection_loses_only_the_open_batch(pg_url, folder, tiny_checkp
 def tables_made(conn) -> bool:
     """Whether the library's tables exist yet (the first indexer makes them)."""
     return bool(conn.execute("SELECT to_regclass('work') IS NOT NULL").fetchone()[0])
+
+
+def test_a_root_mounted_elsewhere_is_indexed_once(pg_url, encoder, tmp_path):
+    """One folder, seen at two local paths by two machines: each file is stored once, by the library's path."""
+    nas = tmp_path / "nas" / "footage"
+    for n in range(3):
+        photo(nas / f"{n}.jpg", n)
+    elsewhere = tmp_path / "mnt" / "media"  # the other machine's mount point of the same folder
+    elsewhere.parent.mkdir()
+    elsewhere.symlink_to(nas, target_is_directory=True)
+    first = index_library(str(pg_url), [nas], encoder, FAST)
+    assert first.new == 3
+
+    photo(nas / "new.jpg", 7)
+    (nas / "0.jpg").unlink()
+    mounted = replace(FAST, mounts=(parse_mount(f"footage={elsewhere}"),))
+    second = index_library(str(pg_url), [elsewhere], encoder, mounted)
+    assert (second.new, second.unchanged, second.removed) == (1, 2, 1)
+    conn = open_connection(pg_url)
+    paths = [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]
+    assert paths == [str(nas / name) for name in ("1.jpg", "2.jpg", "new.jpg")]
+    assert json.loads(conn.execute("SELECT value FROM meta WHERE key = 'roots'").fetchone()[0]) == [str(nas)]
+
+    unknown = replace(FAST, mounts=(("photos", str(elsewhere)),))
+    with pytest.raises(InputError, match=r"no root named 'photos'; its roots: footage \("):
+        index_library(str(pg_url), [elsewhere], encoder, unknown)
+    conn.close()
