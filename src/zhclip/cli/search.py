@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from .library import DB_HELP
 from .options import add_precision_argument
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _library_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", required=True, help="the library file (created by `zhclip index`)")
+    p.add_argument("--db", required=True, help=f"{DB_HELP}; `zhclip index` creates it")
     p.add_argument("--model", help="HF dir, hub id, zoo name or .pt checkpoint (default: the library's model)")
     add_precision_argument(p, default="auto")
     p.add_argument("--device", default="auto")
@@ -454,14 +455,15 @@ def serve(args: argparse.Namespace) -> int:
     sock = bind_port(args.host, args.port)  # a taken port is said before the model loads
     from ..search.stores import open_reader
 
-    log_file = log_to_file(open_reader(args.db).path)  # a library that cannot be opened is said before a log is made
+    library = open_reader(args.db).path  # one that cannot be opened is said before a log is made
+    log_file = log_to_file(library)
     if args.processes > 1:
         return _serve_processes(args, sock, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads
     searcher = _searcher(args, ("image", "text"), serving=True)
     app = create_app(searcher, token=args.token, watch=args.watch, read_token=args.read_token)
     print(
-        f"serving {args.db} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
+        f"serving {library} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,
     )
     run_server(sock, app)
@@ -470,6 +472,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve_processes(args: argparse.Namespace, sock, log_file) -> int:
     from ..search.library import Library
+    from ..search.location import library_location
     from ..web.processes import NoDelayProtocol, settings_env
     from .serving import run_server
 
@@ -477,7 +480,7 @@ def _serve_processes(args: argparse.Namespace, sock, log_file) -> int:
     Library.open(args.db, args.model, args.precision, args.device, towers=("text",), runtime=args.runtime)
     os.environ.update(settings_env(args))
     print(
-        f"serving {args.db} on http://{args.host}:{args.port}/ from {args.processes} processes "
+        f"serving {library_location(args.db)} on http://{args.host}:{args.port}/ from {args.processes} processes "
         f"(log: {_where(log_file)}; Ctrl-C to stop)",
         flush=True,
     )
