@@ -160,8 +160,9 @@ def index_library(
         reread = {p for p, file in known.items() if file.content_id in unread}
         todo = [f for f in found.files if not _unchanged(known.get(f.path), f) or f.path in reread]
         summary.unchanged = len(found.files) - len(todo)
+        run = _Run(store, encoder, options, mounts, known, readers, summary, state, progress)
         with _work(db, store, library_roots, todo, reread, options, encoder.batch_size) as work:
-            _index_all(store, encoder, work, known, mounts, options, summary, state, progress, readers)
+            _index_all(run, work)
         summary.text_read = {reader.label: (reader.read, reader.failed) for reader in readers}
         _log_encoder_time(summary, state)
         state.phase = "cleaning"
@@ -343,86 +344,71 @@ def _work(
     return LocalWork(todo)
 
 
-def _index_all(
-    store: Store,
-    encoder: MediaEncoder,
-    work: Work,
-    known: dict[str, FileState],
-    mounts: Mounts,
-    options: IndexOptions,
-    summary: IndexSummary,
-    state: IndexProgress,
-    progress: ProgressCallback | None,
-    readers: list[TextReader],
-) -> None:
+@dataclass
+class _Run:
+    """What the indexing of one run's files works with and reports to."""
+
+    store: AnyStore
+    encoder: MediaEncoder
+    options: IndexOptions
+    mounts: Mounts
+    known: dict[str, FileState]  # the library's files before the scan
+    readers: list[TextReader]
+    summary: IndexSummary
+    state: IndexProgress
+    progress: ProgressCallback | None
+
+    def show(self, phase: str, work: Work, held_elsewhere: int = 0) -> None:
+        self.state.phase, self.state.total, self.state.held_elsewhere = phase, work.total, held_elsewhere
+        _report(self.progress, self.state)
+
+
+def _index_all(run: _Run, work: Work) -> None:
     """Index what `work` gives, then (a shared library) wait for other indexers' claims, taking over those that
     lapse, until nothing is left."""
-
-    def waiting(held: int) -> None:
-        state.phase, state.held_elsewhere, state.total = "waiting", held, work.total
-        _report(progress, state)
-
     more = True
     while more:
-        state.phase, state.held_elsewhere, state.total = "indexing", 0, work.total
-        _report(progress, state)
-        _index_files(store, encoder, work, known, mounts, options, summary, state, progress, readers)
-        more = work.wait_for_peers(waiting)
+        run.show("indexing", work)
+        _index_files(run, work)
+        more = work.wait_for_peers(lambda held: run.show("waiting", work, held))
 
 
-def _index_files(
-    store: Store,
-    encoder: MediaEncoder,
-    work: Work,
-    known: dict[str, FileState],
-    mounts: Mounts,
-    options: IndexOptions,
-    summary: IndexSummary,
-    state: IndexProgress,
-    progress: ProgressCallback | None,
-    readers: list[TextReader],
-) -> None:
+def _index_files(run: _Run, work: Work) -> None:
     """Decode, encode (and read the text of) and commit the files of `work`. A file that fails loses what the
     library held for it."""
-    contents = store.content_ids()
-    decode_options = DecodeOptions(encoder.image_size, options.frame_interval, options.min_side)
-    batch = _Batch(store, work, contents, options.commit_every, readers, known, mounts)
+    encoder, state = run.encoder, run.state
+    batch = _Batch(run, work, run.store.content_ids())
     waiting: list[Decoded] = []  # in arrival order, so a duplicate never commits before its original
     this_run: set[str] = set()
-    ahead = _decode_ahead((mounts.local_file(f) for f in work), encoder, decode_options, contents, options)
+    ahead = _decode_ahead((run.mounts.local_file(f) for f in work), encoder, batch.contents, run.options)
     state.indexing_started = state.indexing_started or time.monotonic()
     idle_before = state.idle_seconds  # of an earlier pass (a shared library: before waiting for other indexers)
     for item in ahead:
         state.idle_seconds = idle_before + ahead.wait_seconds
-        state.done += 1
-        state.total = work.total
+        state.done, state.total = state.done + 1, work.total
         if isinstance(item, tuple):
-            batch.failed.append(mounts.to_library(item[0]))
-            _fail(summary, state, *item)
+            batch.failed.append(run.mounts.to_library(item[0]))
+            _fail(run.summary, state, *item)
         else:
-            for reader in readers:
+            for reader in run.readers:
                 reader.start(item)
-            if item.hash in this_run or item.hash in contents:
+            if item.hash in this_run or item.hash in batch.contents:
                 item.pixels = None  # same content as a file already encoded: share its vectors
             this_run.add(item.hash)
-            _count(mounts.library_file(item.file), known, item.pixels is None, summary)
+            _count(run.mounts.library_file(item.file), run.known, item.pixels is None, run.summary)
             waiting.append(item)
             rows = sum(len(d.pixels) for d in waiting if d.pixels is not None)
             if rows >= encoder.batch_size or not rows:  # nothing to encode (audio, copies): ready to commit now
                 batch.ready += _encode(encoder, waiting, state)
                 waiting = []
         batch.maybe_commit()
-        _report(progress, state)
+        _report(run.progress, state)
     batch.ready += _encode(encoder, waiting, state)
     batch.commit()
 
 
 def _decode_ahead(
-    todo: Iterable[ScannedFile],
-    encoder: MediaEncoder,
-    decode: DecodeOptions,
-    contents: dict[str, int],
-    options: IndexOptions,
+    todo: Iterable[ScannedFile], encoder: MediaEncoder, contents: dict[str, int], options: IndexOptions
 ) -> DecodeAhead:
     """Decoding two batches ahead of the encoder, in processes when the model runs on CUDA."""
     processes = options.decode_processes
@@ -431,7 +417,7 @@ def _decode_ahead(
     return DecodeAhead(
         todo,
         encoder.to_array,
-        decode,
+        DecodeOptions(encoder.image_size, options.frame_interval, options.min_side),
         contents,
         workers=options.workers,
         rows_ahead=2 * encoder.batch_size,
@@ -466,19 +452,11 @@ def _encode(encoder: MediaEncoder, items: list[Decoded], state: IndexProgress) -
 class _Batch:
     """Finished (and failed) files waiting to be committed together."""
 
-    def __init__(
-        self,
-        store: Store,
-        work: Work,
-        contents: dict[str, int],
-        every: float,
-        readers: list[TextReader],
-        known: dict[str, FileState],
-        mounts: Mounts,
-    ):
-        self.store, self.work, self.readers, self.known, self.mounts = store, work, readers, known, mounts
+    def __init__(self, run: _Run, work: Work, contents: dict[str, int]):
+        self.store, self.readers, self.known, self.mounts = run.store, run.readers, run.known, run.mounts
+        self.work = work
         self.contents = contents
-        self.every = every
+        self.every = run.options.commit_every
         self.ready: list[Decoded] = []
         self.failed: list[str] = []  # by the library's paths
         self.last = time.monotonic()
