@@ -9,7 +9,7 @@ import numpy as np
 
 from tests.polling import eventually
 from zhclip.media import MediaInfo
-from zhclip.search.pg.claims import WorkQueue
+from zhclip.search.pg.claims import ClaimedWork, WorkQueue
 from zhclip.search.pg.store import PgStore
 from zhclip.search.scan import ScannedFile
 
@@ -83,3 +83,32 @@ def test_an_indexer_claims_only_under_its_own_roots(pg_url):
     assert (scoped.waiting(), scoped.unclaimed()) == (2, 0)  # held by itself now; the others are not its business
     assert [f.path for f in everything.claim(10)] == ["/nas/ab/2.jpg", "/nas/b/3.jpg"]
     store.close()
+
+
+def test_waiting_for_peers_takes_over_a_dead_ones_claims_and_leaves_a_live_ones(pg_url):
+    store, peer_store = PgStore(pg_url), PgStore(pg_url)
+    with ClaimedWork(store, [], FILES[:4], (), lease_s=0.6, batch=10) as work:
+        peer = WorkQueue(peer_store.conn, "peer", lease_s=0.6)
+        assert len(peer.claim(4)) == 4  # it dies holding them
+        assert list(work) == []
+        assert work.wait_for_peers(lambda held: None)  # lapsed: to claim again
+        assert len(list(work)) == 4 and work.finish(f.path for f in FILES[:4]) == {f.path for f in FILES[:4]}
+
+        peer.enqueue(FILES[4:6])
+        assert len(peer.claim(2)) == 2
+        stopped = threading.Event()
+
+        def heartbeat() -> None:
+            while not stopped.wait(0.1):
+                peer.renew()
+
+        beats = threading.Thread(target=heartbeat)
+        beats.start()
+        looks: list[int] = []
+        assert not work.wait_for_peers(looks.append)  # renewed past the wait: left to the live peer
+        stopped.set()
+        beats.join()
+        assert looks and set(looks) == {2}
+    assert peer.waiting() == 2
+    store.close()
+    peer_store.close()

@@ -119,6 +119,13 @@ class WorkQueue:
         scope, params = self.scope
         return self.conn.execute(f"SELECT count(*) FROM work WHERE {scope}", params).fetchone()[0]
 
+    def lease_left(self) -> float:
+        """Seconds until the last claim held now lapses unless renewed (0 when none is held)."""
+        scope, params = self.scope
+        return self.conn.execute(
+            f"SELECT coalesce(extract(epoch FROM max(lease_until) - now()), 0)::float FROM work WHERE {scope}", params
+        ).fetchone()[0]
+
     def unclaimed(self) -> int:
         """Files queued that nobody holds (never claimed, released, or whose lease lapsed): what `claim` may take."""
         scope, params = self.scope
@@ -209,13 +216,19 @@ class ClaimedWork:
 
     def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
         """After the claims ran out and everything claimed is stored: wait while other indexers hold files, until
-        one of them lapses (a killed indexer's) or all are finished, calling `on_wait(held)` at each look. True
-        when there is something to claim again."""
+        a claim lapses (a killed indexer's: True, there is something to claim again) or all are finished (False),
+        calling `on_wait(held)` at each look. The wait ends when the leases held at its start have run out: claims
+        still held then were renewed, by indexers alive, which index them (False)."""
         poll = min(POLL_S, self.queue.lease_s / 3)
+        deadline = None
         while True:
             with self.store.transaction():
-                held, self.left = self.queue.waiting(), self.queue.unclaimed()
+                held, self.left, lease_left = self.queue.waiting(), self.queue.unclaimed(), self.queue.lease_left()
             if not held or self.left:
                 return bool(held)
+            deadline = deadline or time.monotonic() + lease_left + poll
+            if time.monotonic() > deadline:
+                log.info("%d files are held by other indexers, alive (renewing their claims): left to them", held)
+                return False
             on_wait(held)
             time.sleep(poll)
