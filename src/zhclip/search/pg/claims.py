@@ -9,6 +9,8 @@ batch, index it (calling `renew` at least every lease/3 seconds), and in the tra
 `finish` and store only the paths it returns (the ones still held); `release` what is left on a clean stop.
 `ClaimedWork` does all of that for the indexer (search/indexer.py), with the heartbeat on a thread and a
 connection of its own, so that a long batch or a stalled writer connection never lets a live claim lapse.
+An indexer sees only the queue's files under its own roots (by the library's paths: mounts.py); once it has
+nothing left to claim, it waits for the others' claims until their leases run out, to take over a killed one's.
 """
 
 from __future__ import annotations
