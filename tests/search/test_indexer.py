@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zhclip.errors import InputError
 from zhclip.search import LibraryError, Query, Reader, model_identity
+from zhclip.search.mounts import Mounts, parse_mount, unmounted_twins
 from zhclip.search.store import SCHEMA_VERSION
 
 from .media import bad_files, photo, video
@@ -136,3 +138,17 @@ def test_schema_version_and_foreign_file_refused(tmp_path, index):
     newer.close()
     with pytest.raises(LibraryError, match="newer"):
         Reader(db)
+
+
+def test_mounts_translate_library_paths_and_name_the_roots():
+    roots = ("/Volumes/footage", "/a/photos", "/b/photos")
+    mounts = Mounts.resolve(roots, [parse_mount("footage=/mnt/nas/footage"), ("/b/photos", "/mnt/b")])
+    assert mounts.to_library("/mnt/nas/footage/2024/x.mp4") == "/Volumes/footage/2024/x.mp4"
+    assert mounts.to_local("/Volumes/footage/2024/x.mp4") == "/mnt/nas/footage/2024/x.mp4"
+    assert mounts.to_local("/Volumes/footage2/x.mp4") == "/Volumes/footage2/x.mp4"  # another root, not under it
+    assert mounts.to_library("/mnt/b/y.jpg") == "/b/photos/y.jpg"
+    with pytest.raises(InputError, match="more than one root named 'photos'"):
+        Mounts.resolve(roots, [("photos", "/mnt/p")])
+    with pytest.raises(InputError, match="is not NAME=LOCAL_PATH"):
+        parse_mount("/mnt/nas/footage")
+    assert unmounted_twins(["/mnt/nas/footage", "/c/videos"], roots) == [("/mnt/nas/footage", "/Volumes/footage")]

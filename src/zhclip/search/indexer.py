@@ -28,7 +28,7 @@ import numpy as np
 from .decode import Decoded, DecodeOptions
 from .encode import MediaEncoder
 from .errors import LibraryError
-from .mounts import Mounts
+from .mounts import Mounts, root_name, unmounted_twins
 from .ocr.engine import ENGINE_NAME, OcrEngine, OcrOptions
 from .ocr.reading import OcrReading
 from .pg.claims import LEASE_S, ClaimedWork
@@ -149,6 +149,7 @@ def index_library(
     try:
         mounts = Mounts.resolve(store.meta().roots, options.mounts)  # a name the library lacks: before any write
         library_roots = [mounts.to_library(str(r)) for r in roots]
+        _warn_of_twins(library_roots, store.meta().roots)
         _bind_model(store, encoder, options, library_roots)
         readers = _start_readers(store, options, engine)
         known = store.file_states()  # before the scan: a file another indexer adds later is never taken for gone
@@ -181,6 +182,18 @@ def index_library(
     state.phase = "done"
     _report(progress, state)
     return summary
+
+
+def _warn_of_twins(new_roots: list[str], roots: tuple[str, ...]) -> None:
+    for new, known in unmounted_twins(new_roots, roots):
+        log.warning(
+            "%s is new to the library, which has a root of the same name at %s: if it is that folder mounted here, "
+            "stop and index with --mount %s=%s instead (else its files are stored twice)",
+            new,
+            known,
+            root_name(known),
+            new,
+        )
 
 
 def _scan(roots: list[Path], options: IndexOptions, readers: list[TextReader], mounts: Mounts) -> ScanResult:

@@ -34,6 +34,13 @@ def root_name(root: str) -> str:
     return Path(root).name or root
 
 
+def unmounted_twins(new_roots: Iterable[str], roots: Sequence[str]) -> list[tuple[str, str]]:
+    """(new root, library root) pairs where a root new to the library has the name of one it has: likely the
+    same folder mounted elsewhere without `--mount` (its files would be stored twice)."""
+    named = {root_name(root): root for root in roots}
+    return [(new, named[root_name(new)]) for new in new_roots if new not in roots and root_name(new) in named]
+
+
 @dataclass(frozen=True)
 class Mounts:
     """This machine's local paths of some of the library's roots: (library root, local root) pairs."""
