@@ -5,16 +5,19 @@ the end every file is stored once, every content once, nothing is missing and no
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import zhclip
 from tests.polling import eventually
 from zhclip.errors import InputError
-from zhclip.search import index_library
+from zhclip.search import IndexOptions, IndexSummary, LibraryError, MediaEncoder, index_library
 from zhclip.search.location import PostgresUrl
 from zhclip.search.mounts import parse_mount
 from zhclip.search.pg.store import open_connection
@@ -109,34 +112,40 @@ def test_three_indexers_one_killed_while_it_holds_claims(pg_url, folder, tiny_ch
     conn.close()
 
 
-def test_a_lost_connection_loses_only_the_open_batch(pg_url, folder, tiny_checkpoints, tmp_path):
+def test_a_lost_connection_loses_only_the_open_batch(pg_url, folder, model_path):
+    """The indexer (in a thread here) loses its connections mid-run: a LibraryError saying so; what it had
+    committed stays, and a rerun (once the unreleased claims lapse) stores only the rest."""
     conn = open_connection(pg_url)
-    model = tiny_checkpoints["pt"]
-    log = tmp_path / "cut.log"
-    cut = start_indexer(pg_url, folder, model, log)
-    try:
-        eventually(
-            lambda: tables_made(conn) and counts(conn)["files"] and held_by(conn, cut.pid),
-            "the indexer stores a batch and holds claims",
-        )
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        )
-        code, output = finished(cut, log)
-    finally:
-        cut.kill()
-    assert code == 2, output
-    assert "Traceback" not in output and "library" in output.splitlines()[-1]
+    small_batches = MediaEncoder(zhclip.load(model_path, device="cpu"), batch_size=2)
+    options = replace(FAST, workers=1, claim_lease=LEASE_S)
+    outcome: list[BaseException | IndexSummary] = []
+    cut = threading.Thread(target=lambda: outcome.append(run_catching(pg_url, folder, small_batches, options)))
+    cut.start()
+    eventually(
+        lambda: tables_made(conn) and counts(conn)["files"] and held_by(conn, os.getpid()),
+        "the indexer stores a batch and holds claims",
+    )
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+    cut.join()
+    assert isinstance(outcome[0], LibraryError) and "cannot write the library" in str(outcome[0])
     stored_before = counts(conn)["files"]
     assert 0 < stored_before < IMAGES + 1
 
-    log = tmp_path / "rerun.log"
-    code, output = finished(start_indexer(pg_url, folder, model, log), log)
-    assert code == 0, output
-    assert new_files(output) == IMAGES + 1 - stored_before  # what was committed stays; only the rest is redone
+    rerun = index_library(str(pg_url), [folder], small_batches, options)
+    assert rerun.new == IMAGES + 1 - stored_before  # what was committed stays; only the rest is redone
     stored_in_full(conn, folder)
     conn.close()
+
+
+def run_catching(url: PostgresUrl, folder: Path, encoder: MediaEncoder, options: IndexOptions):
+    """index_library's summary, or what it raised."""
+    try:
+        return index_library(str(url), [folder], encoder, options)
+    except Exception as exc:
+        return exc
 
 
 def tables_made(conn) -> bool:
