@@ -112,3 +112,17 @@ def test_waiting_for_peers_takes_over_a_dead_ones_claims_and_leaves_a_live_ones(
     assert peer.waiting() == 2
     store.close()
     peer_store.close()
+
+
+def test_renewing_skips_the_files_being_finished_instead_of_waiting(pg_url):
+    store, heartbeat_store = PgStore(pg_url), PgStore(pg_url)
+    heartbeat_store.conn.execute("SET statement_timeout = '10s'")  # a wait fails the test instead of hanging it
+    queue, heartbeat = WorkQueue(store.conn, "me"), WorkQueue(heartbeat_store.conn, "me")
+    queue.enqueue(FILES[:4])
+    assert len(queue.claim(4)) == 4
+    with store.transaction():  # the storing transaction holds the finished row until it commits
+        assert queue.finish([FILES[0].path]) == {FILES[0].path}
+        assert heartbeat.renew() == 3
+    assert heartbeat.renew() == 3
+    store.close()
+    heartbeat_store.close()

@@ -95,9 +95,12 @@ class WorkQueue:
         return [ScannedFile(*row) for row in sorted(rows)]
 
     def renew(self) -> int:
-        """Extend the lease of everything this indexer holds (the heartbeat); how many files it holds."""
+        """Extend the lease of everything this indexer holds (the heartbeat); how many files it renewed. Rows
+        being finished are skipped, not waited for: they leave the queue with that commit, and waiting would let
+        the heartbeat and the storing transaction lock the same rows in different orders (a deadlock)."""
         return self.conn.execute(
-            "UPDATE work SET lease_until = now() + make_interval(secs => %s) WHERE holder = %s",
+            "UPDATE work SET lease_until = now() + make_interval(secs => %s) WHERE path IN "
+            "(SELECT path FROM work WHERE holder = %s FOR UPDATE SKIP LOCKED)",
             [self.lease_s, self.holder],
         ).rowcount
 
