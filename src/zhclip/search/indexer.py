@@ -481,6 +481,9 @@ class _Batch:
     def commit(self) -> None:
         for reader in self.readers:
             reader.finish([item.hash for item in self.ready])  # outside the transaction: it may take a while
+        # By hash (a stable sort: a copy stays after its original): indexers storing the same contents at once
+        # lock them in one order, never each waiting on the other's
+        self.ready.sort(key=lambda item: item.hash)
         with self.store.transaction():
             files = [self.mounts.library_file(item.file) for item in self.ready]
             held = self.work.finish([file.path for file in files] + self.failed)
