@@ -65,7 +65,8 @@ class MemoryVectors:
         scored = {}
         for content_id in content_ids:
             rows = index.rows_of(content_id)
-            rows = rows[np.argsort(index.times[rows])]
+            if len(rows) > 1:  # a video's frames, in time order
+                rows = rows[np.argsort(index.times[rows])]
             scored[content_id] = (index.times[rows], index.scores(query, rows))
         return scored
 
