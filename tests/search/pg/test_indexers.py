@@ -178,3 +178,31 @@ def test_a_root_mounted_elsewhere_is_indexed_once(pg_url, encoder, tmp_path):
     with pytest.raises(InputError, match=r"no root named 'photos'; its roots: footage \("):
         index_library(str(pg_url), [elsewhere], encoder, unknown)
     conn.close()
+
+
+def test_two_indexers_at_once_store_each_file_and_content_once(pg_url, model_path, tmp_path):
+    """Two indexers (threads here) on an empty library at the same time, over files that share contents: both
+    start with nothing known, so each counts as new exactly the files it stored."""
+    lib = tmp_path / "lib"
+    for n in range(12):
+        photo(lib / f"{n:02d}.png", n, size=(800, 600))
+        (lib / "copies").mkdir(exist_ok=True)
+        (lib / "copies" / f"{n:02d}.png").write_bytes((lib / f"{n:02d}.png").read_bytes())
+    options = replace(FAST, workers=1, claim_lease=LEASE_S)
+    summaries: list[BaseException | IndexSummary] = []
+    indexers = [
+        threading.Thread(
+            target=lambda encoder: summaries.append(run_catching(pg_url, lib, encoder, options)),
+            args=(MediaEncoder(zhclip.load(model_path, device="cpu"), batch_size=2),),
+        )
+        for _ in range(2)
+    ]
+    for indexer in indexers:
+        indexer.start()
+    for indexer in indexers:
+        indexer.join()
+    assert all(isinstance(summary, IndexSummary) and not summary.failed for summary in summaries), summaries
+    assert sum(summary.new for summary in summaries) == 24
+    conn = open_connection(pg_url)
+    assert counts(conn) == {"files": 24, "contents": 12, "vectors": 12, "work": 0}
+    conn.close()
