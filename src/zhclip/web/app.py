@@ -20,15 +20,21 @@ from .params import MAX_UPLOAD_BYTES
 from .rescan import Rescan
 from .routes import ROUTERS
 from .routes.library import STATIC
+from .security import Tokens
 
 __all__ = ["MAX_UPLOAD_BYTES", "create_app"]
 
 
 def create_app(
-    searcher: Searcher, token: str | None = None, watch: bool = False, rescan_refusal: str | None = None
+    searcher: Searcher,
+    token: str | None = None,
+    watch: bool = False,
+    rescan_refusal: str | None = None,
+    read_token: str | None = None,
 ) -> FastAPI:
-    """The app over `searcher`; with `watch`, it indexes the library's folders whenever files change;
-    `rescan_refusal` is the answer to rescan requests of a server that leaves indexing to `zhclip index`."""
+    """The app over `searcher`; `token` may do everything, `read_token` search and read only (see `security`);
+    with `watch`, it indexes the library's folders whenever files change; `rescan_refusal` is the answer to
+    rescan requests of a server that leaves indexing to `zhclip index`."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -52,7 +58,7 @@ def create_app(
         app.state.rescan.watch(stop)
     errors.install(app)
     app.add_middleware(BodyLimit, limit=MAX_UPLOAD_BYTES + (1 << 20))  # an upload and its form fields
-    install_guard(app, token)
+    install_guard(app, Tokens(token, read_token))
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

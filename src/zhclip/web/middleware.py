@@ -7,30 +7,32 @@ from starlette.datastructures import MutableHeaders
 
 from . import errors
 from .errors import AuthError, ForbiddenError, TooLargeError
-from .security import TOKEN_COOKIE, cookie_value, host_allowed, origin_allowed, token_ok
+from .security import READ_ONLY, TOKEN_COOKIE, Tokens, cookie_value, host_allowed, origin_allowed, read_only_allows
 
 
-def install_guard(app: FastAPI, token: str | None) -> None:
-    """Foreign Host headers (DNS rebinding) and cross-site writes are refused (403); with a token, requests
-    without it too (401). A token given as ?token= is kept in a cookie for the page's later requests."""
-    app.add_middleware(Guard, token=token)
+def install_guard(app: FastAPI, tokens: Tokens) -> None:
+    """Foreign Host headers (DNS rebinding) and cross-site writes are refused (403); with tokens, requests
+    without one too (401), and the read-only token's writes (403). A token given as ?token= is kept in a cookie
+    for the page's later requests. Routes find the caller's role in `request.state.role`."""
+    app.add_middleware(Guard, tokens=tokens)
 
 
 class Guard:
     """`install_guard`'s check, as plain ASGI: Starlette's decorator middleware costs every request a task and
     a stream of its own."""
 
-    def __init__(self, app, token: str | None):
-        self.app, self.token = app, token
+    def __init__(self, app, tokens: Tokens):
+        self.app, self.tokens = app, tokens
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         try:
-            from_query = _check(Request(scope), self.token)
+            role, kept = _check(Request(scope), self.tokens)
         except (AuthError, ForbiddenError) as exc:
             return await errors.response_for(exc)(scope, receive, send)
-        cookie = _token_cookie(self.token) if from_query else None
+        scope.setdefault("state", {})["role"] = role
+        cookie = _token_cookie(kept) if kept else None
 
         async def send_guarded(message) -> None:
             if message["type"] == "http.response.start":
@@ -49,19 +51,23 @@ def _token_cookie(token: str) -> str:
     return response.headers["set-cookie"]
 
 
-def _check(request: Request, token: str | None) -> bool:
-    """Raises for a refused request; returns whether the token came from the query string."""
+def _check(request: Request, tokens: Tokens) -> tuple[str, str | None]:
+    """Raises for a refused request; returns the caller's role and the token to keep in a cookie (one given
+    in the query string)."""
     host = request.headers.get("host", "")
-    if not host_allowed(host, token):
+    if not host_allowed(host, tokens):
         raise ForbiddenError(f"host {host!r} is not served; open http://127.0.0.1 instead")
     if request.method not in ("GET", "HEAD") and not origin_allowed(request.headers.get("origin"), host):
         raise ForbiddenError("cross-site requests are refused")
-    if not token:
-        return False
-    ok, from_query = token_ok(token, request.headers, request.cookies, request.query_params)
-    if not ok:
+    role, kept = tokens.role(request.headers, request.cookies, request.query_params)
+    if role is None:
         raise AuthError("a token is required: `Authorization: Bearer TOKEN` or ?token=TOKEN")
-    return from_query
+    if role == READ_ONLY and not read_only_allows(request.method, request.url.path):
+        raise ForbiddenError(
+            f"{request.method} {request.url.path} needs the admin token (`zhclip serve --token`); "
+            "the token given is read-only"
+        )
+    return role, kept
 
 
 class BodyLimit:

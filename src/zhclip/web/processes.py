@@ -16,7 +16,7 @@ from ..search import Library, Searcher
 from .app import create_app
 
 SETTINGS_ENV = "ZHCLIP_SERVE_SETTINGS"
-SETTINGS = ("db", "model", "precision", "device", "runtime", "token")
+SETTINGS = ("db", "model", "precision", "device", "runtime", "token", "read_token")
 
 
 def settings_env(options: object) -> dict[str, str]:
@@ -30,7 +30,7 @@ def app() -> FastAPI:
     options = {"runtime": s["runtime"], "image_later": True}
     library = Library.open(s["db"], s["model"], s["precision"], s["device"], **options)
     refusal = f"this server runs in several processes; index the library with `zhclip index --db {s['db']}`"
-    return create_app(Searcher(library), token=s["token"], rescan_refusal=refusal)
+    return create_app(Searcher(library), token=s["token"], rescan_refusal=refusal, read_token=s["read_token"])
 
 
 class NoDelayProtocol(HttpToolsProtocol):

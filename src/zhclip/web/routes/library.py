@@ -50,15 +50,17 @@ def _page(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-@router.get("/api/status", summary="Library counts, model, text sources, and indexing progress")
+@router.get("/api/status", summary="Library counts, model, text sources, indexing progress, and the caller's role")
 def status(searcher: SearcherDep, request: Request) -> dict:
+    """`role`: "admin" (may rescan, trash and restore) or "read-only" (the `--read-token`'s: search and read)."""
     library = searcher.library
     return {
+        "role": request.state.role,
         "library": str(library.path),
         "counts": library.counts(),
         "model": library.encoder.identity.source,
         "arch": library.encoder.identity.arch,
-        "approximate_index": library.index.approximate,
+        "approximate_index": library.vectors.approximate,
         "text_sources": [source.name for source in text_sources() if source.present(library.reader)],
         "indexing": request.app.state.rescan.status(),
     }

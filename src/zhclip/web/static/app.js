@@ -362,6 +362,7 @@ function offerMatches(sources) {
 async function refreshStatus() {
   try {
     const s = await api("/api/status");
+    document.body.classList.toggle("read-only", s.role === "read-only");
     offerMatches(s.text_sources);
     const c = s.counts;
     let text = t("status", { images: c.images, videos: c.videos, arch: s.arch });
@@ -376,6 +377,7 @@ async function refreshStatus() {
     }
     if (ix.watching && !ix.running) text += " · " + t("watching");
     if (ix.missing_roots && ix.missing_roots.length) text += " · " + t("missing_roots", { roots: ix.missing_roots.join(", ") });
+    if (s.role === "read-only") text += " · " + t("read_only");
     $("status").textContent = text;
     $("rescan").disabled = Boolean(ix.running);
   } catch (err) {

@@ -121,14 +121,27 @@ async function loadTrash() {
   }
 }
 
+// A read-only caller (the server's --read-token) sees the groups only: no keep choice, trash or restore.
+async function applyRole() {
+  let readOnly = false;
+  try {
+    readOnly = (await api("/api/status")).role === "read-only";
+  } catch (err) {
+    // the groups' own request says what is wrong
+  }
+  document.body.classList.toggle("read-only", readOnly);
+  $("status").textContent = readOnly ? t("read_only") : "";
+  if (!readOnly) loadTrash();
+}
+
 function relabel(root) {
   for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
 }
 
 $("threshold").addEventListener("change", () => loadGroups(true));
 $("more-groups").addEventListener("click", () => loadGroups(false));
-$("lang").addEventListener("click", () => { switchLanguage(); document.title = `zhclip ${t("dupes_title")}`; loadGroups(true); loadTrash(); });
+$("lang").addEventListener("click", () => { switchLanguage(); document.title = `zhclip ${t("dupes_title")}`; loadGroups(true); applyRole(); });
 applyLabels();
 document.title = `zhclip ${t("dupes_title")}`;
 loadGroups(true);
-loadTrash();
+applyRole();

@@ -97,6 +97,7 @@ const LABELS = {
   restore: ["恢复", "Restore"],
   load_more: ["加载更多", "Load more"],
   watching: ["自动索引中", "watching for changes"],
+  read_only: ["只读", "read-only"],
   missing_roots: ["文件夹不在：{roots}（其文件保留）", "folder not there: {roots} (its files stay)"],
 };
 const LANGS = ["zh", "en"];
