@@ -105,6 +105,7 @@ class IndexSummary:
     # per text reader of the run (its label): contents it read, of which it could not read (indexed all the same)
     text_read: dict[str, tuple[int, int]] = field(default_factory=dict)
     subtitles: SubtitleCounts = field(default_factory=SubtitleCounts)  # videos whose subtitles were read again
+    by_others: int = 0  # a shared library: files this run's scan found to do that other indexers did
 
     @property
     def ocr(self) -> bool:
@@ -122,6 +123,7 @@ class IndexSummary:
     def line(self) -> str:
         text = "".join(f"; {label} read {n} contents ({bad} unreadable)" for label, (n, bad) in self.text_read.items())
         text += f"; {self.subtitles.line()}" if self.subtitles.read else ""
+        text += f"; {self.by_others} indexed by other indexers" if self.by_others else ""
         return (
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
             f"failed {len(self.failed)} (vectors reused for {self.reused} renamed or duplicate files){text} "
@@ -164,6 +166,7 @@ def index_library(
         run = _Run(store, encoder, options, mounts, known, readers, summary, state, progress)
         with _work(db, store, library_roots, todo, reread, options, encoder.batch_size) as work:
             _index_all(run, work)
+        summary.by_others = len({f.path for f in todo} - run.finished)
         summary.text_read = {reader.label: (reader.read, reader.failed) for reader in readers}
         _log_encoder_time(summary, state)
         state.phase = "cleaning"
@@ -370,6 +373,7 @@ class _Run:
     summary: IndexSummary
     state: IndexProgress
     progress: ProgressCallback | None
+    finished: set[str] = field(default_factory=set)  # the library's paths this run indexed (or found broken)
 
     def show(self, phase: str, work: Work, held_elsewhere: int = 0) -> None:
         self.state.phase, self.state.total, self.state.held_elsewhere = phase, work.total, held_elsewhere
@@ -467,6 +471,7 @@ class _Batch:
 
     def __init__(self, run: _Run, work: Work, contents: dict[str, int]):
         self.store, self.readers, self.known, self.mounts = run.store, run.readers, run.known, run.mounts
+        self.finished = run.finished
         self.work = work
         self.contents = contents
         self.every = run.options.commit_every
@@ -494,6 +499,7 @@ class _Batch:
             if broken := [p for p in self.failed if p in held and p in self.known]:
                 self.store.remove_files(broken)  # a file now broken loses its old vectors
             self.store.bump_generation()
+        self.finished |= held
         self.ready, self.failed = [], []
         self.last = time.monotonic()
 

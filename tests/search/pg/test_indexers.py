@@ -203,6 +203,7 @@ def test_two_indexers_at_once_store_each_file_and_content_once(pg_url, model_pat
         indexer.join()
     assert all(isinstance(summary, IndexSummary) and not summary.failed for summary in summaries), summaries
     assert sum(summary.new for summary in summaries) == 24
+    assert [s.new + s.by_others + s.unchanged for s in summaries] == [24, 24]  # each file: done here or by the other
     conn = open_connection(pg_url)
     assert counts(conn) == {"files": 24, "contents": 12, "vectors": 12, "work": 0}
     conn.close()
