@@ -120,3 +120,10 @@ def test_a_source_without_a_library_is_refused(tmp_path, pg_url):
     with pytest.raises(LibraryError, match="holds no library; nothing to copy"):
         copy_library(pg_url, tmp_path / "copy.db")
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_large_library_copied_into_postgresql_gets_its_vector_index(tmp_path, pg_url, monkeypatch):
+    monkeypatch.setattr(copy_module, "EXACT_LIMIT", 10)  # "large": 10 vectors here, 100 000 for real
+    copied = copy_library(small_library(tmp_path / "lib.db"), pg_url)
+    reader = PgReader(pg_url)
+    assert copied["vectors"] >= 10 and reader.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]

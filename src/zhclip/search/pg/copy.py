@@ -3,10 +3,12 @@ one kind), every table row for row with its ids, vectors and text as they are: n
 Each store's own index columns are made on the way in (SQLite's FTS tables by its triggers, PostgreSQL's
 `grams`). The source is read in one snapshot (an indexer writing to it meanwhile is not half seen). The target
 must hold no library yet; it is written in one transaction, so a failed or interrupted copy leaves it as it was,
-and a new SQLite file made for the copy is removed again."""
+and a new SQLite file made for the copy is removed again. A PostgreSQL target is then made ready for queries:
+the planner's statistics, merged text indexes, and the HNSW index for a large library."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,9 @@ from ..errors import LibraryError
 from ..location import PostgresUrl
 from ..store import Reader, Store
 from .lines import grams
-from .store import PgReader, PgStore
+from .store import EXACT_LIMIT, PgReader, PgStore
+
+log = logging.getLogger(__name__)
 
 BATCH = 10_000
 # Tables in the order they are written (a row's parent first), and the columns both stores have.
@@ -46,7 +50,10 @@ def copy_library(
     reader = _open_source(source)
     try:
         with _new_target(target) as writer:
-            return _copy(reader, writer, target, progress or (lambda done, total: None))
+            copied = _copy(reader, writer, target, progress or (lambda done, total: None))
+            if isinstance(writer, PgStore):
+                _ready_for_queries(writer, copied["vectors"])
+            return copied
     finally:
         reader.conn.close()
 
@@ -192,6 +199,15 @@ def _vectors_for(store: Store | PgStore, rows: list[tuple]) -> list[tuple]:
 
     store.type_vectors(len(rows[0][VECTOR_COLUMN]))
     return [(*row[:VECTOR_COLUMN], HalfVector(row[VECTOR_COLUMN])) for row in rows]
+
+
+def _ready_for_queries(store: PgStore, vectors: int) -> None:
+    """After the commit: the planner's statistics of the new rows, the text indexes' pending entries merged, and
+    from EXACT_LIMIT vectors on the HNSW index built (PgStore.optimize)."""
+    store.conn.execute(f"ANALYZE {', '.join(COLUMNS)}")
+    if vectors >= EXACT_LIMIT:
+        log.info("building the vector index over %d vectors (minutes for millions)", vectors)
+    store.optimize(EXACT_LIMIT)
 
 
 def _advance_identities(store: PgStore) -> None:
