@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-
-DB_HELP = "the library: a file, or postgresql://USER@HOST[:PORT]/DB (postgresql://USER@/DB?host=/socket/dir)"
+from .options import DB_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,6 +6,8 @@ import argparse
 
 from ..choices import PRECISION_CHOICES, RUNTIME_CHOICES
 
+DB_HELP = "the library: a file, or postgresql://USER@HOST[:PORT]/DB (postgresql://USER@/DB?host=/socket/dir)"
+
 
 def add_precision_argument(parser: argparse.ArgumentParser, default: str = "fp32") -> None:
     """`--precision` and `--runtime` for a command that encodes (validated when the model loads)."""

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .library import DB_HELP
-from .options import add_precision_argument
+from .options import DB_HELP, add_precision_argument
 
 if TYPE_CHECKING:
     from ..search.location import PostgresUrl
