@@ -91,12 +91,14 @@ def run(*args) -> None:
 
 @pytest.fixture(scope="module")
 def libraries(tmp_path_factory, pg_server, model_path) -> dict[str, str]:
-    """The folder indexed into each store through `zhclip index` (OCR by a fake engine, in this process)."""
+    """The folder indexed into each store through `zhclip index` (OCR by a fake engine, in this process; set up
+    before conftest's function-scoped log folder, so it names its own)."""
     root = tmp_path_factory.mktemp("stores")  # no _ in the path: the filter for _ finds one folder
     folder = make_folder(root / "lib")
     dbs = {"sqlite": str(root / "lib.db"), "postgresql": new_database(pg_server)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("zhclip.search.indexer.OcrEngine", FakeEngine)
+        patch.setenv("XDG_STATE_HOME", str(root / "state"))  # the PostgreSQL library's log: here, not in ~
         for db in dbs.values():
             run("index", folder, "--db", db, "--model", model_path, "--ocr", "--precision", "fp32", "--no-progress")
     return dbs | {"folder": str(folder), "root": str(root)}
