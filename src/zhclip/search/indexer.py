@@ -317,6 +317,11 @@ class Work(Protocol):
         """Of `paths` done, those this run may store (called in the transaction that stores them)."""
         ...
 
+    def lock_contents(self, hashes: Collection[str]) -> None:
+        """Hold the contents about to be stored against other indexers storing them at once (in that
+        transaction, before storing them)."""
+        ...
+
     def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
         """Whether, after waiting for other indexers, there are files again to iterate."""
         ...
@@ -340,6 +345,9 @@ class LocalWork:
 
     def finish(self, paths: Iterable[str]) -> set[str]:
         return set(paths)
+
+    def lock_contents(self, hashes: Collection[str]) -> None:
+        pass  # the only writer
 
     def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
         return False
@@ -486,12 +494,10 @@ class _Batch:
     def commit(self) -> None:
         for reader in self.readers:
             reader.finish([item.hash for item in self.ready])  # outside the transaction: it may take a while
-        # By hash (a stable sort: a copy stays after its original): indexers storing the same contents at once
-        # lock them in one order, never each waiting on the other's
-        self.ready.sort(key=lambda item: item.hash)
         with self.store.transaction():
             files = [self.mounts.library_file(item.file) for item in self.ready]
             held = self.work.finish([file.path for file in files] + self.failed)
+            self.work.lock_contents({item.hash for item in self.ready} - self.contents.keys())
             for item, file in zip(self.ready, files, strict=True):
                 content_id = self._store_content(item)  # even for a file lost to another indexer: a copy may need it
                 if file.path in held:

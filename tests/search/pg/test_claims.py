@@ -126,3 +126,30 @@ def test_renewing_skips_the_files_being_finished_instead_of_waiting(pg_url):
     assert heartbeat.renew() == 3
     store.close()
     heartbeat_store.close()
+
+
+def test_storing_the_same_new_contents_at_once_waits_instead_of_deadlocking(pg_url):
+    """Two indexers storing new contents h1 and h2 in opposite orders: without the content locks each would wait
+    on the other's insert (a deadlock that fails a batch); with them the second waits for the first's commit."""
+    first, second, watcher = PgStore(pg_url), PgStore(pg_url), PgStore(pg_url)
+    queues = [WorkQueue(first.conn), WorkQueue(second.conn)]
+    vector = np.eye(1, DIM, dtype=np.float32)
+    stored: list[list[int]] = []
+
+    def store_in(store: PgStore, queue: WorkQueue, order: list[str]) -> None:
+        with store.transaction():
+            queue.lock_contents(set(order))
+            stored.append([store.add_content(h, "image", MediaInfo(8, 8), [None], vector) for h in order])
+
+    with first.transaction():
+        queues[0].lock_contents({"h1", "h2"})
+        first.add_content("h1", "image", MediaInfo(8, 8), [None], vector)
+        other = threading.Thread(target=store_in, args=(second, queues[1], ["h2", "h1"]))
+        other.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        eventually(lambda: watcher.conn.execute(waiting).fetchone()[0] == 1, "the second indexer waits for the first")
+        first.add_content("h2", "image", MediaInfo(8, 8), [None], vector)
+    other.join()
+    assert sorted(stored[0]) == [row[0] for row in first.conn.execute("SELECT id FROM contents ORDER BY id")]
+    for store in (first, second, watcher):
+        store.close()

@@ -36,6 +36,7 @@ log = logging.getLogger("zhclip.search")
 
 LEASE_S = 120.0  # a claim lapses this long after its last renewal
 POLL_S = 1.0  # at most this long between looks at the queue while other indexers hold the rest
+CONTENT_LOCKS = 0x7A68  # pg_advisory_xact_lock(class, key)'s class for contents being stored (apart from migrations)
 
 
 def holder_name() -> str:
@@ -112,6 +113,14 @@ class WorkQueue:
             "DELETE FROM work WHERE path = ANY(%s) AND holder = %s RETURNING path", [list(paths), self.holder]
         )
         return {path for (path,) in rows}
+
+    def lock_contents(self, hashes: Collection[str]) -> None:
+        """Lock the contents with these hashes until the transaction ends, in one order (sorted), before storing
+        them: indexers storing the same new contents at once would otherwise each wait on the other's (a
+        deadlock that fails a batch); now one waits for the other's commit, then finds them stored."""
+        self.conn.cursor().executemany(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [(CONTENT_LOCKS, digest) for digest in sorted(hashes)]
+        )
 
     def release(self) -> int:
         """Give back what this indexer holds and has not finished (a clean stop); how many files."""
@@ -218,6 +227,9 @@ class ClaimedWork:
 
     def finish(self, paths: Iterable[str]) -> set[str]:
         return self.queue.finish(paths)
+
+    def lock_contents(self, hashes: Collection[str]) -> None:
+        self.queue.lock_contents(hashes)
 
     def wait_for_peers(self, on_wait: Callable[[int], None]) -> bool:
         """After the claims ran out and everything claimed is stored: wait while other indexers hold files, until
