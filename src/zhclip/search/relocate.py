@@ -61,4 +61,3 @@ def _known_root(roots: tuple[str, ...], old: str, library: Path | PostgresUrl) -
             return candidate
     listed = "\n  ".join(roots) or "(none)"
     raise InputError(library, f"{old} is not a root of the library; its roots are:\n  {listed}", field="OLD_ROOT")
-
