@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,8 @@ def _wait_until_up(url: str, proc: subprocess.Popen) -> None:
             pytest.fail(f"zhclip serve exited: {proc.stdout.read()}")
         try:
             urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:  # an answer, even a refusal (a server with tokens): it is up
             return
         except OSError:
             time.sleep(0.2)

@@ -4,12 +4,23 @@ hides the admin-only controls from a read-only caller (tests/web/test_browser_pa
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from zhclip.errors import InputError
+from zhclip.search import IndexOptions, index_library
 from zhclip.web import create_app
 from zhclip.web.security import READ_ONLY_POSTS, check_bind
+
+from ..search.media import solid
+from . import test_browser
+from .test_browser import CHROMEDRIVER, CHROMIUM, _wait, serving
+
+browser = test_browser.browser  # the fixture
 
 ADMIN, READER = "admin-s3cret", "reader-s3cret"
 REFUSAL = "this test server does not index"  # an admin's rescan passes the guard and meets this
@@ -120,3 +131,49 @@ def test_binding_beyond_loopback_needs_either_token():
     check_bind("0.0.0.0", ADMIN, None)
     with pytest.raises(InputError, match="--read-token"):
         check_bind("0.0.0.0", None, None)
+
+
+@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="needs chromium and chromedriver")
+def test_the_read_only_page_hides_what_it_may_not_do(tmp_path, searcher, web_library, browser):
+    """With ZHCLIP_SCREENSHOTS=DIR set, leaves the read-only pages there at desktop and phone width."""
+    lib, db = tmp_path / "lib", tmp_path / "lib.db"
+    for color in ("red", "blue", "green"):
+        solid(lib / f"{color}.jpg", color)
+    (lib / "copies").mkdir()
+    for color in ("red", "blue"):
+        shutil.copy(lib / f"{color}.jpg", lib / "copies" / f"{color}_copy.jpg")
+    index_library(db, [lib], searcher.encoder, IndexOptions(commit_every=0))
+    shown = "(id) => getComputedStyle(document.getElementById(id)).display != 'none'"
+    with serving(db, web_library[2], "--token", ADMIN, "--read-token", READER) as url:
+        browser.get(f"{url}?token={READER}")
+        _wait(browser, "return document.getElementById('status').textContent.includes('只读')")
+        _wait(browser, "return document.querySelectorAll('#results .card img').length == 5")
+        assert browser.execute_script(f"return ({shown})('rescan')") is False
+        screenshots(browser, "read-only-page")
+        browser.get(url + "dupes")  # the cookie keeps the read-only token
+        browser.execute_script("document.getElementById('threshold').value = '0.995'")
+        browser.execute_script("document.getElementById('threshold').dispatchEvent(new Event('change'))")
+        assert _wait(browser, "return document.querySelectorAll('.dupe-group .grid').length") == 2
+        visible = "return [...document.querySelectorAll(arguments[0])].filter((e) => e.offsetParent).length"
+        for admin_only in ("#trash", ".trash-others", ".keep-choice"):
+            assert browser.execute_script(visible, admin_only) == 0, admin_only
+        screenshots(browser, "read-only-dupes")
+        browser.get(f"{url}?token={ADMIN}")
+        _wait(browser, f"return ({shown})('rescan')")
+        browser.get(url + "dupes")
+        _wait(browser, "return document.querySelector('.trash-others')?.offsetParent")
+        assert browser.execute_script(visible, "#trash") == 1
+
+
+def screenshots(browser, name: str) -> None:
+    folder = os.environ.get("ZHCLIP_SCREENSHOTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    _wait(browser, "return [...document.querySelectorAll('.card img')].every((i) => i.naturalWidth > 0)")
+    browser.save_screenshot(str(Path(folder) / f"{name}-desktop.png"))
+    for width, height in ((390, 844), (1280, 900)):
+        browser.set_window_size(width, height)
+        _wait(browser, f"return window.innerWidth == {width}")
+        if width == 390:
+            browser.save_screenshot(str(Path(folder) / f"{name}-phone.png"))
