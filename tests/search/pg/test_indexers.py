@@ -86,6 +86,9 @@ def stored_in_full(conn, lib: Path) -> None:
 
 
 def test_three_indexers_one_killed_while_it_holds_claims(pg_url, folder, tiny_checkpoints, tmp_path):
+    """The first indexer is killed -9 once it has stored a batch and holds more; the other two start then (so
+    what the killed one stored is known exactly), index the rest together, and take over its claims when its
+    lease lapses."""
     conn = open_connection(pg_url)
     model = tiny_checkpoints["pt"]
     killed = start_indexer(pg_url, folder, model, tmp_path / "killed.log")
