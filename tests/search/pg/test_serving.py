@@ -56,16 +56,8 @@ def stores(tmp_path, pg_url):
     pg.close()
 
 
-def test_two_servers_find_what_another_machine_indexed_at_the_next_query(stores, encoder):
-    sqlite, pg, url = stores
-    servers = [Searcher(Library(PgReader(url), encoder)) for _ in range(2)]
-    local = Searcher(Library(Reader(sqlite.path), encoder))
-    local.library.reload_every = 0.0  # the in-memory copy reloads at once here; the servers have none
-    for server in servers:  # their background sample (the cut-off's) is loaded again at once here too
-        server.library.vectors.reload_every = 0.0
-    rng = np.random.default_rng(7)
-    probe = unit(rng.normal(size=DIM))
-    queries = [
+def queries_of(probe: np.ndarray) -> list[Query]:
+    return [
         Query(image=probe, top=12),
         Query(image=probe, top=5, offset=5),
         Query(image=probe, top=8, filters=Filters(kind="video")),
@@ -75,15 +67,28 @@ def test_two_servers_find_what_another_machine_indexed_at_the_next_query(stores,
         Query(image=probe, top=50, min_score=0.1),
     ]
 
-    def answers_match() -> None:
-        for query in queries:
-            expected = local.page(query)
-            for server in servers:
-                page = server.page(query)
-                assert facts(page) == facts(expected), query
-                assert page.cutoff == pytest.approx(expected.cutoff, abs=1e-4) if expected.cutoff else not page.cutoff
 
-    answers_match()
+def assert_same_answers(servers: list[Searcher], local: Searcher, queries: list[Query]) -> None:
+    """Every server's pages (results, weak marks, cut-off) are the SQLite library's."""
+    for query in queries:
+        expected = local.page(query)
+        for server in servers:
+            page = server.page(query)
+            assert facts(page) == facts(expected), query
+            assert page.cutoff == pytest.approx(expected.cutoff, abs=1e-4) if expected.cutoff else not page.cutoff
+
+
+def test_two_servers_find_what_another_machine_indexed_at_the_next_query(stores, encoder):
+    sqlite, pg, url = stores
+    servers = [Searcher(Library(PgReader(url), encoder)) for _ in range(2)]
+    local = Searcher(Library(Reader(sqlite.path), encoder))
+    local.library.reload_every = 0.0  # the in-memory copy reloads at once here; the servers have none
+    for server in servers:  # their background sample (the cut-off's) is loaded again at once here too
+        server.library.vectors.reload_every = 0.0
+    rng = np.random.default_rng(7)
+    probe = unit(rng.normal(size=DIM))
+    queries = queries_of(probe)
+    assert_same_answers(servers, local, queries)
     assert local.page(queries[0]).cutoff is not None  # the background rows are compared too
 
     near = unit(probe + rng.normal(scale=0.05, size=DIM))
@@ -91,13 +96,24 @@ def test_two_servers_find_what_another_machine_indexed_at_the_next_query(stores,
         add_image(store, "near.jpg", near)
     for server in servers:
         assert server.page(Query(image=probe, top=1)).results[0].path == "/lib/new/near.jpg"
-    answers_match()
+    assert_same_answers(servers, local, queries)
 
     for store in (sqlite, pg):
         remove(store, "near.jpg")
     for server in servers:
         assert "/lib/new/near.jpg" not in {r.path for r in server.search(Query(image=probe, top=60, min_score=-1))}
-    answers_match()
+    assert_same_answers(servers, local, queries)
+
+
+def test_through_the_hnsw_index_the_answers_stay_the_same(stores, encoder):
+    sqlite, pg, url = stores
+    with pg.transaction():
+        assert pg.optimize(exact_limit=1)  # the HNSW index, which a library of 60 vectors would not get
+    server = Searcher(Library(PgReader(url), encoder))
+    local = Searcher(Library(Reader(sqlite.path), encoder))
+    assert server.library.vectors.approximate and not local.library.vectors.approximate
+    for seed in range(3):
+        assert_same_answers([server], local, queries_of(unit(np.random.default_rng(seed).normal(size=DIM))))
 
 
 def test_similar_and_segments_match_the_sqlite_library(stores, encoder):
