@@ -5,6 +5,10 @@ no reload; and they rank as the SQLite library of the same vectors does (tests/s
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +22,7 @@ from zhclip.search.store import Store
 from zhclip.search.text import lines as sqlite_lines
 from zhclip.web import create_app
 
+from ...web.test_browser import serving
 from .library import DIM, fill
 
 CONTENTS = 40  # 30 images and 10 videos of 3 frames: 60 vectors, enough for the automatic cut-off
@@ -136,8 +141,7 @@ def test_two_apps_serve_one_library_without_reloading(stores, encoder):
         for _ in range(2)
     ]
     first = apps[0].get("/api/browse", params={"sort": "path", "top": 1, "kind": "image"}).json()["items"][0]
-    reader = PgReader(url)
-    copy_of_first = reader.content_vectors(reader.file(first["file_id"]).content_id)[1][0]
+    copy_of_first = stored_vector(url, first["file_id"])
     for app in apps:
         status = app.get("/api/status").json()
         assert status["counts"]["files"] == CONTENTS and status["approximate_index"] is False
@@ -150,3 +154,34 @@ def test_two_apps_serve_one_library_without_reloading(stores, encoder):
         assert similar[0]["path"] == "/lib/new/copy.jpg" and similar[0]["score"] > 0.999
         groups = app.get("/api/dupes", params={"threshold": 0.999}).json()["groups"]
         assert [sorted(f["path"] for f in g["files"]) for g in groups] == [sorted([first["path"], "/lib/new/copy.jpg"])]
+
+
+def test_zhclip_serve_on_two_hosts_shares_one_library(stores, model_path):
+    """`zhclip serve --db postgresql://…` twice (two hosts' servers) with a read-only token: a file indexed
+    meanwhile is found by both at the next request; the read-only token cannot rescan."""
+    sqlite, pg, url = stores
+    tokens = ("--token", "admin-secret", "--read-token", "reader")
+    reader = {"Authorization": "Bearer reader"}
+    with serving(str(url), model_path, *tokens) as first, serving(str(url), model_path, *tokens) as second:
+        image = get(first + "api/browse?sort=path&kind=image&top=1", reader)["items"][0]
+        vector = stored_vector(url, image["file_id"])
+        add_image(pg, "copy.jpg", vector)
+        for server in (first, second):
+            assert get(server + "api/status", reader)["role"] == "read-only"
+            similar = get(server + f"api/similar/{image['file_id']}?top=1", reader)["results"]
+            assert similar[0]["path"] == "/lib/new/copy.jpg"
+            request = urllib.request.Request(server + "api/rescan", method="POST", headers=reader)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=60)
+            assert refused.value.code == 403 and "--token" in json.loads(refused.value.read())["error"]["message"]
+
+
+def get(url: str, headers: dict) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+        return json.loads(response.read())
+
+
+def stored_vector(url, file_id: int) -> np.ndarray:
+    """The first vector the PostgreSQL library holds for a file."""
+    reader = PgReader(url)
+    return reader.content_vectors(reader.file(file_id).content_id)[1][0]
