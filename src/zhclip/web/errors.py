@@ -29,7 +29,7 @@ class AuthError(ZhclipError):
 
 
 class ForbiddenError(ZhclipError):
-    """A request the server refuses whatever the credentials: a foreign Host or Origin (403)."""
+    """A request the server refuses: a foreign Host or Origin, or a write with the read-only token (403)."""
 
 
 STATUS: list[tuple[type[Exception], int]] = [

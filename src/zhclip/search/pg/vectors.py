@@ -25,7 +25,8 @@ RELOAD_EVERY = 5.0  # seconds: the background sample is loaded again after index
 
 
 class DatabaseVectors:
-    """Used from the compute thread only (its reader connection is that thread's)."""
+    """The searcher asks it on the compute thread only (the background sample is that thread's); the reader
+    gives each thread a connection of its own."""
 
     one_row_per_content = False  # not known without asking: searched as a library with videos is
 
