@@ -139,6 +139,13 @@ def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--read-token", help="a read-only token: search, browse, files, dupes; no rescan, trash, restore")
     p.add_argument("--watch", action="store_true", help="index the library's folders whenever files change")
     p.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="NAME=LOCAL_PATH",
+        help="the library's root NAME is at LOCAL_PATH on this machine (repeatable; see `zhclip index --mount`)",
+    )
+    p.add_argument(
         "--processes",
         type=int,
         default=1,
@@ -442,6 +449,7 @@ def clock(seconds: float | None) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from ..search.mounts import parse_mount
     from ..web import create_app
     from ..web.security import check_bind
     from .serving import bind_port, run_server
@@ -460,6 +468,7 @@ def serve(args: argparse.Namespace) -> int:
         return _serve_processes(args, sock, log_file)
     # the page answers text queries while the image tower (for uploaded images and rescans) still loads
     searcher = _searcher(args, ("image", "text"), serving=True)
+    searcher.library.mount([parse_mount(text) for text in args.mount])
     app = create_app(searcher, token=args.token, watch=args.watch, read_token=args.read_token)
     print(
         f"serving {library} on http://{args.host}:{args.port}/ (log: {_where(log_file)}; Ctrl-C to stop)",

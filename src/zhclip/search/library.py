@@ -13,6 +13,7 @@ from .dupes import find_dupes
 from .encode import MediaEncoder
 from .errors import LibraryError
 from .meta import LibraryMeta
+from .mounts import Mounts
 from .store import FileRecord, Reader
 from .stores import AnyReader, open_reader
 from .vector_index import APPROX_THRESHOLD, VectorIndex
@@ -37,6 +38,7 @@ class Library:
         self.approx_threshold = approx_threshold
         self.single_query = single_query
         self.reload_every = RELOAD_EVERY
+        self.mounts = Mounts()  # where this machine sees the roots, when elsewhere than the library's paths
         self._memory: MemoryVectors | None = None
         self._database: Vectors | None = None if isinstance(reader, Reader) else database_vectors(reader)
         self._generation = -1
@@ -79,6 +81,16 @@ class Library:
     @property
     def roots(self) -> list[str]:
         return list(self.meta.roots)
+
+    @property
+    def local_roots(self) -> list[str]:
+        """The roots where this machine sees them (`--mount`): to scan, watch and open files under."""
+        return self.mounts.local_roots(self.roots)
+
+    def mount(self, mounts: list[tuple[str, str]]) -> None:
+        """Roots this machine mounts elsewhere: (root name, local path) pairs (an InputError for a name the library
+        lacks)."""
+        self.mounts = Mounts.resolve(self.roots, mounts)
 
     def _check_model(self) -> None:
         recorded = self.meta.model

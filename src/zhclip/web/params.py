@@ -4,6 +4,7 @@ library file may be read from disk."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
@@ -62,7 +63,8 @@ def on_disk(searcher: Searcher, file_id: int) -> FileRecord:
     became a symbolic link, or lies under a folder that became one, could lead anywhere: not served."""
     library = searcher.library
     record = library.reader.file(file_id)
-    if not inside_library(record.path, library.roots):
-        log.warning("not serving %s: no longer a regular file inside the library's folders", record.path)
+    path = library.mounts.to_local(record.path)  # where this machine sees it (`--mount`)
+    if not inside_library(path, library.local_roots):
+        log.warning("not serving %s: no longer a regular file inside the library's folders", path)
         raise NotFoundError("file on disk", file_id)
-    return record
+    return replace(record, path=path)

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..search import Library, Searcher
+from ..search.mounts import parse_mount
 from .app import create_app
 
 SETTINGS_ENV = "ZHCLIP_SERVE_SETTINGS"
-SETTINGS = ("db", "model", "precision", "device", "runtime", "token", "read_token")
+SETTINGS = ("db", "model", "precision", "device", "runtime", "token", "read_token", "mount")
 
 
 def settings_env(options: object) -> dict[str, str]:
@@ -29,6 +30,7 @@ def app() -> FastAPI:
     s = json.loads(os.environ[SETTINGS_ENV])
     options = {"runtime": s["runtime"], "image_later": True}
     library = Library.open(s["db"], s["model"], s["precision"], s["device"], **options)
+    library.mount([parse_mount(text) for text in s["mount"]])
     refusal = f"this server runs in several processes; index the library with `zhclip index --db {s['db']}`"
     return create_app(Searcher(library), token=s["token"], rescan_refusal=refusal, read_token=s["read_token"])
 

@@ -41,7 +41,7 @@ class Rescan:
         with self._lock:
             if self.running:
                 raise BusyError("a rescan is already running")
-            roots = self.library.roots
+            roots = self.library.local_roots
             if not roots:
                 raise InputError(None, "the library records no folders to rescan")
             self.progress, self.error = IndexProgress(), None
@@ -51,9 +51,8 @@ class Rescan:
     def _run(self, roots: list[str]) -> None:
         with self._job:
             try:
-                summary = index_library(
-                    self.library.path, roots, self.library.encoder, IndexOptions(), progress=self._track
-                )
+                options = IndexOptions(mounts=self.library.mounts.pairs)
+                summary = index_library(self.library.path, roots, self.library.encoder, options, progress=self._track)
                 self.summary = summary.line()
             except Exception as exc:  # reported through /api/status; the server keeps serving
                 log.exception("rescan failed")
@@ -62,7 +61,7 @@ class Rescan:
     def run_now(self) -> None:
         """Index the library's folders now, on this thread (after a run in progress ends)."""
         self.progress, self.error = IndexProgress(), None
-        self._run(self.library.roots)
+        self._run(self.library.local_roots)
 
     def watch(self, stop: threading.Event) -> threading.Thread:
         """Index the library's folders whenever files under them change (until `stop` is set)."""
@@ -74,8 +73,9 @@ class Rescan:
             self.missing_roots = roots
 
         self.watching = True
+        roots = self.library.local_roots
         thread = threading.Thread(
-            target=watch_roots, args=(self.library.roots, changed, stop, missing), name="zhclip-watch", daemon=True
+            target=watch_roots, args=(roots, changed, stop, missing), name="zhclip-watch", daemon=True
         )
         thread.start()
         return thread

@@ -13,14 +13,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 import zhclip
 from tests.polling import eventually
 from zhclip.errors import InputError
-from zhclip.search import IndexOptions, IndexSummary, LibraryError, MediaEncoder, index_library
+from zhclip.search import IndexOptions, IndexSummary, Library, LibraryError, MediaEncoder, Searcher, index_library
 from zhclip.search.location import PostgresUrl
 from zhclip.search.mounts import parse_mount
 from zhclip.search.pg.store import open_connection
+from zhclip.search.stores import open_reader
+from zhclip.web import create_app
 
 from ..conftest import FAST
 from ..media import photo
@@ -209,4 +212,33 @@ def test_two_indexers_at_once_store_each_file_and_content_once(pg_url, model_pat
     assert [s.new + s.by_others + s.unchanged for s in summaries] == [24, 24]  # each file: done here or by the other
     conn = open_connection(pg_url)
     assert counts(conn) == {"files": 24, "contents": 12, "vectors": 12, "work": 0}
+    conn.close()
+
+
+def test_a_server_opens_and_rescans_files_where_it_mounts_the_root(pg_url, encoder, tmp_path):
+    nas = tmp_path / "nas" / "footage"
+    for n in range(2):
+        photo(nas / f"{n}.jpg", n)
+    index_library(str(pg_url), [nas], encoder, FAST)
+    here = tmp_path / "mnt" / "footage"  # this machine sees the folder only here
+    here.parent.mkdir()
+    nas.rename(here)
+    library = Library(open_reader(pg_url), encoder)
+    client = TestClient(create_app(Searcher(library)), base_url="http://127.0.0.1:5000")
+    conn = open_connection(pg_url)
+    first, second = (row[0] for row in conn.execute("SELECT id FROM files ORDER BY path"))
+    assert client.get(f"/api/files/{first}/original").status_code == 404  # not at the library's path here
+
+    library.mount([parse_mount(f"footage={here}")])
+    served = client.get(f"/api/files/{first}/original")
+    assert served.status_code == 200 and served.content == (here / "0.jpg").read_bytes()
+    refused = client.post("/api/dupes/trash", json={"keep": first, "trash": [second]})
+    assert refused.status_code == 400 and "--mount" in refused.text and (here / "1.jpg").exists()
+
+    photo(here / "new.jpg", 5)
+    assert client.post("/api/rescan").status_code == 202
+    eventually(lambda: not client.get("/api/status").json()["indexing"]["running"], "the rescan ends")
+    assert client.get("/api/status").json()["indexing"]["summary"].startswith("new 1, updated 0, unchanged 2,")
+    paths = [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]
+    assert paths == [str(nas / name) for name in ("0.jpg", "1.jpg", "new.jpg")]  # the library's paths
     conn.close()
