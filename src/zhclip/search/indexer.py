@@ -188,23 +188,23 @@ def index_library(
 
 
 def _warn_of_twins(new_roots: list[str], roots: tuple[str, ...]) -> None:
-    for new, known in unmounted_twins(new_roots, roots):
+    for new, recorded in unmounted_twins(new_roots, roots):
         log.warning(
             "%s is new to the library, which has a root of the same name at %s: if it is that folder mounted here, "
             "stop and index with --mount %s=%s instead (else its files are stored twice)",
             new,
-            known,
-            root_name(known),
+            recorded,
+            root_name(recorded),
             new,
         )
 
 
 def _scan(roots: list[Path], options: IndexOptions, readers: list[TextReader], mounts: Mounts) -> ScanResult:
-    """What is under `roots` now, by the library's paths."""
+    """What is under `roots` now, by the library's paths (what was skipped: by this machine's, to report)."""
     found = scan(roots, options.excludes, audio=any("audio" in reader.kinds for reader in readers))
     return ScanResult(
         [mounts.library_file(f) for f in found.files],
-        [(mounts.to_library(path), reason) for path, reason in found.skipped],
+        found.skipped,
         [mounts.to_library(path) for path in found.unavailable],
     )
 
