@@ -177,6 +177,7 @@ def index_library(
             store.bump_generation()
         summary.removed = len(gone)
         summary.subtitles = read_subtitles(store, options.commit_every)  # sidecars changed beside unchanged videos too
+        store.optimize()  # a shared library: its vector index built once it holds enough vectors
     finally:
         for reader in readers:
             reader.close()

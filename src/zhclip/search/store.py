@@ -341,6 +341,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def optimize(self) -> bool:
+        """After an indexing run: the query planner's statistics brought up to date where SQLite sees the need
+        (as `PgStore.optimize`, which also builds the vector index; SQLite's vectors are searched in memory)."""
+        self.conn.execute("PRAGMA optimize")
+        return False
+
     def _migrate(self) -> None:
         self.conn.execute("PRAGMA foreign_keys = OFF")  # outside the transaction, or it does nothing
         try:

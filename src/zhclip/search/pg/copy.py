@@ -8,7 +8,6 @@ the planner's statistics, merged text indexes, and the HNSW index for a large li
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +19,6 @@ from ..location import PostgresUrl
 from ..store import Reader, Store
 from .lines import grams
 from .store import EXACT_LIMIT, PgReader, PgStore
-
-log = logging.getLogger(__name__)
 
 BATCH = 10_000
 # Tables in the order they are written (a row's parent first), and the columns both stores have.
@@ -205,8 +202,6 @@ def _ready_for_queries(store: PgStore, vectors: int) -> None:
     """After the commit: the planner's statistics of the new rows, the text indexes' pending entries merged, and
     from EXACT_LIMIT vectors on the HNSW index built (PgStore.optimize)."""
     store.conn.execute(f"ANALYZE {', '.join(COLUMNS)}")
-    if vectors >= EXACT_LIMIT:
-        log.info("building the vector index over %d vectors (minutes for millions)", vectors)
     store.optimize(EXACT_LIMIT)
 
 

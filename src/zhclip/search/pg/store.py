@@ -10,6 +10,7 @@ this machine's (connection.py), as SQLite's 'localtime' does.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +33,8 @@ from .sql import FILES, filter_sql
 
 if TYPE_CHECKING:
     import psycopg
+
+log = logging.getLogger(__name__)
 
 EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the HNSW index
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128  # links per node, build-time candidates: 1M vectors need more than 16/64
@@ -216,6 +219,7 @@ class PgStore:
         count = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
         if count < exact_limit or self.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]:
             return False
+        log.info("building the vector index over %d vectors (minutes for millions)", count)
         self.conn.execute(
             "CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw (vector halfvec_ip_ops) "
             f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
