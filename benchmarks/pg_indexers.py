@@ -7,7 +7,7 @@ every file exactly once (rows counted).
 The model is the tiny architecture with random weights; on a machine of few cores the indexers share the same
 CPUs, so more of them do not index faster: the point is what the claiming costs beside the work.
 
-    python benchmarks/pg_indexers.py --db postgresql://USER@/DB?host=/socket/dir [--files 800] [--indexers 1 2 3]
+    python benchmarks/pg_indexers.py --db postgresql://USER@/DB?host=/socket/dir [--files 2000] [--indexers 1 2 3]
 
 The database is emptied between the runs: give one made for this benchmark (empty at the start). Writes
 benchmarks/results/machines/<kind>/pg_indexers.json; times are this machine's, same-run ratios only.
@@ -192,7 +192,7 @@ def claim_cost(url: PostgresUrl, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="postgresql://… of an empty database for this benchmark")
-    parser.add_argument("--files", type=int, default=800)
+    parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--side", type=int, default=1024, help="the images' width in pixels")
     parser.add_argument("--indexers", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--lease", type=float, default=10, help="--claim-lease of the run with a kill, seconds")
