@@ -4,6 +4,9 @@ Each move is one action: its files go to `ROOT/.zhclip-trash/ACTION/` under thei
 (a hidden folder, so indexing never reads it), beside `action.json` that says where they came from; their
 library rows go in the same step. Restoring moves them back; the next indexing run (which `restore` leaves
 to the caller) reads them again.
+
+Paths, in the library and in `action.json`, are the library's; a machine that mounts a root elsewhere
+(`--mount`) passes its `Mounts`, and the files move where that machine sees them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from ..errors import InputError
 from ..io import write_json
 from .errors import LibraryError, NotFoundError
 from .location import PostgresUrl
+from .mounts import Mounts
 from .stores import open_reader, open_store
 
 log = logging.getLogger("zhclip.search")
 TRASH = ".zhclip-trash"
+NO_MOUNTS = Mounts()
 
 
 @dataclass
@@ -37,35 +42,38 @@ class TrashAction:
         return [original for original, _ in self.moves]
 
 
-def trash_files(db: str | Path | PostgresUrl, roots: list[str], file_ids: list[int]) -> TrashAction:
+def trash_files(
+    db: str | Path | PostgresUrl, roots: list[str], file_ids: list[int], mounts: Mounts = NO_MOUNTS
+) -> TrashAction:
     """Move the files `file_ids` to the trash of their root and drop them from the library."""
     reader = open_reader(db)
     records = [reader.file(i) for i in file_ids]
     action = TrashAction(uuid.uuid4().hex[:12], time.time(), [])
     for record in records:
         root = _root_of(record.path, roots)
-        target = Path(root) / TRASH / action.id / os.path.relpath(record.path, root)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = str(Path(root) / TRASH / action.id / os.path.relpath(record.path, root))
         try:
-            os.rename(record.path, target)
+            _move(record.path, target, mounts)
         except OSError as exc:
-            _undo_moves(action)
-            raise InputError(record.path, f"cannot move it to the trash: {exc.strerror or exc}") from None
-        action.moves.append((record.path, str(target)))
+            _undo_moves(action, mounts)
+            raise InputError(
+                mounts.to_local(record.path), f"cannot move it to the trash: {exc.strerror or exc}"
+            ) from None
+        action.moves.append((record.path, target))
     try:
         _forget(db, action.paths)
     except LibraryError:
-        _undo_moves(action)
+        _undo_moves(action, mounts)
         raise
     for root in {_root_of(p, roots) for p in action.paths}:
-        _write_action(Path(root) / TRASH / action.id, action)
+        _write_action(Path(mounts.to_local(root)) / TRASH / action.id, action)
     return action
 
 
-def trashed(roots: list[str]) -> list[TrashAction]:
+def trashed(roots: list[str], mounts: Mounts = NO_MOUNTS) -> list[TrashAction]:
     """The actions in the trash of `roots`, newest first."""
     found: dict[str, TrashAction] = {}
-    for root in roots:
+    for root in mounts.local_roots(roots):
         for manifest in (Path(root) / TRASH).glob("*/action.json"):
             try:
                 raw = json.loads(manifest.read_text(encoding="utf-8"))
@@ -75,17 +83,17 @@ def trashed(roots: list[str]) -> list[TrashAction]:
     return sorted(found.values(), key=lambda a: -a.at)
 
 
-def restore(roots: list[str], action_id: str) -> TrashAction:
+def restore(roots: list[str], action_id: str, mounts: Mounts = NO_MOUNTS) -> TrashAction:
     """Move the files of `action_id` back where they were (a place taken meanwhile is refused)."""
-    action = next((a for a in trashed(roots) if a.id == action_id), None)
+    action = next((a for a in trashed(roots, mounts) if a.id == action_id), None)
     if action is None:
         raise NotFoundError("trash action", action_id)
-    taken = [original for original, _ in action.moves if os.path.lexists(original)]
+    taken = [mounts.to_local(original) for original in action.paths if os.path.lexists(mounts.to_local(original))]
     if taken:
         raise InputError(taken[0], "a file is there again; move it away to restore the trashed one")
-    _undo_moves(action)
+    _undo_moves(action, mounts)
     for root in {_root_of(p, roots) for p in action.paths}:
-        folder = Path(root) / TRASH / action.id
+        folder = Path(mounts.to_local(root)) / TRASH / action.id
         (folder / "action.json").unlink(missing_ok=True)
         _remove_empty_folders(folder)
     return action
@@ -108,11 +116,17 @@ def _forget(db: str | Path | PostgresUrl, paths: list[str]) -> None:
         store.close()
 
 
-def _undo_moves(action: TrashAction) -> None:
+def _move(source: str, target: str, mounts: Mounts) -> None:
+    """Rename the library path `source` to `target`, where this machine sees them."""
+    local_target = mounts.to_local(target)
+    Path(local_target).parent.mkdir(parents=True, exist_ok=True)
+    os.rename(mounts.to_local(source), local_target)
+
+
+def _undo_moves(action: TrashAction, mounts: Mounts) -> None:
     for original, target in reversed(action.moves):
-        if os.path.lexists(target):
-            Path(original).parent.mkdir(parents=True, exist_ok=True)
-            os.rename(target, original)
+        if os.path.lexists(mounts.to_local(target)):
+            _move(target, original, mounts)
 
 
 def _write_action(folder: Path, action: TrashAction) -> None:

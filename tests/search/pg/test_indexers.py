@@ -215,7 +215,7 @@ def test_two_indexers_at_once_store_each_file_and_content_once(pg_url, model_pat
     conn.close()
 
 
-def test_a_server_opens_and_rescans_files_where_it_mounts_the_root(pg_url, encoder, tmp_path):
+def test_a_server_opens_rescans_and_trashes_files_where_it_mounts_the_root(pg_url, encoder, tmp_path):
     nas = tmp_path / "nas" / "footage"
     for n in range(2):
         photo(nas / f"{n}.jpg", n)
@@ -232,13 +232,32 @@ def test_a_server_opens_and_rescans_files_where_it_mounts_the_root(pg_url, encod
     library.mount([parse_mount(f"footage={here}")])
     served = client.get(f"/api/files/{first}/original")
     assert served.status_code == 200 and served.content == (here / "0.jpg").read_bytes()
-    refused = client.post("/api/dupes/trash", json={"keep": first, "trash": [second]})
-    assert refused.status_code == 400 and "--mount" in refused.text and (here / "1.jpg").exists()
 
     photo(here / "new.jpg", 5)
+    rescan(client)
+    assert client.get("/api/status").json()["indexing"]["summary"].startswith("new 1, updated 0, unchanged 2,")
+    assert library_paths(conn) == [str(nas / name) for name in ("0.jpg", "1.jpg", "new.jpg")]
+
+    trashed = client.post("/api/dupes/trash", json={"keep": first, "trash": [second]})
+    assert trashed.status_code == 200, trashed.text
+    action = trashed.json()["action"]
+    assert action["paths"] == [str(nas / "1.jpg")]  # the library's path; the file moved where it is here
+    assert not (here / "1.jpg").exists() and (here / ".zhclip-trash" / action["id"] / "1.jpg").is_file()
+    assert library_paths(conn) == [str(nas / name) for name in ("0.jpg", "new.jpg")]
+    assert [a["id"] for a in client.get("/api/trash").json()["actions"]] == [action["id"]]
+
+    restored = client.post(f"/api/trash/{action['id']}/restore")
+    assert restored.status_code == 200 and restored.json() == {"restored": [str(nas / "1.jpg")]}
+    assert (here / "1.jpg").is_file() and not (here / ".zhclip-trash" / action["id"]).exists()
+    assert client.get("/api/trash").json()["actions"] == []
+    assert library_paths(conn) == [str(nas / name) for name in ("0.jpg", "1.jpg", "new.jpg")]  # read again
+    conn.close()
+
+
+def rescan(client: TestClient) -> None:
     assert client.post("/api/rescan").status_code == 202
     eventually(lambda: not client.get("/api/status").json()["indexing"]["running"], "the rescan ends")
-    assert client.get("/api/status").json()["indexing"]["summary"].startswith("new 1, updated 0, unchanged 2,")
-    paths = [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]
-    assert paths == [str(nas / name) for name in ("0.jpg", "1.jpg", "new.jpg")]  # the library's paths
-    conn.close()
+
+
+def library_paths(conn) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]

@@ -49,30 +49,20 @@ def trash(searcher: SearcherDep, body: TrashRequest) -> dict:
     if body.keep in body.trash:
         raise InputError(None, "the file kept cannot also go to the trash", field="trash")
     library = searcher.library
-    refuse_if_mounted(library)
     library.reader.file(body.keep)  # it must exist
-    action = trash_files(library.path, library.roots, sorted(set(body.trash)))
+    action = trash_files(library.path, library.roots, sorted(set(body.trash)), library.mounts)
     return {"action": serialize.trash_action(action)}
-
-
-def refuse_if_mounted(library) -> None:
-    """The trash moves files by the library's paths: not from a server that sees its folders elsewhere."""
-    if library.mounts.pairs:
-        raise InputError(
-            None,
-            "this server sees the library's folders elsewhere (--mount); move files to the trash and back from a "
-            "machine that sees them where they were indexed",
-        )
 
 
 @router.get("/api/trash", summary="What is in the library's trash, newest first")
 def trash_list(searcher: SearcherDep) -> dict:
-    return {"actions": [serialize.trash_action(a) for a in trashed(searcher.library.roots)]}
+    library = searcher.library
+    return {"actions": [serialize.trash_action(a) for a in trashed(library.roots, library.mounts)]}
 
 
 @router.post("/api/trash/{action_id}/restore", summary="Move the files of one trash action back, and index them")
 def trash_restore(searcher: SearcherDep, request: Request, action_id: str) -> dict:
-    refuse_if_mounted(searcher.library)
-    action = restore(searcher.library.roots, action_id)
+    library = searcher.library
+    action = restore(library.roots, action_id, library.mounts)
     request.app.state.rescan.run_now()
     return {"restored": action.paths}
