@@ -41,6 +41,7 @@ HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128  # links per node, build-time candidates:
 HNSW_EF_SEARCH = 400  # candidates a query looks at (at least k): recall@20 >= 0.97 at 1M (benchmarks/pg_vectors.py)
 HNSW_EF_SEARCH_MAX = 1000  # pgvector's limit
 NO_FILTERS = Filters()
+LINE_LOCKS = 0x7A69  # pg_advisory_xact_lock(class, key)'s class for a content's lines of one source being replaced
 
 
 def file_record(row: tuple) -> FileRecord:
@@ -198,7 +199,10 @@ class PgStore:
         error: str | None = None,
         signature: str | None = None,
     ) -> None:
-        """As `Store.save_lines` (call inside a transaction)."""
+        """As `Store.save_lines` (call inside a transaction). Two indexers replacing one content's lines of one
+        source take turns, the second after the first's commit: under READ COMMITTED the second's delete would
+        not see the first's new lines, and both sets would stay."""
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LINE_LOCKS, f"{content_id}:{source}"])
         text_lines.save_lines(self.conn, content_id, source, lines, error, signature)
 
     def source_hashes(self, source: str) -> set[str]:
