@@ -60,15 +60,18 @@ def library_info(args: argparse.Namespace) -> int:
     print(f"ocr     {_ocr_line(facts['ocr'])}")
     print(f"speech  {_speech_line(facts['speech'])}")
     print(f"subtitles {_subtitles_line(facts['subtitles'])}")
-    for root in facts["roots"]:
-        print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}")
+    if facts["queue"] is not None:
+        print(f"queue   {facts['queue']['waiting']} files waiting, {facts['queue']['claimed']} claimed by indexers")
+    for root, name in facts["root_names"].items():
+        print(f"root    {root}{'' if Path(root).is_dir() else '  (not there now)'}  (--mount {name}=LOCAL_PATH)")
     return 0
 
 
 def library_facts(reader, location) -> dict:
     """What `library info` shows: where the library is (a server without its password), its store and schema,
-    model, roots and counts."""
+    model, roots (with the names `--mount` takes) and counts; a PostgreSQL library's indexers' work queue."""
     from ..search.errors import LibraryError
+    from ..search.mounts import mount_names
 
     if reader.version == 0:
         raise LibraryError(location, "holds no library yet (create it with `zhclip index FOLDER --db ...`)")
@@ -80,6 +83,8 @@ def library_facts(reader, location) -> dict:
         "store": "sqlite" if isinstance(location, Path) else "postgresql",
         "schema": _schema(reader, location),
         "roots": list(meta.roots),
+        "root_names": mount_names(meta.roots),
+        "queue": _queue(reader, location),
         "counts": reader.counts(),
         "model": None if model is None else {"source": model.source, "arch": model.arch, "embed_dim": model.embed_dim},
         "generation": meta.generation,
@@ -96,6 +101,15 @@ def _schema(reader, location) -> int:
     from ..search.pg.schema import schema_version
 
     return schema_version(reader.conn, location)
+
+
+def _queue(reader, location) -> dict[str, int] | None:
+    """Files waiting for the indexers of a PostgreSQL library and files they hold (SQLite has no queue)."""
+    if isinstance(location, Path):
+        return None
+    from ..search.pg.claims import queue_counts
+
+    return queue_counts(reader.conn)
 
 
 def _model_line(model: dict | None) -> str:

@@ -34,6 +34,13 @@ def root_name(root: str) -> str:
     return Path(root).name or root
 
 
+def mount_names(roots: Sequence[str]) -> dict[str, str]:
+    """The name `--mount` takes for each of `roots`: its folder's name, or its whole path where two roots share
+    that name."""
+    names = [root_name(root) for root in roots]
+    return {root: name if names.count(name) == 1 else root for root, name in zip(roots, names, strict=True)}
+
+
 def unmounted_twins(new_roots: Iterable[str], roots: Sequence[str]) -> list[tuple[str, str]]:
     """(new root, library root) pairs where a root new to the library has the name of one it has: likely the
     same folder mounted elsewhere without `--mount` (its files would be stored twice)."""

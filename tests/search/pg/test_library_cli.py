@@ -15,7 +15,7 @@ from zhclip.search.text.lines import save_lines
 from .library import fill
 from .server import PASSWORD_ROLE
 
-LOCATION_FACTS = ("library", "store", "schema")
+LOCATION_FACTS = ("library", "store", "schema", "queue")  # where it is, and what only PostgreSQL has
 
 
 @pytest.fixture

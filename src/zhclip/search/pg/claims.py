@@ -44,6 +44,16 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def queue_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """The whole queue: files waiting for an indexer (never claimed, released, or whose lease lapsed) and files
+    an indexer holds now."""
+    waiting, claimed = conn.execute(
+        "SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until < now()), "
+        "count(*) FILTER (WHERE lease_until >= now()) FROM work"
+    ).fetchone()
+    return {"waiting": waiting, "claimed": claimed}
+
+
 class WorkQueue:
     """One indexer's view of the library's work queue, over its own connection: the files under `roots` (the
     library's paths of the folders it indexes; all files when empty), as an indexer that cannot see a root
