@@ -154,7 +154,8 @@ class PgStore:
             return self.conn.execute("SELECT id FROM contents WHERE hash = %s", [digest]).fetchone()[0]
         content_id = inserted[0]
         halves = np.ascontiguousarray(vectors, dtype=np.float16)
-        self.type_vectors(halves.shape[1])
+        if len(halves):  # an audio file has none (its empty pixel rows would give the column a wrong size)
+            self.type_vectors(halves.shape[1])
         self.conn.cursor().executemany(
             "INSERT INTO vectors(content_id, t, vector) VALUES (%s, %s, %s)",
             [(content_id, t, HalfVector(v)) for t, v in zip(times, halves, strict=True)],
