@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 
 from ..errors import InputError
-from .store import FileRecord, Filters, Reader
+from .store import FileRecord, Filters
+from .stores import AnyReader
 
 SORTS = {"-date": True, "date": False, "path": None}  # Reader.browse's `newest_first`
 
@@ -22,7 +23,7 @@ class BrowsePage:
 
 
 def browse(
-    reader: Reader, filters: Filters, sort: str = "-date", offset: int = 0, top: int = 60, cursor: str | None = None
+    reader: AnyReader, filters: Filters, sort: str = "-date", offset: int = 0, top: int = 60, cursor: str | None = None
 ) -> BrowsePage:
     """`top` files from `offset` (counted from just after `cursor` when given) in `sort` order."""
     if sort not in SORTS:

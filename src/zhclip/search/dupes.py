@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .store import FileRecord, Reader
+from .store import FileRecord
+from .stores import AnyReader
 from .vector_index import VectorIndex
 
 BLOCK = 2048
 
 
-def find_dupes(reader: Reader, index: VectorIndex, threshold: float = 0.95) -> list[list[FileRecord]]:
+def find_dupes(reader: AnyReader, index: VectorIndex, threshold: float = 0.95) -> list[list[FileRecord]]:
     """Groups of two or more files, most similar content first; identical files always group together."""
     content_ids, vectors = _content_vectors(index)
     parent = np.arange(len(content_ids))

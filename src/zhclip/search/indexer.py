@@ -35,7 +35,7 @@ from .pg.claims import LEASE_S, ClaimedWork
 from .prefetch import DecodeAhead
 from .scan import DEFAULT_EXCLUDES, ScannedFile, ScanResult, scan
 from .speech.reading import start_speech
-from .store import FileState, Store
+from .store import FileState
 from .stores import AnyStore, is_shared, open_store
 from .subtitles.reading import SubtitleCounts, read_subtitles
 from .text.reading import TextReader
@@ -210,7 +210,7 @@ def _scan(roots: list[Path], options: IndexOptions, readers: list[TextReader], m
     )
 
 
-def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, roots: list[str]) -> None:
+def _bind_model(store: AnyStore, encoder: MediaEncoder, options: IndexOptions, roots: list[str]) -> None:
     identity = encoder.identity
     with store.transaction():
         meta = store.meta()
@@ -228,7 +228,7 @@ def _bind_model(store: Store, encoder: MediaEncoder, options: IndexOptions, root
         store.set_meta(replace(meta, model=identity, roots=tuple(roots)))
 
 
-def _start_ocr(store: Store, options: IndexOptions, engine: OcrEngine | None) -> OcrReading | None:
+def _start_ocr(store: AnyStore, options: IndexOptions, engine: OcrEngine | None) -> OcrReading | None:
     """OCR for this run, if asked for now or when the library was last indexed; remembered in the library."""
     meta = store.meta()
     on = options.ocr if options.ocr is not None else meta.ocr
@@ -240,7 +240,7 @@ def _start_ocr(store: Store, options: IndexOptions, engine: OcrEngine | None) ->
     return reading
 
 
-def _start_readers(store: Store, options: IndexOptions, ocr_engine: OcrEngine | None) -> list[TextReader]:
+def _start_readers(store: AnyStore, options: IndexOptions, ocr_engine: OcrEngine | None) -> list[TextReader]:
     """The text readers of this run (search/text/reading.py), each on if asked for now or last time."""
     started = [
         _start_ocr(store, options, ocr_engine),
@@ -249,7 +249,7 @@ def _start_readers(store: Store, options: IndexOptions, ocr_engine: OcrEngine | 
     return [reader for reader in started if reader is not None]
 
 
-def _unread_contents(store: Store, readers: list[TextReader]) -> set[int]:
+def _unread_contents(store: AnyStore, readers: list[TextReader]) -> set[int]:
     """Contents already indexed that a reader has not read yet (a library that just had it turned on)."""
     return {
         content_id

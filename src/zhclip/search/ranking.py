@@ -22,14 +22,14 @@ from ..errors import InputError
 from .fusion import fuse
 from .query import Hit, Page, Query, Result, Searcher, check_sort, results_page
 from .sources import SOURCES, TextSource, text_source, text_sources
-from .store import Reader
+from .stores import AnyReader
 
 MATCHES = ("clip", *SOURCES, "text", "hybrid")
 FUSED = ("text", "hybrid")  # the modes that rank by every text source the library has
 CANDIDATES = 4  # each ranking of a fusion contributes this many times `top` results
 
 
-def default_match(reader: Reader) -> str:
+def default_match(reader: AnyReader) -> str:
     return "hybrid" if any(source.present(reader) for source in text_sources()) else "clip"
 
 
@@ -59,7 +59,7 @@ def page(searcher: Searcher, query: Query, match: str | None = None) -> Page:
     return results_page(query, fuse(rankings, wide.top))  # fused scores: no threshold on their scale
 
 
-def _present_sources(reader: Reader, match: str) -> list[TextSource]:
+def _present_sources(reader: AnyReader, match: str) -> list[TextSource]:
     """The text sources `match` ranks by that the library has; an error saying how to add one if none."""
     wanted = text_sources() if match in FUSED else [text_source(match)]
     present = [source for source in wanted if source.present(reader)]
@@ -68,7 +68,7 @@ def _present_sources(reader: Reader, match: str) -> list[TextSource]:
     return present
 
 
-def _source_hits(source: TextSource, reader: Reader, query: Query) -> list[Hit]:
+def _source_hits(source: TextSource, reader: AnyReader, query: Query) -> list[Hit]:
     hits = source.hits(reader, query)
     if query.min_score is not None:  # an explicit filter: the person judges, no result is marked weak
         for hit in hits:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from .errors import LibraryError
 from .query import Hit, Query
-from .store import Reader
+from .stores import AnyReader
 
 SOURCES = {  # name (its --match mode) -> the module holding its SOURCE
     "ocr": "zhclip.search.ocr.source",
@@ -25,15 +25,15 @@ SOURCES = {  # name (its --match mode) -> the module holding its SOURCE
 class TextSource(Protocol):
     name: str
 
-    def present(self, reader: Reader) -> bool:
+    def present(self, reader: AnyReader) -> bool:
         """Whether the library holds this source's text."""
         ...
 
-    def absent(self, reader: Reader) -> LibraryError:
+    def absent(self, reader: AnyReader) -> LibraryError:
         """The error for a library without this source's text, saying how to add it."""
         ...
 
-    def hits(self, reader: Reader, query: Query) -> list[Hit]:
+    def hits(self, reader: AnyReader, query: Query) -> list[Hit]:
         """Contents (video segments) whose text holds `query.text`, best first, `weak` where the match is
         partial; `query.filters` and `query.negative` apply; its `offset + top` first are wanted. Each hit
         carries its matched line in `Hit.text`."""

@@ -11,7 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .store import Filters, Reader
+from .store import Filters
+from .stores import AnyReader
 from .vector_index import VectorIndex
 
 MASK_CACHE = 32  # filter masks kept per loaded index
@@ -49,7 +50,7 @@ class MemoryVectors:
     """An SQLite library's vectors, in memory: filter masks are kept until the index reloads (a page re-sends
     the same filters). Used from the compute thread only."""
 
-    def __init__(self, index: VectorIndex, reader: Reader):
+    def __init__(self, index: VectorIndex, reader: AnyReader):
         self.index = index
         self.reader = reader
         self.approximate = index.approximate
