@@ -22,7 +22,7 @@ def test_a_trash_action_by_a_mounting_machine_is_restored_by_another(tmp_path, i
     mounted = Mounts.resolve(roots, [("footage", str(elsewhere))])
     file_id = Reader(db).file_by_path(str(nas / "day" / "1.jpg")).id
 
-    action = trash_files(db, roots, [file_id], mounted)
+    action = trash_files(Reader(db), roots, [file_id], mounted)
     assert action.moves == [(str(nas / "day" / "1.jpg"), str(nas / TRASH / action.id / "day" / "1.jpg"))]
     assert not (elsewhere / "day" / "1.jpg").exists() and (elsewhere / TRASH / action.id / "day" / "1.jpg").is_file()
     assert Reader(db).counts()["files"] == 1  # its row went, by the library's path

@@ -24,7 +24,7 @@ from ..io import write_json
 from .errors import LibraryError, NotFoundError
 from .location import PostgresUrl
 from .mounts import Mounts
-from .stores import open_reader, open_store
+from .stores import AnyReader, open_store
 
 log = logging.getLogger("zhclip.search")
 TRASH = ".zhclip-trash"
@@ -42,11 +42,9 @@ class TrashAction:
         return [original for original, _ in self.moves]
 
 
-def trash_files(
-    db: str | Path | PostgresUrl, roots: list[str], file_ids: list[int], mounts: Mounts = NO_MOUNTS
-) -> TrashAction:
-    """Move the files `file_ids` to the trash of their root and drop them from the library."""
-    reader = open_reader(db)
+def trash_files(reader: AnyReader, roots: list[str], file_ids: list[int], mounts: Mounts = NO_MOUNTS) -> TrashAction:
+    """Move the files `file_ids` of the library `reader` reads to the trash of their root and drop them from the
+    library."""
     records = [reader.file(i) for i in file_ids]
     action = TrashAction(uuid.uuid4().hex[:12], time.time(), [])
     for record in records:
@@ -61,7 +59,7 @@ def trash_files(
             ) from None
         action.moves.append((record.path, target))
     try:
-        _forget(db, action.paths)
+        _forget(reader.path, action.paths)
     except LibraryError:
         _undo_moves(action, mounts)
         raise

@@ -50,7 +50,7 @@ def trash(searcher: SearcherDep, body: TrashRequest) -> dict:
         raise InputError(None, "the file kept cannot also go to the trash", field="trash")
     library = searcher.library
     library.reader.file(body.keep)  # it must exist
-    action = trash_files(library.path, library.roots, sorted(set(body.trash)), library.mounts)
+    action = trash_files(library.reader, library.roots, sorted(set(body.trash)), library.mounts)
     return {"action": serialize.trash_action(action)}
 
 
