@@ -45,7 +45,7 @@ def onnx_export(tmp_path):
 
 
 def test_features_that_need_an_extra_say_which(tiny_checkpoints, onnx_export, tmp_path):
-    """Six commands, each in its own process (~2-4 s apiece on 2 cores)."""
+    """Seven commands, each in its own process (~2-4 s apiece on 2 cores)."""
     env = hidden_extras_env()
     model = tiny_checkpoints["pt"]
     assert_needs_extra(run_zhclip(sys.executable, ["export", "onnx", model, tmp_path / "o"], env), "onnx")
@@ -59,6 +59,10 @@ def test_features_that_need_an_extra_say_which(tiny_checkpoints, onnx_export, tm
     speech = ["index", tmp_path, "--db", tmp_path / "lib.db", "--model", model, "--speech"]
     assert_needs_extra(run_zhclip(sys.executable, speech, env), "speech")
     assert not (tmp_path / "lib.db").exists()
+    before = sorted(tmp_path.iterdir())
+    shared = ["index", tmp_path, "--db", f"postgresql://editor@/team?host={tmp_path}", "--model", model]
+    assert_needs_extra(run_zhclip(sys.executable, shared, env, cwd=tmp_path), "postgres")
+    assert sorted(tmp_path.iterdir()) == before  # no folder `postgresql:`, no log file
     source = "modelscope:damo/multi-modal_clip-vit-base-patch16_zh"
     assert_needs_extra(run_zhclip(sys.executable, ["info", source], env), "modelscope")
 
