@@ -126,4 +126,4 @@ def test_a_large_library_copied_into_postgresql_gets_its_vector_index(tmp_path, 
     monkeypatch.setattr(copy_module, "EXACT_LIMIT", 10)  # "large": 10 vectors here, 100 000 for real
     copied = copy_library(small_library(tmp_path / "lib.db"), pg_url)
     reader = PgReader(pg_url)
-    assert copied["vectors"] >= 10 and reader.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]
+    assert copied["vectors"] >= 10 and reader.conn.execute("SELECT to_regclass('vectors_ivfflat')").fetchone()[0]

@@ -110,10 +110,10 @@ def test_two_servers_find_what_another_machine_indexed_at_the_next_query(stores,
     assert_same_answers(servers, local, queries)
 
 
-def test_through_the_hnsw_index_the_answers_stay_the_same(stores, encoder):
+def test_through_the_vector_index_the_answers_stay_the_same(stores, encoder):
     sqlite, pg, url = stores
     with pg.transaction():
-        assert pg.optimize(exact_limit=1)  # the HNSW index, which a library of 60 vectors would not get
+        assert pg.optimize(exact_limit=1)  # the vector index, which a library of 60 vectors would not get
     server = Searcher(Library(PgReader(url), encoder))
     local = Searcher(Library(Reader(sqlite.path), encoder))
     assert server.library.vectors.approximate and not local.library.vectors.approximate

@@ -4,7 +4,7 @@ Each store's own index columns are made on the way in (SQLite's FTS tables by it
 `grams`). The source is read in one snapshot (an indexer writing to it meanwhile is not half seen). The target
 must hold no library yet; it is written in one transaction, so a failed or interrupted copy leaves it as it was,
 and a new SQLite file made for the copy is removed again. A PostgreSQL target is then made ready for queries:
-the planner's statistics, merged text indexes, and the HNSW index for a large library."""
+the planner's statistics, merged text indexes, and the vector index for a large library."""
 
 from __future__ import annotations
 
@@ -200,7 +200,7 @@ def _vectors_for(store: Store | PgStore, rows: list[tuple]) -> list[tuple]:
 
 def _ready_for_queries(store: PgStore, vectors: int) -> None:
     """After the commit: the planner's statistics of the new rows, the text indexes' pending entries merged, and
-    from EXACT_LIMIT vectors on the HNSW index built (PgStore.optimize)."""
+    from EXACT_LIMIT vectors on the vector index built (PgStore.optimize)."""
     store.conn.execute(f"ANALYZE {', '.join(COLUMNS)}")
     store.optimize(EXACT_LIMIT)
 

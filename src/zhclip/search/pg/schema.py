@@ -1,7 +1,7 @@
 """The PostgreSQL library's tables, their version and migrations (as search/store.py owns SQLite's).
 
 The tables hold what the SQLite library's schema 3 holds, with PostgreSQL's types: vectors as pgvector's
-`halfvec` (float16, L2-normalised; the column takes the model's dimension with the first vector, and an HNSW
+`halfvec` (float16, L2-normalised; the column takes the model's dimension with the first vector, and a vector
 index once the library is large: see store.py), and text lines with a `grams` column (lines.py) under a pg_trgm
 GIN index in place of SQLite's FTS5 tables. `zhclip_schema` holds the version and marks the database as a
 zhclip library. Migrations run under an advisory lock, so indexers starting together migrate once.

@@ -2,15 +2,16 @@
 (search/store.py) answer, over the tables of schema.py, with SQL parameterised everywhere.
 
 Vectors: `halfvec(dim)`. Below EXACT_LIMIT vectors a query is an exact scan; from there `optimize` builds an
-HNSW index (inner product), and `nearest` asks it for HNSW_EF_SEARCH candidates, with pgvector's iterative scan
-so a filter that drops most of them still gets k results. Dates by month use the session's time zone, set to
-this machine's (connection.py), as SQLite's 'localtime' does.
+IVFFlat index (inner product), and `nearest` scans its IVFFLAT_PROBES lists nearest the query, with pgvector's
+iterative scan so a filter that drops most of what they hold still gets k results. Dates by month use the
+session's time zone, set to this machine's (connection.py), as SQLite's 'localtime' does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,10 +37,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the HNSW index
-HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128  # links per node, build-time candidates: 1M vectors need more than 16/64
-HNSW_EF_SEARCH = 400  # candidates a query looks at (at least k): recall@20 >= 0.97 at 1M (benchmarks/pg_vectors.py)
-HNSW_EF_SEARCH_MAX = 1000  # pgvector's limit
+EXACT_LIMIT = 100_000  # vectors; at or above it `optimize` builds the IVFFlat index
+# Lists a query scans: at 1M vectors (1000 lists) 320 gave recall@20 >= 0.97 even for directions unrelated to every
+# row (near ones needed 10), which HNSW did not reach (benchmarks/pg_vectors.py and pg_serve.py, docs/team-library.md).
+IVFFLAT_PROBES = 320
+REBUILD_GROWTH = 4  # an index whose lists suit a quarter of the vectors now held, or fewer, is built again
 NO_FILTERS = Filters()
 LINE_LOCKS = 0x7A69  # pg_advisory_xact_lock(class, key)'s class for a content's lines of one source being replaced
 
@@ -107,7 +109,8 @@ class PgStore:
 
     def clear(self) -> None:
         """Drop every file, content and vector (for `--reindex` with another model, maybe of another size)."""
-        self.conn.execute("DROP INDEX IF EXISTS vectors_hnsw")
+        self.conn.execute("DROP INDEX IF EXISTS vectors_ivfflat")
+        self.conn.execute("DROP INDEX IF EXISTS vectors_hnsw")  # an older zhclip's
         self.conn.execute("TRUNCATE files, vectors, text_lines, text_contents, contents")
         self.conn.execute("ALTER TABLE vectors ALTER COLUMN vector TYPE halfvec")
 
@@ -163,7 +166,7 @@ class PgStore:
         return content_id
 
     def type_vectors(self, dim: int) -> None:
-        """Give the vector column the model's dimension (once, while it is untyped: an HNSW index needs it)."""
+        """Give the vector column the model's dimension (once, while it is untyped: a vector index needs it)."""
         typed = self.conn.execute(
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'vectors'::regclass AND attname = 'vector'"
         ).fetchone()[0]
@@ -212,24 +215,39 @@ class PgStore:
     def source_signatures(self, source: str) -> dict[int, str | None]:
         return text_lines.source_signatures(self.conn, source)
 
-    def optimize(
-        self, exact_limit: int = EXACT_LIMIT, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
-    ) -> bool:
+    def optimize(self, exact_limit: int = EXACT_LIMIT) -> bool:
         """After an indexing run: merge the text indexes' pending entries (a GIN index keeps new entries in a
         list every query reads until then: 2-character queries took 17 ms instead of 2 on 20k fresh lines), and
-        build the HNSW index once the library holds `exact_limit` vectors (minutes for millions). True if it was
-        built now."""
+        build the IVFFlat index once the library holds `exact_limit` vectors, or again once it holds
+        REBUILD_GROWTH times the vectors the index's lists suit (its centres come from the rows it was built on).
+        The old index, or an older zhclip's HNSW index, answers until the new one replaces it. True if built now."""
         for index in ("text_lines_grams", "text_lines_sound"):
             self.conn.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
         count = self.conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
-        if count < exact_limit or self.conn.execute("SELECT to_regclass('vectors_hnsw')").fetchone()[0]:
+        built, lists = self.index_lists(), ivfflat_lists(count)
+        if count < exact_limit or (built is not None and built * REBUILD_GROWTH > lists):
             return False
-        log.info("building the vector index over %d vectors (minutes for millions)", count)
+        log.info("building the vector index over %d vectors in %d lists (minutes for millions)", count, lists)
         self.conn.execute(
-            "CREATE INDEX IF NOT EXISTS vectors_hnsw ON vectors USING hnsw (vector halfvec_ip_ops) "
-            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
+            f"CREATE INDEX vectors_ivfflat_new ON vectors USING ivfflat (vector halfvec_ip_ops) WITH (lists = {lists})"
         )
+        self.conn.execute("DROP INDEX IF EXISTS vectors_ivfflat")
+        self.conn.execute("DROP INDEX IF EXISTS vectors_hnsw")
+        self.conn.execute("ALTER INDEX vectors_ivfflat_new RENAME TO vectors_ivfflat")
         return True
+
+    def index_lists(self) -> int | None:
+        """The lists of the library's IVFFlat index; None without one."""
+        row = self.conn.execute("SELECT reloptions FROM pg_class WHERE oid = to_regclass('vectors_ivfflat')").fetchone()
+        if row is None:
+            return None
+        options = dict(option.split("=", 1) for option in row[0] or [])
+        return int(options.get("lists", 100))  # pgvector's default
+
+
+def ivfflat_lists(vectors: int) -> int:
+    """pgvector's advice: a list per 1000 rows up to 1M rows, the square root of the rows above."""
+    return max(1, vectors // 1000) if vectors <= 1_000_000 else math.isqrt(vectors)
 
 
 class PgReader:
@@ -290,20 +308,19 @@ class PgReader:
         return rows["id"].astype(np.int64), rows["t"].astype(np.float32), rows["vector"].astype(np.float16)
 
     def nearest(
-        self, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, ef_search: int = HNSW_EF_SEARCH
+        self, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, probes: int = IVFFLAT_PROBES
     ) -> list[tuple[int, float, float]]:
         """(content id, frame time or NaN, inner product) of the `k` vectors nearest `query`, best first, from
-        files the filters allow: exact below EXACT_LIMIT vectors, through the HNSW index above (looking at
-        `ef_search` candidates, at least k)."""
+        files the filters allow: exact below EXACT_LIMIT vectors, through the IVFFlat index above (scanning the
+        `probes` lists nearest the query, and more while the filters leave fewer than k)."""
         from pgvector import HalfVector
 
         where, params = filter_sql(filters)
         allowed = f"WHERE v.content_id IN (SELECT f.content_id FROM {FILES} WHERE {where})" if filters.active else ""
         probe = HalfVector(np.asarray(query, np.float16))
         with self.conn.transaction():
-            candidates = min(HNSW_EF_SEARCH_MAX, max(k, ef_search))
-            self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(candidates)])
-            self.conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            self.conn.execute("SELECT set_config('ivfflat.probes', %s, true)", [str(max(1, probes))])
+            self.conn.execute("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', true)")
             rows = self.conn.execute(
                 "SELECT content_id, t, score FROM (SELECT v.content_id, coalesce(v.t, 'NaN') AS t, "
                 f"-(v.vector <#> %s) AS score FROM vectors v {allowed} ORDER BY v.vector <#> %s LIMIT %s) best "

@@ -1,7 +1,7 @@
 """A PostgreSQL library's vectors as the searcher ranks over them (`search.vectors.Vectors`), asked of the
 database at every query: a file another machine indexed is found at the next query.
 
-`PgReader.nearest` finds the candidate rows (exact scan or HNSW, with the filters in SQL); their contents' frames
+`PgReader.nearest` finds the candidate rows (exact scan or IVFFlat, with the filters in SQL); their contents' frames
 are then scored again, every frame, with the query in float32 (the index compares it in float16), so that scores
 and order are the SQLite library's for the same vectors. The only vectors held here are the background rows of
 the automatic cut-off (`cutoff`): a sample of at most `cutoff.SAMPLE`, chosen as the in-memory index chooses its
@@ -42,7 +42,7 @@ class DatabaseVectors:
 
     @property
     def approximate(self) -> bool:
-        return bool(self.reader.conn.execute("SELECT to_regclass('vectors_hnsw') IS NOT NULL").fetchone()[0])
+        return bool(self.reader.conn.execute("SELECT to_regclass('vectors_ivfflat') IS NOT NULL").fetchone()[0])
 
     def nearest(self, query: np.ndarray, k: int, filters: Filters, background: bool = False) -> Found:
         """Every frame of the contents of the k rows the database finds, scored in float32, best first."""
