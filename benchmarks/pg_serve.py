@@ -4,7 +4,7 @@ of one and of two PostgreSQL servers answering the same library at once.
 
 The library: `--rows` synthetic unit vectors (clustered, of the model's `--dim`; one image each, the files do not
 exist) written straight into SQLite through `Store.add_content` in one transaction, then copied into PostgreSQL
-with `library copy`'s function (nothing encoded again) and its HNSW index built. The model: the tiny architecture
+with `library copy`'s function (nothing encoded again) and its vector index built. The model: the tiny architecture
 with random weights and a `--dim` projection, so that the text tower's cost stays small beside the search.
 Both are kept in the temp folder (`zhclip-bench/`) and in the database for the next run of the same size.
 
@@ -42,7 +42,7 @@ from zhclip.search.location import PostgresUrl, library_location  # noqa: E402
 TOP = 20
 SEARCHED_BY = {  # by /api/status's approximate_index
     "SQLite": {True: "the server's in-memory copy, faiss IVF", False: "the server's in-memory copy, exact"},
-    "PostgreSQL": {True: "the database's HNSW index", False: "the database, exact scan"},
+    "PostgreSQL": {True: "the database's IVFFlat index", False: "the database, exact scan"},
 }
 
 
@@ -78,7 +78,7 @@ def sqlite_library(rows: int, dim: int, model_path: Path) -> Path:
 
 def postgres_library(source: Path, url: PostgresUrl, rows: int) -> None:
     """The SQLite library copied into the database (unless it holds it from an earlier run): the copy builds the
-    HNSW index; a database holding the library without it (an older copy) gets it built here."""
+    vector index; a database holding the library without it (an older copy) gets it built here."""
     from zhclip.search.pg.copy import copy_library
     from zhclip.search.pg.store import PgStore
 
@@ -93,7 +93,7 @@ def postgres_library(source: Path, url: PostgresUrl, rows: int) -> None:
             print(f"copied {rows:,} rows into PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
         started = time.perf_counter()
         if store.optimize():
-            print(f"built the HNSW index in {time.perf_counter() - started:.0f} s", flush=True)
+            print(f"built the vector index in {time.perf_counter() - started:.0f} s", flush=True)
     finally:
         store.close()
 
@@ -311,11 +311,12 @@ def write(report: dict, args) -> None:
             f"recall@{TOP}: the share of each query's exact top {TOP} (float32 over every vector, the query encoded "
             "at fp32 as the servers ran) that the server returned, averaged over the queries. A random model's "
             "text vectors lie about equally far from every row of this library, so these queries are a hard case "
-            "for an approximate index; `benchmarks/pg_vectors.py` measures recall on queries near the data.",
+            "for an approximate index; `benchmarks/pg_vectors.py` measures recall on queries near the data and "
+            "unrelated to it.",
             f"Two servers on one PostgreSQL library answered {ratio:.2f}x the requests/s of one, on this machine's "
             f"{os.cpu_count()} cores shared with the database and the clients.",
-            "From 100 000 vectors a PostgreSQL library holds pgvector's HNSW index (m 32, ef_construction 128), which "
-            "`zhclip index` and `library copy` build.",
+            "From 100 000 vectors a PostgreSQL library holds pgvector's IVFFlat index (a list per 1000 vectors, 320 "
+            "probes), which `zhclip index` and `library copy` build.",
             f"Load average {load:.2f} at the end (other work on the machine included).",
         ],
         {"latencies_s": times, "recall": recalls, "rss_mib": memory, "two_over_one": ratio},
